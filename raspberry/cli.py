@@ -1,0 +1,210 @@
+"""The `raspberry` command: build, status, sim serve.
+
+Exit codes: 0 every shard done; 1 some shard failed; 2 bad input (config, prompts, keys, build).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from raspberry.config import BuildConfig, load_config, resolve_api_key
+from raspberry.errors import RaspberryError
+from raspberry.records import STAGES
+from raspberry.report import build_state, funnel_line, stage_totals
+from raspberry.store import read_manifest
+
+STAGE_ROLES = {
+    "questions": [],
+    "dialogues": ["teacher", "user_standin"],
+    "verdicts": ["judge"],
+    "sft": ["rewriter"],
+}
+
+
+def _prefect_env(output_dir: str) -> None:
+    """Settings Prefect reads at import: a patient ephemeral server, results beside the data."""
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault(
+        "PREFECT_LOCAL_STORAGE_PATH", str((Path(output_dir) / "_prefect_results").resolve())
+    )
+
+
+def _preflight(config: BuildConfig, stages: list[str]) -> None:
+    """Everything checkable before a shard runs: stages, prompts, keys, question sources."""
+    from raspberry.questions import validate
+    from raspberry.stages import stage_prompts
+
+    for stage in stages:
+        stage_prompts(config, stage)
+        roles = STAGE_ROLES[stage] if stage != "verdicts" or config.verdicts.judge else []
+        for role in roles:
+            name = config.models[role].provider
+            resolve_api_key(name, config.providers[name])
+    if "questions" in stages:
+        validate(config.questions)
+
+
+def _parse_stages(text: str | None) -> list[str]:
+    if not text:
+        return list(STAGES)
+    stages = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        raise RaspberryError(f"unknown stage(s) {unknown} in --stages; choose from {list(STAGES)}")
+    return stages
+
+
+def _summary(manifest: dict[str, Any], run: dict[str, Any] | None) -> dict[str, Any]:
+    totals = stage_totals(manifest)
+    stages = {}
+    for stage, t in totals.items():
+        this_run = (run or {}).get("stages", {}).get(stage)
+        # requests_sent and friends describe this run when there is one (0 for cached shards).
+        source = this_run if this_run is not None else t
+        stages[stage] = {
+            "shards_done": t["shards_done"],
+            "shards_failed": t["shards_failed"],
+            "rows_in": t["rows_in"],
+            "rows_out": t["rows_out"],
+            **{
+                k: source.get(k, 0)
+                for k in ("requests_sent", "cache_hits", "tokens_in", "tokens_out", "cost_usd")
+            },
+        }
+        if t["failed"]:
+            stages[stage]["failed"] = t["failed"]
+    return {
+        "build_id": manifest["build_id"],
+        "state": build_state(manifest),
+        "stages": stages,
+        "exports": (run or {}).get("exports")
+        or (manifest.get("runs") or [{}])[-1].get("exports", {}),
+    }
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    stages = _parse_stages(args.stages)
+    _preflight(config, stages)
+    output_dir = args.output_dir or config.output_dir
+    build_id = args.build_id or f"{config.name}-{dt.datetime.now(dt.UTC):%Y%m%d}"
+    _prefect_env(output_dir)
+    from flows.build import build_dataset  # imported late: Prefect reads its settings at import
+
+    build_dataset(
+        config_path=str(Path(args.config).resolve()),
+        build_id=build_id,
+        output_dir=output_dir,
+        stages=stages,
+        return_state=True,
+    )
+    manifest = read_manifest(output_dir, build_id)
+    run = (manifest.get("runs") or [None])[-1]
+    summary = _summary(manifest, run)
+    exports = summary["exports"]
+    print(f"\nbuild {build_id}: {summary['state']}")
+    print(f"funnel: {funnel_line(manifest)}")
+    for stage, failed in ((s, t.get("failed")) for s, t in summary["stages"].items()):
+        for shard, error in (failed or {}).items():
+            print(f"failed: {stage}/{shard}: {error}")
+    if exports:
+        print(f"dataset: {Path(exports['prompt_response']).parent}")
+    if args.json:
+        print(json.dumps(summary), flush=True)
+    return 0 if summary["state"] == "completed" else 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    manifest = read_manifest(args.output_dir, args.build_id)
+    summary = _summary(manifest, None)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"build {args.build_id}: {summary['state']} ({len(manifest.get('runs', []))} runs)")
+        for stage, t in summary["stages"].items():
+            print(
+                f"  {stage:<10} done {t['shards_done']}, failed {t['shards_failed']}, "
+                f"rows {t['rows_in']} → {t['rows_out']}, requests {t['requests_sent']}, "
+                f"${t['cost_usd']:.4f}"
+            )
+            for shard, error in t.get("failed", {}).items():
+                print(f"    {shard}: {error}")
+        print(f"funnel: {funnel_line(manifest)}")
+    return {"completed": 0, "failed": 1}.get(summary["state"], 1)
+
+
+def cmd_sim_serve(args: argparse.Namespace) -> int:
+    from raspberry.sim.roles import Behaviour
+    from raspberry.sim.server import SimSettings, serve
+
+    serve(
+        SimSettings(
+            latency_ms=args.latency_ms,
+            jitter_ms=args.jitter_ms,
+            rpm=args.rpm,
+            error_rate=args.error_rate,
+            behaviour=Behaviour(
+                seed=args.seed,
+                wrong_first_prob=args.wrong_first_prob,
+                wrong_retry_prob=args.wrong_retry_prob,
+            ),
+        ),
+        port=args.port,
+    )
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="raspberry", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    build = sub.add_parser("build", help="run a build through Prefect")
+    build.add_argument("--config", required=True, help="YAML build config")
+    build.add_argument("--build-id", help="default: <config name>-<UTC date>")
+    build.add_argument("--output-dir", help="default: the config's output_dir (data/builds)")
+    build.add_argument("--stages", help=f"comma-separated subset of {','.join(STAGES)}")
+    build.add_argument("--json", action="store_true", help="end with one JSON summary line")
+    build.set_defaults(func=cmd_build)
+
+    status = sub.add_parser("status", help="what a build has done, from its manifest")
+    status.add_argument("build_id")
+    status.add_argument("--output-dir", default="data/builds")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+
+    sim = sub.add_parser("sim", help="the offline simulated model server")
+    sim_sub = sim.add_subparsers(dest="sim_command", required=True)
+    serve = sim_sub.add_parser("serve", help="serve on 127.0.0.1")
+    serve.add_argument("--port", type=int, default=8700, help="0 picks a free port")
+    serve.add_argument("--latency-ms", type=float, default=0.0)
+    serve.add_argument("--jitter-ms", type=float, default=0.0)
+    serve.add_argument("--rpm", type=int, default=None, help="requests/min, enforced per second")
+    serve.add_argument("--error-rate", type=float, default=0.0, help="share of 500 answers")
+    serve.add_argument("--wrong-first-prob", type=float, default=0.4)
+    serve.add_argument("--wrong-retry-prob", type=float, default=0.2)
+    serve.add_argument("--seed", type=int, default=0)
+    serve.set_defaults(func=cmd_sim_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except RaspberryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted; rerun the same build id to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

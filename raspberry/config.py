@@ -1,0 +1,240 @@
+"""BuildConfig: every knob of a build, loaded from one YAML file.
+
+Unknown keys and wrong types are errors naming the key and the file. Secrets never come from the
+YAML: a provider names the environment variable that holds its key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from raspberry.errors import ConfigError
+
+Role = Literal["teacher", "user_standin", "judge", "rewriter", "question_writer"]
+ROLES: tuple[str, ...] = Role.__args__  # type: ignore[attr-defined]
+SIM_BASE_URL = "sim"  # a provider with this base_url talks to the build's own simulated server
+
+DEFAULT_KEY_ENV = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
+SECRET_KEYS = {"api_key", "apikey", "key", "secret", "token", "password"}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProviderConfig(Strict):
+    kind: Literal["anthropic", "openai", "openai_compatible"]
+    # None: the SDK's default endpoint; "sim": the simulated server the build starts.
+    base_url: str | None = None
+    # Name of the environment variable holding the key; defaults per kind (see DEFAULT_KEY_ENV).
+    api_key_env: str | None = None
+    timeout_s: float = Field(120.0, gt=0)
+
+    def key_env(self) -> str | None:
+        return self.api_key_env or DEFAULT_KEY_ENV.get(self.kind)
+
+    def needs_key(self) -> bool:
+        # Local OpenAI-compatible servers (vLLM, Ollama) and the simulator usually take any key.
+        if self.base_url == SIM_BASE_URL:
+            return False
+        return self.kind != "openai_compatible" or self.api_key_env is not None
+
+
+class ModelConfig(Strict):
+    provider: str
+    model: str
+    # None: not sent, the provider's default applies (some models reject sampling parameters).
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int = Field(4096, gt=0)
+    top_p: float | None = Field(None, gt=0, le=1)
+
+    def params(self) -> dict[str, Any]:
+        """Generation parameters, as they enter the request cache key."""
+        out: dict[str, Any] = {"max_tokens": self.max_tokens}
+        for name in ("temperature", "top_p"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        return out
+
+
+class PriceConfig(Strict):
+    input_per_mtok: float = Field(0.0, ge=0)
+    output_per_mtok: float = Field(0.0, ge=0)
+
+
+class GatewayConfig(Strict):
+    max_concurrency: int = Field(64, ge=1)
+    max_retries: int = Field(6, ge=0)
+    backoff_base_s: float = Field(0.5, ge=0)
+    backoff_max_s: float = Field(30.0, ge=0)
+    cache_path: str = "data/cache/requests.sqlite"
+
+
+class SimConfig(Strict):
+    latency_ms: float = Field(0.0, ge=0)
+    jitter_ms: float = Field(0.0, ge=0)
+    rpm: int | None = Field(None, gt=0)
+    error_rate: float = Field(0.0, ge=0, le=1)
+    # Chance that the teacher's first attempt is wrong, and that a later attempt is wrong again.
+    wrong_first_prob: float = Field(0.4, ge=0, le=1)
+    wrong_retry_prob: float = Field(0.2, ge=0, le=1)
+    seed: int = 0
+
+
+class ReasoningGymTask(Strict):
+    task: str
+    count: int = Field(gt=0)
+    # Passed to reasoning_gym.create_dataset as the task's config (difficulty settings).
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class QuestionsConfig(Strict):
+    seed: int = 0
+    shards: int = Field(1, ge=1)
+    reasoning_gym: list[ReasoningGymTask] = Field(min_length=1)
+
+
+class DialoguesConfig(Strict):
+    samples_per_question: int = Field(1, ge=1)
+    max_turns: int = Field(4, ge=1)
+    teacher_prompt: str = "teacher_system"
+    user_standin_prompt: str = "user_standin"
+    # How often a nudge that gives the answer away is regenerated before a generic one is used.
+    max_nudge_attempts: int = Field(3, ge=1)
+
+
+class VerdictsConfig(Strict):
+    judge: bool = True
+    judge_prompt: str = "judge"
+    judge_min_score: float = Field(7.0, ge=0, le=10)
+    max_judge_attempts: int = Field(3, ge=1)
+
+
+class SftConfig(Strict):
+    rewriter_prompt: str = "rewriter"
+    min_length_retention: float = Field(0.85, ge=0, le=1)
+    max_rewrite_attempts: int = Field(3, ge=1)
+
+
+class RunConfig(Strict):
+    # Shards of one stage that run at once (threads of the Prefect task runner).
+    parallel_shards: int = Field(2, ge=1)
+
+
+class BuildConfig(Strict):
+    name: str
+    output_dir: str = "data/builds"
+    # Relative to the config file's folder.
+    prompts_dir: str = "../prompts"
+    providers: dict[str, ProviderConfig]
+    models: dict[Role, ModelConfig]
+    prices: dict[str, PriceConfig] = Field(default_factory=dict)
+    gateway: GatewayConfig = GatewayConfig()
+    sim: SimConfig | None = None
+    questions: QuestionsConfig
+    dialogues: DialoguesConfig = DialoguesConfig()
+    verdicts: VerdictsConfig = VerdictsConfig()
+    sft: SftConfig = SftConfig()
+    run: RunConfig = RunConfig()
+    # Set by load_config: where the YAML came from, to resolve relative paths.
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _check_references(self) -> BuildConfig:
+        for role, model in self.models.items():
+            if model.provider not in self.providers:
+                raise ValueError(
+                    f"models.{role}.provider '{model.provider}' is not one of providers: "
+                    f"{sorted(self.providers)}"
+                )
+        needed = ["teacher", "user_standin", "rewriter"] + (
+            ["judge"] if self.verdicts.judge else []
+        )
+        missing = [r for r in needed if r not in self.models]
+        if missing:
+            raise ValueError(f"models: roles {missing} are used by the build but not configured")
+        uses_sim = any(p.base_url == SIM_BASE_URL for p in self.providers.values())
+        if uses_sim and self.sim is None:
+            raise ValueError("a provider has base_url 'sim' but there is no 'sim:' section")
+        return self
+
+    def prompts_path(self) -> Path:
+        return (Path(self.source).parent / self.prompts_dir).resolve()
+
+    def stage_hash(self, stage: str) -> str:
+        """Hash of everything that shapes a stage's output: its section, the models, the prompts."""
+        sections = {
+            "questions": ["questions"],
+            "dialogues": ["dialogues", "models", "sim"],
+            "verdicts": ["verdicts", "models", "sim"],
+            "sft": ["sft", "models", "sim"],
+        }[stage]
+        data = self.model_dump(mode="json")
+        payload = {k: data[k] for k in sections}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "<top level>"
+
+
+def _first_error(exc: ValidationError, path: str) -> str:
+    err = exc.errors()[0]
+    loc = _loc(err["loc"])
+    leaf = str(err["loc"][-1]).lower() if err["loc"] else ""
+    if err["type"] == "extra_forbidden":
+        if leaf in SECRET_KEYS:
+            return (
+                f"{path}: key '{loc}' looks like a secret; keys are never read from YAML: "
+                "remove it and put the key in the environment variable named by api_key_env"
+            )
+        return f"{path}: unknown key '{loc}' (check its spelling against docs/configuration.md)"
+    more = f" (and {len(exc.errors()) - 1} more problems)" if len(exc.errors()) > 1 else ""
+    return f"{path}: {loc}: {err['msg']}{more}"
+
+
+def load_config(path: str | os.PathLike[str]) -> BuildConfig:
+    """Read and validate a build config; every failure is a one-line ConfigError."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {p}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {p}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "malformed YAML"
+        raise ConfigError(f"{p}: invalid YAML{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: the config must be a YAML mapping of keys to values")
+    if "source" in data:
+        raise ConfigError(f"{p}: unknown key 'source' (check its spelling)")
+    try:
+        return BuildConfig.model_validate({**data, "source": str(p.resolve())})
+    except ValidationError as exc:
+        raise ConfigError(_first_error(exc, str(p))) from None
+
+
+def resolve_api_key(name: str, provider: ProviderConfig) -> str | None:
+    """The provider's key from the environment; a missing key is a ConfigError naming it."""
+    env = provider.key_env()
+    if not provider.needs_key():
+        return os.environ.get(env) if env else None
+    value = os.environ.get(env or "")
+    if not value:
+        raise ConfigError(
+            f"provider '{name}' needs an API key: set the environment variable {env} "
+            "(keys are never read from the config file)"
+        )
+    return value

@@ -1,0 +1,19 @@
+"""Errors a user can act on. Each carries the process exit code the CLI should use."""
+
+
+class RaspberryError(Exception):
+    """A problem with the user's input: config, files, keys. Exit code 2."""
+
+    exit_code = 2
+
+
+class ConfigError(RaspberryError):
+    """The build config is missing, malformed or inconsistent."""
+
+
+class StoreError(RaspberryError):
+    """A build folder, shard or manifest is missing, corrupt or belongs to another build."""
+
+
+class ProviderError(Exception):
+    """A model provider failed in a way retries will not fix (bad request, auth, circuit open)."""

@@ -1,0 +1,177 @@
+"""The row of each stage, as a pydantic model, and its Arrow schema.
+
+Every row carries its lineage: the question it came from, the hash of the stage config that made
+it, the prompts (id@version) and models it used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict
+
+
+class Row(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Lineage(Row):
+    question_id: str
+    stage: str
+    config_hash: str
+    prompts: list[str] = []
+    models: list[str] = []
+
+
+class Question(Row):
+    id: str
+    source: str
+    task: str
+    prompt: str
+    reference_answer: str
+    # JSON object: {"kind": ..., parameters}; see raspberry.verify.
+    verification: str
+    lineage: Lineage
+
+
+class Turn(Row):
+    role: str  # "user" (question or nudge) or "assistant"
+    content: str
+    tokens: int
+
+
+class Dialogue(Row):
+    id: str
+    question_id: str
+    sample_index: int
+    turns: list[Turn]
+    attempts: int
+    solved: bool
+    solved_at_turn: int | None
+    # solved, turn_limit, refusal, truncated, context_limit
+    stop_reason: str
+    final_answer: str | None
+    nudges_rejected: int
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    lineage: Lineage
+
+
+class Verdict(Row):
+    dialogue_id: str
+    question_id: str
+    accepted: bool
+    programmatic_pass: bool
+    programmatic_reason: str
+    judge_score: float | None
+    judge_reasons: str
+    reject_reasons: list[str]
+    lineage: Lineage
+
+
+class SftRow(Row):
+    id: str
+    question_id: str
+    dialogue_id: str
+    source: str
+    prompt: str
+    response: str
+    rewritten: bool
+    # Characters of reasoning kept / the assistant's original characters; None when not rewritten.
+    retention: float | None
+    lineage: Lineage
+
+
+_LINEAGE = pa.struct(
+    [
+        ("question_id", pa.string()),
+        ("stage", pa.string()),
+        ("config_hash", pa.string()),
+        ("prompts", pa.list_(pa.string())),
+        ("models", pa.list_(pa.string())),
+    ]
+)
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "questions": pa.schema(
+        [
+            ("id", pa.string()),
+            ("source", pa.string()),
+            ("task", pa.string()),
+            ("prompt", pa.string()),
+            ("reference_answer", pa.string()),
+            ("verification", pa.string()),
+            ("lineage", _LINEAGE),
+        ]
+    ),
+    "dialogues": pa.schema(
+        [
+            ("id", pa.string()),
+            ("question_id", pa.string()),
+            ("sample_index", pa.int32()),
+            (
+                "turns",
+                pa.list_(
+                    pa.struct(
+                        [("role", pa.string()), ("content", pa.string()), ("tokens", pa.int64())]
+                    )
+                ),
+            ),
+            ("attempts", pa.int32()),
+            ("solved", pa.bool_()),
+            ("solved_at_turn", pa.int32()),
+            ("stop_reason", pa.string()),
+            ("final_answer", pa.string()),
+            ("nudges_rejected", pa.int32()),
+            ("tokens_in", pa.int64()),
+            ("tokens_out", pa.int64()),
+            ("cost_usd", pa.float64()),
+            ("lineage", _LINEAGE),
+        ]
+    ),
+    "verdicts": pa.schema(
+        [
+            ("dialogue_id", pa.string()),
+            ("question_id", pa.string()),
+            ("accepted", pa.bool_()),
+            ("programmatic_pass", pa.bool_()),
+            ("programmatic_reason", pa.string()),
+            ("judge_score", pa.float64()),
+            ("judge_reasons", pa.string()),
+            ("reject_reasons", pa.list_(pa.string())),
+            ("lineage", _LINEAGE),
+        ]
+    ),
+    "sft": pa.schema(
+        [
+            ("id", pa.string()),
+            ("question_id", pa.string()),
+            ("dialogue_id", pa.string()),
+            ("source", pa.string()),
+            ("prompt", pa.string()),
+            ("response", pa.string()),
+            ("rewritten", pa.bool_()),
+            ("retention", pa.float64()),
+            ("lineage", _LINEAGE),
+        ]
+    ),
+}
+
+ROW_TYPES: dict[str, type[Row]] = {
+    "questions": Question,
+    "dialogues": Dialogue,
+    "verdicts": Verdict,
+    "sft": SftRow,
+}
+STAGES: tuple[str, ...] = tuple(SCHEMAS)
+
+
+def to_table(stage: str, rows: list[Row]) -> pa.Table:
+    return pa.Table.from_pylist([r.model_dump() for r in rows], schema=SCHEMAS[stage])
+
+
+def from_table(stage: str, table: pa.Table) -> list[Any]:
+    row_type = ROW_TYPES[stage]
+    return [row_type.model_validate(d) for d in table.to_pylist()]

@@ -1,0 +1,1 @@
+"""SFT: rewrite accepted dialogues into self-correcting monologues, check them, export them."""

@@ -1,0 +1,104 @@
+"""Turn an accepted dialogue into one self-correcting monologue, checked before it is kept.
+
+A dialogue solved at the first turn needs no rewrite: its one answer is the response. Otherwise
+the rewriter is asked up to max_rewrite_attempts times; the first rewrite passing every check is
+kept, and when none does the dialogue is rejected with the last reasons.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+from raspberry.config import SftConfig
+from raspberry.llm import Gateway
+from raspberry.prompts import Prompt
+from raspberry.records import Dialogue, Lineage, Question, SftRow
+from raspberry.sft.checks import check_rewrite, retention
+
+
+def conversation_text(dialogue: Dialogue) -> str:
+    """The turns after the question, tagged by role, as the rewriter prompt expects."""
+    return "\n".join(f"<{t.role}>\n{t.content}\n</{t.role}>" for t in dialogue.turns[1:])
+
+
+def _row(
+    dialogue: Dialogue,
+    question: Question,
+    response: str,
+    rewritten: bool,
+    kept: float | None,
+    lineage: Lineage,
+) -> SftRow:
+    return SftRow(
+        id=hashlib.sha256(f"sft:{dialogue.id}".encode()).hexdigest()[:16],
+        question_id=question.id,
+        dialogue_id=dialogue.id,
+        source=question.source,
+        prompt=question.prompt,
+        response=response,
+        rewritten=rewritten,
+        retention=kept,
+        lineage=lineage,
+    )
+
+
+async def to_sft(
+    gw: Gateway,
+    dialogue: Dialogue,
+    question: Question,
+    cfg: SftConfig,
+    prompt: Prompt,
+    config_hash: str,
+) -> tuple[SftRow | None, list[str]]:
+    """The SFT row, or None with the reasons the last rewrite failed."""
+    if dialogue.attempts == 1:
+        answer = next(t.content for t in dialogue.turns if t.role == "assistant")
+        lineage = Lineage(question_id=question.id, stage="sft", config_hash=config_hash)
+        return _row(dialogue, question, answer, False, None, lineage), []
+    content = prompt.render(question=question.prompt, conversation=conversation_text(dialogue))
+    lineage = Lineage(
+        question_id=question.id,
+        stage="sft",
+        config_hash=config_hash,
+        prompts=[prompt.ref],
+        models=[gw.model_ref("rewriter")],
+    )
+    failures: list[str] = []
+    for attempt in range(cfg.max_rewrite_attempts):
+        reply = await gw.chat(
+            "rewriter",
+            [{"role": "user", "content": content}],
+            prompt_ref=prompt.ref,
+            sample_index=attempt,
+        )
+        monologue = reply.text.strip()
+        failures = check_rewrite(
+            monologue, dialogue, question.verification, cfg.min_length_retention
+        )
+        if not failures:
+            return _row(
+                dialogue, question, monologue, True, retention(monologue, dialogue), lineage
+            ), []
+    return None, failures
+
+
+async def run_sft(
+    gw: Gateway,
+    dialogues: list[Dialogue],
+    questions: dict[str, Question],
+    cfg: SftConfig,
+    prompt: Prompt,
+    config_hash: str,
+) -> tuple[list[SftRow], dict[str, int]]:
+    """SFT rows of the accepted dialogues, and a count of rejected rewrites per first reason."""
+    results = await asyncio.gather(
+        *(to_sft(gw, d, questions[d.question_id], cfg, prompt, config_hash) for d in dialogues)
+    )
+    rows = [row for row, _ in results if row is not None]
+    drops: dict[str, int] = {}
+    for row, reasons in results:
+        if row is None:
+            key = reasons[0].split(":")[0] if reasons else "unknown"
+            drops[key] = drops.get(key, 0) + 1
+    return rows, drops

@@ -1,0 +1,54 @@
+"""Run the simulated server as a child process for the length of a build."""
+
+from __future__ import annotations
+
+import contextlib
+import selectors
+import subprocess
+import sys
+from collections.abc import Iterator
+
+from raspberry.config import SimConfig
+from raspberry.errors import ProviderError
+
+
+def sim_args(sim: SimConfig) -> list[str]:
+    args = [
+        "--latency-ms",
+        str(sim.latency_ms),
+        "--jitter-ms",
+        str(sim.jitter_ms),
+        "--error-rate",
+        str(sim.error_rate),
+        "--wrong-first-prob",
+        str(sim.wrong_first_prob),
+        "--wrong-retry-prob",
+        str(sim.wrong_retry_prob),
+        "--seed",
+        str(sim.seed),
+    ]
+    return args + (["--rpm", str(sim.rpm)] if sim.rpm else [])
+
+
+@contextlib.contextmanager
+def running_sim(sim: SimConfig, startup_timeout_s: float = 60.0) -> Iterator[str]:
+    """Start `raspberry sim serve` on a free loopback port; yield its base URL; stop it after."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "raspberry.cli", "sim", "serve", "--port", "0", *sim_args(sim)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        selector = selectors.DefaultSelector()
+        selector.register(proc.stdout, selectors.EVENT_READ)  # type: ignore[arg-type]
+        line = proc.stdout.readline() if selector.select(startup_timeout_s) else ""  # type: ignore[union-attr]
+        if not line.startswith("listening on "):
+            raise ProviderError(f"the simulated server did not start (exit code {proc.poll()})")
+        yield line.split()[-1]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

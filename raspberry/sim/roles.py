@@ -1,0 +1,162 @@
+"""What each simulated model says. The requested model name selects the role.
+
+All randomness is drawn from a hash of (server seed, request content, sample), so the same request
+always gets the same answer, as a cached real model would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from dataclasses import dataclass
+
+from raspberry.sim.solvers import evaluate, solve, wrong_answer
+from raspberry.verify.extract import extract_final_answer
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    seed: int = 0
+    wrong_first_prob: float = 0.4
+    wrong_retry_prob: float = 0.2
+
+
+def rng_for(*parts: object) -> random.Random:
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def _section(text: str, tag: str) -> str:
+    m = re.search(rf"<{tag}>\n?(.*?)\n?</{tag}>", text, re.S)
+    return m.group(1).strip() if m else ""
+
+
+_HINTS = {
+    "basic_arithmetic": "redo the operations one at a time and watch the signs",
+    "chain_sum": "add the terms again one by one",
+    "letter_counting": "go through the text word by word and recount that letter",
+    "word_sorting": "compare the words character by character, uppercase before lowercase",
+    "simple_equations": "substitute your value back into the equation and check both sides",
+}
+
+
+def teacher(messages: list[dict[str, str]], sample: int, b: Behaviour) -> str:
+    question = messages[0]["content"]
+    attempt = 1 + sum(m["role"] == "assistant" for m in messages)
+    solution = solve(question)
+    if solution is None:
+        return "I have worked on this but cannot solve it reliably.\n\nFinal answer: unknown"
+    rng = rng_for(b.seed, question, sample, attempt)
+    wrong = rng.random() < (b.wrong_first_prob if attempt == 1 else b.wrong_retry_prob)
+    opening = (
+        "This is a problem to take slowly. Let me work through it step by step."
+        if attempt == 1
+        else "Let me go back over my work carefully and look for the slip."
+    )
+    steps = list(solution.steps)
+    answer = solution.answer
+    if wrong:
+        answer = wrong_answer(solution, rng.randrange(1000))
+        steps = steps[:-1] + [f"Going quickly through the last step, I get {answer}."]
+    body = "\n".join(f"Step {i}: {s}" for i, s in enumerate(steps, 1))
+    return f"{opening}\n\n{body}\n\nFinal answer: {answer}"
+
+
+def user_standin(prompt: str, leaky: bool) -> str:
+    question = _section(prompt, "problem")
+    solution = solve(question)
+    hint = _HINTS.get(solution.family if solution else "", "check each step of your work again")
+    if leaky:
+        reference = _section(prompt, "correct_answer")
+        return f"Close, but not quite. The answer is {reference}."
+    return f"Close, but not quite: {hint}."
+
+
+def _normalise(answer: str) -> str:
+    return re.sub(r"\s+", "", answer).lower()
+
+
+def judge(prompt: str) -> str:
+    reference = _section(prompt, "reference_answer")
+    answer = extract_final_answer(_section(prompt, "response")) or ""
+    right = _normalise(answer) == _normalise(reference)
+    score = 9 if right else 2
+    reasons = (
+        "The final answer matches the reference and the steps support it."
+        if right
+        else f"The final answer {answer!r} does not match the reference."
+    )
+    return json.dumps(
+        {
+            "reasons": reasons,
+            "correctness": 10 if right else 0,
+            "completeness": score,
+            "reasoning": score,
+            "self_correction": score,
+            "format": 10 if answer else 0,
+            "overall": score,
+        }
+    )
+
+
+def rewriter(prompt: str) -> str:
+    conversation = _section(prompt, "conversation")
+    turns = re.findall(r"<(assistant|user)>\n(.*?)\n</\1>", conversation, re.S)
+    parts: list[str] = []
+    assistant = [text for role, text in turns if role == "assistant"]
+    for i, text in enumerate(assistant):
+        if i < len(assistant) - 1:
+            # An earlier attempt keeps its reasoning; its answer line becomes a thought.
+            text = re.sub(r"Final answer:\s*(.*)$", r"So my answer would be \1.", text.strip())
+            parts.append(text + "\n\nWait, that does not look right. Let me check it again.")
+        else:
+            parts.append(text.strip())
+    return "\n\n".join(parts)
+
+
+def question_writer(prompt: str, b: Behaviour) -> str:
+    rng = rng_for(b.seed, prompt)
+    a, c, d = rng.randint(12, 99), rng.randint(3, 19), rng.randint(100, 999)
+    expr = f"{a} * {c} - {d}"
+    return json.dumps(
+        {
+            "question": f"A depot ships {a} crates of {c} boxes each, then takes back {d} boxes. "
+            "How many boxes were shipped in the end?",
+            "reference_answer": str(evaluate(expr)),
+            "answer_type": "numeric",
+            "verification": f"exact integer {expr}",
+        }
+    )
+
+
+ROLE_MODELS = (
+    "sim-teacher",
+    "sim-user-standin",
+    "sim-user-standin-leaky",
+    "sim-judge",
+    "sim-rewriter",
+    "sim-question-writer",
+)
+
+
+def respond(
+    model: str, system: str | None, messages: list[dict[str, str]], sample: int, b: Behaviour
+) -> str:
+    """The simulated model's reply; KeyError for an unknown model name."""
+    last = messages[-1]["content"] if messages else ""
+    if model == "sim-teacher":
+        return teacher(messages, sample, b)
+    if model in ("sim-user-standin", "sim-user-standin-leaky"):
+        return user_standin(last, leaky=model.endswith("leaky"))
+    if model == "sim-judge":
+        return judge(last)
+    if model == "sim-rewriter":
+        return rewriter(last)
+    if model == "sim-question-writer":
+        return question_writer(last, b)
+    raise KeyError(model)
+
+
+__all__ = ["Behaviour", "ROLE_MODELS", "respond"]

@@ -1,0 +1,179 @@
+"""The simulated teacher's real solvers for a few reasoning-gym families.
+
+Each reads only the question text and works the answer out itself, step by step; it never sees a
+gold answer. solve() returns None for a question it does not recognise.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+_OPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+}
+
+
+@dataclass
+class Solution:
+    family: str
+    steps: list[str]
+    answer: str
+
+
+def _eval(node: ast.AST, env: dict[str, Fraction]) -> Fraction:
+    if isinstance(node, ast.Expression):
+        return _eval(node.body, env)
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+        return Fraction(str(node.value))
+    if isinstance(node, ast.Name) and node.id in env:
+        return env[node.id]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        value = _eval(node.operand, env)
+        return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+        return _OPS[type(node.op)](_eval(node.left, env), _eval(node.right, env))
+    raise ValueError("unsupported expression")
+
+
+def evaluate(expr: str, env: dict[str, Fraction] | None = None) -> Fraction:
+    return _eval(
+        ast.parse(expr.strip().replace("×", "*").replace("÷", "/"), mode="eval"), env or {}
+    )
+
+
+def _fmt(value: Fraction) -> str:
+    if value.denominator == 1:
+        return str(value.numerator)
+    return f"{float(value):.10g}"
+
+
+def _arithmetic(family: str, expr: str) -> Solution:
+    steps = [f"I need to evaluate {expr}."]
+    tree = ast.parse(expr, mode="eval").body
+    # Left-to-right chains: show running totals so the reasoning is visible.
+    if isinstance(tree, ast.BinOp):
+        total = None
+        for part in _chain(tree):
+            if total is None:
+                total = evaluate(ast.unparse(part))
+                steps.append(f"Start with {_fmt(total)}.")
+            else:
+                op, operand = part
+                value = evaluate(ast.unparse(operand))
+                total = _OPS[type(op)](total, value)
+                symbol = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}[type(op)]
+                steps.append(f"Apply {symbol} {_fmt(value)}: that gives {_fmt(total)}.")
+    result = evaluate(expr)
+    steps.append(f"Checking the whole expression once more gives {_fmt(result)}.")
+    return Solution(family, steps, _fmt(result))
+
+
+def _chain(node: ast.BinOp) -> list:
+    """Flatten a flat-precedence chain a op b op c into [a, (op, b), (op, c)]."""
+    parts: list = []
+    while (
+        isinstance(node, ast.BinOp)
+        and isinstance(node.left, ast.BinOp)
+        and type(node.op) in (ast.Add, ast.Sub)
+        and type(node.left.op) in (ast.Add, ast.Sub)
+    ):
+        parts.insert(0, (node.op, node.right))
+        node = node.left
+    if isinstance(node, ast.BinOp):
+        return [node.left, (node.op, node.right), *parts]
+    return [node, *parts]
+
+
+def _letter_counting(text: str) -> Solution | None:
+    m = re.search(r'letter "(\w)" appear in the text: "([^"]*)"', text)
+    if not m:
+        return None
+    letter, span = m.group(1), m.group(2)
+    steps = [f'I count the letter "{letter}" word by word in: "{span}".']
+    total = 0
+    for word in span.split():
+        n = word.lower().count(letter.lower())
+        if n:
+            total += n
+            steps.append(f'"{word}" has {n}; running total {total}.')
+    steps.append(f"Every word is checked, so the total is {total}.")
+    return Solution("letter_counting", steps, str(total))
+
+
+def _word_sorting(text: str) -> Solution | None:
+    m = re.search(r"sort these words in (ascending|descending) order.*?list:\s*(.+)", text, re.S)
+    if not m:
+        return None
+    direction, words = m.group(1), [w.strip() for w in m.group(2).strip().split(",")]
+    ordered = sorted(words, reverse=direction == "descending")
+    steps = [
+        f"The words are: {', '.join(words)}.",
+        "ASCII order puts uppercase letters before lowercase ones, so I compare code points.",
+        f"Sorted in {direction} order: {', '.join(ordered)}.",
+    ]
+    return Solution("word_sorting", steps, ", ".join(ordered))
+
+
+def _simple_equation(text: str) -> Solution | None:
+    m = re.search(
+        r"(?:Solve for (\w)|Find the value of (\w) in the equation"
+        r"|Determine the value of (\w) that satisfies):\s*(.+?)\s*$",
+        text,
+        re.S,
+    )
+    if not m:
+        return None
+    var = m.group(1) or m.group(2) or m.group(3)
+    left, _, right = m.group(4).partition("=")
+    if not right:
+        return None
+
+    def f(x: Fraction) -> Fraction:
+        return evaluate(left, {var: x}) - evaluate(right, {var: x})
+
+    # The equation is linear: f(x) = a*x + b.
+    b = f(Fraction(0))
+    a = f(Fraction(1)) - b
+    if a == 0:
+        return None
+    x = -b / a
+    steps = [
+        f"The equation is {left.strip()} = {right.strip()}.",
+        f"Moving everything to one side gives {_fmt(a)}*{var} + {_fmt(b)} = 0.",
+        f"So {var} = {_fmt(-b)} / {_fmt(a)} = {_fmt(x)}.",
+        f"Check: substituting {var} = {_fmt(x)} makes both sides equal.",
+    ]
+    return Solution("simple_equations", steps, _fmt(x))
+
+
+def solve(question: str) -> Solution | None:
+    text = question.strip()
+    try:
+        if m := re.match(r"Calculate (.+?)\.?$", text):
+            return _arithmetic("basic_arithmetic", m.group(1))
+        if m := re.search(r"arithmetic problem:\s*(.+?)\s*=\s*$", text):
+            return _arithmetic("chain_sum", m.group(1))
+        return _letter_counting(text) or _word_sorting(text) or _simple_equation(text)
+    except (ValueError, SyntaxError, ZeroDivisionError):
+        return None
+
+
+def wrong_answer(solution: Solution, salt: int) -> str:
+    """A plausible mistake: off by a little for numbers, two words swapped for lists."""
+    try:
+        value = Fraction(solution.answer)
+        return _fmt(value + (1 + salt % 3) * (1 if salt % 2 else -1))
+    except ValueError:
+        words = solution.answer.split(", ")
+        if len(words) > 1:
+            i = salt % (len(words) - 1)
+            words[i], words[i + 1] = words[i + 1], words[i]
+            return ", ".join(words)
+        return solution.answer + "s"

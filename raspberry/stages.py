@@ -1,0 +1,128 @@
+"""One shard of each stage, as plain async Python: the Prefect tasks in tasks/ call these.
+
+Each function takes the config and the shard's input rows and returns the output rows and the
+shard's stats (rows in/out, drop reasons, gateway counters, stage report).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from typing import Any
+
+from raspberry.config import BuildConfig
+from raspberry.dialogue import DialoguePrompts, run_dialogues
+from raspberry.llm import Gateway
+from raspberry.prompts import Prompt, load_prompt
+from raspberry.questions import questions_for_shard
+from raspberry.records import Dialogue, Question, SftRow, Verdict
+from raspberry.sft.rewrite import run_sft
+from raspberry.verify.verdict import run_verdicts
+
+Stats = dict[str, Any]
+_PLACEHOLDERS = {
+    "teacher_prompt": set(),
+    "user_standin_prompt": {"question", "reference", "attempt"},
+    "judge_prompt": {"question", "reference", "response"},
+    "rewriter_prompt": {"question", "conversation"},
+}
+
+
+def stage_prompts(config: BuildConfig, stage: str) -> dict[str, Prompt]:
+    """The prompts a stage uses, loaded and checked; a missing file is a ConfigError."""
+    names: dict[str, str] = {}
+    if stage == "dialogues":
+        names = {
+            "teacher_prompt": config.dialogues.teacher_prompt,
+            "user_standin_prompt": config.dialogues.user_standin_prompt,
+        }
+    elif stage == "verdicts" and config.verdicts.judge:
+        names = {"judge_prompt": config.verdicts.judge_prompt}
+    elif stage == "sft":
+        names = {"rewriter_prompt": config.sft.rewriter_prompt}
+    folder = config.prompts_path()
+    return {key: load_prompt(folder, name, _PLACEHOLDERS[key]) for key, name in names.items()}
+
+
+def stage_key(config: BuildConfig, stage: str) -> str:
+    """What a stage's output depends on: its config section, models, and prompt versions."""
+    refs = sorted(p.ref for p in stage_prompts(config, stage).values())
+    return hashlib.sha256(f"{config.stage_hash(stage)}|{refs}".encode()).hexdigest()[:16]
+
+
+def questions_shard(config: BuildConfig, shard: int) -> tuple[list[Question], Stats]:
+    rows = questions_for_shard(config.questions, stage_key(config, "questions"), shard)
+    return rows, {
+        "rows_in": 0,
+        "rows_out": len(rows),
+        "report": {"by_task": dict(Counter(q.task for q in rows))},
+    }
+
+
+async def dialogues_shard(
+    config: BuildConfig, sim_url: str | None, questions: list[Question]
+) -> tuple[list[Dialogue], Stats]:
+    p = stage_prompts(config, "dialogues")
+    prompts = DialoguePrompts(teacher=p["teacher_prompt"], user_standin=p["user_standin_prompt"])
+    async with Gateway(config, sim_url) as gw:
+        rows = await run_dialogues(
+            gw, questions, config.dialogues, prompts, stage_key(config, "dialogues")
+        )
+    solved_at = Counter(str(d.solved_at_turn) for d in rows if d.solved)
+    report = {
+        "solved_at_turn": dict(sorted(solved_at.items())),
+        "stop_reasons": dict(Counter(d.stop_reason for d in rows)),
+        "nudges_rejected": sum(d.nudges_rejected for d in rows),
+    }
+    return rows, {
+        "rows_in": len(questions),
+        "rows_out": len(rows),
+        "report": report,
+        **gw.stats.as_dict(),
+    }
+
+
+async def verdicts_shard(
+    config: BuildConfig, sim_url: str | None, questions: list[Question], dialogues: list[Dialogue]
+) -> tuple[list[Verdict], Stats]:
+    prompt = stage_prompts(config, "verdicts").get("judge_prompt")
+    by_id = {q.id: q for q in questions}
+    async with Gateway(config, sim_url) as gw:
+        rows = await run_verdicts(
+            gw, dialogues, by_id, config.verdicts, prompt, stage_key(config, "verdicts")
+        )
+    drops = Counter(v.reject_reasons[0].split(":")[0] for v in rows if not v.accepted)
+    return rows, {
+        "rows_in": len(dialogues),
+        "rows_out": sum(v.accepted for v in rows),
+        "drops": dict(drops),
+        **gw.stats.as_dict(),
+    }
+
+
+async def sft_shard(
+    config: BuildConfig,
+    sim_url: str | None,
+    questions: list[Question],
+    dialogues: list[Dialogue],
+    verdicts: list[Verdict],
+) -> tuple[list[SftRow], Stats]:
+    prompt = stage_prompts(config, "sft")["rewriter_prompt"]
+    accepted = {v.dialogue_id for v in verdicts if v.accepted}
+    chosen = [d for d in dialogues if d.id in accepted]
+    async with Gateway(config, sim_url) as gw:
+        rows, drops = await run_sft(
+            gw, chosen, {q.id: q for q in questions}, config.sft, prompt, stage_key(config, "sft")
+        )
+    retention = sorted(r.retention for r in rows if r.retention is not None)
+    report = {
+        "rewritten": len(retention),
+        "median_retention": retention[len(retention) // 2] if retention else None,
+    }
+    return rows, {
+        "rows_in": len(chosen),
+        "rows_out": len(rows),
+        "drops": drops,
+        "report": report,
+        **gw.stats.as_dict(),
+    }

@@ -1,0 +1,177 @@
+"""Where a build's files live, and how they are written so that a crash never leaves half a file.
+
+Layout: <output_dir>/<build_id>/<stage>/shard-00000.parquet, <build_id>/manifest.json and
+<build_id>/exports/. Every write goes to a temporary file in the same folder, is fsynced, then
+renamed over the target, so readers see the old file or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from raspberry.errors import StoreError
+from raspberry.records import SCHEMAS, STAGES, Row, from_table, to_table
+
+SHARD_STATES = ("pending", "done", "failed")
+
+
+def build_dir(output_dir: str | Path, build_id: str) -> Path:
+    return Path(output_dir) / build_id
+
+
+def shard_name(index: int) -> str:
+    return f"shard-{index:05d}"
+
+
+def shard_path(output_dir: str | Path, build_id: str, stage: str, index: int) -> Path:
+    return build_dir(output_dir, build_id) / stage / f"{shard_name(index)}.parquet"
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temp path beside target: on success it replaces target, on error it is removed."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, target)
+        _fsync_dir(target.parent)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_text_atomic(target: Path, text: str) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_shard(path: Path, stage: str, rows: list[Row]) -> str:
+    """Write rows atomically; return the file's fingerprint."""
+    with atomic_path(path) as tmp:
+        pq.write_table(to_table(stage, rows), tmp)
+    return fingerprint(path)
+
+
+def read_shard(path: Path, stage: str) -> list[Any]:
+    try:
+        table = pq.read_table(path, schema=SCHEMAS[stage])
+    except FileNotFoundError:
+        raise StoreError(f"shard not found: {path} (run the stage that writes it first)") from None
+    except (pa.ArrowException, OSError) as exc:
+        raise StoreError(
+            f"corrupt or unreadable shard {path}: {exc}; delete it and rerun the build"
+        ) from None
+    return from_table(stage, table)
+
+
+def fingerprint(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:32]
+
+
+# --- manifest ---------------------------------------------------------------------------------
+
+
+def manifest_path(output_dir: str | Path, build_id: str) -> Path:
+    return build_dir(output_dir, build_id) / "manifest.json"
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    # Shards of a stage finish in parallel threads or processes; each updates the manifest under
+    # an exclusive lock so no update is lost.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def read_manifest(output_dir: str | Path, build_id: str) -> dict[str, Any]:
+    path = manifest_path(output_dir, build_id)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StoreError(f"no build '{build_id}' under {output_dir} (no {path})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise StoreError(f"corrupt manifest {path}: not valid JSON; restore or delete it") from None
+    if not isinstance(data, dict) or data.get("build_id") != build_id:
+        other = data.get("build_id") if isinstance(data, dict) else None
+        raise StoreError(
+            f"manifest {path} belongs to build '{other}', not '{build_id}'; "
+            "use that build id or a fresh output folder"
+        )
+    return data
+
+
+def init_manifest(output_dir: str | Path, build_id: str, config_hash: dict[str, str]) -> None:
+    """Create the manifest, or check that an existing one is this build's."""
+    path = manifest_path(output_dir, build_id)
+    with _locked(path):
+        if path.exists():
+            data = read_manifest(output_dir, build_id)
+            data["config_hash"] = config_hash
+        else:
+            data = {
+                "build_id": build_id,
+                "created_at": time.time(),
+                "config_hash": config_hash,
+                "stages": {s: {} for s in STAGES},
+                "runs": [],
+            }
+        write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True))
+
+
+def update_manifest(output_dir: str | Path, build_id: str, **changes: Any) -> dict[str, Any]:
+    """Apply shard entries (stage -> shard -> entry) and top-level fields under the lock."""
+    path = manifest_path(output_dir, build_id)
+    with _locked(path):
+        data = read_manifest(output_dir, build_id)
+        for stage, shards in changes.pop("shards", {}).items():
+            data["stages"].setdefault(stage, {}).update(shards)
+        for key, value in changes.items():
+            if key == "run":
+                data.setdefault("runs", []).append(value)
+            else:
+                data[key] = value
+        write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True))
+        return data
+
+
+def set_shard(
+    output_dir: str | Path, build_id: str, stage: str, index: int, entry: dict[str, Any]
+) -> None:
+    if entry.get("state") not in SHARD_STATES:
+        raise ValueError(f"bad shard state {entry.get('state')!r}")
+    update_manifest(
+        output_dir, build_id, shards={stage: {shard_name(index): {**entry, "at": time.time()}}}
+    )

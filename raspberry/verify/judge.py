@@ -1,0 +1,59 @@
+"""The LLM judge: a rubric prompt, reasons before scores, JSON validated and re-asked when invalid.
+
+The response under judgement goes inside <response> tags that the prompt declares to be data, so
+instructions written into an answer are not followed by a well-behaved judge.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from pydantic import BaseModel, Field, ValidationError
+
+from raspberry.llm import Gateway
+from raspberry.prompts import Prompt
+
+
+class JudgeScores(BaseModel):
+    reasons: str = Field(min_length=1)
+    correctness: float = Field(ge=0, le=10)
+    completeness: float = Field(ge=0, le=10)
+    reasoning: float = Field(ge=0, le=10)
+    self_correction: float = Field(ge=0, le=10)
+    format: float = Field(ge=0, le=10)
+    overall: float = Field(ge=0, le=10)
+
+
+def parse_scores(text: str) -> JudgeScores | None:
+    """The JSON object in the judge's reply (bare or fenced), or None when invalid."""
+    match = re.search(r"\{.*\}", text, re.S)
+    if not match:
+        return None
+    try:
+        return JudgeScores.model_validate(json.loads(match.group(0)))
+    except (json.JSONDecodeError, ValidationError):
+        return None
+
+
+def _neutralise(text: str) -> str:
+    # An answer cannot close the data block early and speak outside it.
+    return text.replace("</response>", "</ response>").replace("<response>", "< response>")
+
+
+async def judge(
+    gw: Gateway, prompt: Prompt, question: str, reference: str, response: str, max_attempts: int
+) -> JudgeScores | None:
+    """Scores, or None when the judge never produced valid JSON in max_attempts tries."""
+    content = prompt.render(question=question, reference=reference, response=_neutralise(response))
+    for attempt in range(max_attempts):
+        reply = await gw.chat(
+            "judge",
+            [{"role": "user", "content": content}],
+            prompt_ref=prompt.ref,
+            sample_index=attempt,
+        )
+        scores = parse_scores(reply.text)
+        if scores is not None:
+            return scores
+    return None
