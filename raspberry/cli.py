@@ -77,6 +77,7 @@ def _summary(manifest: dict[str, Any], run: dict[str, Any] | None) -> dict[str, 
                 k: source.get(k, 0)
                 for k in ("requests_sent", "cache_hits", "tokens_in", "tokens_out", "cost_usd")
             },
+            "shards_cached": (this_run or {}).get("shards_cached", 0),
         }
         if t["failed"]:
             stages[stage]["failed"] = t["failed"]
@@ -106,16 +107,9 @@ def cmd_build(args: argparse.Namespace) -> int:
         return_state=True,
     )
     manifest = read_manifest(output_dir, build_id)
-    run = (manifest.get("runs") or [None])[-1]
-    summary = _summary(manifest, run)
-    exports = summary["exports"]
-    print(f"\nbuild {build_id}: {summary['state']}")
-    print(f"funnel: {funnel_line(manifest)}")
-    for stage, failed in ((s, t.get("failed")) for s, t in summary["stages"].items()):
-        for shard, error in (failed or {}).items():
-            print(f"failed: {stage}/{shard}: {error}")
-    if exports:
-        print(f"dataset: {Path(exports['prompt_response']).parent}")
+    summary = _summary(manifest, (manifest.get("runs") or [None])[-1])
+    print()
+    _report(summary, manifest, "this run")
     if args.json:
         print(json.dumps(summary), flush=True)
     return 0 if summary["state"] == "completed" else 1
@@ -127,17 +121,29 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"build {args.build_id}: {summary['state']} ({len(manifest.get('runs', []))} runs)")
-        for stage, t in summary["stages"].items():
-            print(
-                f"  {stage:<10} done {t['shards_done']}, failed {t['shards_failed']}, "
-                f"rows {t['rows_in']} → {t['rows_out']}, requests {t['requests_sent']}, "
-                f"${t['cost_usd']:.4f}"
-            )
-            for shard, error in t.get("failed", {}).items():
-                print(f"    {shard}: {error}")
-        print(f"funnel: {funnel_line(manifest)}")
-    return {"completed": 0, "failed": 1}.get(summary["state"], 1)
+        _report(summary, manifest, "when computed")
+    return 0 if summary["state"] == "completed" else 1
+
+
+def _report(summary: dict[str, Any], manifest: dict[str, Any], paid_when: str) -> None:
+    runs = len(manifest.get("runs", []))
+    print(f"build {summary['build_id']}: {summary['state']} ({runs} run{'s' * (runs != 1)})")
+    print(
+        f"  {'stage':<10} {'shards':>9} {'rows in → out':>15} {'requests':>9} {'cached':>7} "
+        f"{'cost $':>9}   (requests and cost: {paid_when})"
+    )
+    for stage, t in summary["stages"].items():
+        shards = f"{t['shards_done']} ok/{t['shards_failed']} ✗"
+        rows = f"{t['rows_in']} → {t['rows_out']}"
+        print(
+            f"  {stage:<10} {shards:>9} {rows:>15} {t['requests_sent']:>9} "
+            f"{t['cache_hits']:>7} {t['cost_usd']:>9.4f}"
+        )
+        for shard, error in t.get("failed", {}).items():
+            print(f"  failed: {stage}/{shard}: {error}")
+    print(f"funnel: {funnel_line(manifest)}")
+    if summary["exports"]:
+        print(f"dataset: {Path(summary['exports']['prompt_response']).parent}")
 
 
 def cmd_sim_serve(args: argparse.Namespace) -> int:

@@ -186,7 +186,8 @@ def _loc(loc: tuple[Any, ...]) -> str:
 
 
 def _first_error(exc: ValidationError, path: str) -> str:
-    err = exc.errors()[0]
+    # A misspelt key also makes the intended key "missing": the unknown one explains both.
+    err = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
     loc = _loc(err["loc"])
     leaf = str(err["loc"][-1]).lower() if err["loc"] else ""
     if err["type"] == "extra_forbidden":

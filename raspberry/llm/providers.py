@@ -133,8 +133,11 @@ class Provider:
         sampling = {k: v for k, v in params.items() if k != "max_tokens"}
         # Recent anthropic SDKs no longer take sampling arguments; the API body still may.
         resp = await self._client.messages.create(
-            model=model, messages=messages, max_tokens=params["max_tokens"],
-            extra_body=sampling or None, **extra
+            model=model,
+            messages=messages,
+            max_tokens=params["max_tokens"],
+            extra_body=sampling or None,
+            **extra,
         )
         text = "".join(block.text for block in resp.content if getattr(block, "type", "") == "text")
         return Completion(

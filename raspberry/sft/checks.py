@@ -40,11 +40,11 @@ def leaked_nudge(monologue: str, dialogue: Dialogue) -> str | None:
 def check_rewrite(
     monologue: str, dialogue: Dialogue, verification: str, min_retention: float
 ) -> list[str]:
-    """Reasons the monologue fails; empty when it passes every check."""
+    """Reasons the monologue fails, each "category: detail"; empty when it passes every check."""
     failures: list[str] = []
     kept = retention(monologue, dialogue)
     if kept < min_retention:
-        failures.append(f"length retention {kept:.2f} < {min_retention:.2f}")
+        failures.append(f"length retention: {kept:.2f} < {min_retention:.2f}")
     if leak := leaked_nudge(monologue, dialogue):
         failures.append(f"nudge leaked: {leak}")
     wrong_attempts = dialogue.attempts - 1

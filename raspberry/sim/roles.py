@@ -101,7 +101,7 @@ def judge(prompt: str) -> str:
     )
 
 
-def rewriter(prompt: str) -> str:
+def rewriter(prompt: str, truncate: bool = False) -> str:
     conversation = _section(prompt, "conversation")
     turns = re.findall(r"<(assistant|user)>\n(.*?)\n</\1>", conversation, re.S)
     parts: list[str] = []
@@ -113,7 +113,12 @@ def rewriter(prompt: str) -> str:
             parts.append(text + "\n\nWait, that does not look right. Let me check it again.")
         else:
             parts.append(text.strip())
-    return "\n\n".join(parts)
+    text = "\n\n".join(parts)
+    if not truncate:
+        return text
+    # The failure seen in hand-made rewrites: less than half of the reasoning kept, answer intact.
+    answer = extract_final_answer(assistant[-1]) if assistant else None
+    return f"{text[: len(text) * 2 // 5]}\n\nFinal answer: {answer}"
 
 
 def question_writer(prompt: str, b: Behaviour) -> str:
@@ -131,16 +136,6 @@ def question_writer(prompt: str, b: Behaviour) -> str:
     )
 
 
-ROLE_MODELS = (
-    "sim-teacher",
-    "sim-user-standin",
-    "sim-user-standin-leaky",
-    "sim-judge",
-    "sim-rewriter",
-    "sim-question-writer",
-)
-
-
 def respond(
     model: str, system: str | None, messages: list[dict[str, str]], sample: int, b: Behaviour
 ) -> str:
@@ -152,11 +147,8 @@ def respond(
         return user_standin(last, leaky=model.endswith("leaky"))
     if model == "sim-judge":
         return judge(last)
-    if model == "sim-rewriter":
-        return rewriter(last)
+    if model in ("sim-rewriter", "sim-rewriter-truncating"):
+        return rewriter(last, truncate=model.endswith("truncating"))
     if model == "sim-question-writer":
         return question_writer(last, b)
     raise KeyError(model)
-
-
-__all__ = ["Behaviour", "ROLE_MODELS", "respond"]

@@ -226,6 +226,8 @@ def serve(settings: SimSettings, port: int = 0) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
+    # Listen before announcing the URL, so a client that connects at once is queued, not refused.
+    sock.listen(4096)
     print(f"listening on http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
     sys.stdout.flush()
     config = uvicorn.Config(

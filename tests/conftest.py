@@ -1,0 +1,120 @@
+"""Shared fixtures. Prefect settings are fixed before anything imports Prefect."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+_PREFECT_HOME = tempfile.mkdtemp(prefix="raspberry-prefect-")
+os.environ["PREFECT_HOME"] = _PREFECT_HOME
+os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "180"
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(Path(_PREFECT_HOME) / "results")
+for key in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"):  # no test may reach a real provider
+    os.environ.pop(key, None)
+
+from raspberry.config import BuildConfig, SimConfig, load_config  # noqa: E402
+from raspberry.questions.reasoning_gym_source import question_id  # noqa: E402
+from raspberry.records import Lineage, Question  # noqa: E402
+from raspberry.sim.process import running_sim  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+FAMILIES = ["basic_arithmetic", "chain_sum", "letter_counting", "word_sorting", "simple_equations"]
+
+
+def config_dict(tmp_path: Path, per_task: int = 6, shards: int = 2, **overrides: Any) -> dict:
+    """A small offline build config; overrides replace top-level sections."""
+    data: dict[str, Any] = {
+        "name": "test",
+        "output_dir": str(tmp_path / "builds"),
+        "prompts_dir": str(ROOT / "prompts"),
+        "sim": {"seed": 3, "wrong_first_prob": 0.4},
+        "providers": {
+            "sim_openai": {"kind": "openai_compatible", "base_url": "sim"},
+            "sim_anthropic": {"kind": "anthropic", "base_url": "sim"},
+        },
+        "models": {
+            "teacher": {"provider": "sim_openai", "model": "sim-teacher", "temperature": 0.7},
+            "user_standin": {"provider": "sim_openai", "model": "sim-user-standin"},
+            "judge": {"provider": "sim_anthropic", "model": "sim-judge", "temperature": 0.0},
+            "rewriter": {"provider": "sim_anthropic", "model": "sim-rewriter"},
+        },
+        "gateway": {
+            "cache_path": str(tmp_path / "cache.sqlite"),
+            "max_retries": 3,
+            "backoff_base_s": 0.01,
+            "backoff_max_s": 0.05,
+        },
+        "questions": {
+            "seed": 1,
+            "shards": shards,
+            "reasoning_gym": [{"task": t, "count": per_task} for t in FAMILIES],
+        },
+        "dialogues": {"samples_per_question": 1, "max_turns": 4},
+    }
+    data.update(overrides)
+    return data
+
+
+def rg_questions(task: str, n: int, seed: int = 9) -> list[Question]:
+    """Question rows for n items of a reasoning-gym task, as the questions stage makes them."""
+    import reasoning_gym
+
+    out = []
+    for entry in reasoning_gym.create_dataset(task, size=n, seed=seed):
+        qid = question_id("reasoning_gym", task, entry["question"])
+        spec = {"kind": "reasoning_gym", "task": task, "entry": entry}
+        out.append(
+            Question(
+                id=qid,
+                source="reasoning_gym",
+                task=task,
+                prompt=entry["question"],
+                reference_answer=entry["answer"],
+                verification=json.dumps(spec),
+                lineage=Lineage(question_id=qid, stage="questions", config_hash="h"),
+            )
+        )
+    return out
+
+
+def write_config(tmp_path: Path, data: dict, name: str = "build.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def make_config(tmp_path: Path):  # type: ignore[no-untyped-def]
+    def make(**overrides: Any) -> BuildConfig:
+        return load_config(write_config(tmp_path, config_dict(tmp_path, **overrides)))
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def sim_url() -> Iterator[str]:
+    with running_sim(SimConfig(seed=3, wrong_first_prob=0.4)) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[str]:
+    """One Prefect server for the session, also offered to CLI subprocesses via the env."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        url = PREFECT_API_URL.value()
+        os.environ["PREFECT_API_URL"] = url
+        try:
+            yield url
+        finally:
+            os.environ.pop("PREFECT_API_URL", None)

@@ -1,0 +1,109 @@
+"""One build end to end through Prefect, as a user runs it: the CLI in a subprocess.
+
+The CLI talks to the session's Prefect test server (PREFECT_API_URL), so no run pays for an
+ephemeral server start. Covers: a full build, exports traced to questions, a rerun that sends no
+request, an altered output recomputed alone, and a failed shard named and then repaired.
+"""
+
+import json
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+from conftest import ROOT, config_dict, write_config
+
+from raspberry.store import build_dir, read_manifest, shard_path
+
+
+def _build(config_path, *extra) -> tuple[int, dict, str]:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "raspberry.cli",
+            "build",
+            "--config",
+            str(config_path),
+            "--build-id",
+            "e2e",
+            "--json",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    lines = proc.stdout.strip().splitlines()
+    return proc.returncode, json.loads(lines[-1]) if lines else {}, proc.stdout + proc.stderr
+
+
+def _jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_build_end_to_end(tmp_path, prefect_api):
+    data = config_dict(tmp_path, per_task=8, shards=2)
+    config_path = write_config(tmp_path, data)
+    out = tmp_path / "builds"
+
+    code, summary, log = _build(config_path)
+    assert code == 0, log
+    assert summary["build_id"] == "e2e" and summary["state"] == "completed"
+    stages = summary["stages"]
+    assert stages["questions"]["rows_out"] == 40
+    assert stages["dialogues"]["rows_out"] == 40
+    assert 35 <= stages["verdicts"]["rows_out"] <= 40
+    assert stages["sft"]["rows_out"] == stages["verdicts"]["rows_out"]
+    assert stages["dialogues"]["requests_sent"] > 40 and stages["verdicts"]["requests_sent"] > 0
+    assert stages["dialogues"]["tokens_out"] > 0
+    assert "funnel: questions 40 → dialogues 40" in log
+
+    # Every exported row traces back to a question of this build; line i is row i everywhere.
+    questions = {
+        r["id"]: r
+        for s in range(2)
+        for r in pq.read_table(shard_path(out, "e2e", "questions", s)).to_pylist()
+    }
+    pr = _jsonl(build_dir(out, "e2e") / "exports" / "prompt_response.jsonl")
+    chat = _jsonl(build_dir(out, "e2e") / "exports" / "openai_chat.jsonl")
+    assert len(pr) == len(chat) == stages["sft"]["rows_out"]
+    for row, msgs in zip(pr, chat, strict=True):
+        assert row["prompt"] == questions[row["question_id"]]["prompt"]
+        assert msgs["messages"] == [
+            {"role": "user", "content": row["prompt"]},
+            {"role": "assistant", "content": row["response"]},
+        ]
+
+    # The same build id again: nothing is sent to any model.
+    code, again, log = _build(config_path)
+    assert code == 0, log
+    assert all(s["requests_sent"] == 0 for s in again["stages"].values())
+    assert all(s["shards_cached"] == 2 for s in again["stages"].values())
+    assert again["stages"]["sft"]["rows_out"] == stages["sft"]["rows_out"]
+
+    # A deleted output is not trusted from the cache: that shard alone is recomputed, and its
+    # requests come from the durable request cache.
+    shard_path(out, "e2e", "dialogues", 1).unlink()
+    code, repaired, log = _build(config_path)
+    assert code == 0, log
+    assert repaired["stages"]["dialogues"]["shards_cached"] == 1
+    assert repaired["stages"]["dialogues"]["requests_sent"] == 0
+    assert repaired["stages"]["dialogues"]["cache_hits"] > 0
+    assert repaired["stages"]["verdicts"]["shards_cached"] == 2  # identical output, same inputs
+
+    # A corrupt input makes its downstream shard fail: exit 1, the manifest names the shard.
+    shard_path(out, "e2e", "questions", 0).write_bytes(b"garbage")
+    code, failed, log = _build(config_path, "--stages", "dialogues")
+    assert code == 1, log
+    assert failed["state"] == "failed"
+    error = read_manifest(out, "e2e")["stages"]["dialogues"]["shard-00000"]["error"]
+    assert "questions/shard-00000" in error
+    assert "failed: dialogues/shard-00000" in log
+
+    # A full rerun repairs it: the questions shard is rewritten, the rest comes from caches.
+    code, fixed, log = _build(config_path)
+    assert code == 0, log
+    assert fixed["stages"]["questions"]["shards_cached"] == 1
+    assert all(s["requests_sent"] == 0 for s in fixed["stages"].values())
+    assert fixed["stages"]["sft"]["rows_out"] == stages["sft"]["rows_out"]

@@ -1,0 +1,73 @@
+"""Bad input through the real command: exit code 2, one line naming the problem, nothing written."""
+
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, config_dict, write_config
+
+
+def _raspberry(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "raspberry.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=ROOT,
+    )
+
+
+def _assert_bad_input(proc: subprocess.CompletedProcess, *words: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+def _build(tmp_path, data, *extra):
+    return _raspberry("build", "--config", str(write_config(tmp_path, data)), *extra)
+
+
+def test_misspelt_key(tmp_path):
+    data = config_dict(tmp_path)
+    data["verdicts"] = {"judge_min_scor": 7}
+    _assert_bad_input(_build(tmp_path, data), "verdicts.judge_min_scor", "build.yaml")
+    assert not (tmp_path / "builds").exists()
+
+
+def test_missing_prompt_file(tmp_path):
+    data = config_dict(tmp_path)
+    data["dialogues"]["teacher_prompt"] = "teacher_v9"
+    _assert_bad_input(_build(tmp_path, data), "prompt file not found", "teacher_v9.md")
+    assert not (tmp_path / "builds").exists()
+
+
+def test_missing_api_key(tmp_path):
+    data = config_dict(tmp_path)
+    data["providers"]["claude"] = {"kind": "anthropic"}
+    data["models"]["judge"] = {"provider": "claude", "model": "claude-haiku-4-5"}
+    env = {k: v for k, v in __import__("os").environ.items() if k != "ANTHROPIC_API_KEY"}
+    _assert_bad_input(
+        _raspberry("build", "--config", str(write_config(tmp_path, data)), env=env),
+        "ANTHROPIC_API_KEY",
+        "'claude'",
+    )
+
+
+def test_unknown_reasoning_gym_task(tmp_path):
+    data = config_dict(tmp_path)
+    data["questions"]["reasoning_gym"].append({"task": "no_such_task", "count": 3})
+    _assert_bad_input(_build(tmp_path, data), "no_such_task", "questions.reasoning_gym.5")
+
+
+@pytest.mark.parametrize("stages", ["dialogs", "questions,sfft"])
+def test_unknown_stage(tmp_path, stages):
+    _assert_bad_input(_build(tmp_path, config_dict(tmp_path), "--stages", stages), "unknown stage")
+
+
+def test_status_of_unknown_build(tmp_path):
+    _assert_bad_input(
+        _raspberry("status", "nope", "--output-dir", str(tmp_path)), "no build 'nope'"
+    )

@@ -1,0 +1,108 @@
+from pathlib import Path
+
+import pytest
+from conftest import config_dict, write_config
+
+from raspberry.config import load_config, resolve_api_key
+from raspberry.errors import ConfigError
+
+
+def _error(tmp_path: Path, data: dict | str) -> str:
+    path = tmp_path / "c.yaml"
+    if isinstance(data, str):
+        path.write_text(data)
+    else:
+        write_config(tmp_path, data, "c.yaml")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_valid_config_loads(tmp_path):
+    config = load_config(write_config(tmp_path, config_dict(tmp_path)))
+    assert config.models["teacher"].model == "sim-teacher"
+    assert config.questions.shards == 2
+
+
+def test_misspelt_key_is_named_with_the_file(tmp_path):
+    data = config_dict(tmp_path)
+    data["dialogues"]["max_turn"] = 3
+    message = _error(tmp_path, data)
+    assert "c.yaml" in message and "dialogues.max_turn" in message and "unknown key" in message
+
+
+def test_misspelt_top_level_section(tmp_path):
+    data = config_dict(tmp_path)
+    data["questons"] = data.pop("questions")
+    message = _error(tmp_path, data)
+    assert "questons" in message
+
+
+def test_wrong_type_names_key(tmp_path):
+    data = config_dict(tmp_path)
+    data["questions"]["shards"] = "four"
+    message = _error(tmp_path, data)
+    assert "questions.shards" in message and "integer" in message
+
+
+def test_negative_count_rejected(tmp_path):
+    data = config_dict(tmp_path)
+    data["questions"]["reasoning_gym"][0]["count"] = -5
+    assert "questions.reasoning_gym.0.count" in _error(tmp_path, data)
+
+
+def test_unknown_role_rejected(tmp_path):
+    data = config_dict(tmp_path)
+    data["models"]["critic"] = {"provider": "sim_openai", "model": "x"}
+    assert "models.critic" in _error(tmp_path, data)
+
+
+def test_role_pointing_at_unknown_provider(tmp_path):
+    data = config_dict(tmp_path)
+    data["models"]["judge"]["provider"] = "nowhere"
+    assert "'nowhere'" in _error(tmp_path, data)
+
+
+def test_missing_role_used_by_build(tmp_path):
+    data = config_dict(tmp_path)
+    del data["models"]["rewriter"]
+    assert "rewriter" in _error(tmp_path, data)
+
+
+def test_api_key_in_yaml_is_refused_as_a_secret(tmp_path):
+    data = config_dict(tmp_path)
+    data["providers"]["sim_openai"]["api_key"] = "sk-live-123"
+    message = _error(tmp_path, data)
+    assert "secret" in message and "sk-live-123" not in message
+
+
+def test_malformed_yaml_gives_line(tmp_path):
+    message = _error(tmp_path, "name: x\nquestions: [unclosed\n")
+    assert "invalid YAML" in message and "line" in message
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "absent.yaml")
+
+
+def test_api_key_from_environment_only(tmp_path, monkeypatch):
+    data = config_dict(tmp_path)
+    data["providers"]["real"] = {"kind": "anthropic"}
+    config = load_config(write_config(tmp_path, data))
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    with pytest.raises(ConfigError, match="ANTHROPIC_API_KEY"):
+        resolve_api_key("real", config.providers["real"])
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    assert resolve_api_key("real", config.providers["real"]) == "sk-ant-test"
+
+
+def test_stage_hash_follows_its_section_only(tmp_path):
+    base = config_dict(tmp_path)
+    a = load_config(write_config(tmp_path, base, "a.yaml"))
+    base["sft"] = {"max_rewrite_attempts": 5}
+    b = load_config(write_config(tmp_path, base, "b.yaml"))
+    assert a.stage_hash("dialogues") == b.stage_hash("dialogues")
+    assert a.stage_hash("sft") != b.stage_hash("sft")
