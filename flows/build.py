@@ -21,7 +21,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from raspberry.config import BuildConfig, load_config
 from raspberry.records import STAGES
 from raspberry.sim.process import running_sim
-from raspberry.stages import stage_key
+from raspberry.stages import UPSTREAM, stage_key
 from raspberry.store import (
     fingerprint,
     init_manifest,
@@ -41,12 +41,6 @@ TASKS = {
     "dialogues": dialogues_task,
     "verdicts": verdicts_task,
     "sft": sft_task,
-}
-UPSTREAM = {
-    "questions": [],
-    "dialogues": ["questions"],
-    "verdicts": ["questions", "dialogues"],
-    "sft": ["questions", "dialogues", "verdicts"],
 }
 PAID = (
     "requests_sent",

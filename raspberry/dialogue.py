@@ -60,9 +60,13 @@ def dialogue_id(question_id: str, sample_index: int) -> str:
 
 
 async def _nudge(
-    gw: Gateway, prompt: Prompt, question: Question, attempt: str, max_attempts: int
+    gw: Gateway, prompt: Prompt, question: Question, attempt: str, turn: int, max_attempts: int
 ) -> tuple[Turn, int, Completion | None]:
-    """A nudge that passed the leak guard, how many were rejected, and the accepted reply."""
+    """A nudge that passed the leak guard, how many were rejected, and the accepted reply.
+
+    Sample indices differ per turn: a teacher repeating the same wrong attempt gets a fresh
+    nudge, not the cached one again.
+    """
     user_msg = prompt.render(
         question=question.prompt, reference=question.reference_answer, attempt=attempt
     )
@@ -71,7 +75,7 @@ async def _nudge(
             "user_standin",
             [{"role": "user", "content": user_msg}],
             prompt_ref=prompt.ref,
-            sample_index=i,
+            sample_index=turn * max_attempts + i,
         )
         nudge = reply.text.strip()
         if nudge and not leaks_answer(nudge, question.reference_answer):
@@ -124,7 +128,7 @@ async def run_dialogue(
         if turn == cfg.max_turns:
             break
         nudge, n_rejected, nudge_reply = await _nudge(
-            gw, prompts.user_standin, question, reply.text, cfg.max_nudge_attempts
+            gw, prompts.user_standin, question, reply.text, turn, cfg.max_nudge_attempts
         )
         rejected += n_rejected
         if nudge_reply is not None:

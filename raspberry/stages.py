@@ -20,6 +20,13 @@ from raspberry.sft.rewrite import run_sft
 from raspberry.verify.verdict import run_verdicts
 
 Stats = dict[str, Any]
+# Shard i of a stage reads shard i of these stages, in this order.
+UPSTREAM: dict[str, list[str]] = {
+    "questions": [],
+    "dialogues": ["questions"],
+    "verdicts": ["questions", "dialogues"],
+    "sft": ["questions", "dialogues", "verdicts"],
+}
 _PLACEHOLDERS = {
     "teacher_prompt": set(),
     "user_standin_prompt": {"question", "reference", "attempt"},

@@ -1,4 +1,4 @@
-"""What every shard task shares: its cache policy, and recording the outcome in the manifest.
+"""What every shard task shares: its signature, cache policy, and the manifest bookkeeping.
 
 A shard task is cached on its small inputs (build id, shard, output dir, the stage key and the
 input shards' fingerprints) with persisted JSON results. The config path and the simulator's URL
@@ -11,22 +11,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from prefect import Task, task
 from prefect.cache_policies import INPUTS
 
+from raspberry.config import BuildConfig, load_config
 from raspberry.records import Row
+from raspberry.stages import UPSTREAM
 from raspberry.store import read_shard, set_shard, shard_path, write_shard
 
+# compute(config, sim_url, shard, *input rows in UPSTREAM order) -> (output rows, stats)
+Compute = Callable[..., tuple[list[Row], dict[str, Any]]]
 SHARD_CACHE = INPUTS - "config_path" - "sim_url"
-TASK_OPTIONS: dict[str, Any] = {
-    "cache_policy": SHARD_CACHE,
-    "persist_result": True,
-    "result_serializer": "json",
-    "task_run_name": "{build_id}-" + "{stage}-{shard}",
-}
-
-
-def read_inputs(output_dir: str, build_id: str, shard: int, stages: list[str]) -> list[list[Any]]:
-    return [read_shard(shard_path(output_dir, build_id, s, shard), s) for s in stages]
 
 
 def run_shard(
@@ -55,3 +50,36 @@ def run_shard(
     entry = {"state": "done", "path": str(Path(out)), "fingerprint": fp, "inputs": inputs, **stats}
     set_shard(output_dir, build_id, stage, shard, entry)
     return {"stage": stage, "shard": shard, **entry}
+
+
+def shard_task(stage: str, compute: Compute) -> Task:
+    """The Prefect task for one (stage, shard): read its inputs, compute, write, record."""
+
+    def run(
+        build_id: str,
+        stage: str,
+        shard: int,
+        output_dir: str,
+        stage_key: str,
+        inputs: dict[str, str],
+        config_path: str,
+        sim_url: str | None,
+    ) -> dict[str, Any]:
+        config: BuildConfig = load_config(config_path)
+
+        def work() -> tuple[list[Row], dict[str, Any]]:
+            rows = [
+                read_shard(shard_path(output_dir, build_id, s, shard), s) for s in UPSTREAM[stage]
+            ]
+            return compute(config, sim_url, shard, *rows)
+
+        return run_shard(stage, build_id, shard, output_dir, inputs, work)
+
+    run.__name__ = f"{stage}_shard"
+    return task(
+        name=f"{stage}-shard",
+        cache_policy=SHARD_CACHE,
+        persist_result=True,
+        result_serializer="json",
+        task_run_name="{build_id}-{stage}-{shard}",
+    )(run)

@@ -7,7 +7,6 @@ ContextLimitError or ProviderError, with any secret scrubbed from the provider's
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anthropic
@@ -94,14 +93,13 @@ class Provider:
         params: dict[str, Any],
         sample_index: int,
     ) -> Completion:
-        call: Callable[[], Awaitable[Completion]]
         if self.kind == "anthropic":
-            call = lambda: self._anthropic(model, system, messages, params)  # noqa: E731
+            pending = self._anthropic(model, system, messages, params)
         else:
-            call = lambda: self._openai(model, system, messages, params, sample_index)  # noqa: E731
+            pending = self._openai(model, system, messages, params, sample_index)
         started = time.monotonic()
         try:
-            completion = await call()
+            completion = await pending
         except self._errors.APIStatusError as exc:
             raise self._map_status(exc) from None
         except self._errors.APITimeoutError:
