@@ -16,7 +16,7 @@ from typing import Any
 from raspberry.config import BuildConfig, load_config, resolve_api_key
 from raspberry.errors import RaspberryError
 from raspberry.records import STAGES
-from raspberry.report import build_state, funnel_line, stage_totals
+from raspberry.report import build_state, funnel_line, stage_reports, stage_totals
 from raspberry.store import read_manifest
 
 STAGE_ROLES = {
@@ -63,6 +63,7 @@ def _parse_stages(text: str | None) -> list[str]:
 
 def _summary(manifest: dict[str, Any], run: dict[str, Any] | None) -> dict[str, Any]:
     totals = stage_totals(manifest)
+    reports = stage_reports(manifest)
     stages = {}
     for stage, t in totals.items():
         this_run = (run or {}).get("stages", {}).get(stage)
@@ -78,12 +79,14 @@ def _summary(manifest: dict[str, Any], run: dict[str, Any] | None) -> dict[str, 
                 for k in ("requests_sent", "cache_hits", "tokens_in", "tokens_out", "cost_usd")
             },
             "shards_cached": (this_run or {}).get("shards_cached", 0),
+            "report": reports[stage],
         }
         if t["failed"]:
             stages[stage]["failed"] = t["failed"]
     return {
         "build_id": manifest["build_id"],
-        "state": build_state(manifest),
+        # A build run reports its own state (it may have run some stages only); status the build's.
+        "state": run["state"] if run else build_state(manifest),
         "stages": stages,
         "exports": (run or {}).get("exports")
         or (manifest.get("runs") or [{}])[-1].get("exports", {}),
@@ -122,7 +125,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
     else:
         _report(summary, manifest, "when computed")
-    return 0 if summary["state"] == "completed" else 1
+    return 1 if summary["state"] == "failed" else 0
 
 
 def _report(summary: dict[str, Any], manifest: dict[str, Any], paid_when: str) -> None:
@@ -142,6 +145,19 @@ def _report(summary: dict[str, Any], manifest: dict[str, Any], paid_when: str) -
         for shard, error in t.get("failed", {}).items():
             print(f"  failed: {stage}/{shard}: {error}")
     print(f"funnel: {funnel_line(manifest)}")
+    d = summary["stages"]["dialogues"]["report"]
+    if d.get("dialogues"):
+        print(
+            f"dialogues: solved at turn {d['solved_at_turn']}, mean turns to solve "
+            f"{d['mean_turns_to_solve']}, give-up rate {d['give_up_rate']:.1%}, "
+            f"stop reasons {d['stop_reasons']}, nudges rejected {d['nudges_rejected']}"
+        )
+    for stage in ("verdicts", "sft"):
+        if drops := summary["stages"][stage]["report"].get("drops"):
+            print(f"{stage} drops: {drops}")
+    sft = summary["stages"]["sft"]["report"]
+    if sft.get("rewritten"):
+        print(f"sft: {sft['rewritten']} rewritten, median retention {sft['median_retention']}")
     if summary["exports"]:
         print(f"dataset: {Path(summary['exports']['prompt_response']).parent}")
 
@@ -163,6 +179,7 @@ def cmd_sim_serve(args: argparse.Namespace) -> int:
             ),
         ),
         port=args.port,
+        exit_with_parent=args.exit_with_parent,
     )
     return 0
 
@@ -196,6 +213,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--wrong-first-prob", type=float, default=0.4)
     serve.add_argument("--wrong-retry-prob", type=float, default=0.2)
     serve.add_argument("--seed", type=int, default=0)
+    serve.add_argument(
+        "--exit-with-parent", action="store_true", help="stop when the process that started it dies"
+    )
     serve.set_defaults(func=cmd_sim_serve)
     return parser
 

@@ -14,10 +14,12 @@ import re
 from dataclasses import dataclass
 
 from raspberry.config import DialoguesConfig
+from raspberry.errors import ProviderError
 from raspberry.llm import MAX_TOKENS, REFUSAL, Completion, ContextLimitError, Gateway
 from raspberry.prompts import Prompt
 from raspberry.records import Dialogue, Lineage, Question, Turn
-from raspberry.verify import check, extract_final_answer
+from raspberry.verify import check, extract_final_answer, has_verifier
+from raspberry.verify.judge import judge
 
 FALLBACK_NUDGE = "That's not quite right. Go back over your work step by step and check each part."
 
@@ -26,6 +28,7 @@ FALLBACK_NUDGE = "That's not quite right. Go back over your work step by step an
 class DialoguePrompts:
     teacher: Prompt
     user_standin: Prompt
+    critic: Prompt
 
 
 def _words(text: str) -> list[str]:
@@ -83,6 +86,23 @@ async def _nudge(
     return Turn(role="user", content=FALLBACK_NUDGE, tokens=0), max_attempts, None
 
 
+async def _is_correct(
+    gw: Gateway, question: Question, text: str, critic: Prompt, cfg: DialoguesConfig
+) -> bool:
+    """The question's programmatic verifier when it has one, otherwise the LLM critic."""
+    if has_verifier(question.verification):
+        return check(question.verification, text).passed
+    if not gw.has_role("judge"):
+        raise ProviderError(
+            f"question {question.id} has no programmatic verifier: configure models.judge, "
+            "which serves as the critic"
+        )
+    scores = await judge(
+        gw, critic, question.prompt, question.reference_answer, text, cfg.max_critic_attempts
+    )
+    return scores is not None and scores.correctness >= cfg.critic_min_correctness
+
+
 async def run_dialogue(
     gw: Gateway,
     question: Question,
@@ -122,7 +142,7 @@ async def run_dialogue(
         if reply.stop_reason == MAX_TOKENS:
             stop = "truncated"
             break
-        if check(question.verification, reply.text).passed:
+        if await _is_correct(gw, question, reply.text, prompts.critic, cfg):
             solved_at, stop = turn, "solved"
             break
         if turn == cfg.max_turns:

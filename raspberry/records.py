@@ -63,7 +63,7 @@ class Verdict(Row):
     dialogue_id: str
     question_id: str
     accepted: bool
-    programmatic_pass: bool
+    programmatic_pass: bool | None  # None: the question has no programmatic check
     programmatic_reason: str
     judge_score: float | None
     judge_reasons: str

@@ -42,6 +42,50 @@ def stage_totals(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def merge(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sum additive reports key by key (numbers add, nested dicts merge)."""
+    out: dict[str, Any] = {}
+    for report in reports:
+        for key, value in report.items():
+            if isinstance(value, dict):
+                out[key] = merge([out.get(key, {}), value])
+            elif isinstance(value, int | float):
+                out[key] = out.get(key, 0) + value
+    return out
+
+
+def _median_bucket(hist: dict[str, int]) -> float | None:
+    total = sum(hist.values())
+    seen = 0
+    for bucket in sorted(hist, key=float):
+        seen += hist[bucket]
+        if 2 * seen >= total:
+            return float(bucket)
+    return None
+
+
+def stage_reports(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per stage: the done shards' reports merged, plus drop reasons and derived rates."""
+    out: dict[str, dict[str, Any]] = {}
+    for stage in STAGES:
+        done = [e for e in manifest["stages"].get(stage, {}).values() if e["state"] == "done"]
+        report = merge([e.get("report", {}) for e in done])
+        drops = merge([e.get("drops", {}) for e in done])
+        if drops:
+            report["drops"] = drops
+        if stage == "dialogues" and report.get("dialogues"):
+            solved = report.get("solved", 0)
+            report["mean_turns_to_solve"] = (
+                round(report["turns_to_solve"] / solved, 3) if solved else None
+            )
+            report["give_up_rate"] = round(1 - solved / report["dialogues"], 4)
+            report["solved_at_turn"] = dict(sorted(report.get("solved_at_turn", {}).items()))
+        if stage == "sft" and report.get("retention"):
+            report["median_retention"] = _median_bucket(report.pop("retention"))
+        out[stage] = report
+    return out
+
+
 def build_state(manifest: dict[str, Any]) -> str:
     totals = stage_totals(manifest)
     if any(t["shards_failed"] for t in totals.values()):

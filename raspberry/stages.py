@@ -31,6 +31,7 @@ _PLACEHOLDERS = {
     "teacher_prompt": set(),
     "user_standin_prompt": {"question", "reference", "attempt"},
     "judge_prompt": {"question", "reference", "response"},
+    "critic_prompt": {"question", "reference", "response"},
     "rewriter_prompt": {"question", "conversation"},
 }
 
@@ -42,6 +43,7 @@ def stage_prompts(config: BuildConfig, stage: str) -> dict[str, Prompt]:
         names = {
             "teacher_prompt": config.dialogues.teacher_prompt,
             "user_standin_prompt": config.dialogues.user_standin_prompt,
+            "critic_prompt": config.dialogues.critic_prompt,
         }
     elif stage == "verdicts" and config.verdicts.judge:
         names = {"judge_prompt": config.verdicts.judge_prompt}
@@ -66,25 +68,39 @@ def questions_shard(config: BuildConfig, shard: int) -> tuple[list[Question], St
     }
 
 
-async def dialogues_shard(
-    config: BuildConfig, sim_url: str | None, questions: list[Question]
-) -> tuple[list[Dialogue], Stats]:
+def dialogue_prompts(config: BuildConfig) -> DialoguePrompts:
     p = stage_prompts(config, "dialogues")
-    prompts = DialoguePrompts(teacher=p["teacher_prompt"], user_standin=p["user_standin_prompt"])
-    async with Gateway(config, sim_url) as gw:
-        rows = await run_dialogues(
-            gw, questions, config.dialogues, prompts, stage_key(config, "dialogues")
-        )
-    solved_at = Counter(str(d.solved_at_turn) for d in rows if d.solved)
-    report = {
-        "solved_at_turn": dict(sorted(solved_at.items())),
+    return DialoguePrompts(p["teacher_prompt"], p["user_standin_prompt"], p["critic_prompt"])
+
+
+def dialogue_report(rows: list[Dialogue]) -> Stats:
+    """Additive counts: shards' reports are summed, rates derived in raspberry.report."""
+    solved = [d for d in rows if d.solved]
+    return {
+        "dialogues": len(rows),
+        "solved": len(solved),
+        "turns_to_solve": sum(d.solved_at_turn or 0 for d in solved),
+        "solved_at_turn": dict(Counter(str(d.solved_at_turn) for d in solved)),
         "stop_reasons": dict(Counter(d.stop_reason for d in rows)),
         "nudges_rejected": sum(d.nudges_rejected for d in rows),
     }
+
+
+async def dialogues_shard(
+    config: BuildConfig, sim_url: str | None, questions: list[Question]
+) -> tuple[list[Dialogue], Stats]:
+    async with Gateway(config, sim_url) as gw:
+        rows = await run_dialogues(
+            gw,
+            questions,
+            config.dialogues,
+            dialogue_prompts(config),
+            stage_key(config, "dialogues"),
+        )
     return rows, {
         "rows_in": len(questions),
         "rows_out": len(rows),
-        "report": report,
+        "report": dialogue_report(rows),
         **gw.stats.as_dict(),
     }
 
@@ -121,11 +137,9 @@ async def sft_shard(
         rows, drops = await run_sft(
             gw, chosen, {q.id: q for q in questions}, config.sft, prompt, stage_key(config, "sft")
         )
-    retention = sorted(r.retention for r in rows if r.retention is not None)
-    report = {
-        "rewritten": len(retention),
-        "median_retention": retention[len(retention) // 2] if retention else None,
-    }
+    # Retention in 0.01 buckets, so shards' reports add up and the median can be read off.
+    retention = Counter(f"{r.retention:.2f}" for r in rows if r.retention is not None)
+    report = {"rewritten": sum(retention.values()), "retention": dict(retention)}
     return rows, {
         "rows_in": len(chosen),
         "rows_out": len(rows),

@@ -3,14 +3,13 @@ import asyncio
 import pytest
 from conftest import rg_questions as _questions
 
-from raspberry.dialogue import DialoguePrompts, leaks_answer, run_dialogues
+from raspberry.dialogue import leaks_answer, run_dialogues
 from raspberry.llm import Gateway
-from raspberry.stages import stage_prompts
+from raspberry.stages import dialogue_prompts
 
 
 def run_dialogues_now(config, sim_url, questions):
-    p = stage_prompts(config, "dialogues")
-    prompts = DialoguePrompts(p["teacher_prompt"], p["user_standin_prompt"])
+    prompts = dialogue_prompts(config)
 
     async def go():
         async with Gateway(config, sim_url) as gw:
@@ -69,3 +68,64 @@ def test_leaky_standin_never_reaches_a_dialogue(make_config, sim_url):
     assert len(nudges) >= 3, "with 40% wrong first attempts some dialogues have nudges"
     assert all(ref not in text for text, ref in nudges)
     assert all(d.nudges_rejected >= 1 for d in dialogues if len(d.turns) > 2)
+
+
+def test_leaky_standin_tries_verbatim_and_reformatted_leaks(sim_url):
+    import openai
+
+    client = openai.OpenAI(base_url=f"{sim_url}/v1", api_key="any", max_retries=0)
+    prompt = "<problem>\nSolve for x: 2*x = 84\n</problem>\n<correct_answer>\n42\n</correct_answer>"
+    texts = [
+        client.chat.completions.create(
+            model="sim-user-standin-leaky",
+            seed=seed,
+            messages=[{"role": "user", "content": prompt}],
+        )
+        .choices[0]
+        .message.content
+        for seed in (0, 1)
+    ]
+    assert "42.0" not in texts[0] and "42" in texts[0]
+    assert "42.0" in texts[1]
+    assert all(leaks_answer(t, "42") for t in texts)
+
+
+def test_questions_without_a_verifier_use_the_llm_critic(make_config, sim_url):
+    from raspberry.stages import verdicts_shard
+
+    config = make_config()
+    questions = [
+        q.model_copy(update={"verification": '{"kind": "judge"}'})
+        for q in _questions("letter_counting", 20)
+    ]
+    dialogues = run_dialogues_now(config, sim_url, questions)
+    assert all(d.solved for d in dialogues)  # the critic compared each answer with the reference
+    assert any(d.solved_at_turn > 1 for d in dialogues)
+    verdicts, stats = asyncio.run(verdicts_shard(config, sim_url, questions, dialogues))
+    assert all(v.accepted and v.programmatic_pass is None and v.judge_score >= 7 for v in verdicts)
+
+
+def test_500_questions_x2_histogram_matches_the_simulated_rates(make_config, sim_url):
+    """The session simulator: first attempt wrong 40%, a later one 20%, max 4 turns."""
+    from raspberry.stages import dialogue_report
+
+    config = make_config(dialogues={"samples_per_question": 2, "max_turns": 4})
+    questions = [
+        q
+        for task in ("chain_sum", "letter_counting", "word_sorting", "simple_equations")
+        for q in _questions(task, 125, seed=31)
+    ]
+    dialogues = run_dialogues_now(config, sim_url, questions)
+    assert len(dialogues) == 1000
+    assert all(d.stop_reason in {"solved", "turn_limit"} for d in dialogues)
+    report = dialogue_report(dialogues)
+    expected = {"1": 0.6, "2": 0.4 * 0.8, "3": 0.4 * 0.2 * 0.8, "4": 0.4 * 0.2 * 0.2 * 0.8}
+    for turn, p in expected.items():
+        observed = report["solved_at_turn"].get(turn, 0) / 1000
+        se = (p * (1 - p) / 1000) ** 0.5
+        assert abs(observed - p) < 4 * se + 0.002, (turn, observed, p)
+    # Samples of one question are independent draws, not copies.
+    by_question = {}
+    for d in dialogues:
+        by_question.setdefault(d.question_id, []).append(d.solved_at_turn)
+    assert sum(a != b for a, b in by_question.values()) > 100

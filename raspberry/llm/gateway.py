@@ -52,6 +52,9 @@ class Gateway:
             await provider.close()
         self._cache.close()
 
+    def has_role(self, role: str) -> bool:
+        return role in self._config.models
+
     def model_ref(self, role: str) -> str:
         model = self._config.models[role]
         return f"{model.provider}/{model.model}"
@@ -67,7 +70,12 @@ class Gateway:
                     )
                 base_url = self._sim_url
             self._providers[name] = Provider(
-                name, pc.kind, base_url, resolve_api_key(name, pc), pc.timeout_s
+                name,
+                pc.kind,
+                base_url,
+                resolve_api_key(name, pc),
+                pc.timeout_s,
+                max_connections=self._config.gateway.max_concurrency,
             )
         return self._providers[name]
 

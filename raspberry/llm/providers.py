@@ -31,6 +31,7 @@ _STOP_REASONS = {
     "content_filter": REFUSAL,
     "refusal": REFUSAL,
 }
+POOL_SIZE = 25  # connections per SDK client; see Provider.__init__
 _CONTEXT_WORDS = (
     "context length",
     "context window",
@@ -64,26 +65,40 @@ class Provider:
     """One configured provider: an SDK client and the call that makes a Completion."""
 
     def __init__(
-        self, name: str, kind: str, base_url: str | None, api_key: str | None, timeout_s: float
+        self,
+        name: str,
+        kind: str,
+        base_url: str | None,
+        api_key: str | None,
+        timeout_s: float,
+        max_connections: int,
     ):
         self.name, self.kind = name, kind
         self._secrets = [api_key] if api_key else []
-        key = api_key or "no-key"  # local servers take any key; the SDKs insist on one
-        if kind == "anthropic":
-            self._client: Any = anthropic.AsyncAnthropic(
-                api_key=key, base_url=base_url, max_retries=0, timeout=timeout_s
+        sdk: Any = anthropic if kind == "anthropic" else openai
+        self._errors = sdk
+        if kind != "anthropic" and base_url and not base_url.rstrip("/").endswith("/v1"):
+            base_url = f"{base_url.rstrip('/')}/v1"
+        # The SDKs' HTTP pool scans all its connections for every request, so one pool serving
+        # hundreds of requests in flight spends more CPU than the rest of the client. Several
+        # clients with small pools, each request on the least loaded, keep that cost flat.
+        count = -(-max_connections // POOL_SIZE)
+        size = -(-max_connections // count)
+        limits = type(sdk.DEFAULT_CONNECTION_LIMITS)(
+            max_connections=size, max_keepalive_connections=size
+        )
+        client_type = anthropic.AsyncAnthropic if kind == "anthropic" else openai.AsyncOpenAI
+        self._clients: list[Any] = [
+            client_type(
+                base_url=base_url,
+                api_key=api_key or "no-key",  # local servers take any key; the SDKs want one
+                max_retries=0,
+                timeout=timeout_s,
+                http_client=sdk.DefaultAsyncHttpxClient(limits=limits, timeout=timeout_s),
             )
-            self._errors: Any = anthropic
-        else:
-            url = (
-                f"{base_url.rstrip('/')}/v1"
-                if base_url and not base_url.rstrip("/").endswith("/v1")
-                else base_url
-            )
-            self._client = openai.AsyncOpenAI(
-                api_key=key, base_url=url, max_retries=0, timeout=timeout_s
-            )
-            self._errors = openai
+            for _ in range(count)
+        ]
+        self._load = [0] * count
 
     async def complete(
         self,
@@ -93,11 +108,14 @@ class Provider:
         params: dict[str, Any],
         sample_index: int,
     ) -> Completion:
+        slot = min(range(len(self._clients)), key=self._load.__getitem__)
+        client = self._clients[slot]
         if self.kind == "anthropic":
-            pending = self._anthropic(model, system, messages, params)
+            pending = self._anthropic(client, model, system, messages, params)
         else:
-            pending = self._openai(model, system, messages, params, sample_index)
+            pending = self._openai(client, model, system, messages, params, sample_index)
         started = time.monotonic()
+        self._load[slot] += 1
         try:
             completion = await pending
         except self._errors.APIStatusError as exc:
@@ -108,6 +126,8 @@ class Provider:
             raise RetryableError(
                 f"{self.name}: connection error: {scrub(str(exc), self._secrets)}"
             ) from None
+        finally:
+            self._load[slot] -= 1
         completion.latency_s = time.monotonic() - started
         return completion
 
@@ -125,12 +145,17 @@ class Provider:
         return ProviderError(f"{self.name}: HTTP {status}: {message}")
 
     async def _anthropic(
-        self, model: str, system: str | None, messages: list[dict[str, str]], params: dict[str, Any]
+        self,
+        client: Any,
+        model: str,
+        system: str | None,
+        messages: list[dict[str, str]],
+        params: dict[str, Any],
     ) -> Completion:
         extra = {"system": system} if system else {}
         sampling = {k: v for k, v in params.items() if k != "max_tokens"}
         # Recent anthropic SDKs no longer take sampling arguments; the API body still may.
-        resp = await self._client.messages.create(
+        resp = await client.messages.create(
             model=model,
             messages=messages,
             max_tokens=params["max_tokens"],
@@ -148,6 +173,7 @@ class Provider:
 
     async def _openai(
         self,
+        client: Any,
         model: str,
         system: str | None,
         messages: list[dict[str, str]],
@@ -161,7 +187,7 @@ class Provider:
                 ("max_completion_tokens" if k == "max_tokens" else k): v for k, v in params.items()
             }
         # The seed keeps distinct samples of one request distinct and reproducible where honoured.
-        resp = await self._client.chat.completions.create(
+        resp = await client.chat.completions.create(
             model=model, messages=full, seed=sample_index, **params
         )
         choice = resp.choices[0]
@@ -176,4 +202,5 @@ class Provider:
         )
 
     async def close(self) -> None:
-        await self._client.close()
+        for client in self._clients:
+            await client.close()

@@ -34,7 +34,17 @@ def sim_args(sim: SimConfig) -> list[str]:
 def running_sim(sim: SimConfig, startup_timeout_s: float = 60.0) -> Iterator[str]:
     """Start `raspberry sim serve` on a free loopback port; yield its base URL; stop it after."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "raspberry.cli", "sim", "serve", "--port", "0", *sim_args(sim)],
+        [
+            sys.executable,
+            "-m",
+            "raspberry.cli",
+            "sim",
+            "serve",
+            "--port",
+            "0",
+            "--exit-with-parent",
+            *sim_args(sim),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )

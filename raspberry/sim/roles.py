@@ -64,13 +64,23 @@ def teacher(messages: list[dict[str, str]], sample: int, b: Behaviour) -> str:
     return f"{opening}\n\n{body}\n\nFinal answer: {answer}"
 
 
-def user_standin(prompt: str, leaky: bool) -> str:
+def _reformat(reference: str) -> str:
+    """The answer in another surface form: 42 -> 42.0, "a, b" -> "A / B"."""
+    try:
+        return f"{float(reference):.1f}"
+    except ValueError:
+        return " / ".join(word.upper() for word in re.split(r",\s*", reference))
+
+
+def user_standin(prompt: str, leaky: bool, sample: int) -> str:
     question = _section(prompt, "problem")
     solution = solve(question)
     hint = _HINTS.get(solution.family if solution else "", "check each step of your work again")
     if leaky:
+        # A stand-in that gives the answer away, verbatim or reformatted, for testing the guard.
         reference = _section(prompt, "correct_answer")
-        return f"Close, but not quite. The answer is {reference}."
+        shown = reference if sample % 2 == 0 else _reformat(reference)
+        return f"Close, but not quite. It should come out as {shown}."
     return f"Close, but not quite: {hint}."
 
 
@@ -144,7 +154,7 @@ def respond(
     if model == "sim-teacher":
         return teacher(messages, sample, b)
     if model in ("sim-user-standin", "sim-user-standin-leaky"):
-        return user_standin(last, leaky=model.endswith("leaky"))
+        return user_standin(last, leaky=model.endswith("leaky"), sample=sample)
     if model == "sim-judge":
         return judge(last)
     if model in ("sim-rewriter", "sim-rewriter-truncating"):

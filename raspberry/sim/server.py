@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import random
 import socket
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -221,8 +223,17 @@ def create_app(settings: SimSettings) -> Starlette:
     )
 
 
-def serve(settings: SimSettings, port: int = 0) -> None:
+def _exit_when_orphaned(parent: int) -> None:
+    # A build killed with SIGKILL cannot stop its simulator; the simulator notices and leaves.
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
+def serve(settings: SimSettings, port: int = 0, exit_with_parent: bool = False) -> None:
     """Serve on 127.0.0.1:port (0 picks a free port); prints the URL on the first line."""
+    if exit_with_parent:
+        threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))

@@ -1,7 +1,8 @@
 """Programmatic verifiers, chosen by the `kind` of a question's verification spec.
 
 A spec is a JSON object: {"kind": "reasoning_gym", "task": NAME, "entry": {question, answer,
-metadata}} scores with that task's own scorer, and only a score of 1.0 passes.
+metadata}} scores with that task's own scorer, and only a score of 1.0 passes. {"kind": "judge"}
+marks a question with no programmatic check: an LLM compares the answer with the reference.
 """
 
 from __future__ import annotations
@@ -40,10 +41,17 @@ VERIFIERS: dict[str, Callable[[dict[str, Any], str], CheckResult]] = {
 }
 
 
+def _spec(spec: dict[str, Any] | str) -> dict[str, Any]:
+    return json.loads(spec) if isinstance(spec, str) else spec
+
+
+def has_verifier(spec: dict[str, Any] | str) -> bool:
+    return _spec(spec).get("kind") in VERIFIERS
+
+
 def check(spec: dict[str, Any] | str, answer_text: str) -> CheckResult:
     """Whether answer_text (a full response or a bare answer) passes the spec, and why."""
-    if isinstance(spec, str):
-        spec = json.loads(spec)
+    spec = _spec(spec)
     kind = spec.get("kind")
     verifier = VERIFIERS.get(kind)  # type: ignore[arg-type]
     if verifier is None:

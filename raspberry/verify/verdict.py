@@ -8,7 +8,7 @@ from raspberry.config import VerdictsConfig
 from raspberry.llm import Gateway
 from raspberry.prompts import Prompt
 from raspberry.records import Dialogue, Lineage, Question, Verdict
-from raspberry.verify.checks import check
+from raspberry.verify.checks import check, has_verifier
 from raspberry.verify.judge import judge
 
 
@@ -28,11 +28,14 @@ async def verdict_for(
 ) -> Verdict:
     reasons: list[str] = []
     last = next((t.content for t in reversed(dialogue.turns) if t.role == "assistant"), "")
-    result = check(question.verification, last)
+    # None when the question has no programmatic check: then the judge alone decides.
+    result = check(question.verification, last) if has_verifier(question.verification) else None
     if not dialogue.solved:
         reasons.append(f"not solved: {dialogue.stop_reason}")
-    if not result.passed:
+    if result is not None and not result.passed:
         reasons.append(f"programmatic: {result.reason}")
+    if result is None and not (cfg.judge and prompt is not None):
+        reasons.append("unverified: no programmatic check and the judge is off")
     score: float | None = None
     judge_reasons = ""
     models: list[str] = []
@@ -57,8 +60,8 @@ async def verdict_for(
         dialogue_id=dialogue.id,
         question_id=question.id,
         accepted=not reasons,
-        programmatic_pass=result.passed,
-        programmatic_reason=result.reason,
+        programmatic_pass=result.passed if result else None,
+        programmatic_reason=result.reason if result else "no programmatic check for this question",
         judge_score=score,
         judge_reasons=judge_reasons,
         reject_reasons=reasons,

@@ -1,0 +1,120 @@
+"""SIGKILL a build in the middle of the dialogues stage, resume it, and count what was paid twice.
+
+The simulator runs outside the build so that its request counter spans both runs. Every request
+that reached it was either answered and committed to the request cache, or in flight at the kill;
+only the latter may be sent again. The resumed output equals an uninterrupted build's.
+"""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import httpx
+import pyarrow.parquet as pq
+from conftest import ROOT, config_dict, write_config
+
+from raspberry.config import SimConfig
+from raspberry.sim.process import running_sim
+from raspberry.store import shard_path
+
+CONCURRENCY, PARALLEL_SHARDS = 8, 2
+
+
+def _config(tmp_path, url, name, cache):
+    data = config_dict(tmp_path, per_task=30, shards=2)
+    del data["sim"]
+    data["providers"] = {
+        "local": {"kind": "openai_compatible", "base_url": url},
+        "local_anthropic": {"kind": "anthropic", "base_url": url, "api_key_env": "RB_TEST_KEY"},
+    }
+    data["models"] = {
+        "teacher": {"provider": "local", "model": "sim-teacher", "temperature": 0.7},
+        "user_standin": {"provider": "local", "model": "sim-user-standin"},
+        "judge": {"provider": "local_anthropic", "model": "sim-judge"},
+        "rewriter": {"provider": "local_anthropic", "model": "sim-rewriter"},
+    }
+    data["gateway"] = {"cache_path": str(tmp_path / cache), "max_concurrency": CONCURRENCY}
+    data["run"] = {"parallel_shards": PARALLEL_SHARDS}
+    return write_config(tmp_path, data, name)
+
+
+def _cmd(config, build_id):
+    return [
+        sys.executable,
+        "-m",
+        "raspberry.cli",
+        "build",
+        "--config",
+        str(config),
+        "--build-id",
+        build_id,
+        "--stages",
+        "questions,dialogues",
+        "--json",
+    ]
+
+
+def _cached(path) -> int:
+    try:
+        with sqlite3.connect(path) as db:
+            return db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_sigkill_midway_then_resume(tmp_path, prefect_api):
+    env = {**os.environ, "RB_TEST_KEY": "sk-test-not-a-real-key"}
+    with running_sim(SimConfig(latency_ms=150, seed=4)) as url:
+
+        def served() -> int:
+            return httpx.get(f"{url}/_sim/stats").json().get("requests", 0)
+
+        config = _config(tmp_path, url, "a.yaml", "cache-a.sqlite")
+        proc = subprocess.Popen(
+            _cmd(config, "killed"),
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.time() + 300
+        while _cached(tmp_path / "cache-a.sqlite") < 120 and proc.poll() is None:
+            assert time.time() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        time.sleep(0.5)  # let the requests in flight finish at the server
+        at_kill = _cached(tmp_path / "cache-a.sqlite")
+        served_before = served()
+        in_flight = served_before - at_kill
+        assert 0 <= in_flight <= CONCURRENCY * PARALLEL_SHARDS
+        assert (
+            not shard_path(tmp_path / "builds", "killed", "dialogues", 0).exists()
+            or not shard_path(tmp_path / "builds", "killed", "dialogues", 1).exists()
+        )
+
+        resumed = subprocess.run(
+            _cmd(config, "killed"), cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+        )
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        summary = json.loads(resumed.stdout.strip().splitlines()[-1])
+        total = _cached(tmp_path / "cache-a.sqlite")
+        # Sent again: at most the requests that were in flight at the kill.
+        assert served() - total == in_flight
+        assert summary["stages"]["dialogues"]["cache_hits"] >= at_kill - in_flight
+        assert summary["stages"]["dialogues"]["requests_sent"] == served() - served_before
+
+        # An uninterrupted build with its own cache writes the same dialogues.
+        clean = _config(tmp_path, url, "b.yaml", "cache-b.sqlite")
+        done = subprocess.run(
+            _cmd(clean, "clean"), cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    for shard in range(2):
+        killed = pq.read_table(shard_path(tmp_path / "builds", "killed", "dialogues", shard))
+        uninterrupted = pq.read_table(shard_path(tmp_path / "builds", "clean", "dialogues", shard))
+        assert killed.to_pylist() == uninterrupted.to_pylist()
