@@ -8,7 +8,6 @@ output file is checked against its fingerprint.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from raspberry.config import BuildConfig, load_config
 from raspberry.records import STAGES
-from raspberry.sim.process import running_sim
+from raspberry.sim.process import sim_for
 from raspberry.stages import UPSTREAM, stage_key
 from raspberry.store import (
     fingerprint,
@@ -162,8 +161,10 @@ def build_dataset(
         "stages": {},
         "exports": {},
     }
-    sim = running_sim(config.sim) if config.sim else contextlib.nullcontext(None)
-    with sim as sim_url, ThreadPoolTaskRunner(max_workers=config.run.parallel_shards) as runner:
+    with (
+        sim_for(config) as sim_url,
+        ThreadPoolTaskRunner(max_workers=config.run.parallel_shards) as runner,
+    ):
         for stage in selected:
             summary["stages"][stage] = _run_stage(
                 runner, stage, config, config_path, build_id, out, sim_url

@@ -1,4 +1,4 @@
-"""The `raspberry` command: build, status, sim serve.
+"""The `raspberry` command: build, status, eval, sim serve.
 
 Exit codes: 0 every shard done; 1 some shard failed; 2 bad input (config, prompts, keys, build).
 """
@@ -162,6 +162,51 @@ def _report(summary: dict[str, Any], manifest: dict[str, Any], paid_when: str) -
         print(f"dataset: {Path(summary['exports']['prompt_response']).parent}")
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from raspberry.benchmark_files import read_benchmark
+    from raspberry.prompts import load_prompt
+
+    config = load_config(args.config)
+    items = read_benchmark(args.benchmark)
+    models = args.role or ["teacher"]
+    for name in models:
+        try:
+            model = config.model_for(name)
+        except KeyError:
+            raise RaspberryError(
+                f"no model '{name}': choose a role in models {sorted(config.models)} "
+                f"or a name in eval.models {sorted(config.eval.models)}"
+            ) from None
+        resolve_api_key(model.provider, config.providers[model.provider])
+    load_prompt(config.prompts_path(), config.eval.prompt, set())
+    if args.runs < 1:
+        raise RaspberryError(f"--runs must be at least 1, not {args.runs}")
+    eval_id = args.eval_id or f"{Path(args.benchmark).stem}-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}"
+    _prefect_env(args.output_dir)
+    from flows.eval import evaluate_benchmark  # imported late: Prefect reads its settings at import
+
+    summary = evaluate_benchmark(
+        config_path=str(Path(args.config).resolve()),
+        benchmark_path=str(Path(args.benchmark)),
+        models=models,
+        runs=args.runs,
+        eval_id=eval_id,
+        output_dir=args.output_dir,
+    )
+    print(f"\neval {eval_id}: {len(items)} questions from {args.benchmark}, {args.runs} runs")
+    print(f"  {'model':<16} {'model ref':<28} {'accuracy per run':<26} {'mean':>6}  95% CI")
+    for name, r in summary["models"].items():
+        per_run = " ".join(f"{a:.3f}" for a in r["accuracy_per_run"])
+        print(
+            f"  {name:<16} {r['model_ref']:<28} {per_run:<26} {r['mean']:>6.3f}  "
+            f"[{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]"
+        )
+    print(f"results: {Path(args.output_dir) / eval_id}")
+    if args.json:
+        print(json.dumps(summary), flush=True)
+    return 0
+
+
 def cmd_sim_serve(args: argparse.Namespace) -> int:
     from raspberry.sim.roles import Behaviour
     from raspberry.sim.server import SimSettings, serve
@@ -201,6 +246,16 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--output-dir", default="data/builds")
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)
+
+    ev = sub.add_parser("eval", help="measure models on a benchmark file")
+    ev.add_argument("--config", required=True, help="YAML config with the models")
+    ev.add_argument("--benchmark", required=True, help="SimpleBench JSON or JSONL file")
+    ev.add_argument("--role", action="append", help="a role or eval.models name (repeatable)")
+    ev.add_argument("--runs", type=int, default=3, help="samples of every question (K)")
+    ev.add_argument("--eval-id", help="default: <benchmark name>-<UTC time>")
+    ev.add_argument("--output-dir", default="data/evals")
+    ev.add_argument("--json", action="store_true", help="end with one JSON summary line")
+    ev.set_defaults(func=cmd_eval)
 
     sim = sub.add_parser("sim", help="the offline simulated model server")
     sim_sub = sim.add_subparsers(dest="sim_command", required=True)

@@ -128,6 +128,13 @@ class SftConfig(Strict):
     max_rewrite_attempts: int = Field(3, ge=1)
 
 
+class EvalConfig(Strict):
+    # Extra models to evaluate by name, beside the roles (e.g. a base and a fine-tuned model).
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
+    prompt: str = "eval_system"
+    bootstrap_resamples: int = Field(2000, ge=100)
+
+
 class RunConfig(Strict):
     # Shards of one stage that run at once (threads of the Prefect task runner).
     parallel_shards: int = Field(2, ge=1)
@@ -147,13 +154,17 @@ class BuildConfig(Strict):
     dialogues: DialoguesConfig = DialoguesConfig()
     verdicts: VerdictsConfig = VerdictsConfig()
     sft: SftConfig = SftConfig()
+    eval: EvalConfig = EvalConfig()
     run: RunConfig = RunConfig()
     # Set by load_config: where the YAML came from, to resolve relative paths.
     source: str = ""
 
     @model_validator(mode="after")
     def _check_references(self) -> BuildConfig:
-        for role, model in self.models.items():
+        clash = sorted(set(self.eval.models) & set(ROLES))
+        if clash:
+            raise ValueError(f"eval.models: names {clash} are roles; name eval models otherwise")
+        for role, model in {**self.models, **self.eval.models}.items():
             if model.provider not in self.providers:
                 raise ValueError(
                     f"models.{role}.provider '{model.provider}' is not one of providers: "
@@ -169,6 +180,12 @@ class BuildConfig(Strict):
         if uses_sim and self.sim is None:
             raise ValueError("a provider has base_url 'sim' but there is no 'sim:' section")
         return self
+
+    def model_for(self, name: str) -> ModelConfig:
+        """A role's model, or an eval model by name; KeyError when neither exists."""
+        if name in self.models:
+            return self.models[name]  # type: ignore[index]
+        return self.eval.models[name]
 
     def prompts_path(self) -> Path:
         return (Path(self.source).parent / self.prompts_dir).resolve()

@@ -17,3 +17,7 @@ class StoreError(RaspberryError):
 
 class ProviderError(Exception):
     """A model provider failed in a way retries will not fix (bad request, auth, circuit open)."""
+
+
+class BenchmarkFileError(RaspberryError):
+    """A benchmark file is missing, malformed, or has a question without a usable answer."""

@@ -84,6 +84,20 @@ class SftRow(Row):
     lineage: Lineage
 
 
+class EvalRow(Row):
+    """One answer of one model to one benchmark question in one run."""
+
+    run: int
+    model: str
+    model_ref: str
+    question_id: str
+    reference: str
+    response: str
+    correct: bool
+    reason: str
+    tokens_out: int
+
+
 _LINEAGE = pa.struct(
     [
         ("question_id", pa.string()),
@@ -159,13 +173,29 @@ SCHEMAS: dict[str, pa.Schema] = {
     ),
 }
 
+SCHEMAS["evals"] = pa.schema(
+    [
+        ("run", pa.int32()),
+        ("model", pa.string()),
+        ("model_ref", pa.string()),
+        ("question_id", pa.string()),
+        ("reference", pa.string()),
+        ("response", pa.string()),
+        ("correct", pa.bool_()),
+        ("reason", pa.string()),
+        ("tokens_out", pa.int64()),
+    ]
+)
+
 ROW_TYPES: dict[str, type[Row]] = {
     "questions": Question,
     "dialogues": Dialogue,
     "verdicts": Verdict,
     "sft": SftRow,
+    "evals": EvalRow,
 }
-STAGES: tuple[str, ...] = tuple(SCHEMAS)
+# The build's stages, in order; "evals" is a table of its own, not a stage.
+STAGES: tuple[str, ...] = ("questions", "dialogues", "verdicts", "sft")
 
 
 def to_table(stage: str, rows: list[Row]) -> pa.Table:

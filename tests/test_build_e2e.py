@@ -107,3 +107,50 @@ def test_build_end_to_end(tmp_path, prefect_api):
     assert fixed["stages"]["questions"]["shards_cached"] == 1
     assert all(s["requests_sent"] == 0 for s in fixed["stages"].values())
     assert fixed["stages"]["sft"]["rows_out"] == stages["sft"]["rows_out"]
+
+
+def test_eval_end_to_end(tmp_path, prefect_api):
+    from prefect.client.orchestration import get_client
+
+    config = write_config(tmp_path, config_dict(tmp_path))
+    sample = ROOT / "tests" / "data" / "simplebench_sample.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "raspberry.cli",
+            "eval",
+            "--config",
+            str(config),
+            "--benchmark",
+            str(sample),
+            "--runs",
+            "2",
+            "--eval-id",
+            "E2E-eval",
+            "--output-dir",
+            str(tmp_path / "ev"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = summary["models"]["teacher"]
+    assert result["questions"] == 12 and result["runs"] == 2
+    assert result["ci95"][0] <= result["mean"] <= result["ci95"][1]
+    assert "teacher" in proc.stdout and "95% CI" in proc.stdout
+    rows = pq.read_table(tmp_path / "ev" / "E2E-eval" / "teacher.parquet").to_pylist()
+    assert len(rows) == 24 and {r["run"] for r in rows} == {0, 1}
+
+    async def artifact():
+        async with get_client() as client:
+            return await client.read_latest_artifacts()
+
+    import asyncio
+
+    keys = {a.key for a in asyncio.run(artifact())}
+    assert "eval-e2e-eval" in keys

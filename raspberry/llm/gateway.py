@@ -53,10 +53,10 @@ class Gateway:
         self._cache.close()
 
     def has_role(self, role: str) -> bool:
-        return role in self._config.models
+        return role in self._config.models or role in self._config.eval.models
 
     def model_ref(self, role: str) -> str:
-        model = self._config.models[role]
+        model = self._config.model_for(role)
         return f"{model.provider}/{model.model}"
 
     def _provider(self, name: str) -> Provider:
@@ -89,7 +89,7 @@ class Gateway:
         sample_index: int = 0,
     ) -> Completion:
         """One model call for `role`, from the cache when this exact request was answered before."""
-        mc = self._config.models[role]
+        mc = self._config.model_for(role)
         pc = self._config.providers[mc.provider]
         params = mc.params()
         # The configured base_url (not the resolved one) keys the cache, so the simulator's

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
-from raspberry.config import SimConfig
+from raspberry.config import BuildConfig, SimConfig
 from raspberry.errors import ProviderError
 
 
@@ -62,3 +62,8 @@ def running_sim(sim: SimConfig, startup_timeout_s: float = 60.0) -> Iterator[str
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def sim_for(config: BuildConfig) -> contextlib.AbstractContextManager[str | None]:
+    """The simulator for a config with a `sim:` section (its URL), else nothing (None)."""
+    return running_sim(config.sim) if config.sim else contextlib.nullcontext(None)

@@ -7,6 +7,7 @@ gold answer. solve() returns None for a question it does not recognise.
 from __future__ import annotations
 
 import ast
+import hashlib
 import operator
 import re
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ class Solution:
     family: str
     steps: list[str]
     answer: str
+    choices: str = ""  # option letters of a multiple-choice question
 
 
 def _eval(node: ast.AST, env: dict[str, Fraction]) -> Fraction:
@@ -153,9 +155,39 @@ def _simple_equation(text: str) -> Solution | None:
     return Solution("simple_equations", steps, _fmt(x))
 
 
+def _multiple_choice(text: str) -> Solution | None:
+    options = re.findall(r"^\s*([A-F])[.)]\s*(.+?)\s*$", text, re.M)
+    if len(options) < 2:
+        return None
+    letters = "".join(letter for letter, _ in options)
+    stem = re.split(r"^\s*[A-F][.)]", text, maxsplit=1, flags=re.M)[0].strip()
+    m = re.search(r"(?:what is|calculate|compute)\s+([-\d\s+*/().]+?)\s*\?", stem, re.I)
+    if m:
+        value = evaluate(m.group(1))
+        for letter, option in options:
+            try:
+                if evaluate(option.rstrip(".")) == value:
+                    steps = [
+                        f"I evaluate {m.group(1).strip()} = {_fmt(value)}.",
+                        f"Option {letter} is {option}, which matches.",
+                    ]
+                    return Solution("multiple_choice", steps, letter, letters)
+            except (ValueError, SyntaxError, ZeroDivisionError):
+                continue
+    # Not something it can compute: a considered guess, the same one every time.
+    guess = letters[int(hashlib.sha256(stem.encode()).hexdigest(), 16) % len(letters)]
+    steps = [
+        "I weigh each option against what would realistically happen.",
+        f"Option {guess} seems the most plausible, though I am not certain.",
+    ]
+    return Solution("multiple_choice", steps, guess, letters)
+
+
 def solve(question: str) -> Solution | None:
     text = question.strip()
     try:
+        if mc := _multiple_choice(text):
+            return mc
         if m := re.match(r"Calculate (.+?)\.?$", text):
             return _arithmetic("basic_arithmetic", m.group(1))
         if m := re.search(r"arithmetic problem:\s*(.+?)\s*=\s*$", text):
@@ -167,6 +199,9 @@ def solve(question: str) -> Solution | None:
 
 def wrong_answer(solution: Solution, salt: int) -> str:
     """A plausible mistake: off by a little for numbers, two words swapped for lists."""
+    if solution.choices:
+        others = [c for c in solution.choices if c != solution.answer]
+        return others[salt % len(others)]
     try:
         value = Fraction(solution.answer)
         return _fmt(value + (1 + salt % 3) * (1 if salt % 2 else -1))

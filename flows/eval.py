@@ -1,0 +1,62 @@
+"""The evaluation flow: each model answers a benchmark K times; accuracy with a 95% interval."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from prefect import flow
+from prefect.artifacts import create_table_artifact
+
+from raspberry.config import load_config
+from raspberry.sim.process import sim_for
+from raspberry.store import write_text_atomic
+from tasks.eval import eval_task
+
+
+@flow(name="evaluate_benchmark", flow_run_name="eval-{eval_id}")
+def evaluate_benchmark(
+    config_path: str,
+    benchmark_path: str,
+    models: list[str],
+    runs: int,
+    eval_id: str,
+    output_dir: str,
+) -> dict[str, Any]:
+    """Writes <output_dir>/<eval_id>/<model>.parquet per model and summary.json."""
+    config = load_config(config_path)
+    out = Path(output_dir) / eval_id
+    with sim_for(config) as sim_url:
+        futures = [
+            eval_task.submit(eval_id, m, config_path, benchmark_path, runs, str(out), sim_url)
+            for m in models
+        ]
+        results = [f.result() for f in futures]
+    summary = {
+        "eval_id": eval_id,
+        "benchmark": benchmark_path,
+        "models": {r["model"]: r for r in results},
+    }
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2))
+    create_table_artifact(
+        key=re.sub(r"[^a-z0-9-]+", "-", f"eval-{eval_id}".lower()),
+        table=[
+            {
+                k: r[k]
+                for k in (
+                    "model",
+                    "model_ref",
+                    "questions",
+                    "runs",
+                    "accuracy_per_run",
+                    "mean",
+                    "ci95",
+                )
+            }
+            for r in results
+        ],
+        description=f"Accuracy on {Path(benchmark_path).name}, {runs} runs, bootstrap 95% CI",
+    )
+    return summary
