@@ -23,8 +23,8 @@ from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from raspberry.sim.roles import Behaviour, respond
@@ -119,7 +119,7 @@ def create_app(settings: SimSettings) -> Starlette:
     faults = random.Random(settings.behaviour.seed)
     stats: Counter[str] = Counter()
 
-    async def handle(request: Request, style: str) -> JSONResponse:
+    async def handle(request: Request, style: str) -> Response:
         stats["requests"] += 1
         kinds = _ERROR_KINDS[style]
         try:
@@ -129,6 +129,9 @@ def create_app(settings: SimSettings) -> Starlette:
                 {"role": m["role"], "content": _text_of(m["content"])} for m in body["messages"]
             ]
             max_tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or 4096)
+        except ClientDisconnect:  # a client killed mid-request: nothing to answer
+            stats["client_disconnects"] += 1
+            return Response(status_code=499)
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             stats["status_400"] += 1
             return _error(style, 400, kinds[400], f"malformed request: {exc}", {})
