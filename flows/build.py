@@ -170,13 +170,11 @@ def build_dataset(
                 runner, stage, config, config_path, build_id, out, sim_url
             )
     if "sft" in selected:
-        done = read_manifest(out, build_id)["stages"]["sft"]
-        paths = [
-            str(Path("sft") / f"{name}.parquet")
-            for name, entry in sorted(done.items())
-            if entry["state"] == "done"
-        ]
-        summary["exports"] = export_task(build_id, out, paths)
+        settings = config.sft.export.model_dump()
+        # Recorded so that `raspberry export` can redo the files the same way, without the config.
+        update_manifest(out, build_id, export=settings)
+        exported = export_task(build_id, out, settings)
+        summary["exports"], summary["export_report"] = exported["paths"], exported["report"]
     failed = sum(s["shards_failed"] for s in summary["stages"].values())
     summary["state"] = "failed" if failed else "completed"
     summary["wall_s"] = round(time.time() - started, 2)

@@ -1,4 +1,4 @@
-"""The `raspberry` command: build, status, eval, sim serve.
+"""The `raspberry` command: build, status, export, eval, sim serve.
 
 Exit codes: 0 every shard done; 1 some shard failed; 2 bad input (config, prompts, keys, build).
 """
@@ -17,6 +17,7 @@ from raspberry.config import BuildConfig, load_config, resolve_api_key
 from raspberry.errors import RaspberryError
 from raspberry.records import STAGES
 from raspberry.report import build_state, funnel_line, stage_reports, stage_totals
+from raspberry.sft.export import FORMATS
 from raspberry.store import read_manifest
 
 STAGE_ROLES = {
@@ -88,8 +89,15 @@ def _summary(manifest: dict[str, Any], run: dict[str, Any] | None) -> dict[str, 
         # A build run reports its own state (it may have run some stages only); status the build's.
         "state": run["state"] if run else build_state(manifest),
         "stages": stages,
-        "exports": (run or {}).get("exports")
-        or (manifest.get("runs") or [{}])[-1].get("exports", {}),
+        # The latest run that exported (a run of some stages only may not have).
+        **next(
+            (
+                {"exports": r["exports"], "export_report": r.get("export_report", {})}
+                for r in ([run] if run else []) + (manifest.get("runs") or [])[::-1]
+                if r.get("exports")
+            ),
+            {"exports": {}, "export_report": {}},
+        ),
     }
 
 
@@ -158,8 +166,39 @@ def _report(summary: dict[str, Any], manifest: dict[str, Any], paid_when: str) -
     sft = summary["stages"]["sft"]["report"]
     if sft.get("rewritten"):
         print(f"sft: {sft['rewritten']} rewritten, median retention {sft['median_retention']}")
+    if report := summary["export_report"]:
+        checks = report.get("openai_chat_checks", {})
+        print(
+            f"exports: {report['rows_out']} rows {report['splits']}, "
+            f"{report.get('preference_pairs', 0)} preference pairs, "
+            f"{report['dropped_over_token_limit']} over the token limit; OpenAI format checks "
+            f"{'passed' if checks.get('ok') else 'FAILED: ' + json.dumps(checks)}"
+        )
     if summary["exports"]:
         print(f"dataset: {Path(summary['exports']['prompt_response']).parent}")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from raspberry.config import ExportConfig
+    from raspberry.sft.export import export_rows, load_build
+
+    manifest = read_manifest(args.output_dir, args.build_id)
+    if "export" not in manifest:
+        raise RaspberryError(
+            f"build '{args.build_id}' has no export settings: its sft stage has not run; "
+            "run `raspberry build` first"
+        )
+    data = load_build(args.output_dir, args.build_id)
+    if not data["sft"]:
+        raise RaspberryError(f"build '{args.build_id}' has no completed SFT shard to export")
+    formats = FORMATS if args.format == "all" else (args.format,)
+    exported = export_rows(
+        data, ExportConfig.model_validate(manifest["export"]), Path(args.out), manifest, formats
+    )
+    for fmt, path in exported["paths"].items():
+        print(f"{fmt}: {path}")
+    print(f"{exported['report']['rows_out']} rows; report: {Path(args.out) / 'export_report.json'}")
+    return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -246,6 +285,13 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--output-dir", default="data/builds")
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)
+
+    export = sub.add_parser("export", help="write a build's export files again, no model calls")
+    export.add_argument("build_id")
+    export.add_argument("--format", choices=[*FORMATS, "all"], default="all")
+    export.add_argument("--out", required=True, help="folder for the files")
+    export.add_argument("--output-dir", default="data/builds", help="where the build is")
+    export.set_defaults(func=cmd_export)
 
     ev = sub.add_parser("eval", help="measure models on a benchmark file")
     ev.add_argument("--config", required=True, help="YAML config with the models")

@@ -6,6 +6,8 @@ request, an altered output recomputed alone, and a failed shard named and then r
 """
 
 import json
+import os
+import re
 import subprocess
 import sys
 
@@ -36,6 +38,21 @@ def _build(config_path, *extra) -> tuple[int, dict, str]:
     )
     lines = proc.stdout.strip().splitlines()
     return proc.returncode, json.loads(lines[-1]) if lines else {}, proc.stdout + proc.stderr
+
+
+def _dialogue_of(out, sft_id: str) -> str:
+    rows = [
+        r for s in range(2) for r in pq.read_table(shard_path(out, "e2e", "sft", s)).to_pylist()
+    ]
+    return next(r["dialogue_id"] for r in rows if r["id"] == sft_id)
+
+
+def _shared_run(a: str, b: str, n: int) -> bool:
+    def runs(text):
+        words = re.findall(r"\w+", text.lower())
+        return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+    return bool(runs(a) & runs(b))
 
 
 def _jsonl(path):
@@ -74,6 +91,70 @@ def test_build_end_to_end(tmp_path, prefect_api):
             {"role": "user", "content": row["prompt"]},
             {"role": "assistant", "content": row["response"]},
         ]
+
+    # Independently of the pipeline's own checks: no rewritten monologue repeats a nudge, not even
+    # a 6-word run of one (the pipeline's check uses 8).
+    dialogues = {
+        r["id"]: r
+        for s in range(2)
+        for r in pq.read_table(shard_path(out, "e2e", "dialogues", s)).to_pylist()
+    }
+    rewritten = [r for r in pr if len(dialogues[_dialogue_of(out, r["id"])]["turns"]) > 2]
+    assert rewritten
+    for row in rewritten:
+        turns = dialogues[_dialogue_of(out, row["id"])]["turns"]
+        for nudge in (t["content"] for t in turns[2:] if t["role"] == "user"):
+            assert not _shared_run(nudge, row["response"], 6), (nudge, row["response"])
+        assert not re.search(r"\b(the user|your feedback|you said)\b", row["response"], re.I)
+    report = json.loads((build_dir(out, "e2e") / "exports" / "export_report.json").read_text())
+    assert report["openai_chat_checks"]["ok"] and report["openai_chat_checks"]["examples"] == len(
+        pr
+    )
+
+    # The files load with `datasets`, offline.
+    os.environ["HF_DATASETS_OFFLINE"] = "1"
+    import datasets
+
+    exports = build_dir(out, "e2e") / "exports"
+    loaded = datasets.load_dataset(
+        "parquet",
+        cache_dir=str(tmp_path / "hf"),
+        data_files={s: str(exports / "parquet" / f"{s}.parquet") for s in ("train", "validation")},
+    )
+    assert loaded["train"].num_rows + loaded["validation"].num_rows == len(pr)
+    chat = datasets.load_dataset(
+        "json",
+        data_files=str(exports / "openai_chat.jsonl"),
+        split="train",
+        cache_dir=str(tmp_path / "hf"),
+    )
+    assert chat.num_rows == len(pr)
+
+    # Re-export one format elsewhere, from the shards alone.
+    again_dir = tmp_path / "again"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "raspberry.cli",
+            "export",
+            "e2e",
+            "--format",
+            "sharegpt",
+            "--out",
+            str(again_dir),
+            "--output-dir",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (again_dir / "sharegpt.jsonl").read_text() == (
+        build_dir(out, "e2e") / "exports" / "sharegpt.jsonl"
+    ).read_text()
 
     # The same build id again: nothing is sent to any model.
     code, again, log = _build(config_path)

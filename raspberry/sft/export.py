@@ -1,44 +1,194 @@
-"""Exports of the SFT shards, written atomically into <build>/exports/.
+"""Exports of a build's SFT rows into <build>/exports/, written atomically.
 
-Line i of every export file is the same SFT row, so openai_chat.jsonl (which may hold only
-`messages`) is traced to its question through line i of prompt_response.jsonl.
+Every JSONL format holds all rows at the top level (line i is the same row in every format, so
+openai_chat.jsonl, which may hold only `messages`, traces to its question through line i of
+prompt_response.jsonl), and again split into train/ and validation/. Parquet goes to
+parquet/{train,validation}.parquet. Before writing: rows over the token limit are dropped, the
+first-try / self-corrected mix is applied, and the split is drawn per source.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
-from raspberry.records import SftRow
-from raspberry.store import write_text_atomic
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-FORMATS = ("prompt_response", "openai_chat")
+from raspberry.config import ExportConfig
+from raspberry.records import Dialogue, Question, SftRow, Verdict
+from raspberry.sft.card import dataset_card
+from raspberry.sft.formats import JSONL_FORMATS, prompt_response
+from raspberry.sft.openai_checks import check_file, count_tokens
+from raspberry.store import atomic_path, read_manifest, read_shard, shard_path, write_text_atomic
 
-
-def _lines(rows: list[SftRow], fmt: str) -> str:
-    if fmt == "prompt_response":
-        items = [
-            {"id": r.id, "question_id": r.question_id, "prompt": r.prompt, "response": r.response}
-            for r in rows
-        ]
-    else:
-        items = [
-            {
-                "messages": [
-                    {"role": "user", "content": r.prompt},
-                    {"role": "assistant", "content": r.response},
-                ]
-            }
-            for r in rows
-        ]
-    return "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items)
+FORMATS = (*JSONL_FORMATS, "preference_pairs", "parquet")
+SPLITS = ("train", "validation")
 
 
-def export_rows(rows: list[SftRow], exports_dir: Path) -> dict[str, str]:
-    """Write every format; return format name -> path."""
-    paths = {}
-    for fmt in FORMATS:
-        path = exports_dir / f"{fmt}.jsonl"
-        write_text_atomic(path, _lines(rows, fmt))
-        paths[fmt] = str(path)
-    return paths
+def _rank(text: str) -> str:
+    """A stable pseudo-random order, the same on every machine and every run."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def mix(rows: list[SftRow], share: float | None) -> tuple[list[SftRow], dict[str, int]]:
+    """Keep all of the scarcer kind and a stable sample of the other, to reach the share of
+    self-corrected rows (None keeps every row)."""
+    corrected = [r for r in rows if r.rewritten]
+    first = [r for r in rows if not r.rewritten]
+
+    def sample(group: list[SftRow], n: int) -> list[SftRow]:
+        return sorted(group, key=lambda r: _rank(r.id))[:n]
+
+    if share is not None:
+        if share < 1 and len(corrected) * (1 - share) > len(first) * share:
+            corrected = sample(corrected, round(share * len(first) / (1 - share)))
+        elif share > 0:
+            first = sample(first, round(len(corrected) * (1 - share) / share))
+    kept = {r.id for r in corrected + first}
+    return [r for r in rows if r.id in kept], {
+        "first_try": len(first),
+        "self_corrected": len(corrected),
+    }
+
+
+def splits(rows: list[SftRow], share: float) -> dict[str, str]:
+    """Row id -> split: within each source, a stable share of rows goes to validation."""
+    by_source: dict[str, list[SftRow]] = {}
+    for row in rows:
+        by_source.setdefault(row.source, []).append(row)
+    out = {}
+    for group in by_source.values():
+        ordered = sorted(group, key=lambda r: _rank(r.id))
+        n_validation = math.floor(len(ordered) * share + 0.5) if len(ordered) > 1 else 0
+        for i, row in enumerate(ordered):
+            out[row.id] = "validation" if i < n_validation else "train"
+    return out
+
+
+def preference_pairs(
+    rows: list[SftRow],
+    questions: list[Question],
+    dialogues: list[Dialogue],
+    verdicts: list[Verdict],
+) -> list[dict[str, str]]:
+    """TRL preference rows (prompt, chosen, rejected) for questions with both an accepted SFT
+    response and a rejected sample."""
+    accepted = {v.dialogue_id for v in verdicts if v.accepted}
+    rejected: dict[str, Dialogue] = {}
+    for d in dialogues:
+        if d.id not in accepted and d.question_id not in rejected:
+            rejected[d.question_id] = d
+    prompts = {q.id: q.prompt for q in questions}
+    pairs, seen = [], set()
+    for row in rows:
+        loser = rejected.get(row.question_id)
+        if loser is None or row.question_id in seen:
+            continue
+        seen.add(row.question_id)
+        answer = next((t.content for t in reversed(loser.turns) if t.role == "assistant"), "")
+        if answer.strip():
+            pairs.append(
+                {"prompt": prompts[row.question_id], "chosen": row.response, "rejected": answer}
+            )
+    return pairs
+
+
+def _jsonl(path: Path, items: list[dict[str, Any]]) -> None:
+    write_text_atomic(path, "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items))
+
+
+def _parquet(path: Path, rows: list[SftRow], wrapper: str) -> None:
+    items = [
+        {
+            **prompt_response(r, wrapper),
+            "source": r.source,
+            "rewritten": r.rewritten,
+            "retention": r.retention,
+        }
+        for r in rows
+    ]
+    with atomic_path(path) as tmp:
+        pq.write_table(pa.Table.from_pylist(items), tmp)
+
+
+def load_build(output_dir: str | Path, build_id: str) -> dict[str, list[Any]]:
+    """The rows of every done SFT shard, with the questions, dialogues and verdicts beside them."""
+    manifest = read_manifest(output_dir, build_id)
+    done = lambda stage: sorted(  # noqa: E731
+        name for name, e in manifest["stages"].get(stage, {}).items() if e["state"] == "done"
+    )
+    data: dict[str, list[Any]] = {"sft": [], "questions": [], "dialogues": [], "verdicts": []}
+    for name in done("sft"):
+        index = int(name.split("-")[1])
+        for stage in data:
+            data[stage] += read_shard(shard_path(output_dir, build_id, stage, index), stage)
+    return data
+
+
+def export_rows(
+    data: dict[str, list[Any]],
+    cfg: ExportConfig,
+    exports_dir: Path,
+    manifest: dict[str, Any],
+    formats: tuple[str, ...] = FORMATS,
+) -> dict[str, Any]:
+    """Write the chosen formats and the report and card; return their paths and the report."""
+    rows: list[SftRow] = data["sft"]
+    within = [
+        r
+        for r in rows
+        if count_tokens(
+            JSONL_FORMATS["openai_chat"](r, cfg.reasoning_wrapper)["messages"], cfg.encoding
+        )
+        <= cfg.max_tokens_per_example
+    ]
+    mixed, mix_counts = mix(within, cfg.self_corrected_share)
+    split_of = splits(mixed, cfg.validation_share)
+    paths: dict[str, str] = {}
+    for fmt in formats:
+        if fmt in JSONL_FORMATS:
+            items = [JSONL_FORMATS[fmt](r, cfg.reasoning_wrapper) for r in mixed]
+            _jsonl(exports_dir / f"{fmt}.jsonl", items)
+            for split in SPLITS:
+                _jsonl(
+                    exports_dir / split / f"{fmt}.jsonl",
+                    [i for i, r in zip(items, mixed, strict=True) if split_of[r.id] == split],
+                )
+            paths[fmt] = str(exports_dir / f"{fmt}.jsonl")
+        elif fmt == "parquet":
+            for split in SPLITS:
+                _parquet(
+                    exports_dir / "parquet" / f"{split}.parquet",
+                    [r for r in mixed if split_of[r.id] == split],
+                    cfg.reasoning_wrapper,
+                )
+            paths[fmt] = str(exports_dir / "parquet")
+        elif fmt == "preference_pairs":
+            pairs = preference_pairs(mixed, data["questions"], data["dialogues"], data["verdicts"])
+            _jsonl(exports_dir / "preference_pairs.jsonl", pairs)
+            paths[fmt] = str(exports_dir / "preference_pairs.jsonl")
+    report: dict[str, Any] = {
+        "rows_in": len(rows),
+        "dropped_over_token_limit": len(rows) - len(within),
+        "mix": mix_counts,
+        "rows_out": len(mixed),
+        "splits": {
+            s: dict(Counter(r.source for r in mixed if split_of[r.id] == s)) for s in SPLITS
+        },
+        "reasoning_wrapper": cfg.reasoning_wrapper,
+    }
+    if "openai_chat" in paths:
+        report["openai_chat_checks"] = check_file(
+            Path(paths["openai_chat"]), cfg.encoding, cfg.max_tokens_per_example
+        )
+    if "preference_pairs" in paths:
+        report["preference_pairs"] = len(pairs)
+    write_text_atomic(exports_dir / "export_report.json", json.dumps(report, indent=2))
+    lineages = [row.lineage for stage_rows in data.values() for row in stage_rows]
+    write_text_atomic(exports_dir / "README.md", dataset_card(manifest, mixed, report, lineages))
+    return {"paths": paths, "report": report}

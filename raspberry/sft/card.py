@@ -1,0 +1,94 @@
+"""The dataset card (README.md of the export folder): what is in it and how it was made."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from raspberry.records import Lineage, SftRow
+from raspberry.report import funnel_line, stage_reports
+
+LICENCES = {"reasoning_gym": "Apache-2.0 (reasoning-gym generators)"}
+
+
+def _histogram(values: list[int], buckets: int = 8) -> str:
+    if not values:
+        return "(no rows)"
+    low, high = min(values), max(values)
+    width = max(1, -(-(high - low + 1) // buckets))
+    counts = Counter((v - low) // width for v in values)
+    top = max(counts.values())
+    lines = []
+    for b in range(buckets):
+        start = low + b * width
+        if start > high:
+            break
+        bar = "#" * round(40 * counts.get(b, 0) / top)
+        lines.append(f"{start:>7}–{start + width - 1:<7} {counts.get(b, 0):>6}  {bar}")
+    return "\n".join(lines)
+
+
+def dataset_card(
+    manifest: dict[str, Any], rows: list[SftRow], report: dict[str, Any], lineages: list[Lineage]
+) -> str:
+    """lineages: of all the build's rows (dialogues, verdicts, SFT), naming models and prompts."""
+    sources = Counter(r.source for r in rows)
+    models = sorted({m for lineage in lineages for m in lineage.models})
+    prompts = sorted({p for lineage in lineages for p in lineage.prompts})
+    reports = stage_reports(manifest)
+    dialogues, verdicts, sft = reports["dialogues"], reports["verdicts"], reports["sft"]
+    solved_at = json.dumps(dialogues.get("solved_at_turn", {}))
+    rejected = json.dumps(verdicts.get("drops", {}))
+    rewrite_drops = json.dumps(sft.get("drops", {}))
+    mix = report["mix"]
+    source_lines = "\n".join(
+        f"| {s} | {n} | {LICENCES.get(s, 'see the source')} |" for s, n in sorted(sources.items())
+    )
+    return f"""# {manifest["build_id"]}: self-correcting reasoning SFT data
+
+Built by Raspberry. Each row is a question and one monologue that reasons step by step, makes
+mistakes, notices them and corrects itself, ending with a verified final answer.
+
+## Contents
+
+| | |
+|---|---|
+| rows | {len(rows)} |
+| solved at the first try | {mix["first_try"]} |
+| self-corrected | {mix["self_corrected"]} |
+| splits | {json.dumps(report["splits"])} |
+| reasoning wrapper | {report["reasoning_wrapper"]} |
+| dropped over the token limit | {report["dropped_over_token_limit"]} |
+| preference pairs | {report.get("preference_pairs", "not exported")} |
+
+Files: `prompt_response.jsonl`, `openai_chat.jsonl`, `trl_prompt_completion.jsonl`,
+`sharegpt.jsonl` (all rows; line i is the same row in each), the same under `train/` and
+`validation/`, `parquet/{{train,validation}}.parquet` (load with
+`datasets.load_dataset("parquet", data_files=...)`), `preference_pairs.jsonl` (TRL preference
+format), and `export_report.json`.
+
+## Sources and licences
+
+| source | rows | licence |
+|---|---|---|
+{source_lines}
+
+## How it was made
+
+- Funnel: {funnel_line(manifest)}.
+- Dialogues: {solved_at} solved at turn n; give-up rate {dialogues.get("give_up_rate")}.
+- Verification: each final answer passed the question's programmatic verifier (reasoning-gym
+  scorer at 1.0), then an LLM judge's rubric. Rejected: {rejected}.
+- Rewrite: multi-turn dialogues were rewritten into one monologue and kept only if it retained
+  the reasoning (median retention {sft.get("median_retention")}), leaked no nudge,
+  kept a self-correction per wrong attempt, and still passed the verifier. Dropped: {rewrite_drops}.
+- Models: {", ".join(models) or "none recorded"}.
+- Prompts: {", ".join(prompts) or "none recorded"}.
+
+## Response lengths (characters)
+
+```
+{_histogram([len(r.response) for r in rows])}
+```
+"""
