@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 from raspberry.config import BuildConfig, SimConfig  # noqa: E402
 from raspberry.dialogue import run_dialogues  # noqa: E402
 from raspberry.llm import Gateway  # noqa: E402
-from raspberry.questions.reasoning_gym_source import question_id  # noqa: E402
-from raspberry.records import Lineage, Question  # noqa: E402
+from raspberry.questions.reasoning_gym_source import to_question  # noqa: E402
+from raspberry.records import Question  # noqa: E402
 from raspberry.sim.process import running_sim  # noqa: E402
 from raspberry.stages import dialogue_prompts  # noqa: E402
 
@@ -36,24 +36,12 @@ TASKS = ("chain_sum", "letter_counting", "word_sorting", "simple_equations")
 
 
 def questions(n: int) -> list[Question]:
-    out = []
-    for i, task in enumerate(TASKS):
-        count = n // len(TASKS) + (i < n % len(TASKS))
-        for entry in reasoning_gym.create_dataset(task, size=count, seed=100 + i):
-            qid = question_id("reasoning_gym", task, entry["question"])
-            spec = {"kind": "reasoning_gym", "task": task, "entry": entry}
-            out.append(
-                Question(
-                    id=qid,
-                    source="reasoning_gym",
-                    task=task,
-                    prompt=entry["question"],
-                    reference_answer=entry["answer"],
-                    verification=json.dumps(spec),
-                    lineage=Lineage(question_id=qid, stage="questions", config_hash="bench"),
-                )
-            )
-    return out
+    tasks = [TASKS[i % len(TASKS)] for i in range(n)]
+    return [
+        to_question(task, entry, "bench")
+        for i, task in enumerate(TASKS)
+        for entry in reasoning_gym.create_dataset(task, size=tasks.count(task), seed=100 + i)
+    ]
 
 
 def config(cache: Path, concurrency: int) -> BuildConfig:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -21,8 +20,8 @@ for key in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"):  # no test may reach a real 
     os.environ.pop(key, None)
 
 from raspberry.config import BuildConfig, SimConfig, load_config  # noqa: E402
-from raspberry.questions.reasoning_gym_source import question_id  # noqa: E402
-from raspberry.records import Lineage, Question  # noqa: E402
+from raspberry.questions.reasoning_gym_source import to_question  # noqa: E402
+from raspberry.records import Question  # noqa: E402
 from raspberry.sim.process import running_sim  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,22 +66,9 @@ def rg_questions(task: str, n: int, seed: int = 9) -> list[Question]:
     """Question rows for n items of a reasoning-gym task, as the questions stage makes them."""
     import reasoning_gym
 
-    out = []
-    for entry in reasoning_gym.create_dataset(task, size=n, seed=seed):
-        qid = question_id("reasoning_gym", task, entry["question"])
-        spec = {"kind": "reasoning_gym", "task": task, "entry": entry}
-        out.append(
-            Question(
-                id=qid,
-                source="reasoning_gym",
-                task=task,
-                prompt=entry["question"],
-                reference_answer=entry["answer"],
-                verification=json.dumps(spec),
-                lineage=Lineage(question_id=qid, stage="questions", config_hash="h"),
-            )
-        )
-    return out
+    return [
+        to_question(task, e, "h") for e in reasoning_gym.create_dataset(task, size=n, seed=seed)
+    ]
 
 
 def write_config(tmp_path: Path, data: dict, name: str = "build.yaml") -> Path:

@@ -39,32 +39,31 @@ def question_id(source: str, task: str, prompt: str) -> str:
     return hashlib.sha256(f"{source}\n{task}\n{prompt}".encode()).hexdigest()[:16]
 
 
+def to_question(task: str, entry: dict[str, Any], config_hash: str) -> Question:
+    """A question row from a reasoning-gym entry, carrying what the task's scorer needs."""
+    qid = question_id(SOURCE, task, entry["question"])
+    kept = {"question": entry["question"], "answer": entry["answer"], "metadata": entry["metadata"]}
+    return Question(
+        id=qid,
+        source=SOURCE,
+        task=task,
+        prompt=entry["question"],
+        reference_answer=str(entry["answer"]),
+        verification=json.dumps(
+            {"kind": "reasoning_gym", "task": task, "entry": kept}, default=str
+        ),
+        lineage=Lineage(question_id=qid, stage="questions", config_hash=config_hash),
+    )
+
+
 def generate(cfg: QuestionsConfig, config_hash: str) -> list[Question]:
     """All questions of the config, exact duplicates dropped, in a stable order."""
     out: list[Question] = []
     seen: set[str] = set()
     for position, spec in enumerate(cfg.reasoning_gym):
         for entry in _dataset(spec, cfg.seed + position, spec.count):
-            qid = question_id(SOURCE, spec.task, entry["question"])
-            if qid in seen:
-                continue
-            seen.add(qid)
-            entry = {
-                "question": entry["question"],
-                "answer": entry["answer"],
-                "metadata": entry["metadata"],
-            }
-            out.append(
-                Question(
-                    id=qid,
-                    source=SOURCE,
-                    task=spec.task,
-                    prompt=entry["question"],
-                    reference_answer=str(entry["answer"]),
-                    verification=json.dumps(
-                        {"kind": "reasoning_gym", "task": spec.task, "entry": entry}, default=str
-                    ),
-                    lineage=Lineage(question_id=qid, stage="questions", config_hash=config_hash),
-                )
-            )
+            question = to_question(spec.task, entry, config_hash)
+            if question.id not in seen:
+                seen.add(question.id)
+                out.append(question)
     return out
