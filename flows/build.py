@@ -22,6 +22,7 @@ from raspberry.records import STAGES
 from raspberry.sim.process import sim_for
 from raspberry.stages import UPSTREAM, stage_key
 from raspberry.store import (
+    build_dir,
     fingerprint,
     init_manifest,
     read_manifest,
@@ -52,20 +53,22 @@ PAID = (
 )
 
 
-def _intact(entry: dict[str, Any] | None) -> bool:
+def _intact(folder: Path, entry: dict[str, Any] | None) -> bool:
     """The shard's file exists and is the one recorded (not deleted, not altered)."""
     if not entry or entry.get("state") != "done":
         return False
-    path = Path(entry["path"])
+    path = folder / entry["path"]
     return path.exists() and fingerprint(path) == entry["fingerprint"]
 
 
-def _inputs(manifest: dict[str, Any], stage: str, shard: int) -> tuple[dict[str, str], str | None]:
+def _inputs(
+    folder: Path, manifest: dict[str, Any], stage: str, shard: int
+) -> tuple[dict[str, str], str | None]:
     """The upstream shards' fingerprints, or the reason this shard cannot run."""
     inputs = {}
     for up in UPSTREAM[stage]:
         entry = manifest["stages"].get(up, {}).get(shard_name(shard))
-        if not _intact(entry):
+        if not _intact(folder, entry):
             return {}, f"input {up}/{shard_name(shard)} is not done or its file changed"
         inputs[up] = entry["fingerprint"]  # type: ignore[index]
     return inputs, None
@@ -82,6 +85,7 @@ def _run_stage(
 ) -> dict[str, Any]:
     logger = get_run_logger()
     manifest = read_manifest(output_dir, build_id)
+    folder = build_dir(output_dir, build_id)
     key = stage_key(config, stage)
     totals: dict[str, Any] = {
         "shards_done": 0,
@@ -110,7 +114,7 @@ def _run_stage(
 
     futures: dict[int, tuple[PrefectFuture, dict[str, str]]] = {}
     for shard in range(config.questions.shards):
-        inputs, blocked = _inputs(manifest, stage, shard)
+        inputs, blocked = _inputs(folder, manifest, stage, shard)
         if blocked:
             set_shard(output_dir, build_id, stage, shard, {"state": "failed", "error": blocked})
             totals["shards_failed"] += 1
@@ -120,7 +124,7 @@ def _run_stage(
     for shard, (future, inputs) in futures.items():
         state = future.wait() or future.state
         cached = state.name == "Cached"
-        if cached and not _intact(future.result()):
+        if cached and not _intact(folder, future.result()):
             logger.warning(
                 "%s/%s: cached output missing or altered; recomputing", stage, shard_name(shard)
             )

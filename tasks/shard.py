@@ -8,7 +8,6 @@ do not enter the key: a moved config or a new port must not recompute paid work.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from prefect import Task, task
@@ -17,7 +16,7 @@ from prefect.cache_policies import INPUTS
 from raspberry.config import BuildConfig, load_config
 from raspberry.records import Row
 from raspberry.stages import UPSTREAM
-from raspberry.store import read_shard, set_shard, shard_path, write_shard
+from raspberry.store import build_dir, read_shard, set_shard, shard_path, write_shard
 
 # compute(config, sim_url, shard, *input rows in UPSTREAM order) -> (output rows, stats)
 Compute = Callable[..., tuple[list[Row], dict[str, Any]]]
@@ -47,7 +46,9 @@ def run_shard(
             {"state": "failed", "error": error, "inputs": inputs},
         )
         raise
-    entry = {"state": "done", "path": str(Path(out)), "fingerprint": fp, "inputs": inputs, **stats}
+    # The path is relative to the build folder, so the build can be moved or read from elsewhere.
+    relative = str(out.relative_to(build_dir(output_dir, build_id)))
+    entry = {"state": "done", "path": relative, "fingerprint": fp, "inputs": inputs, **stats}
     set_shard(output_dir, build_id, stage, shard, entry)
     return {"stage": stage, "shard": shard, **entry}
 

@@ -235,3 +235,37 @@ def test_eval_end_to_end(tmp_path, prefect_api):
 
     keys = {a.key for a in asyncio.run(artifact())}
     assert "eval-e2e-eval" in keys
+
+
+def test_a_moved_build_keeps_its_shards(tmp_path, prefect_api):
+    """Shard paths are recorded relative to the build folder: after the folder moves, a later
+    stage still finds and trusts the shards written before the move."""
+    config = write_config(tmp_path, config_dict(tmp_path, per_task=2))
+
+    def build(output_dir, stages):
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "raspberry.cli",
+                "build",
+                "--config",
+                str(config),
+                "--build-id",
+                "moved",
+                "--output-dir",
+                str(output_dir),
+                "--stages",
+                stages,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=ROOT,
+        )
+
+    assert build(tmp_path / "before", "questions").returncode == 0
+    (tmp_path / "before").rename(tmp_path / "after")
+    proc = build(tmp_path / "after", "dialogues")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "dialogues   2 ok/0" in proc.stdout
