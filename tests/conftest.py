@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,9 +49,10 @@ def config_dict(tmp_path: Path, per_task: int = 6, shards: int = 2, **overrides:
         },
         "gateway": {
             "cache_path": str(tmp_path / "cache.sqlite"),
-            "max_retries": 3,
-            "backoff_base_s": 0.01,
-            "backoff_max_s": 0.05,
+            # A retry window of a few seconds: a loaded CI machine may stall briefly.
+            "max_retries": 5,
+            "backoff_base_s": 0.1,
+            "backoff_max_s": 1.0,
         },
         "questions": {
             "seed": 1,
@@ -69,6 +72,18 @@ def rg_questions(task: str, n: int, seed: int = 9) -> list[Question]:
     return [
         to_question(task, e, "h") for e in reasoning_gym.create_dataset(task, size=n, seed=seed)
     ]
+
+
+CLI = [sys.executable, "-m", "raspberry.cli"]
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    """The `raspberry` command in a subprocess, as a user runs it."""
+    return subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT
+    )
 
 
 def write_config(tmp_path: Path, data: dict, name: str = "build.yaml") -> Path:

@@ -8,34 +8,15 @@ request, an altered output recomputed alone, and a failed shard named and then r
 import json
 import os
 import re
-import subprocess
-import sys
 
 import pyarrow.parquet as pq
-from conftest import ROOT, config_dict, write_config
+from conftest import ROOT, config_dict, run_cli, write_config
 
 from raspberry.store import build_dir, read_manifest, shard_path
 
 
 def _build(config_path, *extra) -> tuple[int, dict, str]:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "raspberry.cli",
-            "build",
-            "--config",
-            str(config_path),
-            "--build-id",
-            "e2e",
-            "--json",
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
-    )
+    proc = run_cli("build", "--config", str(config_path), "--build-id", "e2e", "--json", *extra)
     lines = proc.stdout.strip().splitlines()
     return proc.returncode, json.loads(lines[-1]) if lines else {}, proc.stdout + proc.stderr
 
@@ -132,24 +113,8 @@ def test_build_end_to_end(tmp_path, prefect_api):
 
     # Re-export one format elsewhere, from the shards alone.
     again_dir = tmp_path / "again"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "raspberry.cli",
-            "export",
-            "e2e",
-            "--format",
-            "sharegpt",
-            "--out",
-            str(again_dir),
-            "--output-dir",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
+    proc = run_cli(
+        "export", "e2e", "--format", "sharegpt", "--out", str(again_dir), "--output-dir", str(out)
     )
     assert proc.returncode == 0, proc.stderr
     assert (again_dir / "sharegpt.jsonl").read_text() == (
@@ -195,28 +160,19 @@ def test_eval_end_to_end(tmp_path, prefect_api):
 
     config = write_config(tmp_path, config_dict(tmp_path))
     sample = ROOT / "tests" / "data" / "simplebench_sample.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "raspberry.cli",
-            "eval",
-            "--config",
-            str(config),
-            "--benchmark",
-            str(sample),
-            "--runs",
-            "2",
-            "--eval-id",
-            "E2E-eval",
-            "--output-dir",
-            str(tmp_path / "ev"),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
+    proc = run_cli(
+        "eval",
+        "--config",
+        str(config),
+        "--benchmark",
+        str(sample),
+        "--runs",
+        "2",
+        "--eval-id",
+        "E2E-eval",
+        "--output-dir",
+        str(tmp_path / "ev"),
+        "--json",
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -243,29 +199,20 @@ def test_a_moved_build_keeps_its_shards(tmp_path, prefect_api):
     config = write_config(tmp_path, config_dict(tmp_path, per_task=2))
 
     def build(output_dir, stages):
-        return subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "raspberry.cli",
-                "build",
-                "--config",
-                str(config),
-                "--build-id",
-                "moved",
-                "--output-dir",
-                str(output_dir),
-                "--stages",
-                stages,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            cwd=ROOT,
+        return run_cli(
+            "build",
+            "--config",
+            str(config),
+            "--build-id",
+            "moved",
+            "--output-dir",
+            str(output_dir),
+            "--stages",
+            stages,
         )
 
     assert build(tmp_path / "before", "questions").returncode == 0
     (tmp_path / "before").rename(tmp_path / "after")
     proc = build(tmp_path / "after", "dialogues")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "dialogues   2 ok/0" in proc.stdout
+    assert "dialogues   2 ok/0" in proc.stdout, proc.stdout + proc.stderr

@@ -1,21 +1,9 @@
 """Bad input through the real command: exit code 2, one line naming the problem, nothing written."""
 
 import subprocess
-import sys
 
 import pytest
-from conftest import ROOT, config_dict, write_config
-
-
-def _raspberry(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "raspberry.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        cwd=ROOT,
-    )
+from conftest import config_dict, run_cli, write_config
 
 
 def _assert_bad_input(proc: subprocess.CompletedProcess, *words: str) -> None:
@@ -27,7 +15,7 @@ def _assert_bad_input(proc: subprocess.CompletedProcess, *words: str) -> None:
 
 
 def _build(tmp_path, data, *extra):
-    return _raspberry("build", "--config", str(write_config(tmp_path, data)), *extra)
+    return run_cli("build", "--config", str(write_config(tmp_path, data)), *extra)
 
 
 def test_misspelt_key(tmp_path):
@@ -50,7 +38,7 @@ def test_missing_api_key(tmp_path):
     data["models"]["judge"] = {"provider": "claude", "model": "claude-haiku-4-5"}
     env = {k: v for k, v in __import__("os").environ.items() if k != "ANTHROPIC_API_KEY"}
     _assert_bad_input(
-        _raspberry("build", "--config", str(write_config(tmp_path, data)), env=env),
+        run_cli("build", "--config", str(write_config(tmp_path, data)), env=env),
         "ANTHROPIC_API_KEY",
         "'claude'",
     )
@@ -68,6 +56,4 @@ def test_unknown_stage(tmp_path, stages):
 
 
 def test_status_of_unknown_build(tmp_path):
-    _assert_bad_input(
-        _raspberry("status", "nope", "--output-dir", str(tmp_path)), "no build 'nope'"
-    )
+    _assert_bad_input(run_cli("status", "nope", "--output-dir", str(tmp_path)), "no build 'nope'")

@@ -1,8 +1,6 @@
 import asyncio
-import subprocess
-import sys
 
-from conftest import ROOT, config_dict, write_config
+from conftest import ROOT, config_dict, run_cli, write_config
 
 from raspberry.benchmark_files import read_benchmark
 from raspberry.evaluate import evaluate, summarize
@@ -58,16 +56,6 @@ def test_evaluate_two_models_side_by_side(make_config, sim_url):
     assert len(set(per_run)) == 1  # the unseeded provider gives the same answers every run
 
 
-def _eval_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "raspberry.cli", "eval", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
-
-
 def test_eval_bad_input_exits_2(tmp_path):
     config = write_config(tmp_path, config_dict(tmp_path))
     bad = tmp_path / "bad.json"
@@ -77,7 +65,7 @@ def test_eval_bad_input_exits_2(tmp_path):
         (["--benchmark", str(SAMPLE), "--role", "student"], "no model 'student'"),
         (["--benchmark", str(tmp_path / "missing.json")], "not found"),
     ]:
-        proc = _eval_cli("--config", str(config), *args)
+        proc = run_cli("eval", "--config", str(config), *args)
         assert proc.returncode == 2, proc.stderr
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and words in lines[0]

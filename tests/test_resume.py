@@ -10,12 +10,11 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 
 import httpx
 import pyarrow.parquet as pq
-from conftest import ROOT, config_dict, write_config
+from conftest import CLI, ROOT, config_dict, run_cli, write_config
 
 from raspberry.config import SimConfig
 from raspberry.sim.process import running_sim
@@ -42,11 +41,8 @@ def _config(tmp_path, url, name, cache):
     return write_config(tmp_path, data, name)
 
 
-def _cmd(config, build_id):
+def _args(config, build_id):
     return [
-        sys.executable,
-        "-m",
-        "raspberry.cli",
         "build",
         "--config",
         str(config),
@@ -75,7 +71,7 @@ def test_sigkill_midway_then_resume(tmp_path, prefect_api):
 
         config = _config(tmp_path, url, "a.yaml", "cache-a.sqlite")
         proc = subprocess.Popen(
-            _cmd(config, "killed"),
+            [*CLI, *_args(config, "killed")],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -97,9 +93,7 @@ def test_sigkill_midway_then_resume(tmp_path, prefect_api):
             or not shard_path(tmp_path / "builds", "killed", "dialogues", 1).exists()
         )
 
-        resumed = subprocess.run(
-            _cmd(config, "killed"), cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
-        )
+        resumed = run_cli(*_args(config, "killed"), env=env)
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
         summary = json.loads(resumed.stdout.strip().splitlines()[-1])
         total = _cached(tmp_path / "cache-a.sqlite")
@@ -110,9 +104,7 @@ def test_sigkill_midway_then_resume(tmp_path, prefect_api):
 
         # An uninterrupted build with its own cache writes the same dialogues.
         clean = _config(tmp_path, url, "b.yaml", "cache-b.sqlite")
-        done = subprocess.run(
-            _cmd(clean, "clean"), cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
-        )
+        done = run_cli(*_args(clean, "clean"), env=env)
         assert done.returncode == 0, done.stdout + done.stderr
     for shard in range(2):
         killed = pq.read_table(shard_path(tmp_path / "builds", "killed", "dialogues", shard))
