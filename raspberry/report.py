@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from raspberry.records import STAGES
@@ -40,6 +42,13 @@ def stage_totals(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
         totals["failed"] = failed
         out[stage] = totals
     return out
+
+
+def drop_counts(rejections: Iterable[list[str]]) -> dict[str, int]:
+    """Rejections per category: the part before ':' of each rejection's first reason."""
+    return dict(
+        Counter(reasons[0].split(":")[0] if reasons else "unknown" for reasons in rejections)
+    )
 
 
 def merge(reports: list[dict[str, Any]]) -> dict[str, Any]:

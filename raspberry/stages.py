@@ -16,6 +16,7 @@ from raspberry.llm import Gateway
 from raspberry.prompts import Prompt, load_prompt
 from raspberry.questions import questions_for_shard
 from raspberry.records import Dialogue, Question, SftRow, Verdict
+from raspberry.report import drop_counts
 from raspberry.sft.rewrite import run_sft
 from raspberry.verify.verdict import run_verdicts
 
@@ -114,11 +115,11 @@ async def verdicts_shard(
         rows = await run_verdicts(
             gw, dialogues, by_id, config.verdicts, prompt, stage_key(config, "verdicts")
         )
-    drops = Counter(v.reject_reasons[0].split(":")[0] for v in rows if not v.accepted)
+    drops = drop_counts(v.reject_reasons for v in rows if not v.accepted)
     return rows, {
         "rows_in": len(dialogues),
         "rows_out": sum(v.accepted for v in rows),
-        "drops": dict(drops),
+        "drops": drops,
         **gw.stats.as_dict(),
     }
 

@@ -118,12 +118,9 @@ def _parquet(path: Path, rows: list[SftRow], wrapper: str) -> None:
 
 def load_build(output_dir: str | Path, build_id: str) -> dict[str, list[Any]]:
     """The rows of every done SFT shard, with the questions, dialogues and verdicts beside them."""
-    manifest = read_manifest(output_dir, build_id)
-    done = lambda stage: sorted(  # noqa: E731
-        name for name, e in manifest["stages"].get(stage, {}).items() if e["state"] == "done"
-    )
+    sft_shards = read_manifest(output_dir, build_id)["stages"].get("sft", {})
     data: dict[str, list[Any]] = {"sft": [], "questions": [], "dialogues": [], "verdicts": []}
-    for name in done("sft"):
+    for name in sorted(n for n, entry in sft_shards.items() if entry["state"] == "done"):
         index = int(name.split("-")[1])
         for stage in data:
             data[stage] += read_shard(shard_path(output_dir, build_id, stage, index), stage)

@@ -14,6 +14,7 @@ from raspberry.config import SftConfig
 from raspberry.llm import Gateway
 from raspberry.prompts import Prompt
 from raspberry.records import Dialogue, Lineage, Question, SftRow
+from raspberry.report import drop_counts
 from raspberry.sft.checks import check_rewrite, retention
 
 
@@ -96,9 +97,4 @@ async def run_sft(
         *(to_sft(gw, d, questions[d.question_id], cfg, prompt, config_hash) for d in dialogues)
     )
     rows = [row for row, _ in results if row is not None]
-    drops: dict[str, int] = {}
-    for row, reasons in results:
-        if row is None:
-            key = reasons[0].split(":")[0] if reasons else "unknown"
-            drops[key] = drops.get(key, 0) + 1
-    return rows, drops
+    return rows, drop_counts(reasons for row, reasons in results if row is None)
