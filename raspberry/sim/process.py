@@ -24,6 +24,12 @@ def sim_args(sim: SimConfig) -> list[str]:
         str(sim.wrong_first_prob),
         "--wrong-retry-prob",
         str(sim.wrong_retry_prob),
+        "--batch-delay-s",
+        str(sim.batch_delay_s),
+        "--batch-error-rate",
+        str(sim.batch_error_rate),
+        "--batch-expire-rate",
+        str(sim.batch_expire_rate),
         "--seed",
         str(sim.seed),
     ]

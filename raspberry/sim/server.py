@@ -16,10 +16,8 @@ import socket
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -27,7 +25,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from raspberry.sim.roles import Behaviour, respond
+from raspberry.sim.batches import Batches, BatchFaults
+from raspberry.sim.completions import ERROR_KINDS, answer, error_body
+from raspberry.sim.roles import Behaviour
 
 
 @dataclass
@@ -37,10 +37,7 @@ class SimSettings:
     rpm: int | None = None
     error_rate: float = 0.0
     behaviour: Behaviour = field(default_factory=Behaviour)
-
-
-def _tokens(text: str) -> int:
-    return max(1, len(text) // 4)
+    batch: BatchFaults = field(default_factory=BatchFaults)
 
 
 class _Limiter:
@@ -62,15 +59,17 @@ class _Limiter:
             return True, 0.0
         return False, math.ceil(now) - now
 
-    def headers(self, style: str, wait: float) -> dict[str, str]:
+    def headers(self, style: str) -> dict[str, str]:
         if self.per_second is None:
             return {}
-        limit, remaining = self.per_second * 60, max(0, self.per_second - self.used)
+        now = time.time()
+        used = self.used if int(now) == self.window else 0
+        limit, remaining = self.per_second * 60, max(0, self.per_second - used)
         if style == "openai":
             return {
                 "x-ratelimit-limit-requests": str(limit),
                 "x-ratelimit-remaining-requests": str(remaining),
-                "x-ratelimit-reset-requests": f"{max(wait, 0.001):.3f}s",
+                "x-ratelimit-reset-requests": f"{max(math.ceil(now) - now, 0.001):.3f}s",
             }
         reset = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(math.ceil(time.time())))
         return {
@@ -83,52 +82,21 @@ class _Limiter:
 def _error(
     style: str, status: int, kind: str, message: str, headers: dict[str, str]
 ) -> JSONResponse:
-    if style == "openai":
-        body: dict[str, Any] = {
-            "error": {"message": message, "type": kind, "param": None, "code": kind}
-        }
-    else:
-        body = {"type": "error", "error": {"type": kind, "message": message}}
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
-_ERROR_KINDS = {
-    "openai": {
-        429: "rate_limit_exceeded",
-        500: "server_error",
-        400: "invalid_request_error",
-        404: "model_not_found",
-    },
-    "anthropic": {
-        429: "rate_limit_error",
-        500: "api_error",
-        400: "invalid_request_error",
-        404: "not_found_error",
-    },
-}
-
-
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    return "".join(block.get("text", "") for block in content or [] if isinstance(block, dict))
+    return JSONResponse(error_body(style, kind, message), status_code=status, headers=headers)
 
 
 def create_app(settings: SimSettings) -> Starlette:
     limiter = _Limiter(settings.rpm)
     faults = random.Random(settings.behaviour.seed)
     stats: Counter[str] = Counter()
+    batches = Batches(settings.behaviour, settings.batch, stats)
 
     async def handle(request: Request, style: str) -> Response:
         stats["requests"] += 1
-        kinds = _ERROR_KINDS[style]
+        kinds = ERROR_KINDS[style]
         try:
             body = await request.json()
             model = body["model"]
-            messages = [
-                {"role": m["role"], "content": _text_of(m["content"])} for m in body["messages"]
-            ]
-            max_tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or 4096)
         except ClientDisconnect:  # a client killed mid-request: nothing to answer
             stats["client_disconnects"] += 1
             return Response(status_code=499)
@@ -140,7 +108,7 @@ def create_app(settings: SimSettings) -> Starlette:
         if not admitted:
             stats["status_429"] += 1
             headers = {
-                **limiter.headers(style, wait),
+                **limiter.headers(style),
                 "retry-after": str(max(1, math.ceil(wait))),
                 "retry-after-ms": str(int(wait * 1000) + 1),
             }
@@ -151,67 +119,14 @@ def create_app(settings: SimSettings) -> Starlette:
         if settings.error_rate and faults.random() < settings.error_rate:
             stats["status_500"] += 1
             return _error(style, 500, kinds[500], "simulated server error", {})
-        if style == "openai":
-            system = next((m["content"] for m in messages if m["role"] == "system"), None)
-            messages = [m for m in messages if m["role"] != "system"]
-            sample = int(body.get("seed") or 0)
-        else:
-            system = _text_of(body.get("system")) or None
-            sample = 0
-        try:
-            text = respond(model, system, messages, sample, settings.behaviour)
-        except KeyError:
-            stats["status_404"] += 1
-            return _error(style, 404, kinds[404], f"model '{model}' does not exist", {})
-        tokens_in = _tokens((system or "") + "".join(m["content"] for m in messages))
-        tokens_out = _tokens(text)
-        truncated = tokens_out > max_tokens
-        if truncated:
-            text, tokens_out = text[: max_tokens * 4], max_tokens
-        stats["status_200"] += 1
-        headers = limiter.headers(style, 0.0)
-        if style == "openai":
-            return JSONResponse(
-                {
-                    "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
-                    "object": "chat.completion",
-                    "created": int(time.time()),
-                    "model": model,
-                    "system_fingerprint": "fp_sim",
-                    "choices": [
-                        {
-                            "index": 0,
-                            "logprobs": None,
-                            "finish_reason": "length" if truncated else "stop",
-                            "message": {"role": "assistant", "content": text, "refusal": None},
-                        }
-                    ],
-                    "usage": {
-                        "prompt_tokens": tokens_in,
-                        "completion_tokens": tokens_out,
-                        "total_tokens": tokens_in + tokens_out,
-                    },
-                },
-                headers=headers,
-            )
-        return JSONResponse(
-            {
-                "id": f"msg_{uuid.uuid4().hex[:24]}",
-                "type": "message",
-                "role": "assistant",
-                "model": model,
-                "content": [{"type": "text", "text": text}],
-                "stop_reason": "max_tokens" if truncated else "end_turn",
-                "stop_sequence": None,
-                "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out},
-            },
-            headers=headers,
-        )
+        status, payload = answer(style, body, settings.behaviour)
+        stats[f"status_{status}"] += 1
+        return JSONResponse(payload, status_code=status, headers=limiter.headers(style))
 
-    async def openai_chat(request: Request) -> JSONResponse:
+    async def openai_chat(request: Request) -> Response:
         return await handle(request, "openai")
 
-    async def anthropic_messages(request: Request) -> JSONResponse:
+    async def anthropic_messages(request: Request) -> Response:
         return await handle(request, "anthropic")
 
     async def get_stats(request: Request) -> JSONResponse:
@@ -221,6 +136,7 @@ def create_app(settings: SimSettings) -> Starlette:
         routes=[
             Route("/v1/chat/completions", openai_chat, methods=["POST"]),
             Route("/v1/messages", anthropic_messages, methods=["POST"]),
+            *batches.routes(),
             Route("/_sim/stats", get_stats, methods=["GET"]),
         ]
     )

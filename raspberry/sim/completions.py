@@ -1,0 +1,107 @@
+"""What the simulated APIs answer to one request: a completion or an error body, per API style.
+
+Shared by the direct endpoints (server.py) and the batch endpoints (batches.py).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from raspberry.sim.roles import Behaviour, respond
+
+
+def tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+def error_body(style: str, kind: str, message: str) -> dict[str, Any]:
+    if style == "openai":
+        return {"error": {"message": message, "type": kind, "param": None, "code": kind}}
+    return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+ERROR_KINDS = {
+    "openai": {
+        429: "rate_limit_exceeded",
+        500: "server_error",
+        400: "invalid_request_error",
+        404: "model_not_found",
+    },
+    "anthropic": {
+        429: "rate_limit_error",
+        500: "api_error",
+        400: "invalid_request_error",
+        404: "not_found_error",
+    },
+}
+
+
+def text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(block.get("text", "") for block in content or [] if isinstance(block, dict))
+
+
+def _parse(body: Any) -> tuple[str, list[dict[str, str]], int]:
+    """Model, messages and max_tokens of a request body; KeyError/TypeError/ValueError if bad."""
+    messages = [{"role": m["role"], "content": text_of(m["content"])} for m in body["messages"]]
+    max_tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or 4096)
+    return body["model"], messages, max_tokens
+
+
+def answer(style: str, body: dict[str, Any], behaviour: Behaviour) -> tuple[int, dict[str, Any]]:
+    """Status and JSON body of one completion, as the direct and the batch APIs return it."""
+    kinds = ERROR_KINDS[style]
+    try:
+        model, messages, max_tokens = _parse(body)
+    except (KeyError, TypeError, ValueError) as exc:
+        return 400, error_body(style, kinds[400], f"malformed request: {exc}")
+    if style == "openai":
+        system = next((m["content"] for m in messages if m["role"] == "system"), None)
+        messages = [m for m in messages if m["role"] != "system"]
+        sample = int(body.get("seed") or 0)
+    else:
+        system = text_of(body.get("system")) or None
+        sample = 0
+    try:
+        text = respond(model, system, messages, sample, behaviour)
+    except KeyError:
+        return 404, error_body(style, kinds[404], f"model '{model}' does not exist")
+    tokens_in = tokens((system or "") + "".join(m["content"] for m in messages))
+    tokens_out = tokens(text)
+    truncated = tokens_out > max_tokens
+    if truncated:
+        text, tokens_out = text[: max_tokens * 4], max_tokens
+    if style == "openai":
+        return 200, {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "system_fingerprint": "fp_sim",
+            "choices": [
+                {
+                    "index": 0,
+                    "logprobs": None,
+                    "finish_reason": "length" if truncated else "stop",
+                    "message": {"role": "assistant", "content": text, "refusal": None},
+                }
+            ],
+            "usage": {
+                "prompt_tokens": tokens_in,
+                "completion_tokens": tokens_out,
+                "total_tokens": tokens_in + tokens_out,
+            },
+        }
+    return 200, {
+        "id": f"msg_{uuid.uuid4().hex[:24]}",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "max_tokens" if truncated else "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out},
+    }
