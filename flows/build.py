@@ -17,6 +17,7 @@ from prefect.futures import PrefectFuture
 from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.progress import StageProgress
 from raspberry.config import BuildConfig, load_config
 from raspberry.records import STAGES
 from raspberry.sim.process import sim_for
@@ -170,9 +171,10 @@ def build_dataset(
         ThreadPoolTaskRunner(max_workers=config.run.parallel_shards) as runner,
     ):
         for stage in selected:
-            summary["stages"][stage] = _run_stage(
-                runner, stage, config, config_path, build_id, out, sim_url
-            )
+            with StageProgress(stage, build_id, get_run_logger()):
+                summary["stages"][stage] = _run_stage(
+                    runner, stage, config, config_path, build_id, out, sim_url
+                )
     if "sft" in selected:
         settings = config.sft.export.model_dump()
         # Recorded so that `raspberry export` can redo the files the same way, without the config.

@@ -246,7 +246,34 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cache_stats(args: argparse.Namespace) -> int:
+    from raspberry.llm.cache import RequestCache
+
+    path = Path(args.path or load_config(args.config).gateway.cache_path)
+    if not path.exists():
+        raise RaspberryError(f"no request cache at {path}: run a build first, or pass --path")
+    cache = RequestCache(path)
+    try:
+        stats = cache.stats()
+    finally:
+        cache.close()
+    if args.json:
+        print(json.dumps(stats))
+        return 0
+    print(f"cache {stats['path']}: {stats['responses']} responses, {stats['size_mb']} MB")
+    print(f"  {'model':<28} {'responses':>9} {'tokens in':>12} {'tokens out':>12} {'cost $':>10}")
+    for model, m in stats["models"].items():
+        print(
+            f"  {model:<28} {m['responses']:>9} {m['tokens_in']:>12,} {m['tokens_out']:>12,} "
+            f"{m['cost_usd']:>10.4f}"
+        )
+    for build, b in stats["builds"].items():
+        print(f"  build {build}: paid for {b['responses_paid']} responses, ${b['cost_usd']:.4f}")
+    return 0
+
+
 def cmd_sim_serve(args: argparse.Namespace) -> int:
+    from raspberry.sim.batches import BatchFaults
     from raspberry.sim.roles import Behaviour
     from raspberry.sim.server import SimSettings, serve
 
@@ -260,6 +287,11 @@ def cmd_sim_serve(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 wrong_first_prob=args.wrong_first_prob,
                 wrong_retry_prob=args.wrong_retry_prob,
+            ),
+            batch=BatchFaults(
+                delay_s=args.batch_delay_s,
+                error_rate=args.batch_error_rate,
+                expire_rate=args.batch_expire_rate,
             ),
         ),
         port=args.port,
@@ -303,6 +335,15 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true", help="end with one JSON summary line")
     ev.set_defaults(func=cmd_eval)
 
+    cache = sub.add_parser("cache", help="the durable request cache")
+    cache_sub = cache.add_subparsers(dest="cache_command", required=True)
+    cache_stats = cache_sub.add_parser("stats", help="responses, tokens and cost per model/build")
+    where = cache_stats.add_mutually_exclusive_group(required=True)
+    where.add_argument("--config", help="the cache named by this build config")
+    where.add_argument("--path", help="a cache file")
+    cache_stats.add_argument("--json", action="store_true")
+    cache_stats.set_defaults(func=cmd_cache_stats)
+
     sim = sub.add_parser("sim", help="the offline simulated model server")
     sim_sub = sim.add_subparsers(dest="sim_command", required=True)
     serve = sim_sub.add_parser("serve", help="serve on 127.0.0.1")
@@ -313,6 +354,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--error-rate", type=float, default=0.0, help="share of 500 answers")
     serve.add_argument("--wrong-first-prob", type=float, default=0.4)
     serve.add_argument("--wrong-retry-prob", type=float, default=0.2)
+    serve.add_argument("--batch-delay-s", type=float, default=0.2, help="until a batch ends")
+    serve.add_argument("--batch-error-rate", type=float, default=0.0)
+    serve.add_argument("--batch-expire-rate", type=float, default=0.0)
     serve.add_argument("--seed", type=int, default=0)
     serve.add_argument(
         "--exit-with-parent", action="store_true", help="stop when the process that started it dies"

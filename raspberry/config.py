@@ -29,6 +29,23 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class LimitConfig(Strict):
+    """A provider's published limits for one model, per minute; the response headers update them."""
+
+    rpm: int | None = Field(None, gt=0)
+    tpm: int | None = Field(None, gt=0)  # input and output tokens together (OpenAI)
+    input_tpm: int | None = Field(None, gt=0)  # Anthropic limits input and output separately
+    output_tpm: int | None = Field(None, gt=0)
+
+    def per_minute(self) -> dict[str, int | None]:
+        return {
+            "requests": self.rpm,
+            "tokens": self.tpm,
+            "input_tokens": self.input_tpm,
+            "output_tokens": self.output_tpm,
+        }
+
+
 class ProviderConfig(Strict):
     kind: Literal["anthropic", "openai", "openai_compatible"]
     # None: the SDK's default endpoint; "sim": the simulated server the build starts.
@@ -36,6 +53,11 @@ class ProviderConfig(Strict):
     # Name of the environment variable holding the key; defaults per kind (see DEFAULT_KEY_ENV).
     api_key_env: str | None = None
     timeout_s: float = Field(120.0, gt=0)
+    # Per model name; "*" applies to every model of this provider without its own entry.
+    limits: dict[str, LimitConfig] = Field(default_factory=dict)
+
+    def limits_for(self, model: str) -> LimitConfig | None:
+        return self.limits.get(model) or self.limits.get("*")
 
     def key_env(self) -> str | None:
         return self.api_key_env or DEFAULT_KEY_ENV.get(self.kind)
@@ -65,16 +87,41 @@ class ModelConfig(Strict):
 
 
 class PriceConfig(Strict):
+    """US dollars per million tokens."""
+
     input_per_mtok: float = Field(0.0, ge=0)
     output_per_mtok: float = Field(0.0, ge=0)
+    # Input tokens read from the provider's prompt cache; None: charged as ordinary input.
+    cached_input_per_mtok: float | None = Field(None, ge=0)
+    # Share taken off every price for requests sent through a batch API.
+    batch_discount: float = Field(0.5, ge=0, le=1)
 
 
 class GatewayConfig(Strict):
+    # Requests in flight per (provider, model) in each shard task; cut on 429, regrown slowly.
     max_concurrency: int = Field(64, ge=1)
     max_retries: int = Field(6, ge=0)
     backoff_base_s: float = Field(0.5, ge=0)
     backoff_max_s: float = Field(30.0, ge=0)
+    # Longest a request may wait for a rate-limit slot before the gateway gives up on it.
+    max_wait_s: float = Field(600.0, gt=0)
+    # Failures in a row (429s not counted) that open a provider's circuit breaker, and how long
+    # it stays open before one request is let through to probe.
+    breaker_failures: int = Field(10, ge=1)
+    breaker_cooldown_s: float = Field(30.0, ge=0)
+    # Shared by every build; relative paths are relative to the working directory.
     cache_path: str = "data/cache/requests.sqlite"
+    # Batch transport: how often a submitted batch is polled, how many requests one batch holds,
+    # how long to gather requests before submitting, and how often missing answers are resent.
+    batch_poll_s: float = Field(30.0, gt=0)
+    batch_max_requests: int = Field(10000, ge=1)
+    batch_linger_s: float = Field(1.0, ge=0)
+    batch_max_rounds: int = Field(3, ge=1)
+
+
+class BudgetConfig(Strict):
+    # Dollars a build id may spend in all (every run of it counted); None: no limit.
+    max_usd: float | None = Field(None, ge=0)
 
 
 class SimConfig(Strict):
@@ -85,6 +132,10 @@ class SimConfig(Strict):
     # Chance that the teacher's first attempt is wrong, and that a later attempt is wrong again.
     wrong_first_prob: float = Field(0.4, ge=0, le=1)
     wrong_retry_prob: float = Field(0.2, ge=0, le=1)
+    # Batch APIs: seconds until a batch ends, and shares of its requests that error or expire.
+    batch_delay_s: float = Field(0.2, ge=0)
+    batch_error_rate: float = Field(0.0, ge=0, le=1)
+    batch_expire_rate: float = Field(0.0, ge=0, le=1)
     seed: int = 0
 
 
@@ -115,8 +166,13 @@ class DialoguesConfig(Strict):
     max_critic_attempts: int = Field(3, ge=1)
 
 
+Transport = Literal["direct", "batch"]
+
+
 class VerdictsConfig(Strict):
     judge: bool = True
+    # batch: judge requests go through the provider's batch API (cheaper, slower).
+    transport: Transport = "direct"
     judge_prompt: str = "judge"
     judge_min_score: float = Field(7.0, ge=0, le=10)
     max_judge_attempts: int = Field(3, ge=1)
@@ -136,6 +192,7 @@ class ExportConfig(Strict):
 
 class SftConfig(Strict):
     rewriter_prompt: str = "rewriter"
+    transport: Transport = "direct"
     min_length_retention: float = Field(0.85, ge=0, le=1)
     max_rewrite_attempts: int = Field(3, ge=1)
     export: ExportConfig = ExportConfig()
@@ -162,6 +219,7 @@ class BuildConfig(Strict):
     models: dict[Role, ModelConfig]
     prices: dict[str, PriceConfig] = Field(default_factory=dict)
     gateway: GatewayConfig = GatewayConfig()
+    budget: BudgetConfig = BudgetConfig()
     sim: SimConfig | None = None
     questions: QuestionsConfig
     dialogues: DialoguesConfig = DialoguesConfig()
@@ -213,6 +271,10 @@ class BuildConfig(Strict):
         }[stage]
         data = self.model_dump(mode="json")
         payload = {k: data[k] for k in sections}
+        # How requests travel does not change what they return (both transports share the cache).
+        for section in payload.values():
+            if isinstance(section, dict):
+                section.pop("transport", None)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

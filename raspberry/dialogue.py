@@ -8,7 +8,6 @@ concurrently under the gateway's limits; turns within a dialogue are sequential.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from raspberry.config import DialoguesConfig
 from raspberry.errors import ProviderError
 from raspberry.llm import MAX_TOKENS, REFUSAL, Completion, ContextLimitError, Gateway
+from raspberry.llm.progress import gather_counted
 from raspberry.prompts import Prompt
 from raspberry.records import Dialogue, Lineage, Question, Turn
 from raspberry.verify import check, extract_final_answer, has_verifier
@@ -194,4 +194,4 @@ async def run_dialogues(
         for q in questions
         for s in range(cfg.samples_per_question)
     ]
-    return list(await asyncio.gather(*jobs))
+    return await gather_counted(jobs)

@@ -21,3 +21,7 @@ class ProviderError(Exception):
 
 class BenchmarkFileError(RaspberryError):
     """A benchmark file is missing, malformed, or has a question without a usable answer."""
+
+
+class BudgetExceeded(Exception):
+    """The build has spent its budget.max_usd; nothing more is sent (what was received is kept)."""

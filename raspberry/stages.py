@@ -88,9 +88,13 @@ def dialogue_report(rows: list[Dialogue]) -> Stats:
 
 
 async def dialogues_shard(
-    config: BuildConfig, sim_url: str | None, questions: list[Question]
+    config: BuildConfig,
+    sim_url: str | None,
+    questions: list[Question],
+    *,
+    build_id: str | None = None,
 ) -> tuple[list[Dialogue], Stats]:
-    async with Gateway(config, sim_url) as gw:
+    async with Gateway(config, sim_url, build_id=build_id) as gw:
         rows = await run_dialogues(
             gw,
             questions,
@@ -107,11 +111,17 @@ async def dialogues_shard(
 
 
 async def verdicts_shard(
-    config: BuildConfig, sim_url: str | None, questions: list[Question], dialogues: list[Dialogue]
+    config: BuildConfig,
+    sim_url: str | None,
+    questions: list[Question],
+    dialogues: list[Dialogue],
+    *,
+    build_id: str | None = None,
 ) -> tuple[list[Verdict], Stats]:
     prompt = stage_prompts(config, "verdicts").get("judge_prompt")
     by_id = {q.id: q for q in questions}
-    async with Gateway(config, sim_url) as gw:
+    transport = config.verdicts.transport
+    async with Gateway(config, sim_url, build_id=build_id, transport=transport) as gw:
         rows = await run_verdicts(
             gw, dialogues, by_id, config.verdicts, prompt, stage_key(config, "verdicts")
         )
@@ -130,11 +140,14 @@ async def sft_shard(
     questions: list[Question],
     dialogues: list[Dialogue],
     verdicts: list[Verdict],
+    *,
+    build_id: str | None = None,
 ) -> tuple[list[SftRow], Stats]:
     prompt = stage_prompts(config, "sft")["rewriter_prompt"]
     accepted = {v.dialogue_id for v in verdicts if v.accepted}
     chosen = [d for d in dialogues if d.id in accepted]
-    async with Gateway(config, sim_url) as gw:
+    transport = config.sft.transport
+    async with Gateway(config, sim_url, build_id=build_id, transport=transport) as gw:
         rows, drops = await run_sft(
             gw, chosen, {q.id: q for q in questions}, config.sft, prompt, stage_key(config, "sft")
         )

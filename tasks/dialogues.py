@@ -7,7 +7,7 @@ from tasks.shard import shard_task
 
 dialogues_task = shard_task(
     "dialogues",
-    lambda config, sim_url, shard, questions: asyncio.run(
-        dialogues_shard(config, sim_url, questions)
+    lambda config, sim_url, build_id, shard, questions: asyncio.run(
+        dialogues_shard(config, sim_url, questions, build_id=build_id)
     ),
 )

@@ -4,5 +4,5 @@ from raspberry.stages import questions_shard
 from tasks.shard import shard_task
 
 questions_task = shard_task(
-    "questions", lambda config, sim_url, shard: questions_shard(config, shard)
+    "questions", lambda config, sim_url, build_id, shard: questions_shard(config, shard)
 )

@@ -7,7 +7,7 @@ from tasks.shard import shard_task
 
 sft_task = shard_task(
     "sft",
-    lambda config, sim_url, shard, questions, dialogues, verdicts: asyncio.run(
-        sft_shard(config, sim_url, questions, dialogues, verdicts)
+    lambda config, sim_url, build_id, shard, questions, dialogues, verdicts: asyncio.run(
+        sft_shard(config, sim_url, questions, dialogues, verdicts, build_id=build_id)
     ),
 )

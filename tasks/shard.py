@@ -18,7 +18,7 @@ from raspberry.records import Row
 from raspberry.stages import UPSTREAM
 from raspberry.store import build_dir, read_shard, set_shard, shard_path, write_shard
 
-# compute(config, sim_url, shard, *input rows in UPSTREAM order) -> (output rows, stats)
+# compute(config, sim_url, build_id, shard, *input rows in UPSTREAM order) -> (rows, stats)
 Compute = Callable[..., tuple[list[Row], dict[str, Any]]]
 SHARD_CACHE = INPUTS - "config_path" - "sim_url"
 
@@ -72,7 +72,7 @@ def shard_task(stage: str, compute: Compute) -> Task:
             rows = [
                 read_shard(shard_path(output_dir, build_id, s, shard), s) for s in UPSTREAM[stage]
             ]
-            return compute(config, sim_url, shard, *rows)
+            return compute(config, sim_url, build_id, shard, *rows)
 
         return run_shard(stage, build_id, shard, output_dir, inputs, work)
 

@@ -56,6 +56,13 @@ def test_build_end_to_end(tmp_path, prefect_api):
     assert stages["dialogues"]["requests_sent"] > 40 and stages["verdicts"]["requests_sent"] > 0
     assert stages["dialogues"]["tokens_out"] > 0
     assert "funnel: questions 40 → dialogues 40" in log
+    # Each stage left a progress artifact in the UI, at 100% when it ended.
+    progress = {a.key: a for a in _latest_artifacts() if a.key.startswith("progress-e2e-")}
+    assert set(progress) == {
+        f"progress-e2e-{s}" for s in ("questions", "dialogues", "verdicts", "sft")
+    }
+    assert progress["progress-e2e-dialogues"].data == 100.0
+    assert "40/40 items" in progress["progress-e2e-dialogues"].description
 
     # Every exported row traces back to a question of this build; line i is row i everywhere.
     questions = {
@@ -155,9 +162,41 @@ def test_build_end_to_end(tmp_path, prefect_api):
     assert fixed["stages"]["sft"]["rows_out"] == stages["sft"]["rows_out"]
 
 
-def test_eval_end_to_end(tmp_path, prefect_api):
+def _latest_artifacts() -> list:
+    import asyncio
+
     from prefect.client.orchestration import get_client
 
+    async def read():
+        async with get_client() as client:
+            return await client.read_latest_artifacts()
+
+    return asyncio.run(read())
+
+
+def test_budget_stops_the_build_and_a_rerun_with_more_continues(tmp_path, prefect_api):
+    # At $2,000 per million tokens a teacher request may cost up to ~$2.2 (1,000 tokens out).
+    prices = {"sim-teacher": {"input_per_mtok": 2_000, "output_per_mtok": 2_000}}
+    data = config_dict(tmp_path, per_task=2, shards=1, prices=prices, budget={"max_usd": 6.0})
+    data["models"]["teacher"]["max_tokens"] = 1000
+    code, summary, log = _build(write_config(tmp_path, data))
+    assert code == 1, log
+    assert "budget reached" in log and "rerun the same build id" in log
+    assert summary["stages"]["dialogues"]["shards_failed"] == 1
+    proc = run_cli("cache", "stats", "--config", str(tmp_path / "build.yaml"), "--json")
+    ledger = json.loads(proc.stdout)["builds"].get("e2e", {})
+    assert ledger, (proc.stdout, log)
+    paid = ledger["responses_paid"]
+    assert paid > 0 and ledger["cost_usd"] <= 6.0  # in-flight requests never overspend
+
+    data["budget"] = {"max_usd": 10_000.0}
+    code, summary, log = _build(write_config(tmp_path, data))
+    assert code == 0, log
+    # Nothing paid for in the first run is paid for again.
+    assert summary["stages"]["dialogues"]["cache_hits"] >= paid
+
+
+def test_eval_end_to_end(tmp_path, prefect_api):
     config = write_config(tmp_path, config_dict(tmp_path))
     sample = ROOT / "tests" / "data" / "simplebench_sample.json"
     proc = run_cli(
@@ -183,14 +222,7 @@ def test_eval_end_to_end(tmp_path, prefect_api):
     rows = pq.read_table(tmp_path / "ev" / "E2E-eval" / "teacher.parquet").to_pylist()
     assert len(rows) == 24 and {r["run"] for r in rows} == {0, 1}
 
-    async def artifact():
-        async with get_client() as client:
-            return await client.read_latest_artifacts()
-
-    import asyncio
-
-    keys = {a.key for a in asyncio.run(artifact())}
-    assert "eval-e2e-eval" in keys
+    assert "eval-e2e-eval" in {a.key for a in _latest_artifacts()}
 
 
 def test_a_moved_build_keeps_its_shards(tmp_path, prefect_api):

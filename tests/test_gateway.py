@@ -118,3 +118,176 @@ def test_client_error_fails_at_once_without_retries(make_config, sim_url):
 
 def test_scrub_removes_keys():
     assert scrub("bad key sk-abc123 given", ["sk-abc123"]) == "bad key [redacted] given"
+
+
+def test_changed_base_url_misses_the_cache(tmp_path, make_config, sim_url):
+    # The same server reached under another configured address is another endpoint.
+    asyncio.run(_chat(make_config(), sim_url))
+    data = make_config().model_dump()
+    providers = data["providers"]
+    providers["sim_openai"] = {"kind": "openai_compatible", "base_url": sim_url}
+    _, stats = asyncio.run(_chat(make_config(providers=providers), None))
+    assert (stats.requests_sent, stats.cache_hits) == (1, 0)
+
+
+def test_reordered_input_rows_hit_the_cache(make_config, sim_url):
+    from raspberry.dialogue import run_dialogues
+    from raspberry.stages import dialogue_prompts
+    from tests.conftest import rg_questions
+
+    config = make_config()
+    questions = rg_questions("chain_sum", 6)
+
+    async def run(qs):
+        async with Gateway(config, sim_url) as gw:
+            rows = await run_dialogues(gw, qs, config.dialogues, dialogue_prompts(config), "k")
+            return rows, gw.stats
+
+    first, s1 = asyncio.run(run(questions))
+    again, s2 = asyncio.run(run(list(reversed(questions))))
+    assert s1.requests_sent > 0 and s2.requests_sent == 0
+    assert {d.id: d.turns for d in first} == {d.id: d.turns for d in again}
+
+
+def _priced(make_config, max_usd):
+    # At $10,000 per million tokens a judge request costs about $1 and at most about $2.5
+    # (its input estimate and max_tokens of output), which is what the budget reserves.
+    prices = {"sim-judge": {"input_per_mtok": 10_000, "output_per_mtok": 10_000}}
+    models = make_config().model_dump()["models"]
+    models["judge"]["max_tokens"] = 200
+    return make_config(prices=prices, budget={"max_usd": max_usd}, models=models)
+
+
+def test_budget_stops_new_requests_and_keeps_what_was_paid_for(make_config, sim_url):
+    from raspberry.errors import BudgetExceeded
+
+    config = _priced(make_config, 3.0)
+
+    async def ask(n, build_id):
+        async with Gateway(config, sim_url, build_id=build_id) as gw:
+            results = []
+            for i in range(n):  # one at a time, as scheduling would
+                try:
+                    await gw.chat(
+                        "judge", [{"role": "user", "content": f"{build_id}{i}"}], prompt_ref="p"
+                    )
+                    results.append("ok")
+                except BudgetExceeded as exc:
+                    results.append(str(exc))
+            return results, gw.stats
+
+    results, stats = asyncio.run(ask(10, "b1"))
+    paid = results.count("ok")
+    assert 1 <= paid < 10 and stats.requests_sent == paid
+    assert "budget reached" in results[-1] and "rerun the same build id" in results[-1]
+    assert 0 < stats.cost_usd <= 3.0  # stopped before the budget, never past it
+    # A rerun of the build id: what was paid comes back from the cache; nothing new is sent.
+    results, stats = asyncio.run(ask(10, "b1"))
+    assert results.count("ok") == paid and stats.requests_sent == 0
+    # Another build id has its own budget.
+    _, stats = asyncio.run(ask(1, "b2"))
+    assert stats.requests_sent == 1
+
+
+def test_circuit_breaker_fails_fast_when_the_provider_keeps_failing(make_config):
+    config = make_config(
+        gateway={
+            "cache_path": str(make_config().gateway.cache_path),
+            "max_retries": 50,
+            "backoff_base_s": 0.01,
+            "backoff_max_s": 0.02,
+            "breaker_failures": 5,
+            "breaker_cooldown_s": 60,
+        }
+    )
+    with running_sim(SimConfig(error_rate=1.0, seed=2)) as url:
+
+        async def go():
+            async with Gateway(config, url) as gw:
+                started = time.monotonic()
+                with pytest.raises(ProviderError, match="circuit breaker open after 5 failures"):
+                    await gw.chat("judge", MSG, prompt_ref="p@1")
+                with pytest.raises(ProviderError, match="circuit breaker open"):
+                    await gw.chat("judge", [{"role": "user", "content": "x"}], prompt_ref="p@1")
+                return time.monotonic() - started, gw.stats
+
+        elapsed, stats = asyncio.run(go())
+    assert stats.requests_sent == 5  # the second call was refused without a request
+    assert elapsed < 5
+
+
+def test_limit_learnt_from_headers_keeps_429s_rare(make_config):
+    # 600/min enforced per second (10/s), 60 requests at once and no limit configured: the first
+    # burst meets 429s (at most 50), whose headers teach the gateway 10/s; no retry meets another.
+    config = make_config()
+    with running_sim(SimConfig(rpm=600, seed=2)) as url:
+
+        async def go():
+            async with Gateway(config, url) as gw:
+                started = time.monotonic()
+                await asyncio.gather(
+                    *(
+                        gw.chat("teacher", [{"role": "user", "content": f"l{i}"}], prompt_ref="p")
+                        for i in range(60)
+                    )
+                )
+                return time.monotonic() - started, gw.stats
+
+        elapsed, stats = asyncio.run(go())
+    assert stats.rate_limited <= 50 + 2
+    assert stats.requests_sent == 60 + stats.retries
+    assert 4.5 <= elapsed < 12.0
+
+
+def test_cache_records_usage_cost_and_paying_build(make_config, sim_url, tmp_path):
+    from raspberry.llm.cache import RequestCache
+
+    config = _priced(make_config, None)
+
+    async def go():
+        async with Gateway(config, sim_url, build_id="paid") as gw:
+            await gw.chat("judge", [{"role": "user", "content": "stats"}], prompt_ref="p@1")
+
+    asyncio.run(go())
+    cache = RequestCache(config.gateway.cache_path)
+    stats = cache.stats()
+    cache.close()
+    assert stats["models"]["sim-judge"]["responses"] == 1
+    assert stats["models"]["sim-judge"]["cost_usd"] > 0
+    assert stats["builds"]["paid"]["responses_paid"] == 1
+
+
+def test_a_new_cache_opened_by_many_threads_at_once(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from raspberry.llm.cache import RequestCache
+
+    path = tmp_path / "fresh" / "cache.sqlite"
+    with ThreadPoolExecutor(8) as pool:
+        caches = list(pool.map(lambda _: RequestCache(path), range(8)))
+    assert all(c.count() == 0 for c in caches)
+    for c in caches:
+        c.close()
+
+
+def test_a_cache_from_before_the_usage_columns_is_upgraded(tmp_path):
+    import sqlite3
+
+    from raspberry.llm.cache import RequestCache
+    from raspberry.llm.types import Completion
+
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE responses (key TEXT PRIMARY KEY, model TEXT NOT NULL, "
+        "completion TEXT NOT NULL, created_at REAL NOT NULL)"
+    )
+    kept = Completion(text="kept", stop_reason="stop", tokens_in=1, tokens_out=1, model="m")
+    old.execute("INSERT INTO responses VALUES ('k', 'm', ?, 0)", (kept.model_dump_json(),))
+    old.commit()
+    old.close()
+    cache = RequestCache(path)
+    assert cache.get("k").text == "kept"
+    cache.put("k2", kept, "b")
+    assert cache.stats()["builds"] == {"b": {"responses_paid": 1, "cost_usd": 0.0}}
+    cache.close()

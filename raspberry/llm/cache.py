@@ -1,7 +1,8 @@
 """Durable, content-addressed request cache in SQLite (WAL).
 
-Each response is committed as it arrives, so a killed build, resumed, re-sends only the
-requests that were in flight. Several processes may share one cache file.
+Each response is committed as it arrives, with its stop reason, usage, cost and latency, so a
+killed build, resumed, re-sends only the requests that were in flight. Several processes and
+builds may share one cache file; a ledger records which build paid for which response.
 """
 
 from __future__ import annotations
@@ -15,6 +16,14 @@ from typing import Any
 
 from raspberry.llm.types import Completion
 
+_COLUMNS = {
+    "stop_reason": "TEXT",
+    "tokens_in": "INTEGER",
+    "tokens_out": "INTEGER",
+    "cost_usd": "REAL",
+    "latency_s": "REAL",
+}
+
 
 def request_key(**parts: Any) -> str:
     """Hash of everything that determines a response: provider, base_url, model, messages, ..."""
@@ -24,29 +33,104 @@ def request_key(**parts: Any) -> str:
 
 class RequestCache:
     def __init__(self, path: str | Path):
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         # Autocommit: every put is its own committed transaction.
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db = sqlite3.connect(
+            self.path, timeout=30, isolation_level=None, check_same_thread=False
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, model TEXT NOT NULL, "
-            "completion TEXT NOT NULL, created_at REAL NOT NULL)"
-        )
+        # Several shard threads and processes may open a new cache at once: one sets it up.
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, model TEXT NOT NULL, "
+                "completion TEXT NOT NULL, created_at REAL NOT NULL, "
+                + ", ".join(f"{name} {kind}" for name, kind in _COLUMNS.items())
+                + ")"
+            )
+            have = {row[1] for row in self._db.execute("PRAGMA table_info(responses)")}
+            for name, kind in _COLUMNS.items():
+                if name not in have:  # a cache written by an earlier version
+                    self._db.execute(f"ALTER TABLE responses ADD COLUMN {name} {kind}")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS ledger (build_id TEXT NOT NULL, key TEXT NOT NULL, "
+                "cost_usd REAL NOT NULL, created_at REAL NOT NULL)"
+            )
+            self._db.execute("CREATE INDEX IF NOT EXISTS ledger_build ON ledger (build_id)")
 
     def get(self, key: str) -> Completion | None:
         row = self._db.execute("SELECT completion FROM responses WHERE key = ?", (key,)).fetchone()
         return Completion.model_validate_json(row[0]) if row else None
 
-    def put(self, key: str, completion: Completion) -> None:
-        self._db.execute(
-            "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?)",
-            (key, completion.model, completion.model_dump_json(), time.time()),
-        )
+    def put(self, key: str, completion: Completion, build_id: str | None = None) -> None:
+        """Store a response and, in the same transaction, what it cost the build that sent it."""
+        now = time.time()
+        c = completion
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "INSERT OR IGNORE INTO responses (key, model, completion, created_at, stop_reason,"
+                " tokens_in, tokens_out, cost_usd, latency_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key,
+                    c.model,
+                    c.model_dump_json(),
+                    now,
+                    c.stop_reason,
+                    c.tokens_in,
+                    c.tokens_out,
+                    c.cost_usd,
+                    c.latency_s,
+                ),
+            )
+            if build_id is not None:
+                self._db.execute(
+                    "INSERT INTO ledger VALUES (?, ?, ?, ?)", (build_id, key, c.cost_usd, now)
+                )
+
+    def spent(self, build_id: str) -> float:
+        row = self._db.execute(
+            "SELECT COALESCE(SUM(cost_usd), 0) FROM ledger WHERE build_id = ?", (build_id,)
+        ).fetchone()
+        return float(row[0])
 
     def count(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+
+    def stats(self) -> dict[str, Any]:
+        """What `raspberry cache stats` prints: totals, per model and per build."""
+        models = {
+            model: {
+                "responses": n,
+                "tokens_in": tin or 0,
+                "tokens_out": tout or 0,
+                "cost_usd": round(cost or 0.0, 6),
+                "truncated": trunc or 0,
+            }
+            for model, n, tin, tout, cost, trunc in self._db.execute(
+                "SELECT model, COUNT(*), SUM(tokens_in), SUM(tokens_out), SUM(cost_usd), "
+                "SUM(stop_reason = 'max_tokens') FROM responses GROUP BY model ORDER BY model"
+            )
+        }
+        builds = {
+            build: {"responses_paid": n, "cost_usd": round(cost, 6)}
+            for build, n, cost in self._db.execute(
+                "SELECT build_id, COUNT(*), SUM(cost_usd) FROM ledger GROUP BY build_id "
+                "ORDER BY build_id"
+            )
+        }
+        size = sum(
+            p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file()
+        )
+        return {
+            "path": str(self.path),
+            "responses": self.count(),
+            "size_mb": round(size / 1e6, 3),
+            "models": models,
+            "builds": builds,
+        }
 
     def close(self) -> None:
         self._db.close()

@@ -1,8 +1,11 @@
-"""The one door to every model: routes a role to its provider, caches, limits and retries.
+"""The one door to every model: routes a role to its provider, caches, limits, retries, pays.
 
 A request names a role (teacher, user_standin, judge, rewriter, question_writer); the config maps
-the role to provider + model + parameters. Counters are honest: requests_sent counts HTTP
-requests that really left this process, cache_hits the answers served from the durable cache.
+the role to provider + model + parameters. Before anything is sent the durable cache is asked;
+then the budget, the provider's circuit breaker, the model's adaptive concurrency gate and its
+rate-limit buckets (process-wide, see limits.py) each get a say. Counters are honest:
+requests_sent counts HTTP requests that really left this process, cache_hits the answers served
+from the durable cache.
 """
 
 from __future__ import annotations
@@ -10,11 +13,15 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 from raspberry.config import SIM_BASE_URL, BuildConfig, resolve_api_key
 from raspberry.errors import ProviderError
+from raspberry.llm.batch import Batcher
 from raspberry.llm.cache import RequestCache, request_key
+from raspberry.llm.cost import Budget, budget_for, most_cost, request_cost
+from raspberry.llm.limits import LIMITS, AdaptiveGate, CircuitBreaker
+from raspberry.llm.progress import BOARD
 from raspberry.llm.providers import Provider
 from raspberry.llm.types import Completion, RetryableError
 
@@ -28,26 +35,59 @@ class GatewayStats:
     tokens_in: int = 0
     tokens_out: int = 0
     cost_usd: float = 0.0
+    in_flight: int = 0
+    # Waits for a rate-limit slot: how many, and their total in seconds.
+    waits: int = 0
+    wait_s: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-class Gateway:
-    """Use as `async with Gateway(config, sim_url) as gw: await gw.chat(...)`."""
+def estimate_tokens(system: str | None, messages: list[dict[str, str]]) -> int:
+    """Input tokens, roughly (4 characters each), to book against token-per-minute limits."""
+    return (len(system or "") + sum(len(m["content"]) for m in messages)) // 4 + 1
 
-    def __init__(self, config: BuildConfig, sim_url: str | None = None):
+
+class Gateway:
+    """Use as `async with Gateway(config, sim_url) as gw: await gw.chat(...)`.
+
+    build_id: whose budget pays (None: the budget applies to this gateway alone).
+    transport: "batch" sends every uncached request through the provider's batch API.
+    """
+
+    def __init__(
+        self,
+        config: BuildConfig,
+        sim_url: str | None = None,
+        *,
+        build_id: str | None = None,
+        transport: Literal["direct", "batch"] = "direct",
+    ):
         self._config = config
         self._sim_url = sim_url
         self._providers: dict[str, Provider] = {}
+        self._gates: dict[tuple[str, str], AdaptiveGate] = {}
+        self._breakers: dict[str, CircuitBreaker] = {}
         self._cache = RequestCache(config.gateway.cache_path)
-        self._slots = asyncio.Semaphore(config.gateway.max_concurrency)
+        self._build_id = build_id
+        max_usd = config.budget.max_usd
+        self._budget = (
+            budget_for(config.gateway.cache_path, build_id, max_usd, self._cache.spent(build_id))
+            if build_id
+            else Budget("(no build)", max_usd, 0.0)
+        )
+        self._batcher = Batcher(config.gateway, self._provider) if transport == "batch" else None
         self.stats = GatewayStats()
+        BOARD.attach(self.stats)
 
     async def __aenter__(self) -> Gateway:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        BOARD.detach(self.stats)
+        if self._batcher:
+            await self._batcher.close()
         for provider in self._providers.values():
             await provider.close()
         self._cache.close()
@@ -108,13 +148,42 @@ class Gateway:
         if hit is not None:
             self.stats.cache_hits += 1
             return hit.model_copy(update={"cached": True})
-        completion = await self._send(mc.provider, mc.model, system, messages, params, sample_index)
-        completion.cost_usd = self._cost(mc.model, completion)
-        self._cache.put(key, completion)
+        price = self._config.prices.get(mc.model)
+        most = most_cost(
+            price, estimate_tokens(system, messages), mc.max_tokens, self._batcher is not None
+        )
+        self._budget.reserve(most)
+        completion = None
+        try:
+            if self._batcher:
+                self.stats.requests_sent += 1
+                completion = await self._batcher.complete(
+                    mc.provider, key, mc.model, system, messages, params, sample_index
+                )
+            else:
+                completion = await self._send(
+                    mc.provider, mc.model, system, messages, params, sample_index
+                )
+            completion.cost_usd = request_cost(price, completion)
+            self._cache.put(key, completion, self._build_id)
+        finally:
+            self._budget.settle(most, completion.cost_usd if completion else 0.0)
         self.stats.tokens_in += completion.tokens_in
         self.stats.tokens_out += completion.tokens_out
         self.stats.cost_usd += completion.cost_usd
         return completion
+
+    def _gate(self, provider: str, model: str) -> AdaptiveGate:
+        key = (provider, model)
+        if key not in self._gates:
+            self._gates[key] = AdaptiveGate(self._config.gateway.max_concurrency)
+        return self._gates[key]
+
+    def _breaker(self, provider: str) -> CircuitBreaker:
+        if provider not in self._breakers:
+            gw = self._config.gateway
+            self._breakers[provider] = CircuitBreaker(gw.breaker_failures, gw.breaker_cooldown_s)
+        return self._breakers[provider]
 
     async def _send(
         self,
@@ -127,27 +196,65 @@ class Gateway:
     ) -> Completion:
         provider = self._provider(provider_name)
         gw = self._config.gateway
+        # Limits belong to the account behind an endpoint, whichever config or shard uses it.
+        limits_key = (provider.base_url or provider.kind, model)
+        configured = self._config.providers[provider_name].limits_for(model)
+        if configured:
+            LIMITS.seed(limits_key, configured.per_minute())
+        gate, breaker = self._gate(provider_name, model), self._breaker(provider_name)
+        tokens_in = estimate_tokens(system, messages)
         for attempt in range(gw.max_retries + 1):
-            async with self._slots:
+            if not breaker.allow():
+                raise ProviderError(
+                    f"{provider_name}: circuit breaker open after {breaker.failures} failures in "
+                    f"a row (last: {breaker.last_error}); check the provider's status and "
+                    "base_url, then rerun the build"
+                )
+            await gate.acquire()
+            try:
+                wait = LIMITS.reserve(limits_key, tokens_in)
+                if wait > gw.max_wait_s:
+                    raise ProviderError(
+                        f"{provider_name}/{model}: a rate-limit slot is {wait:.0f} s away, more "
+                        f"than gateway.max_wait_s ({gw.max_wait_s:.0f} s); raise the provider's "
+                        "limits or lower the build's size"
+                    )
+                if wait > 0:
+                    self.stats.waits += 1
+                    self.stats.wait_s += wait
+                    await asyncio.sleep(wait)
                 self.stats.requests_sent += 1
+                self.stats.in_flight += 1
                 try:
-                    return await provider.complete(model, system, messages, params, sample_index)
+                    completion, info = await provider.complete(
+                        model, system, messages, params, sample_index
+                    )
                 except RetryableError as exc:
                     error = exc
+                else:
+                    LIMITS.learn(limits_key, info)
+                    LIMITS.spend_output(limits_key, completion.tokens_out)
+                    gate.succeeded()
+                    breaker.succeeded()
+                    return completion
+                finally:
+                    self.stats.in_flight -= 1
+            finally:
+                gate.release()
+            if error.limits:
+                LIMITS.learn(limits_key, error.limits)
+            backoff = min(gw.backoff_max_s, gw.backoff_base_s * 2**attempt) * random.uniform(0.5, 1)
             if error.status == 429:
+                # Every request to this model waits, not only this one: that is what keeps the
+                # provider from seeing a storm of retries.
                 self.stats.rate_limited += 1
+                gate.rate_limited()
+                LIMITS.pause(limits_key, error.retry_after or backoff)
+            else:
+                breaker.failed(str(error))
             if attempt == gw.max_retries:
                 break
             self.stats.retries += 1
-            backoff = min(gw.backoff_max_s, gw.backoff_base_s * 2**attempt) * random.uniform(0.5, 1)
-            await asyncio.sleep(max(backoff, error.retry_after or 0.0))
+            if error.status != 429:
+                await asyncio.sleep(max(backoff, error.retry_after or 0.0))
         raise ProviderError(f"gave up after {gw.max_retries + 1} attempts: {error}")
-
-    def _cost(self, model: str, completion: Completion) -> float:
-        price = self._config.prices.get(model)
-        if price is None:
-            return 0.0
-        return (
-            completion.tokens_in * price.input_per_mtok
-            + completion.tokens_out * price.output_per_mtok
-        ) / 1e6

@@ -6,13 +6,18 @@ ContextLimitError or ProviderError, with any secret scrubbed from the provider's
 
 from __future__ import annotations
 
+import functools
+import inspect
+import ssl
 import time
 from typing import Any
 
 import anthropic
+import certifi
 import openai
 
 from raspberry.errors import ProviderError
+from raspberry.llm.limits import RateLimitInfo, parse_rate_headers
 from raspberry.llm.types import (
     MAX_TOKENS,
     REFUSAL,
@@ -48,6 +53,12 @@ def scrub(text: str, secrets: list[str]) -> str:
     return text
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One certificate store for every client: loading it costs tens of ms per client."""
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 def _retry_after(headers: Any) -> float | None:
     if headers is None:
         return None
@@ -79,6 +90,7 @@ class Provider:
         self._errors = sdk
         if kind != "anthropic" and base_url and not base_url.rstrip("/").endswith("/v1"):
             base_url = f"{base_url.rstrip('/')}/v1"
+        self.base_url = base_url
         # The SDKs' HTTP pool scans all its connections for every request, so one pool serving
         # hundreds of requests in flight spends more CPU than the rest of the client. Several
         # clients with small pools, each request on the least loaded, keep that cost flat.
@@ -94,7 +106,9 @@ class Provider:
                 api_key=api_key or "no-key",  # local servers take any key; the SDKs want one
                 max_retries=0,
                 timeout=timeout_s,
-                http_client=sdk.DefaultAsyncHttpxClient(limits=limits, timeout=timeout_s),
+                http_client=sdk.DefaultAsyncHttpxClient(
+                    limits=limits, timeout=timeout_s, verify=_tls_context()
+                ),
             )
             for _ in range(count)
         ]
@@ -107,7 +121,8 @@ class Provider:
         messages: list[dict[str, str]],
         params: dict[str, Any],
         sample_index: int,
-    ) -> Completion:
+    ) -> tuple[Completion, RateLimitInfo]:
+        """The completion and what the response's headers say about the rate limits."""
         slot = min(range(len(self._clients)), key=self._load.__getitem__)
         client = self._clients[slot]
         if self.kind == "anthropic":
@@ -117,7 +132,7 @@ class Provider:
         started = time.monotonic()
         self._load[slot] += 1
         try:
-            completion = await pending
+            raw = await pending
         except self._errors.APIStatusError as exc:
             raise self._map_status(exc) from None
         except self._errors.APITimeoutError:
@@ -128,50 +143,51 @@ class Provider:
             ) from None
         finally:
             self._load[slot] -= 1
+        parsed = raw.parse()
+        if inspect.isawaitable(parsed):  # anthropic's raw responses parse asynchronously
+            parsed = await parsed
+        completion = self._parse(parsed)
         completion.latency_s = time.monotonic() - started
-        return completion
+        return completion, parse_rate_headers(self.kind, raw.headers, time.time())
+
+    def client(self) -> Any:
+        """An SDK client, for calls outside the request path (batch APIs)."""
+        return self._clients[0]
 
     def _map_status(self, exc: Any) -> Exception:
         status = exc.status_code
         message = scrub(str(getattr(exc, "message", exc)), self._secrets)
         if status == 429 or status >= 500:
+            headers = exc.response.headers
             return RetryableError(
                 f"{self.name}: HTTP {status}: {message}",
-                retry_after=_retry_after(exc.response.headers),
+                retry_after=_retry_after(headers),
                 status=status,
+                limits=parse_rate_headers(self.kind, headers, time.time()),
             )
         if status == 400 and any(w in message.lower() for w in _CONTEXT_WORDS):
             return ContextLimitError(f"{self.name}: {message}")
         return ProviderError(f"{self.name}: HTTP {status}: {message}")
 
-    async def _anthropic(
+    def _parse(self, resp: Any) -> Completion:
+        if self.kind == "anthropic":
+            return anthropic_completion(resp)
+        return openai_completion(resp)
+
+    def _anthropic(
         self,
         client: Any,
         model: str,
         system: str | None,
         messages: list[dict[str, str]],
         params: dict[str, Any],
-    ) -> Completion:
-        extra = {"system": system} if system else {}
-        sampling = {k: v for k, v in params.items() if k != "max_tokens"}
+    ) -> Any:
+        body = anthropic_body(model, system, messages, params)
+        known = {k: body.pop(k) for k in ("model", "messages", "max_tokens", "system") if k in body}
         # Recent anthropic SDKs no longer take sampling arguments; the API body still may.
-        resp = await client.messages.create(
-            model=model,
-            messages=messages,
-            max_tokens=params["max_tokens"],
-            extra_body=sampling or None,
-            **extra,
-        )
-        text = "".join(block.text for block in resp.content if getattr(block, "type", "") == "text")
-        return Completion(
-            text=text,
-            stop_reason=_STOP_REASONS.get(resp.stop_reason or "", STOP),
-            tokens_in=resp.usage.input_tokens,
-            tokens_out=resp.usage.output_tokens,
-            model=resp.model,
-        )
+        return client.messages.with_raw_response.create(**known, extra_body=body or None)
 
-    async def _openai(
+    def _openai(
         self,
         client: Any,
         model: str,
@@ -179,28 +195,69 @@ class Provider:
         messages: list[dict[str, str]],
         params: dict[str, Any],
         sample_index: int,
-    ) -> Completion:
-        full = ([{"role": "system", "content": system}] if system else []) + messages
-        if self.kind == "openai":
-            # OpenAI's own API wants max_completion_tokens (reasoning models reject max_tokens).
-            params = {
-                ("max_completion_tokens" if k == "max_tokens" else k): v for k, v in params.items()
-            }
-        # The seed keeps distinct samples of one request distinct and reproducible where honoured.
-        resp = await client.chat.completions.create(
-            model=model, messages=full, seed=sample_index, **params
-        )
-        choice = resp.choices[0]
-        refusal = getattr(choice.message, "refusal", None)
-        usage = resp.usage
-        return Completion(
-            text=choice.message.content or "",
-            stop_reason=REFUSAL if refusal else _STOP_REASONS.get(choice.finish_reason or "", STOP),
-            tokens_in=usage.prompt_tokens if usage else 0,
-            tokens_out=usage.completion_tokens if usage else 0,
-            model=resp.model,
+    ) -> Any:
+        return client.chat.completions.with_raw_response.create(
+            **openai_body(self.kind, model, system, messages, params, sample_index)
         )
 
     async def close(self) -> None:
         for client in self._clients:
             await client.close()
+
+
+# --- Request bodies and responses, shared by direct calls and the batch APIs -------------------
+
+
+def anthropic_body(
+    model: str, system: str | None, messages: list[dict[str, str]], params: dict[str, Any]
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": model, "messages": messages, **params}
+    if system:
+        body["system"] = system
+    return body
+
+
+def openai_body(
+    kind: str,
+    model: str,
+    system: str | None,
+    messages: list[dict[str, str]],
+    params: dict[str, Any],
+    sample_index: int,
+) -> dict[str, Any]:
+    full = ([{"role": "system", "content": system}] if system else []) + messages
+    if kind == "openai":
+        # OpenAI's own API wants max_completion_tokens (reasoning models reject max_tokens).
+        params = {
+            ("max_completion_tokens" if k == "max_tokens" else k): v for k, v in params.items()
+        }
+    # The seed keeps distinct samples of one request distinct and reproducible where honoured.
+    return {"model": model, "messages": full, "seed": sample_index, **params}
+
+
+def anthropic_completion(resp: Any) -> Completion:
+    text = "".join(block.text for block in resp.content if getattr(block, "type", "") == "text")
+    usage = resp.usage
+    return Completion(
+        text=text,
+        stop_reason=_STOP_REASONS.get(resp.stop_reason or "", STOP),
+        tokens_in=usage.input_tokens + (getattr(usage, "cache_read_input_tokens", 0) or 0),
+        tokens_cached=getattr(usage, "cache_read_input_tokens", 0) or 0,
+        tokens_out=usage.output_tokens,
+        model=resp.model,
+    )
+
+
+def openai_completion(resp: Any) -> Completion:
+    choice = resp.choices[0]
+    refusal = getattr(choice.message, "refusal", None)
+    usage = resp.usage
+    details = getattr(usage, "prompt_tokens_details", None)
+    return Completion(
+        text=choice.message.content or "",
+        stop_reason=REFUSAL if refusal else _STOP_REASONS.get(choice.finish_reason or "", STOP),
+        tokens_in=usage.prompt_tokens if usage else 0,
+        tokens_cached=(getattr(details, "cached_tokens", 0) or 0) if details else 0,
+        tokens_out=usage.completion_tokens if usage else 0,
+        model=resp.model,
+    )

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from raspberry.llm.limits import RateLimitInfo
 
 # Normalised stop reasons: "stop" (finished), "max_tokens" (truncated), "refusal".
 STOP, MAX_TOKENS, REFUSAL = "stop", "max_tokens", "refusal"
@@ -11,21 +16,30 @@ STOP, MAX_TOKENS, REFUSAL = "stop", "max_tokens", "refusal"
 class Completion(BaseModel):
     text: str
     stop_reason: str
-    tokens_in: int
+    tokens_in: int  # all input tokens, those read from the provider's prompt cache included
     tokens_out: int
+    tokens_cached: int = 0
     model: str
     cost_usd: float = 0.0
     latency_s: float = 0.0
-    cached: bool = False
+    cached: bool = False  # served from Raspberry's request cache
+    batch: bool = False  # answered through a provider's batch API
 
 
 class RetryableError(Exception):
     """A failure worth retrying (429, 5xx, timeout, connection); retry_after from the provider."""
 
-    def __init__(self, message: str, retry_after: float | None = None, status: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        retry_after: float | None = None,
+        status: int | None = None,
+        limits: RateLimitInfo | None = None,
+    ):
         super().__init__(message)
         self.retry_after = retry_after
         self.status = status
+        self.limits = limits
 
 
 class ContextLimitError(Exception):

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from raspberry.config import VerdictsConfig
 from raspberry.llm import Gateway
+from raspberry.llm.progress import gather_counted
 from raspberry.prompts import Prompt
 from raspberry.records import Dialogue, Lineage, Question, Verdict
 from raspberry.verify.checks import check, has_verifier
@@ -83,11 +82,6 @@ async def run_verdicts(
     prompt: Prompt | None,
     config_hash: str,
 ) -> list[Verdict]:
-    return list(
-        await asyncio.gather(
-            *(
-                verdict_for(gw, d, questions[d.question_id], cfg, prompt, config_hash)
-                for d in dialogues
-            )
-        )
+    return await gather_counted(
+        verdict_for(gw, d, questions[d.question_id], cfg, prompt, config_hash) for d in dialogues
     )

@@ -1,0 +1,219 @@
+"""Gateway throughput and politeness against any OpenAI- or Anthropic-compatible server.
+
+    python benchmarks/gateway_throughput.py --base-url URL --provider openai|anthropic \\
+        --n 2000 --concurrency 100 [--rpm 6000] [--client gateway|bare] [--model M]
+
+Sends N distinct single-turn requests and prints one JSON line: wall_s, ok, errors, retries,
+rate_limited (429s seen), cpu_s_per_1k (this process's CPU per 1,000 requests) and max_rss_mb.
+`--client bare` is the baseline: the official SDK alone behind an asyncio.Semaphore, with the
+SDK's own retries (which honour Retry-After). `--rpm` seeds the gateway's request limit; the
+gateway also learns it from the response headers.
+
+`--base-url sim` starts the project's simulated server (`--sim-latency-ms`, `--sim-rpm`) for the
+run. `--runs K` repeats the run K times, each in a fresh process, and adds a line of medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from raspberry.config import BuildConfig, SimConfig  # noqa: E402
+from raspberry.llm import Gateway  # noqa: E402
+from raspberry.sim.process import running_sim  # noqa: E402
+
+FIELDS = ("wall_s", "ok", "errors", "retries", "rate_limited", "cpu_s_per_1k", "max_rss_mb")
+
+
+def _prompt(i: int) -> list[dict[str, str]]:
+    return [{"role": "user", "content": f"Request {i}: what is {i} + {i}? Answer briefly."}]
+
+
+async def run_gateway(args: argparse.Namespace, cache: Path) -> dict[str, Any]:
+    limits = {"*": {"rpm": args.rpm}} if args.rpm else {}
+    config = BuildConfig.model_validate(
+        {
+            "name": "gateway-bench",
+            "providers": {
+                "p": {
+                    "kind": "anthropic" if args.provider == "anthropic" else "openai_compatible",
+                    "base_url": args.base_url,
+                    "api_key_env": args.api_key_env,
+                    "limits": limits,
+                }
+            },
+            "models": {
+                role: {"provider": "p", "model": args.model, "max_tokens": args.max_tokens}
+                for role in ("teacher", "user_standin", "judge", "rewriter")
+            },
+            "gateway": {
+                "max_concurrency": args.concurrency,
+                "max_retries": 20,
+                "cache_path": str(cache),
+            },
+            "questions": {"reasoning_gym": [{"task": "chain_sum", "count": 1}]},
+        }
+    )
+    async with Gateway(config) as gw:
+
+        async def one(i: int) -> bool:
+            try:
+                await gw.chat("teacher", _prompt(i), prompt_ref="bench@1")
+                return True
+            except Exception:
+                return False
+
+        results = await asyncio.gather(*(one(i) for i in range(args.n)))
+        stats = gw.stats
+    return {
+        "ok": sum(results),
+        "errors": args.n - sum(results),
+        "retries": stats.retries,
+        "rate_limited": stats.rate_limited,
+    }
+
+
+async def run_bare(args: argparse.Namespace) -> dict[str, Any]:
+    import httpx
+
+    counts = {"attempts": 0, "429": 0}
+
+    async def count(response: httpx.Response) -> None:
+        counts["attempts"] += 1
+        counts["429"] += response.status_code == 429
+
+    key = os.environ.get(args.api_key_env or "", "no-key")
+    limits = httpx.Limits(
+        max_connections=args.concurrency, max_keepalive_connections=args.concurrency
+    )
+    if args.provider == "anthropic":
+        import anthropic
+
+        client: Any = anthropic.AsyncAnthropic(
+            base_url=args.base_url,
+            api_key=key,
+            max_retries=20,
+            http_client=anthropic.DefaultAsyncHttpxClient(
+                limits=limits, event_hooks={"response": [count]}
+            ),
+        )
+    else:
+        import openai
+
+        client = openai.AsyncOpenAI(
+            base_url=f"{args.base_url.rstrip('/')}/v1",
+            api_key=key,
+            max_retries=20,
+            http_client=openai.DefaultAsyncHttpxClient(
+                limits=limits, event_hooks={"response": [count]}
+            ),
+        )
+    slots = asyncio.Semaphore(args.concurrency)
+
+    async def one(i: int) -> bool:
+        async with slots:
+            try:
+                if args.provider == "anthropic":
+                    await client.messages.create(
+                        model=args.model, messages=_prompt(i), max_tokens=args.max_tokens
+                    )
+                else:
+                    await client.chat.completions.create(
+                        model=args.model, messages=_prompt(i), max_tokens=args.max_tokens
+                    )
+                return True
+            except Exception:
+                return False
+
+    results = await asyncio.gather(*(one(i) for i in range(args.n)))
+    await client.close()
+    return {
+        "ok": sum(results),
+        "errors": args.n - sum(results),
+        "retries": counts["attempts"] - args.n,
+        "rate_limited": counts["429"],
+    }
+
+
+def one_run(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        cpu, wall = time.process_time(), time.perf_counter()
+        if args.client == "bare":
+            result = asyncio.run(run_bare(args))
+        else:
+            result = asyncio.run(run_gateway(args, Path(tmp) / "cache.sqlite"))
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return {
+        "client": args.client,
+        "provider": args.provider,
+        "n": args.n,
+        "concurrency": args.concurrency,
+        "wall_s": round(wall, 2),
+        **result,
+        "cpu_s_per_1k": round(1000 * cpu / args.n, 3),
+        "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base-url", required=True, help="server URL, or 'sim' to start one")
+    parser.add_argument("--provider", choices=["openai", "anthropic"], required=True)
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--rpm", type=int, help="the server's requests/min limit, if known")
+    parser.add_argument("--client", choices=["gateway", "bare"], default="gateway")
+    parser.add_argument("--model", default="sim-judge")
+    parser.add_argument("--max-tokens", type=int, default=256)
+    parser.add_argument("--api-key-env", help="environment variable holding the key")
+    parser.add_argument("--sim-latency-ms", type=float, default=200)
+    parser.add_argument("--sim-rpm", type=int)
+    parser.add_argument("--runs", type=int, default=1)
+    args = parser.parse_args()
+    if args.api_key_env is None:  # a local server takes any key; the SDKs want one
+        args.api_key_env = "RASPBERRY_BENCH_KEY"
+        os.environ.setdefault(args.api_key_env, "no-key")
+    if args.base_url == "sim":
+        sim = SimConfig(latency_ms=args.sim_latency_ms, rpm=args.sim_rpm)
+        with running_sim(sim) as url:
+            _runs(args, url)
+    else:
+        _runs(args, args.base_url)
+
+
+def _runs(args: argparse.Namespace, url: str) -> None:
+    if args.runs == 1:
+        args.base_url = url
+        print(json.dumps(one_run(args)), flush=True)
+        return
+    # Each run in a fresh process, so that its CPU time and peak memory are its own.
+    argv = [a for a in sys.argv[1:]]
+    argv[argv.index("--base-url") + 1] = url
+    argv[argv.index("--runs") + 1] = "1"
+    results = []
+    for _ in range(args.runs):
+        out = subprocess.run(
+            [sys.executable, __file__, *argv], capture_output=True, text=True, check=True
+        )
+        line = json.loads(out.stdout.strip().splitlines()[-1])
+        print(json.dumps(line), flush=True)
+        results.append(line)
+    medians = {k: statistics.median(r[k] for r in results) for k in FIELDS}
+    print(json.dumps({"median_of_runs": args.runs, "client": args.client, **medians}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""Batch transport: single-turn requests through the OpenAI Batch API or Anthropic Message Batches.
+
+Callers keep calling `Gateway.chat`; in batch mode each uncached request is queued here, and
+requests for one (provider, model) that arrive within `batch_linger_s` of each other travel in
+one batch (up to `batch_max_requests`). Each answer is handed back, and so cached, as soon as its
+batch ends. Requests that errored, expired or are missing from the results are sent again in a
+new batch, up to `batch_max_rounds` rounds; the rest were paid for once and never again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from openai.types.chat import ChatCompletion
+
+from raspberry.config import GatewayConfig
+from raspberry.errors import ProviderError
+from raspberry.llm.providers import (
+    Provider,
+    anthropic_body,
+    anthropic_completion,
+    openai_body,
+    openai_completion,
+)
+from raspberry.llm.types import Completion
+
+
+@dataclass
+class _Item:
+    custom_id: str  # the request's cache key: unique, and 64 characters as Anthropic allows
+    body: dict[str, Any]
+    future: asyncio.Future[Completion]
+    failures: list[str] = field(default_factory=list)
+
+
+# One batch's outcome: answers by custom_id, and why the others failed.
+Outcome = tuple[dict[str, Completion], dict[str, str]]
+
+
+class Batcher:
+    def __init__(self, config: GatewayConfig, provider: Callable[[str], Provider]):
+        self._config = config
+        self._provider = provider
+        self._queues: dict[tuple[str, str], list[_Item]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.batches_submitted = 0
+
+    async def complete(
+        self,
+        provider_name: str,
+        key: str,
+        model: str,
+        system: str | None,
+        messages: list[dict[str, str]],
+        params: dict[str, Any],
+        sample_index: int,
+    ) -> Completion:
+        provider = self._provider(provider_name)
+        if provider.kind == "anthropic":
+            body = anthropic_body(model, system, messages, params)
+        else:
+            body = openai_body(provider.kind, model, system, messages, params, sample_index)
+        item = _Item(key, body, asyncio.get_running_loop().create_future())
+        group = (provider_name, model)
+        queue = self._queues.setdefault(group, [])
+        queue.append(item)
+        if len(queue) == 1:
+            self._spawn(self._flush_later(group))
+        elif len(queue) >= self._config.batch_max_requests:
+            self._spawn(self._run(group, self._take(group)))
+        return await item.future
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _take(self, group: tuple[str, str]) -> list[_Item]:
+        items = self._queues.get(group, [])[: self._config.batch_max_requests]
+        self._queues[group] = self._queues.get(group, [])[len(items) :]
+        return items
+
+    async def _flush_later(self, group: tuple[str, str]) -> None:
+        await asyncio.sleep(self._config.batch_linger_s)
+        items = self._take(group)
+        if items:
+            await self._run(group, items)
+
+    async def _run(self, group: tuple[str, str], items: list[_Item]) -> None:
+        provider = self._provider(group[0])
+        for _ in range(self._config.batch_max_rounds):
+            try:
+                answers, failures = await self._one_batch(provider, items)
+            except Exception as exc:  # the batch as a whole failed: every item has that reason
+                answers, failures = {}, {i.custom_id: str(exc) for i in items}
+            for item in items:
+                if item.custom_id in answers and not item.future.done():
+                    item.future.set_result(answers[item.custom_id])
+                else:
+                    item.failures.append(failures.get(item.custom_id, "missing from the results"))
+            items = [i for i in items if not i.future.done()]
+            if not items:
+                return
+        for item in items:
+            item.future.set_exception(
+                ProviderError(
+                    f"{provider.name}: batch request failed in {len(item.failures)} rounds "
+                    f"(last: {item.failures[-1]})"
+                )
+            )
+
+    async def _one_batch(self, provider: Provider, items: list[_Item]) -> Outcome:
+        self.batches_submitted += 1
+        client = provider.client()
+        if provider.kind == "anthropic":
+            return await _anthropic_batch(client, items, self._config.batch_poll_s)
+        return await _openai_batch(client, items, self._config.batch_poll_s)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def _openai_batch(client: Any, items: list[_Item], poll_s: float) -> Outcome:
+    lines = [
+        json.dumps(
+            {
+                "custom_id": i.custom_id,
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": i.body,
+            }
+        )
+        for i in items
+    ]
+    upload = await client.files.create(
+        file=("batch.jsonl", "\n".join(lines).encode(), "application/jsonl"), purpose="batch"
+    )
+    batch = await client.batches.create(
+        input_file_id=upload.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    while batch.status not in ("completed", "expired", "failed", "cancelled"):
+        await asyncio.sleep(poll_s)
+        batch = await client.batches.retrieve(batch.id)
+    if batch.status == "failed":
+        reasons = [e.message for e in (batch.errors.data if batch.errors else []) if e.message]
+        raise ProviderError(f"batch {batch.id} failed: {'; '.join(reasons) or 'no reason given'}")
+    answers: dict[str, Completion] = {}
+    failures: dict[str, str] = {}
+    for file_id in (batch.output_file_id, batch.error_file_id):
+        if not file_id:
+            continue
+        content = await client.files.content(file_id)
+        for line in content.text.splitlines():
+            if not line.strip():
+                continue
+            entry = json.loads(line)
+            response = entry.get("response") or {}
+            if response.get("status_code") == 200:
+                completion = openai_completion(ChatCompletion.model_validate(response["body"]))
+                answers[entry["custom_id"]] = completion.model_copy(update={"batch": True})
+            else:
+                error = entry.get("error") or (response.get("body") or {}).get("error") or {}
+                failures[entry["custom_id"]] = f"{error.get('code')}: {error.get('message')}"
+    return answers, failures
+
+
+async def _anthropic_batch(client: Any, items: list[_Item], poll_s: float) -> Outcome:
+    batch = await client.messages.batches.create(
+        requests=[{"custom_id": i.custom_id, "params": i.body} for i in items]
+    )
+    while batch.processing_status != "ended":
+        await asyncio.sleep(poll_s)
+        batch = await client.messages.batches.retrieve(batch.id)
+    answers: dict[str, Completion] = {}
+    failures: dict[str, str] = {}
+    async for entry in await client.messages.batches.results(batch.id):
+        result = entry.result
+        if result.type == "succeeded":
+            completion = anthropic_completion(result.message)
+            answers[entry.custom_id] = completion.model_copy(update={"batch": True})
+        elif result.type == "errored":
+            error = getattr(result.error, "error", result.error)
+            failures[entry.custom_id] = f"errored: {getattr(error, 'message', error)}"
+        else:
+            failures[entry.custom_id] = result.type  # expired or canceled
+    return answers, failures

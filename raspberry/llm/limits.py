@@ -1,0 +1,307 @@
+"""Rate limits per (provider, model): token buckets, header parsing, adaptive concurrency, breaker.
+
+Buckets are shared by every gateway in the process (shard tasks run in threads, each with its own
+event loop), so they are plain numbers under a lock: `reserve` books capacity and returns how
+long the caller must sleep before sending, which any event loop can do. Budgets are expressed per
+minute, as providers publish them, and spent at a steady per-second rate with a small burst,
+because providers enforce them over windows much shorter than a minute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+# Spend at most this share of a published limit: a per-second window must never see one too many.
+HEADROOM = 0.99
+# Burst allowed after idleness, in seconds of the limit's rate.
+BURST_S = 0.02
+# Kinds of budget: requests, input tokens, output tokens, and tokens of either kind (OpenAI).
+KINDS = ("requests", "input_tokens", "output_tokens", "tokens")
+
+
+class Bucket:
+    """A token bucket refilled at per_minute/60 per second; reservations may run it into debt."""
+
+    def __init__(self, per_minute: float):
+        self.per_minute = 0.0
+        self.rate = 1.0
+        self.capacity = 1.0
+        self.level = 0.0
+        self.stamp = time.monotonic()
+        self.set_limit(per_minute)
+        self.level = self.capacity
+
+    def set_limit(self, per_minute: float) -> None:
+        self.per_minute = per_minute
+        self.rate = per_minute / 60.0 * HEADROOM
+        self.capacity = max(1.0, self.rate * BURST_S)
+
+    def _refill(self, now: float) -> None:
+        if now > self.stamp:  # a paused bucket's stamp lies in the future: nothing refills yet
+            self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
+            self.stamp = now
+
+    def reserve(self, amount: float, now: float) -> float:
+        """Book `amount`; seconds to wait before it may be spent (0 when available now)."""
+        self._refill(now)
+        self.level -= amount
+        return max(0.0, self.stamp - now) + max(0.0, -self.level / self.rate)
+
+    def pause_until(self, until: float, now: float) -> None:
+        """Nothing more until `until`, then the usual rate: requests queued during a pause
+        leave spread out, not all at once."""
+        self._refill(now)
+        self.level = min(self.level, 0.0)
+        self.stamp = max(self.stamp, until)
+
+
+@dataclass
+class ModelLimits:
+    """The buckets of one (provider, model), the pause ordered by a 429, and what was learnt."""
+
+    buckets: dict[str, Bucket] = field(default_factory=dict)
+    paused_until: float = 0.0
+    learnt: dict[str, float] = field(default_factory=dict)
+
+
+class RateLimits:
+    """All (provider, model) limits of this process; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._models: dict[tuple[str, str], ModelLimits] = {}
+
+    def _get(self, key: tuple[str, str]) -> ModelLimits:
+        if key not in self._models:
+            self._models[key] = ModelLimits()
+        return self._models[key]
+
+    def seed(self, key: tuple[str, str], per_minute: Mapping[str, float | None]) -> None:
+        """Limits from config; a limit already learnt from the provider's headers is kept."""
+        with self._lock:
+            limits = self._get(key)
+            for kind, value in per_minute.items():
+                if value and kind not in limits.learnt and kind not in limits.buckets:
+                    limits.buckets[kind] = Bucket(value)
+
+    def reserve(self, key: tuple[str, str], input_tokens: int) -> float:
+        """Book one request and its input tokens; seconds to wait before sending."""
+        now = time.monotonic()
+        with self._lock:
+            limits = self._get(key)
+            wait = 0.0
+            if limits.paused_until > now and "requests" not in limits.buckets:
+                # No known rate to spread the queued requests by: spread them at random.
+                wait = (limits.paused_until - now) * random.uniform(1.0, 1.5)
+            # Output tokens are booked after the answer (spend_output): only their debt counts.
+            amounts = {"requests": 1, "input_tokens": input_tokens, "tokens": input_tokens}
+            for kind, bucket in limits.buckets.items():
+                wait = max(wait, bucket.reserve(amounts.get(kind, 0), now))
+            return wait
+
+    def spend_output(self, key: tuple[str, str], output_tokens: int) -> None:
+        """Output tokens are known only afterwards: they are charged as debt on later requests."""
+        now = time.monotonic()
+        with self._lock:
+            limits = self._get(key)
+            for kind in ("output_tokens", "tokens"):
+                if kind in limits.buckets:
+                    limits.buckets[kind].reserve(output_tokens, now)
+
+    def pause(self, key: tuple[str, str], seconds: float) -> None:
+        """Hold every request to this model for `seconds` (a 429's Retry-After)."""
+        with self._lock:
+            self._pause(self._get(key), seconds, time.monotonic())
+
+    @staticmethod
+    def _pause(limits: ModelLimits, seconds: float, now: float) -> None:
+        limits.paused_until = max(limits.paused_until, now + seconds)
+        for bucket in limits.buckets.values():
+            bucket.pause_until(limits.paused_until, now)
+
+    def learn(self, key: tuple[str, str], info: RateLimitInfo) -> None:
+        """Keep the buckets current with what the provider says its limits are."""
+        with self._lock:
+            limits = self._get(key)
+            for kind, value in info.limits.items():
+                if limits.learnt.get(kind) == value:
+                    continue
+                limits.learnt[kind] = value
+                if kind in limits.buckets:
+                    limits.buckets[kind].set_limit(value)
+                else:
+                    limits.buckets[kind] = Bucket(value)
+            if info.exhausted_for:
+                self._pause(limits, info.exhausted_for, time.monotonic())
+
+    def snapshot(self, key: tuple[str, str]) -> dict[str, float]:
+        with self._lock:
+            limits = self._get(key)
+            return {kind: b.per_minute for kind, b in limits.buckets.items()}
+
+
+LIMITS = RateLimits()
+
+
+# --- Response headers ------------------------------------------------------------------------
+
+
+@dataclass
+class RateLimitInfo:
+    """What one response's headers say: per-minute limits, and how long until an exhausted one
+    resets (0 when none is exhausted)."""
+
+    limits: dict[str, float] = field(default_factory=dict)
+    exhausted_for: float = 0.0
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_SCALE = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_OPENAI_KINDS = {"requests": "requests", "tokens": "tokens"}
+_ANTHROPIC_KINDS = {
+    "requests": "requests",
+    "input-tokens": "input_tokens",
+    "output-tokens": "output_tokens",
+    "tokens": "tokens",
+}
+
+
+def parse_duration(text: str) -> float | None:
+    """OpenAI's reset format: '1s', '6m0s', '20ms', '1h2m3.5s'; None if unreadable."""
+    parts = _DURATION.findall(text.strip())
+    if not parts or "".join(n + u for n, u in parts) != text.strip():
+        return None
+    return sum(float(n) * _SCALE[u] for n, u in parts)
+
+
+def _until(timestamp: str, now: float) -> float | None:
+    """Seconds from now until an RFC 3339 time (Anthropic's reset format)."""
+    try:
+        return max(0.0, datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp() - now)
+    except ValueError:
+        return None
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def parse_rate_headers(kind: str, headers: Mapping[str, str], now: float) -> RateLimitInfo:
+    """Rate-limit headers of an OpenAI (x-ratelimit-*) or Anthropic (anthropic-ratelimit-*)
+    response; `now` is the wall-clock time, for Anthropic's absolute reset times."""
+    info = RateLimitInfo()
+    if kind == "anthropic":
+        names = {k: f"anthropic-ratelimit-{k}" for k in _ANTHROPIC_KINDS}
+        for name, budget in _ANTHROPIC_KINDS.items():
+            limit = _number(headers.get(f"{names[name]}-limit"))
+            if limit:
+                info.limits[budget] = limit
+            if _number(headers.get(f"{names[name]}-remaining")) == 0:
+                reset = _until(headers.get(f"{names[name]}-reset", ""), now)
+                info.exhausted_for = max(info.exhausted_for, reset or 0.0)
+        return info
+    for name, budget in _OPENAI_KINDS.items():
+        limit = _number(headers.get(f"x-ratelimit-limit-{name}"))
+        if limit:
+            info.limits[budget] = limit
+        if _number(headers.get(f"x-ratelimit-remaining-{name}")) == 0:
+            reset = parse_duration(headers.get(f"x-ratelimit-reset-{name}", ""))
+            info.exhausted_for = max(info.exhausted_for, reset or 0.0)
+    return info
+
+
+# --- Adaptive concurrency ----------------------------------------------------------------------
+
+
+class AdaptiveGate:
+    """A semaphore whose size halves-ish on 429 and grows back by one per window of successes
+    (AIMD), never above the configured ceiling. One event loop only."""
+
+    CUT = 0.7
+    CUT_EVERY_S = 1.0  # one cut per burst of 429s, not one per 429
+
+    def __init__(self, ceiling: int):
+        self.ceiling = ceiling
+        self.limit = float(ceiling)
+        self.in_flight = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._last_cut = 0.0
+
+    async def acquire(self) -> None:
+        if self.in_flight < int(self.limit) and not self._waiters:
+            self.in_flight += 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # granted and cancelled at once: give the slot back
+            else:
+                self._waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        self.in_flight -= 1
+        while self._waiters and self.in_flight < int(self.limit):
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self.in_flight += 1
+                waiter.set_result(None)
+
+    def rate_limited(self) -> None:
+        now = time.monotonic()
+        if now - self._last_cut >= self.CUT_EVERY_S:
+            self.limit = max(1.0, self.limit * self.CUT)
+            self._last_cut = now
+
+    def succeeded(self) -> None:
+        if self.limit < self.ceiling:
+            self.limit = min(float(self.ceiling), self.limit + 1.0 / self.limit)
+
+
+# --- Circuit breaker ---------------------------------------------------------------------------
+
+
+class CircuitBreaker:
+    """Opens after `threshold` failures in a row (not counting 429s); while open, calls fail at
+    once; after `cooldown_s` one call is let through, and its success closes the breaker."""
+
+    def __init__(self, threshold: int, cooldown_s: float):
+        self.threshold, self.cooldown_s = threshold, cooldown_s
+        self.failures = 0
+        self.opened_at: float | None = None
+        self.last_error = ""
+        self._probing = False
+
+    def allow(self) -> bool:
+        if self.opened_at is None:
+            return True
+        if not self._probing and time.monotonic() - self.opened_at >= self.cooldown_s:
+            self._probing = True
+            return True
+        return False
+
+    def failed(self, error: str) -> None:
+        self.failures += 1
+        self.last_error = error
+        self._probing = False
+        if self.failures >= self.threshold:
+            self.opened_at = time.monotonic()
+
+    def succeeded(self) -> None:
+        self.failures = 0
+        self.opened_at = None
+        self._probing = False

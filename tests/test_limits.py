@@ -1,0 +1,167 @@
+"""Rate-limit machinery without a server: header parsing, buckets, adaptive gate, breaker."""
+
+import asyncio
+import time
+
+import pytest
+
+from raspberry.llm.limits import (
+    AdaptiveGate,
+    Bucket,
+    CircuitBreaker,
+    RateLimitInfo,
+    RateLimits,
+    parse_duration,
+    parse_rate_headers,
+)
+
+NOW = 1_800_000_000.0  # a fixed wall-clock time for Anthropic's absolute reset times
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+@pytest.mark.parametrize(
+    "text, seconds",
+    [("1s", 1.0), ("6m0s", 360.0), ("20ms", 0.02), ("1h2m3.5s", 3723.5), ("0.5s", 0.5)],
+)
+def test_openai_reset_durations(text, seconds):
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "soon", "5", "1x"])
+def test_unreadable_durations_are_none(text):
+    assert parse_duration(text) is None
+
+
+def test_openai_headers_give_limits_and_exhaustion():
+    headers = {
+        "x-ratelimit-limit-requests": "6000",
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": "750ms",
+        "x-ratelimit-limit-tokens": "2000000",
+        "x-ratelimit-remaining-tokens": "1999000",
+        "x-ratelimit-reset-tokens": "6m0s",
+    }
+    info = parse_rate_headers("openai_compatible", headers, NOW)
+    assert info.limits == {"requests": 6000, "tokens": 2_000_000}
+    assert info.exhausted_for == pytest.approx(0.75)  # only the exhausted budget's reset counts
+
+
+def test_anthropic_headers_give_separate_input_and_output_limits():
+    headers = {
+        "anthropic-ratelimit-requests-limit": "4000",
+        "anthropic-ratelimit-requests-remaining": "3999",
+        "anthropic-ratelimit-requests-reset": _iso(NOW + 1),
+        "anthropic-ratelimit-input-tokens-limit": "400000",
+        "anthropic-ratelimit-input-tokens-remaining": "0",
+        "anthropic-ratelimit-input-tokens-reset": _iso(NOW + 12),
+        "anthropic-ratelimit-output-tokens-limit": "80000",
+        "anthropic-ratelimit-output-tokens-remaining": "79000",
+        "anthropic-ratelimit-output-tokens-reset": _iso(NOW + 3),
+    }
+    info = parse_rate_headers("anthropic", headers, NOW)
+    assert info.limits == {"requests": 4000, "input_tokens": 400_000, "output_tokens": 80_000}
+    assert info.exhausted_for == pytest.approx(12.0)
+
+
+def test_missing_or_garbled_headers_say_nothing():
+    for kind in ("openai", "anthropic"):
+        info = parse_rate_headers(kind, {"x-ratelimit-limit-requests": "lots"}, NOW)
+        assert info.limits == {} and info.exhausted_for == 0.0
+
+
+def test_bucket_spaces_requests_at_its_rate():
+    bucket = Bucket(per_minute=600)  # 10/s less headroom
+    now = time.monotonic()
+    waits = [bucket.reserve(1, now) for _ in range(21)]
+    assert waits[0] == 0.0
+    # After the small burst, each request waits one more interval than the one before.
+    assert waits[-1] == pytest.approx(20 / bucket.rate, abs=0.25)
+    assert all(b >= a for a, b in zip(waits, waits[1:], strict=False))
+    assert bucket.rate < 10.0  # never the full published rate
+
+
+def test_pause_spreads_queued_requests_after_it_ends():
+    limits = RateLimits()
+    key = ("http://x", "m")
+    limits.seed(key, {"requests": 600})
+    limits.pause(key, 2.0)
+    waits = [limits.reserve(key, 10) for _ in range(5)]
+    assert waits[0] >= 2.0
+    assert waits[-1] - waits[0] == pytest.approx(4 / (10 * 0.99), abs=0.05)
+
+
+def test_headers_override_the_configured_limit_and_config_does_not_undo_it():
+    limits = RateLimits()
+    key = ("http://x", "m")
+    limits.seed(key, {"requests": 60})
+    limits.learn(key, RateLimitInfo(limits={"requests": 6000}))
+    limits.seed(key, {"requests": 60})  # another shard's gateway starting later
+    assert limits.snapshot(key) == {"requests": 6000}
+
+
+def test_output_tokens_are_charged_after_the_fact():
+    limits = RateLimits()
+    key = ("http://x", "m")
+    limits.seed(key, {"output_tokens": 60_000})  # 1,000 per second
+    assert limits.reserve(key, 10) == 0.0
+    limits.spend_output(key, 5_000)  # a long answer: about 5 s of the output budget
+    assert limits.reserve(key, 10) == pytest.approx(5.0, rel=0.1)
+
+
+def test_adaptive_gate_cuts_on_429_and_recovers_slowly():
+    async def go():
+        gate = AdaptiveGate(10)
+        for _ in range(10):
+            await gate.acquire()
+        blocked = asyncio.ensure_future(gate.acquire())
+        await asyncio.sleep(0)
+        assert not blocked.done()
+        gate.rate_limited()
+        gate.rate_limited()  # the same burst of 429s: one cut only
+        assert gate.limit == pytest.approx(7.0)
+        for _ in range(3):
+            gate.release()
+        await asyncio.sleep(0)
+        assert not blocked.done()  # 7 in flight, limit 7
+        gate.release()
+        await asyncio.sleep(0)
+        assert blocked.done()
+        for _ in range(7):
+            gate.succeeded()
+        assert 7.0 < gate.limit < 9.0  # additive increase: about one slot per window
+
+    asyncio.run(go())
+
+
+def test_cancelled_waiter_does_not_leak_a_slot():
+    async def go():
+        gate = AdaptiveGate(1)
+        await gate.acquire()
+        waiter = asyncio.ensure_future(gate.acquire())
+        await asyncio.sleep(0)
+        waiter.cancel()
+        await asyncio.sleep(0)
+        gate.release()
+        assert gate.in_flight == 0
+        await asyncio.wait_for(gate.acquire(), 1)
+
+    asyncio.run(go())
+
+
+def test_breaker_opens_after_failures_in_a_row_and_probes_after_cooldown():
+    breaker = CircuitBreaker(threshold=3, cooldown_s=0.05)
+    for _ in range(2):
+        breaker.failed("HTTP 500")
+    breaker.succeeded()  # a success resets the count
+    for _ in range(3):
+        assert breaker.allow()
+        breaker.failed("HTTP 500")
+    assert not breaker.allow()
+    time.sleep(0.06)
+    assert breaker.allow()  # one probe
+    assert not breaker.allow()  # and only one
+    breaker.succeeded()
+    assert breaker.allow()
