@@ -160,6 +160,16 @@ def _report(summary: dict[str, Any], manifest: dict[str, Any], paid_when: str) -
             f"{d['mean_turns_to_solve']}, give-up rate {d['give_up_rate']:.1%}, "
             f"stop reasons {d['stop_reasons']}, nudges rejected {d['nudges_rejected']}"
         )
+    v = summary["stages"]["verdicts"]["report"]
+    if v.get("programmatic"):
+        jp, jj = v["judge_vs_programmatic"], v["judges"]
+        print(
+            f"verification: programmatic {v['programmatic']}; the judge agreed with a "
+            f"programmatic pass {jp['agree']}/{jp['both_ran']}"
+            + (f"; the two judges agreed {jj['agree']}/{jj['both_ran']}" if jj["both_ran"] else "")
+        )
+        for source, counts in sorted(v["by_source"].items()):
+            print(f"  {source}: {counts['in']} → {counts['accepted']} accepted")
     for stage in ("verdicts", "sft"):
         if drops := summary["stages"][stage]["report"].get("drops"):
             print(f"{stage} drops: {drops}")
@@ -244,6 +254,27 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary), flush=True)
     return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from raspberry.verify import check
+
+    try:
+        spec = json.loads(args.spec)
+    except json.JSONDecodeError as exc:
+        raise RaspberryError(
+            f"--spec is not valid JSON ({exc.msg}); pass e.g. "
+            """'{"kind": "math", "reference": "1/2"}'"""
+        ) from None
+    if not isinstance(spec, dict) or "kind" not in spec:
+        raise RaspberryError('--spec must be a JSON object with a "kind"; see docs/verification.md')
+    answer = sys.stdin.read() if args.answer == "-" else args.answer
+    result = check(spec, answer)
+    if args.json:
+        print(result.model_dump_json())
+    else:
+        print(f"{'pass' if result.passed else 'fail'}: {result.reason}")
+    return 0 if result.passed else 1
 
 
 def cmd_cache_stats(args: argparse.Namespace) -> int:
@@ -334,6 +365,12 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--output-dir", default="data/evals")
     ev.add_argument("--json", action="store_true", help="end with one JSON summary line")
     ev.set_defaults(func=cmd_eval)
+
+    verify = sub.add_parser("verify", help="check one answer against a verification spec")
+    verify.add_argument("--spec", required=True, help="the spec as JSON, as stored in questions")
+    verify.add_argument("--answer", required=True, help="the answer text; '-' reads stdin")
+    verify.add_argument("--json", action="store_true")
+    verify.set_defaults(func=cmd_verify)
 
     cache = sub.add_parser("cache", help="the durable request cache")
     cache_sub = cache.add_subparsers(dest="cache_command", required=True)

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from raspberry.errors import ConfigError
 
-Role = Literal["teacher", "user_standin", "judge", "rewriter", "question_writer"]
+Role = Literal["teacher", "user_standin", "judge", "second_judge", "rewriter", "question_writer"]
 ROLES: tuple[str, ...] = Role.__args__  # type: ignore[attr-defined]
 SIM_BASE_URL = "sim"  # a provider with this base_url talks to the build's own simulated server
 
@@ -173,6 +173,10 @@ class VerdictsConfig(Strict):
     judge: bool = True
     # batch: judge requests go through the provider's batch API (cheaper, slower).
     transport: Transport = "direct"
+    # A second judge (role second_judge, best from another provider) grades the same answers;
+    # "both": each must reach judge_min_score; "mean": the mean of the two must.
+    second_judge: bool = False
+    judge_policy: Literal["both", "mean"] = "both"
     judge_prompt: str = "judge"
     judge_min_score: float = Field(7.0, ge=0, le=10)
     max_judge_attempts: int = Field(3, ge=1)
@@ -244,6 +248,8 @@ class BuildConfig(Strict):
         needed = ["teacher", "user_standin", "rewriter"] + (
             ["judge"] if self.verdicts.judge else []
         )
+        if self.verdicts.judge and self.verdicts.second_judge:
+            needed.append("second_judge")
         missing = [r for r in needed if r not in self.models]
         if missing:
             raise ValueError(f"models: roles {missing} are used by the build but not configured")

@@ -18,7 +18,7 @@ from raspberry.llm import MAX_TOKENS, REFUSAL, Completion, ContextLimitError, Ga
 from raspberry.llm.progress import gather_counted
 from raspberry.prompts import Prompt
 from raspberry.records import Dialogue, Lineage, Question, Turn
-from raspberry.verify import check, extract_final_answer, has_verifier
+from raspberry.verify import acheck, extract_final_answer, has_verifier
 from raspberry.verify.judge import judge
 
 FALLBACK_NUDGE = "That's not quite right. Go back over your work step by step and check each part."
@@ -91,7 +91,7 @@ async def _is_correct(
 ) -> bool:
     """The question's programmatic verifier when it has one, otherwise the LLM critic."""
     if has_verifier(question.verification):
-        return check(question.verification, text).passed
+        return (await acheck(question.verification, text)).passed
     if not gw.has_role("judge"):
         raise ProviderError(
             f"question {question.id} has no programmatic verifier: configure models.judge, "

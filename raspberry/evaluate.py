@@ -16,7 +16,7 @@ from raspberry.benchmark_files import BenchmarkItem
 from raspberry.llm import Gateway
 from raspberry.prompts import Prompt
 from raspberry.records import EvalRow
-from raspberry.verify import check
+from raspberry.verify import acheck
 
 
 async def _ask(gw: Gateway, model: str, item: BenchmarkItem, run: int, system: Prompt) -> EvalRow:
@@ -27,7 +27,7 @@ async def _ask(gw: Gateway, model: str, item: BenchmarkItem, run: int, system: P
         prompt_ref=system.ref,
         sample_index=run,
     )
-    result = check(item.verification, reply.text)
+    result = await acheck(item.verification, reply.text)
     return EvalRow(
         run=run,
         model=model,

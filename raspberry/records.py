@@ -67,6 +67,8 @@ class Verdict(Row):
     programmatic_reason: str
     judge_score: float | None
     judge_reasons: str
+    second_judge_score: float | None = None  # None: no second judge ran
+    second_judge_reasons: str = ""
     reject_reasons: list[str]
     lineage: Lineage
 
@@ -154,6 +156,8 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("programmatic_reason", pa.string()),
             ("judge_score", pa.float64()),
             ("judge_reasons", pa.string()),
+            ("second_judge_score", pa.float64()),
+            ("second_judge_reasons", pa.string()),
             ("reject_reasons", pa.list_(pa.string())),
             ("lineage", _LINEAGE),
         ]

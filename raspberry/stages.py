@@ -130,7 +130,41 @@ async def verdicts_shard(
         "rows_in": len(dialogues),
         "rows_out": sum(v.accepted for v in rows),
         "drops": drops,
+        "report": verdict_report(rows, by_id, config.verdicts.judge_min_score),
         **gw.stats.as_dict(),
+    }
+
+
+def verdict_report(rows: list[Verdict], questions: dict[str, Question], min_score: float) -> Stats:
+    """Additive counts: the funnel by source, and how often the checks agreed where both ran."""
+    by_source: dict[str, dict[str, int]] = {}
+    for v in rows:
+        entry = by_source.setdefault(questions[v.question_id].source, {"in": 0, "accepted": 0})
+        entry["in"] += 1
+        entry["accepted"] += v.accepted
+    programmatic = Counter(
+        "none" if v.programmatic_pass is None else "passed" if v.programmatic_pass else "failed"
+        for v in rows
+    )
+    judged = [v for v in rows if v.judge_score is not None]
+    both_judges = [v for v in judged if v.second_judge_score is not None]
+    return {
+        "by_source": by_source,
+        "programmatic": dict(programmatic),
+        # The judge grades only answers the programmatic check passed: agreement is its pass rate.
+        "judge_vs_programmatic": {
+            "both_ran": sum(v.programmatic_pass is True for v in judged),
+            "agree": sum(
+                v.programmatic_pass is True and (v.judge_score or 0) >= min_score for v in judged
+            ),
+        },
+        "judges": {
+            "both_ran": len(both_judges),
+            "agree": sum(
+                ((v.judge_score or 0) >= min_score) == ((v.second_judge_score or 0) >= min_score)
+                for v in both_judges
+            ),
+        },
     }
 
 

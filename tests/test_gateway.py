@@ -291,3 +291,21 @@ def test_a_cache_from_before_the_usage_columns_is_upgraded(tmp_path):
     cache.put("k2", kept, "b")
     assert cache.stats()["builds"] == {"b": {"responses_paid": 1, "cost_usd": 0.0}}
     cache.close()
+
+
+def test_a_rate_limit_wait_beyond_max_wait_fails_with_its_reason(make_config):
+    data = make_config().model_dump()
+    data["providers"]["sim_anthropic"]["limits"] = {"sim-judge": {"rpm": 1}}
+    data["gateway"]["max_wait_s"] = 5
+    config = make_config(providers=data["providers"], gateway=data["gateway"])
+    with running_sim(SimConfig(seed=2)) as url:  # its own port: its own limits
+
+        async def go():
+            async with Gateway(config, url) as gw:
+                await gw.chat("judge", [{"role": "user", "content": "w1"}], prompt_ref="p")
+                with pytest.raises(ProviderError, match="rate-limit slot is .* away"):
+                    await gw.chat("judge", [{"role": "user", "content": "w2"}], prompt_ref="p")
+                return gw.stats
+
+        stats = asyncio.run(go())
+    assert stats.requests_sent == 1

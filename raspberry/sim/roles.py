@@ -88,11 +88,12 @@ def _normalise(answer: str) -> str:
     return re.sub(r"\s+", "", answer).lower()
 
 
-def judge(prompt: str) -> str:
+def judge(prompt: str, harsh: bool = False) -> str:
+    """Grades by the final answer; the harsh variant (a second opinion) gives right answers 6."""
     reference = _section(prompt, "reference_answer")
     answer = extract_final_answer(_section(prompt, "response")) or ""
     right = _normalise(answer) == _normalise(reference)
-    score = 9 if right else 2
+    score = (6 if harsh else 9) if right else 2
     reasons = (
         "The final answer matches the reference and the steps support it."
         if right
@@ -155,8 +156,8 @@ def respond(
         return teacher(messages, sample, b)
     if model in ("sim-user-standin", "sim-user-standin-leaky"):
         return user_standin(last, leaky=model.endswith("leaky"), sample=sample)
-    if model == "sim-judge":
-        return judge(last)
+    if model in ("sim-judge", "sim-judge-harsh"):
+        return judge(last, harsh=model.endswith("harsh"))
     if model in ("sim-rewriter", "sim-rewriter-truncating"):
         return rewriter(last, truncate=model.endswith("truncating"))
     if model == "sim-question-writer":

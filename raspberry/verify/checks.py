@@ -9,22 +9,36 @@ A spec is a JSON object with a `kind` and that kind's parameters:
   normalised.
 - {"kind": "numeric", "reference": "3.14", "tolerance": 0.01}: within an absolute tolerance
   (default 1e-6 relative to the reference).
+- {"kind": "math", "reference": "\\frac{1}{2}"}: mathematically equal (math-verify, gold first;
+  run in a worker process with a hard timeout, see verify/math.py).
+- {"kind": "constraint", "rules": [{"rule": "word_count", "equals": 10}, ...]}: every predicate
+  holds for the final answer (see verify/constraints.py for the rules).
+- {"kind": "code", "tests": "assert f(2) == 4", "limits": {...}}: the answer's last fenced code
+  block, followed by the tests, exits 0 in the sandbox (verify/sandbox.py; limits optional).
 - {"kind": "judge"}: no programmatic check; an LLM compares the answer with the reference.
+
+docs/verification.md is the public description of this contract.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
+import secrets
 from collections.abc import Callable
+from fractions import Fraction
 from functools import cache
 from typing import Any
 
 from pydantic import BaseModel
 
+from raspberry.verify.constraints import broken_rules
 from raspberry.verify.extract import extract_final_answer
+from raspberry.verify.math import MATH
 from raspberry.verify.mcq import extract_choice
+from raspberry.verify.sandbox import Limits, run_python
 
 
 class CheckResult(BaseModel):
@@ -80,11 +94,21 @@ def _exact(spec: dict[str, Any], text: str) -> CheckResult:
     return CheckResult(passed=False, reason=f"{answer!r} differs from the reference")
 
 
+def _number(answer: str) -> float:
+    """A plain, comma-grouped, scientific or fractional number ("1/2", "\\frac{1}{2}")."""
+    text = answer.replace(",", "").replace(" ", "")
+    text = re.sub(r"^\\d?frac\{(-?\d+)\}\{(-?\d+)\}$", r"\1/\2", text)
+    try:
+        return float(text)
+    except ValueError:
+        return float(Fraction(text))  # ValueError or ZeroDivisionError when not a number
+
+
 def _numeric(spec: dict[str, Any], text: str) -> CheckResult:
     answer = _final(text)
     try:
-        value = float((answer or "").replace(",", ""))
-    except ValueError:
+        value = _number(answer or "")
+    except (ValueError, ZeroDivisionError):
         return CheckResult(passed=False, reason=f"not a number: {answer!r}")
     reference = float(spec["reference"])
     tolerance = float(spec.get("tolerance", 1e-6 * max(1.0, abs(reference))))
@@ -95,11 +119,55 @@ def _numeric(spec: dict[str, Any], text: str) -> CheckResult:
     )
 
 
+def _math(spec: dict[str, Any], text: str) -> CheckResult:
+    answer = _final(text) or text
+    if not answer.strip():
+        return CheckResult(passed=False, reason="empty answer")
+    equal = MATH.verify_many([(str(spec["reference"]), answer)])[0]
+    if equal is None:
+        return CheckResult(passed=False, reason="math-verify timed out")
+    if equal:
+        return CheckResult(passed=True, reason="mathematically equal to the reference")
+    return CheckResult(passed=False, reason=f"{answer[:200]!r} is not equal to the reference")
+
+
+def _constraint(spec: dict[str, Any], text: str) -> CheckResult:
+    answer = _final(text)
+    if answer is None:
+        return CheckResult(passed=False, reason="no final answer found")
+    problems = broken_rules(answer, spec["rules"])
+    if problems:
+        return CheckResult(passed=False, reason="; ".join(problems))
+    return CheckResult(passed=True, reason=f"all {len(spec['rules'])} rules hold")
+
+
+_FENCE = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)```", re.S | re.I)
+
+
+def _code(spec: dict[str, Any], text: str) -> CheckResult:
+    blocks = _FENCE.findall(text)
+    if not blocks:
+        return CheckResult(passed=False, reason="no fenced code block found")
+    limits = Limits(**spec.get("limits", {}))
+    # A program that exits early (sys.exit(0), os._exit(0)) must not skip the tests: a pass needs
+    # a line that only the end of the tests prints, unknown to the code when it was written.
+    done = f"tests-done-{secrets.token_hex(8)}"
+    run = run_python(f"{blocks[-1]}\n\n{spec['tests']}\n\nprint({done!r})\n", limits)
+    if run.ok and run.stdout.rstrip().endswith(done):
+        return CheckResult(passed=True, reason="the tests pass")
+    if run.ok:
+        return CheckResult(passed=False, reason="the program ended before its tests ran")
+    return CheckResult(passed=False, reason=f"the tests fail: {run.reason}")
+
+
 VERIFIERS: dict[str, Callable[[dict[str, Any], str], CheckResult]] = {
     "reasoning_gym": _reasoning_gym,
     "mcq": _mcq,
     "exact": _exact,
     "numeric": _numeric,
+    "math": _math,
+    "constraint": _constraint,
+    "code": _code,
 }
 
 
@@ -109,6 +177,17 @@ def _spec(spec: dict[str, Any] | str) -> dict[str, Any]:
 
 def has_verifier(spec: dict[str, Any] | str) -> bool:
     return _spec(spec).get("kind") in VERIFIERS
+
+
+# Kinds whose check may take seconds (a worker process, the sandbox): run off the event loop.
+_SLOW = {"math", "code"}
+
+
+async def acheck(spec: dict[str, Any] | str, answer_text: str) -> CheckResult:
+    """check() for async callers: slow kinds run in a thread, so other dialogues go on."""
+    if _spec(spec).get("kind") in _SLOW:
+        return await asyncio.to_thread(check, spec, answer_text)
+    return check(spec, answer_text)
 
 
 def check(spec: dict[str, Any] | str, answer_text: str) -> CheckResult:

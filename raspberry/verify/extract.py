@@ -30,7 +30,7 @@ def _clean(answer: str) -> str:
     boxed = _unbox(answer)
     if boxed is not None:
         answer = boxed
-    answer = answer.strip().strip("*_`").strip()
+    answer = answer.strip().strip("*_`").strip().rstrip(".。!").strip()
     answer = re.sub(r"^\$+|\$+$", "", answer).strip()
     return answer.rstrip(".。!").strip()
 

@@ -42,13 +42,19 @@ def _neutralise(text: str) -> str:
 
 
 async def judge(
-    gw: Gateway, prompt: Prompt, question: str, reference: str, response: str, max_attempts: int
+    gw: Gateway,
+    prompt: Prompt,
+    question: str,
+    reference: str,
+    response: str,
+    max_attempts: int,
+    role: str = "judge",
 ) -> JudgeScores | None:
     """Scores, or None when the judge never produced valid JSON in max_attempts tries."""
     content = prompt.render(question=question, reference=reference, response=_neutralise(response))
     for attempt in range(max_attempts):
         reply = await gw.chat(
-            "judge",
+            role,
             [{"role": "user", "content": content}],
             prompt_ref=prompt.ref,
             sample_index=attempt,

@@ -2,19 +2,46 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from raspberry.config import VerdictsConfig
 from raspberry.llm import Gateway
 from raspberry.llm.progress import gather_counted
 from raspberry.prompts import Prompt
 from raspberry.records import Dialogue, Lineage, Question, Verdict
-from raspberry.verify.checks import check, has_verifier
-from raspberry.verify.judge import judge
+from raspberry.verify.checks import acheck, has_verifier
+from raspberry.verify.judge import JudgeScores, judge
 
 
 def transcript(dialogue: Dialogue) -> str:
     """The assistant's attempts, in order: what the judge grades."""
     attempts = [t.content for t in dialogue.turns if t.role == "assistant"]
     return "\n\n--- next attempt ---\n\n".join(attempts)
+
+
+def _judge_rejections(scores: list[JudgeScores | None], cfg: VerdictsConfig) -> list[str]:
+    """Why the judges reject (empty when they accept), under the configured policy."""
+    names = ["judge", "second judge"]
+    invalid = [
+        f"{name}: no valid JSON in {cfg.max_judge_attempts} attempts"
+        for name, s in zip(names, scores, strict=False)
+        if s is None
+    ]
+    if invalid:
+        return invalid
+    overall = [s.overall for s in scores if s is not None]
+    if cfg.judge_policy == "mean" and len(overall) > 1:
+        mean = sum(overall) / len(overall)
+        return (
+            []
+            if mean >= cfg.judge_min_score
+            else [f"judges: mean overall {mean:g} < {cfg.judge_min_score:g}"]
+        )
+    return [
+        f"{name}: overall {score:g} < {cfg.judge_min_score:g}"
+        for name, score in zip(names, overall, strict=False)
+        if score < cfg.judge_min_score
+    ]
 
 
 async def verdict_for(
@@ -28,41 +55,40 @@ async def verdict_for(
     reasons: list[str] = []
     last = next((t.content for t in reversed(dialogue.turns) if t.role == "assistant"), "")
     # None when the question has no programmatic check: then the judge alone decides.
-    result = check(question.verification, last) if has_verifier(question.verification) else None
+    result = (
+        await acheck(question.verification, last) if has_verifier(question.verification) else None
+    )
     if not dialogue.solved:
         reasons.append(f"not solved: {dialogue.stop_reason}")
     if result is not None and not result.passed:
         reasons.append(f"programmatic: {result.reason}")
     if result is None and not (cfg.judge and prompt is not None):
         reasons.append("unverified: no programmatic check and the judge is off")
-    score: float | None = None
-    judge_reasons = ""
+    scores: list[JudgeScores | None] = []
     models: list[str] = []
-    # The judge costs money: only answers that passed the programmatic check are judged.
+    # The judges cost money: only answers that passed the programmatic check are judged.
     if cfg.judge and prompt is not None and not reasons:
-        models.append(gw.model_ref("judge"))
-        scores = await judge(
-            gw,
-            prompt,
-            question.prompt,
-            question.reference_answer,
-            transcript(dialogue),
-            cfg.max_judge_attempts,
+        roles = ["judge", "second_judge"] if cfg.second_judge else ["judge"]
+        models = [gw.model_ref(role) for role in roles]
+        args = (question.prompt, question.reference_answer, transcript(dialogue))
+        scores = list(
+            await asyncio.gather(
+                *(judge(gw, prompt, *args, cfg.max_judge_attempts, role=r) for r in roles)
+            )
         )
-        if scores is None:
-            reasons.append(f"judge: no valid JSON in {cfg.max_judge_attempts} attempts")
-        else:
-            score, judge_reasons = scores.overall, scores.reasons
-            if score < cfg.judge_min_score:
-                reasons.append(f"judge: overall {score:g} < {cfg.judge_min_score:g}")
+        reasons += _judge_rejections(scores, cfg)
+    first = scores[0] if scores else None
+    second = scores[1] if len(scores) > 1 else None
     return Verdict(
         dialogue_id=dialogue.id,
         question_id=question.id,
         accepted=not reasons,
         programmatic_pass=result.passed if result else None,
         programmatic_reason=result.reason if result else "no programmatic check for this question",
-        judge_score=score,
-        judge_reasons=judge_reasons,
+        judge_score=first.overall if first else None,
+        judge_reasons=first.reasons if first else "",
+        second_judge_score=second.overall if second else None,
+        second_judge_reasons=second.reasons if second else "",
         reject_reasons=reasons,
         lineage=Lineage(
             question_id=question.id,
