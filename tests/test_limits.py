@@ -165,3 +165,17 @@ def test_breaker_opens_after_failures_in_a_row_and_probes_after_cooldown():
     assert not breaker.allow()  # and only one
     breaker.succeeded()
     assert breaker.allow()
+
+
+def test_a_pause_inside_booked_time_costs_nothing():
+    # Headers saying "exhausted until the next second" arrive while requests are already booked
+    # past it: the pause must not push those bookings further.
+    bucket = Bucket(per_minute=600)
+    now = time.monotonic()
+    for _ in range(20):
+        bucket.reserve(1, now)
+    before = bucket.reserve(0, now)
+    bucket.pause_until(now + 0.5, now)
+    assert bucket.reserve(0, now) == pytest.approx(before)
+    bucket.pause_until(now + 5.0, now)  # a longer pause does move them
+    assert bucket.reserve(0, now) == pytest.approx(5.0)

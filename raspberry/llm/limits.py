@@ -57,10 +57,11 @@ class Bucket:
 
     def pause_until(self, until: float, now: float) -> None:
         """Nothing more until `until`, then the usual rate: requests queued during a pause
-        leave spread out, not all at once."""
+        leave spread out, not all at once. Bookings that already reach past `until` stand."""
         self._refill(now)
-        self.level = min(self.level, 0.0)
-        self.stamp = max(self.stamp, until)
+        free_at = self.stamp + max(0.0, -self.level) / self.rate
+        if free_at < until:
+            self.stamp, self.level = until, 0.0
 
 
 @dataclass

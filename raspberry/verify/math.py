@@ -11,8 +11,9 @@ import multiprocessing
 import os
 import re
 import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from fractions import Fraction
@@ -64,6 +65,7 @@ class MathPool:
         self.workers = workers or max(1, os.cpu_count() or 1)
         self.timeout_s = timeout_s
         self._compare = compare  # a module-level function: the workers import it by name
+        self._last_progress = time.monotonic()
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
 
@@ -84,6 +86,25 @@ class MathPool:
             process.kill()
         pool.shutdown(wait=False, cancel_futures=True)
 
+    def _progressed(self, _future: Future[bool]) -> None:
+        self._last_progress = time.monotonic()
+
+    def _wait(self, future: Future[bool]) -> str:
+        """equal, different, hung (no check anywhere finished for timeout_s), or lost (the pool
+        was killed or broke under it)."""
+        while True:
+            try:
+                return "equal" if future.result(timeout=self.timeout_s) else "different"
+            except FutureTimeout:
+                # Only a pool that has stopped making progress is hung: a check may also be
+                # waiting behind other threads' checks.
+                if time.monotonic() - self._last_progress >= self.timeout_s:
+                    return "hung"
+            except (BrokenProcessPool, CancelledError):
+                return "lost"
+            except Exception:  # math-verify raised on this input: not equal
+                return "different"
+
     def verify_many(self, pairs: list[tuple[str, str]]) -> list[bool | None]:
         results: list[bool | None] = [None] * len(pairs)
         pending = []
@@ -98,6 +119,9 @@ class MathPool:
         while pending:
             pool = self._get()
             futures = {i: pool.submit(self._compare, *pairs[i]) for i in pending}
+            self._last_progress = time.monotonic()
+            for future in futures.values():
+                future.add_done_callback(self._progressed)
             pending = []
             broken = False
             for i, future in futures.items():
@@ -107,18 +131,16 @@ class MathPool:
                     else:
                         pending.append(i)
                     continue
-                try:
-                    results[i] = future.result(timeout=self.timeout_s)
-                except FutureTimeout:
+                outcome = self._wait(future)
+                if outcome == "hung":
                     results[i] = None  # this one hangs: it fails, the rest go to a new pool
-                    self._kill(pool)
-                    broken = True
-                except BrokenProcessPool:
+                elif outcome == "lost":
                     pending.append(i)
+                else:
+                    results[i] = outcome == "equal"
+                if outcome in ("hung", "lost"):
                     self._kill(pool)
                     broken = True
-                except Exception:  # math-verify raised on this input: not equal
-                    results[i] = False
         return results
 
     def close(self) -> None:
