@@ -15,8 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from openai.types.chat import ChatCompletion
-
 from raspberry.config import GatewayConfig
 from raspberry.errors import ProviderError
 from raspberry.llm.providers import (
@@ -162,7 +160,7 @@ async def _openai_batch(client: Any, items: list[_Item], poll_s: float) -> Outco
             entry = json.loads(line)
             response = entry.get("response") or {}
             if response.get("status_code") == 200:
-                completion = openai_completion(ChatCompletion.model_validate(response["body"]))
+                completion = openai_completion(response["body"])
                 answers[entry["custom_id"]] = completion.model_copy(update={"batch": True})
             else:
                 error = entry.get("error") or (response.get("body") or {}).get("error") or {}
@@ -182,7 +180,7 @@ async def _anthropic_batch(client: Any, items: list[_Item], poll_s: float) -> Ou
     async for entry in await client.messages.batches.results(batch.id):
         result = entry.result
         if result.type == "succeeded":
-            completion = anthropic_completion(result.message)
+            completion = anthropic_completion(result.message.model_dump())
             answers[entry.custom_id] = completion.model_copy(update={"batch": True})
         elif result.type == "errored":
             error = getattr(result.error, "error", result.error)
