@@ -17,13 +17,7 @@ from typing import Any
 
 from raspberry.config import GatewayConfig
 from raspberry.errors import ProviderError
-from raspberry.llm.providers import (
-    Provider,
-    anthropic_body,
-    anthropic_completion,
-    openai_body,
-    openai_completion,
-)
+from raspberry.llm.providers import Provider, anthropic_completion, openai_completion
 from raspberry.llm.types import Completion
 
 
@@ -58,10 +52,7 @@ class Batcher:
         sample_index: int,
     ) -> Completion:
         provider = self._provider(provider_name)
-        if provider.kind == "anthropic":
-            body = anthropic_body(model, system, messages, params)
-        else:
-            body = openai_body(provider.kind, model, system, messages, params, sample_index)
+        body = provider.request_body(model, system, messages, params, sample_index)
         item = _Item(key, body, asyncio.get_running_loop().create_future())
         group = (provider_name, model)
         queue = self._queues.setdefault(group, [])

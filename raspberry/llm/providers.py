@@ -135,11 +135,8 @@ class Provider:
         # The request goes through the SDK client (auth, headers, timeouts, error types) as a
         # plain JSON body: the SDKs' typed create() walks every message with typing
         # introspection, about 5 ms of CPU per long dialogue request, more than all the rest.
-        if self.kind == "anthropic":
-            path, body = "/v1/messages", anthropic_body(model, system, messages, params)
-        else:
-            path = "/chat/completions"
-            body = openai_body(self.kind, model, system, messages, params, sample_index)
+        path = "/v1/messages" if self.kind == "anthropic" else "/chat/completions"
+        body = self.request_body(model, system, messages, params, sample_index)
         started = time.monotonic()
         self._load[slot] += 1
         try:
@@ -166,6 +163,19 @@ class Provider:
             ) from None
         completion.latency_s = time.monotonic() - started
         return completion, parse_rate_headers(self.kind, raw.headers, time.time())
+
+    def request_body(
+        self,
+        model: str,
+        system: str | None,
+        messages: list[dict[str, str]],
+        params: dict[str, Any],
+        sample_index: int,
+    ) -> dict[str, Any]:
+        """The JSON body of one request in this provider's API, direct or in a batch."""
+        if self.kind == "anthropic":
+            return anthropic_body(model, system, messages, params)
+        return openai_body(self.kind, model, system, messages, params, sample_index)
 
     def client(self) -> Any:
         """An SDK client, for calls outside the request path (batch APIs)."""
