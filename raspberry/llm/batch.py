@@ -39,7 +39,6 @@ class Batcher:
         self._provider = provider
         self._queues: dict[tuple[str, str], list[_Item]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self.batches_submitted = 0
 
     async def complete(
         self,
@@ -103,7 +102,6 @@ class Batcher:
             )
 
     async def _one_batch(self, provider: Provider, items: list[_Item]) -> Outcome:
-        self.batches_submitted += 1
         client = provider.client()
         if provider.kind == "anthropic":
             return await _anthropic_batch(client, items, self._config.batch_poll_s)

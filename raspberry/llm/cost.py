@@ -12,6 +12,7 @@ one build share one Budget (they run in threads).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from raspberry.config import PriceConfig
 from raspberry.errors import BudgetExceeded
@@ -73,12 +74,15 @@ _BUDGETS: dict[tuple[str, str], Budget] = {}
 _BUDGETS_LOCK = threading.Lock()
 
 
-def budget_for(cache_path: str, build_id: str, max_usd: float | None, ledger: float) -> Budget:
-    """The process's Budget for a build id, created once from the cache ledger's total."""
+def budget_for(
+    cache_path: str, build_id: str, max_usd: float | None, spent: Callable[[], float]
+) -> Budget:
+    """The process's Budget for a build id, created once from what the cache's ledger says the
+    build spent (`spent` is asked only then)."""
     with _BUDGETS_LOCK:
         key = (cache_path, build_id)
         if key not in _BUDGETS:
-            _BUDGETS[key] = Budget(build_id, max_usd, ledger)
+            _BUDGETS[key] = Budget(build_id, max_usd, spent())
         budget = _BUDGETS[key]
         budget.max_usd = max_usd  # a rerun may have raised it
         return budget

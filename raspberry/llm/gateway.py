@@ -73,7 +73,9 @@ class Gateway:
         self._build_id = build_id
         max_usd = config.budget.max_usd
         self._budget = (
-            budget_for(config.gateway.cache_path, build_id, max_usd, self._cache.spent(build_id))
+            budget_for(
+                config.gateway.cache_path, build_id, max_usd, lambda: self._cache.spent(build_id)
+            )
             if build_id
             else Budget("(no build)", max_usd, 0.0)
         )
@@ -149,9 +151,8 @@ class Gateway:
             self.stats.cache_hits += 1
             return hit.model_copy(update={"cached": True})
         price = self._config.prices.get(mc.model)
-        most = most_cost(
-            price, estimate_tokens(system, messages), mc.max_tokens, self._batcher is not None
-        )
+        tokens_in = estimate_tokens(system, messages)
+        most = most_cost(price, tokens_in, mc.max_tokens, self._batcher is not None)
         self._budget.reserve(most)
         completion = None
         try:
@@ -162,7 +163,7 @@ class Gateway:
                 )
             else:
                 completion = await self._send(
-                    mc.provider, mc.model, system, messages, params, sample_index
+                    mc.provider, mc.model, system, messages, params, sample_index, tokens_in
                 )
             completion.cost_usd = request_cost(price, completion)
             self._cache.put(key, completion, self._build_id)
@@ -193,7 +194,9 @@ class Gateway:
         messages: list[dict[str, str]],
         params: dict[str, Any],
         sample_index: int,
+        tokens_in: int,
     ) -> Completion:
+        """Send one request under the limits; tokens_in is its estimated input, for the buckets."""
         provider = self._provider(provider_name)
         gw = self._config.gateway
         # Limits belong to the account behind an endpoint, whichever config or shard uses it.
@@ -202,7 +205,6 @@ class Gateway:
         if configured:
             LIMITS.seed(limits_key, configured.per_minute())
         gate, breaker = self._gate(provider_name, model), self._breaker(provider_name)
-        tokens_in = estimate_tokens(system, messages)
         for attempt in range(gw.max_retries + 1):
             if not breaker.allow():
                 raise ProviderError(

@@ -10,12 +10,13 @@ because providers enforce them over windows much shorter than a minute.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import re
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -143,11 +144,6 @@ class RateLimits:
             if info.exhausted_for:
                 self._pause(limits, info.exhausted_for, time.monotonic())
 
-    def snapshot(self, key: tuple[str, str]) -> dict[str, float]:
-        with self._lock:
-            limits = self._get(key)
-            return {kind: b.per_minute for kind, b in limits.buckets.items()}
-
 
 LIMITS = RateLimits()
 
@@ -201,23 +197,18 @@ def _number(text: str | None) -> float | None:
 def parse_rate_headers(kind: str, headers: Mapping[str, str], now: float) -> RateLimitInfo:
     """Rate-limit headers of an OpenAI (x-ratelimit-*) or Anthropic (anthropic-ratelimit-*)
     response; `now` is the wall-clock time, for Anthropic's absolute reset times."""
-    info = RateLimitInfo()
     if kind == "anthropic":
-        names = {k: f"anthropic-ratelimit-{k}" for k in _ANTHROPIC_KINDS}
-        for name, budget in _ANTHROPIC_KINDS.items():
-            limit = _number(headers.get(f"{names[name]}-limit"))
-            if limit:
-                info.limits[budget] = limit
-            if _number(headers.get(f"{names[name]}-remaining")) == 0:
-                reset = _until(headers.get(f"{names[name]}-reset", ""), now)
-                info.exhausted_for = max(info.exhausted_for, reset or 0.0)
-        return info
-    for name, budget in _OPENAI_KINDS.items():
-        limit = _number(headers.get(f"x-ratelimit-limit-{name}"))
+        kinds, header = _ANTHROPIC_KINDS, "anthropic-ratelimit-{kind}-{field}"
+        reset_in: Callable[[str], float | None] = functools.partial(_until, now=now)
+    else:
+        kinds, header, reset_in = _OPENAI_KINDS, "x-ratelimit-{field}-{kind}", parse_duration
+    info = RateLimitInfo()
+    for name, budget in kinds.items():
+        limit = _number(headers.get(header.format(kind=name, field="limit")))
         if limit:
             info.limits[budget] = limit
-        if _number(headers.get(f"x-ratelimit-remaining-{name}")) == 0:
-            reset = parse_duration(headers.get(f"x-ratelimit-reset-{name}", ""))
+        if _number(headers.get(header.format(kind=name, field="remaining"))) == 0:
+            reset = reset_in(headers.get(header.format(kind=name, field="reset"), ""))
             info.exhausted_for = max(info.exhausted_for, reset or 0.0)
     return info
 

@@ -125,20 +125,17 @@ class MathPool:
             pending = []
             broken = False
             for i, future in futures.items():
-                if broken:
-                    if future.done() and not future.cancelled() and future.exception() is None:
-                        results[i] = future.result()
-                    else:
-                        pending.append(i)
+                if broken and not (future.done() and not future.cancelled()):
+                    pending.append(i)  # unfinished when its pool was killed: to the next pool
                     continue
-                outcome = self._wait(future)
+                outcome = self._wait(future)  # at once for a finished check
                 if outcome == "hung":
                     results[i] = None  # this one hangs: it fails, the rest go to a new pool
                 elif outcome == "lost":
                     pending.append(i)
                 else:
                     results[i] = outcome == "equal"
-                if outcome in ("hung", "lost"):
+                if outcome in ("hung", "lost") and not broken:
                     self._kill(pool)
                     broken = True
         return results
