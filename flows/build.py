@@ -19,6 +19,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.progress import StageProgress
 from raspberry.config import BuildConfig, load_config
+from raspberry.questions import earlier_question_shards
 from raspberry.records import STAGES
 from raspberry.sim.process import sim_for
 from raspberry.stages import UPSTREAM, stage_key
@@ -33,11 +34,12 @@ from raspberry.store import (
 )
 from tasks.dialogues import dialogues_task
 from tasks.export import export_task
-from tasks.questions import questions_task
+from tasks.questions import candidates_task, duplicates_task, questions_task
 from tasks.sft import sft_task
 from tasks.verdicts import verdicts_task
 
 TASKS = {
+    "candidates": candidates_task,
     "questions": questions_task,
     "dialogues": dialogues_task,
     "verdicts": verdicts_task,
@@ -72,7 +74,48 @@ def _inputs(
         if not _intact(folder, entry):
             return {}, f"input {up}/{shard_name(shard)} is not done or its file changed"
         inputs[up] = entry["fingerprint"]  # type: ignore[index]
+    if stage == "questions":
+        entry = manifest.get("duplicates")
+        if not _intact(folder, entry):
+            return {}, "the build-wide duplicate pass is not done or its file changed"
+        inputs["duplicates"] = entry["fingerprint"]  # type: ignore[index]
     return inputs, None
+
+
+def _run_duplicates(config: BuildConfig, config_path: str, build_id: str, output_dir: str) -> None:
+    """The duplicate pass over all candidate shards, once they are all done; recorded in the
+    manifest (or its absence explained in the log, and the questions shards are then blocked)."""
+    logger = get_run_logger()
+    manifest = read_manifest(output_dir, build_id)
+    folder = build_dir(output_dir, build_id)
+    shards = manifest["stages"].get("candidates", {})
+    inputs = {}
+    for shard in range(config.questions.shards):
+        entry = shards.get(shard_name(shard))
+        if not _intact(folder, entry):
+            logger.error("duplicate pass not run: candidates/%s is not done", shard_name(shard))
+            update_manifest(output_dir, build_id, duplicates={"state": "failed"})
+            return
+        inputs[shard_name(shard)] = entry["fingerprint"]  # type: ignore[index]
+    earlier_ids = config.questions.filters.near_duplicates.earlier_builds
+    earlier = {str(p): fingerprint(p) for p in earlier_question_shards(output_dir, earlier_ids)}
+    params = {
+        "build_id": build_id,
+        "output_dir": output_dir,
+        "stage_key": stage_key(config, "questions"),
+        "inputs": inputs,
+        "earlier": earlier,
+        "config_path": config_path,
+    }
+    state = duplicates_task(**params, return_state=True)
+    result = state.result() if state.is_completed() else None
+    if state.name == "Cached" and not _intact(folder, result):
+        logger.warning("duplicates: cached output missing or altered; recomputing")
+        state = duplicates_task.with_options(refresh_cache=True)(**params, return_state=True)
+        result = state.result() if state.is_completed() else None
+    update_manifest(output_dir, build_id, duplicates=result or {"state": "failed"})
+    if result:
+        logger.info("duplicates: %s dropped %s", result["rows"], result["reasons"])
 
 
 def _run_stage(
@@ -171,6 +214,8 @@ def build_dataset(
         ThreadPoolTaskRunner(max_workers=config.run.parallel_shards) as runner,
     ):
         for stage in selected:
+            if stage == "questions":
+                _run_duplicates(config, config_path, build_id, out)
             with StageProgress(stage, build_id, get_run_logger()):
                 summary["stages"][stage] = _run_stage(
                     runner, stage, config, config_path, build_id, out, sim_url

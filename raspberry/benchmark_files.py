@@ -5,6 +5,7 @@ Formats:
 - SimpleBench JSON: {"eval_data": [{"question_id", "prompt", "answer"}]}, answers A-F.
 - JSONL, one question a line: {"id"?, "question", "answer", "verifier"?, "tolerance"?} where
   verifier is mcq, exact or numeric (default exact).
+- Parquet with the same columns as the JSONL keys, one question a row.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import BaseModel
 
 from raspberry.errors import BenchmarkFileError
@@ -64,6 +67,11 @@ def _jsonl_item(path: Path, number: int, line: str) -> BenchmarkItem:
         raise BenchmarkFileError(f"{where}: not valid JSON ({exc.msg})") from None
     if not isinstance(row, dict):
         raise BenchmarkFileError(f"{where}: each line must be a JSON object")
+    return _item(where, number, row)
+
+
+def _item(where: str, number: int, row: dict[str, Any]) -> BenchmarkItem:
+    """A question from a JSONL line or a Parquet row (same keys)."""
     question, answer = row.get("question"), row.get("answer")
     if not isinstance(question, str) or not question.strip():
         raise BenchmarkFileError(f"{where}: no 'question'")
@@ -85,6 +93,8 @@ def _jsonl_item(path: Path, number: int, line: str) -> BenchmarkItem:
 def read_benchmark(path: str | Path) -> list[BenchmarkItem]:
     """All questions of a benchmark file; any problem is one BenchmarkFileError line."""
     path = Path(path)
+    if path.suffix == ".parquet":
+        return _checked(path, _parquet(path))
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -109,6 +119,20 @@ def read_benchmark(path: str | Path) -> list[BenchmarkItem]:
                 f'{path}: expected SimpleBench JSON {{"eval_data": [...]}} or a .jsonl file'
             )
         items = _simplebench(path, data)
+    return _checked(path, items)
+
+
+def _parquet(path: Path) -> list[BenchmarkItem]:
+    try:
+        rows = pq.read_table(path).to_pylist()
+    except FileNotFoundError:
+        raise BenchmarkFileError(f"benchmark file not found: {path}") from None
+    except (OSError, pa.ArrowException) as exc:
+        raise BenchmarkFileError(f"cannot read benchmark file {path} as Parquet: {exc}") from None
+    return [_item(f"{path}: row {n}", n, row) for n, row in enumerate(rows, 1)]
+
+
+def _checked(path: Path, items: list[BenchmarkItem]) -> list[BenchmarkItem]:
     if not items:
         raise BenchmarkFileError(f"{path}: no questions")
     seen: set[str] = set()

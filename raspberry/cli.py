@@ -20,13 +20,6 @@ from raspberry.report import build_state, funnel_line, stage_reports, stage_tota
 from raspberry.sft.export import FORMATS
 from raspberry.store import read_manifest
 
-STAGE_ROLES = {
-    "questions": [],
-    "dialogues": ["teacher", "user_standin"],
-    "verdicts": ["judge"],
-    "sft": ["rewriter"],
-}
-
 
 def _prefect_env(output_dir: str) -> None:
     """Settings Prefect reads at import: a patient ephemeral server, results beside the data."""
@@ -37,19 +30,18 @@ def _prefect_env(output_dir: str) -> None:
     )
 
 
-def _preflight(config: BuildConfig, stages: list[str]) -> None:
+def _preflight(config: BuildConfig, stages: list[str], output_dir: str) -> None:
     """Everything checkable before a shard runs: stages, prompts, keys, question sources."""
     from raspberry.questions import validate
-    from raspberry.stages import stage_prompts
+    from raspberry.stages import stage_prompts, stage_roles
 
     for stage in stages:
         stage_prompts(config, stage)
-        roles = STAGE_ROLES[stage] if stage != "verdicts" or config.verdicts.judge else []
-        for role in roles:
+        for role in stage_roles(config, stage):
             name = config.models[role].provider
             resolve_api_key(name, config.providers[name])
-    if "questions" in stages:
-        validate(config.questions)
+    if "candidates" in stages:
+        validate(config, output_dir)
 
 
 def _parse_stages(text: str | None) -> list[str]:
@@ -104,8 +96,8 @@ def _summary(manifest: dict[str, Any], run: dict[str, Any] | None) -> dict[str, 
 def cmd_build(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     stages = _parse_stages(args.stages)
-    _preflight(config, stages)
     output_dir = args.output_dir or config.output_dir
+    _preflight(config, stages, output_dir)
     build_id = args.build_id or f"{config.name}-{dt.datetime.now(dt.UTC):%Y%m%d}"
     _prefect_env(output_dir)
     from flows.build import build_dataset  # imported late: Prefect reads its settings at import
@@ -153,6 +145,13 @@ def _report(summary: dict[str, Any], manifest: dict[str, Any], paid_when: str) -
         for shard, error in t.get("failed", {}).items():
             print(f"  failed: {stage}/{shard}: {error}")
     print(f"funnel: {funnel_line(manifest)}")
+    q = summary["stages"]["questions"]["report"]
+    if q.get("by_source"):
+        kept = ", ".join(f"{s} {c['kept']}/{c['rows']}" for s, c in sorted(q["by_source"].items()))
+        print(f"questions kept by source: {kept}; dropped: {q.get('drop_reasons', {})}")
+    if malformed := summary["stages"]["candidates"]["report"].get("malformed"):
+        n = summary["stages"]["candidates"]["report"]["malformed_rows"]
+        print(f"question files: {n} malformed rows left out, e.g. {malformed[0]}")
     d = summary["stages"]["dialogues"]["report"]
     if d.get("dialogues"):
         print(

@@ -22,17 +22,33 @@ class Lineage(Row):
     config_hash: str
     prompts: list[str] = []
     models: list[str] = []
+    # What happened to the row on its way, in order (e.g. "evolve add_steps of 3f2a...").
+    steps: list[str] = []
 
 
 class Question(Row):
-    id: str
-    source: str
-    task: str
+    id: str  # content hash of the prompt
+    source: str  # reasoning_gym, synthesis, evolution or files
+    task: str  # reasoning-gym task, written style, or file name: questions of one template
+    domain: str = ""
+    style: str = ""
+    difficulty: str = ""
     prompt: str
     reference_answer: str
     # JSON object: {"kind": ..., parameters}; see raspberry.verify.
     verification: str
+    # The question an evolved one descends from (first generation); empty for an original.
+    root_id: str = ""
+    # Share of the student's tries that passed; None when not measured.
+    pass_rate: float | None = None
+    # Empty for a kept question; otherwise why it was dropped, and the particulars.
+    drop_reason: str = ""
+    drop_detail: str = ""
     lineage: Lineage
+
+    @property
+    def kept(self) -> bool:
+        return not self.drop_reason
 
 
 class Turn(Row):
@@ -107,6 +123,7 @@ _LINEAGE = pa.struct(
         ("config_hash", pa.string()),
         ("prompts", pa.list_(pa.string())),
         ("models", pa.list_(pa.string())),
+        ("steps", pa.list_(pa.string())),
     ]
 )
 
@@ -116,9 +133,16 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("id", pa.string()),
             ("source", pa.string()),
             ("task", pa.string()),
+            ("domain", pa.string()),
+            ("style", pa.string()),
+            ("difficulty", pa.string()),
             ("prompt", pa.string()),
             ("reference_answer", pa.string()),
             ("verification", pa.string()),
+            ("root_id", pa.string()),
+            ("pass_rate", pa.float64()),
+            ("drop_reason", pa.string()),
+            ("drop_detail", pa.string()),
             ("lineage", _LINEAGE),
         ]
     ),
@@ -191,7 +215,11 @@ SCHEMAS["evals"] = pa.schema(
     ]
 )
 
+# Candidates are questions before the build-wide duplicate pass and the paid checks.
+SCHEMAS["candidates"] = SCHEMAS["questions"]
+
 ROW_TYPES: dict[str, type[Row]] = {
+    "candidates": Question,
     "questions": Question,
     "dialogues": Dialogue,
     "verdicts": Verdict,
@@ -199,7 +227,7 @@ ROW_TYPES: dict[str, type[Row]] = {
     "evals": EvalRow,
 }
 # The build's stages, in order; "evals" is a table of its own, not a stage.
-STAGES: tuple[str, ...] = ("questions", "dialogues", "verdicts", "sft")
+STAGES: tuple[str, ...] = ("candidates", "questions", "dialogues", "verdicts", "sft")
 
 
 def to_table(stage: str, rows: list[Row]) -> pa.Table:

@@ -52,7 +52,7 @@ def drop_counts(rejections: Iterable[list[str]]) -> dict[str, int]:
 
 
 def merge(reports: list[dict[str, Any]]) -> dict[str, Any]:
-    """Sum additive reports key by key (numbers add, nested dicts merge)."""
+    """Sum additive reports key by key (numbers add, lists join, nested dicts merge)."""
     out: dict[str, Any] = {}
     for report in reports:
         for key, value in report.items():
@@ -60,6 +60,8 @@ def merge(reports: list[dict[str, Any]]) -> dict[str, Any]:
                 out[key] = merge([out.get(key, {}), value])
             elif isinstance(value, int | float):
                 out[key] = out.get(key, 0) + value
+            elif isinstance(value, list):
+                out[key] = out.get(key, []) + value
     return out
 
 
@@ -107,6 +109,7 @@ def build_state(manifest: dict[str, Any]) -> str:
 def funnel_line(manifest: dict[str, Any]) -> str:
     t = stage_totals(manifest)
     return (
-        f"questions {t['questions']['rows_out']} → dialogues {t['dialogues']['rows_out']} → "
+        f"candidates {t['candidates']['rows_out']} → questions {t['questions']['rows_out']} → "
+        f"dialogues {t['dialogues']['rows_out']} → "
         f"accepted {t['verdicts']['rows_out']} → SFT rows {t['sft']['rows_out']}"
     )

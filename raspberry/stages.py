@@ -10,11 +10,12 @@ import hashlib
 from collections import Counter
 from typing import Any
 
+from raspberry import questions as question_steps
 from raspberry.config import BuildConfig
 from raspberry.dialogue import DialoguePrompts, run_dialogues
 from raspberry.llm import Gateway
 from raspberry.prompts import Prompt, load_prompt
-from raspberry.questions import questions_for_shard
+from raspberry.questions import evolution, synthesis
 from raspberry.records import Dialogue, Question, SftRow, Verdict
 from raspberry.report import drop_counts
 from raspberry.sft.rewrite import run_sft
@@ -23,12 +24,15 @@ from raspberry.verify.verdict import run_verdicts
 Stats = dict[str, Any]
 # Shard i of a stage reads shard i of these stages, in this order.
 UPSTREAM: dict[str, list[str]] = {
-    "questions": [],
+    "candidates": [],
+    "questions": ["candidates"],
     "dialogues": ["questions"],
     "verdicts": ["questions", "dialogues"],
     "sft": ["questions", "dialogues", "verdicts"],
 }
 _PLACEHOLDERS = {
+    "question_writer_prompt": synthesis.PLACEHOLDERS,
+    "evolver_prompt": evolution.PLACEHOLDERS,
     "teacher_prompt": set(),
     "user_standin_prompt": {"question", "reference", "attempt"},
     "judge_prompt": {"question", "reference", "response"},
@@ -40,7 +44,15 @@ _PLACEHOLDERS = {
 def stage_prompts(config: BuildConfig, stage: str) -> dict[str, Prompt]:
     """The prompts a stage uses, loaded and checked; a missing file is a ConfigError."""
     names: dict[str, str] = {}
-    if stage == "dialogues":
+    q = config.questions
+    if stage == "candidates":
+        if q.synthesis:
+            names["question_writer_prompt"] = q.synthesis.prompt
+        if q.evolution:
+            names["evolver_prompt"] = q.evolution.prompt
+    elif stage == "questions" and _asks_teacher(config):
+        names = {"teacher_prompt": config.dialogues.teacher_prompt}
+    elif stage == "dialogues":
         names = {
             "teacher_prompt": config.dialogues.teacher_prompt,
             "user_standin_prompt": config.dialogues.user_standin_prompt,
@@ -60,12 +72,78 @@ def stage_key(config: BuildConfig, stage: str) -> str:
     return hashlib.sha256(f"{config.stage_hash(stage)}|{refs}".encode()).hexdigest()[:16]
 
 
-def questions_shard(config: BuildConfig, shard: int) -> tuple[list[Question], Stats]:
-    rows = questions_for_shard(config.questions, stage_key(config, "questions"), shard)
+def _asks_teacher(config: BuildConfig) -> bool:
+    """Whether the questions stage pays for teacher or student solutions."""
+    q = config.questions
+    return bool(q.synthesis or q.evolution or q.difficulty or any(f.confirm for f in q.files))
+
+
+def stage_roles(config: BuildConfig, stage: str) -> list[str]:
+    """The model roles a stage sends requests to (their keys must exist before it runs)."""
+    q = config.questions
+    if stage == "candidates":
+        return ["question_writer"] if q.synthesis or q.evolution else []
+    if stage == "questions":
+        return (["teacher"] if _asks_teacher(config) else []) + (
+            ["student"] if q.difficulty else []
+        )
+    if stage == "dialogues":
+        return ["teacher", "user_standin"]
+    if stage == "verdicts":
+        judges = ["judge", "second_judge"] if config.verdicts.second_judge else ["judge"]
+        return judges if config.verdicts.judge else []
+    return ["rewriter"]
+
+
+def _kept(questions: list[Question]) -> list[Question]:
+    return [q for q in questions if q.kept]
+
+
+async def candidates_shard(
+    config: BuildConfig, sim_url: str | None, shard: int, *, build_id: str | None = None
+) -> tuple[list[Question], Stats]:
+    prompts = stage_prompts(config, "candidates")
+    async with Gateway(config, sim_url, build_id=build_id) as gw:
+        rows, report = await question_steps.candidates(
+            gw, config, prompts, stage_key(config, "candidates"), shard
+        )
     return rows, {
-        "rows_in": 0,
-        "rows_out": len(rows),
-        "report": {"by_task": dict(Counter(q.task for q in rows))},
+        "rows_in": len(rows) + report["malformed_rows"],
+        "rows_out": len(_kept(rows)),
+        "drops": {
+            k: n
+            for k, n in {
+                **report["drop_reasons"],
+                "malformed_row": report["malformed_rows"],
+            }.items()
+            if n
+        },
+        "report": report,
+        **gw.stats.as_dict(),
+    }
+
+
+async def questions_shard(
+    config: BuildConfig,
+    sim_url: str | None,
+    candidates: list[Question],
+    duplicates: dict[int, tuple[str, str]],
+    *,
+    build_id: str | None = None,
+) -> tuple[list[Question], Stats]:
+    """The shard's candidates with build-wide duplicates dropped and the paid checks done."""
+    teacher = stage_prompts(config, "questions").get("teacher_prompt")
+    async with Gateway(config, sim_url, build_id=build_id) as gw:
+        rows = await question_steps.checked(
+            gw, config, candidates, duplicates, teacher, stage_key(config, "questions")
+        )
+    report = question_steps.funnel(rows)
+    return rows, {
+        "rows_in": len(_kept(candidates)),
+        "rows_out": len(_kept(rows)),
+        "drops": report["drop_reasons"],
+        "report": report,
+        **gw.stats.as_dict(),
     }
 
 
@@ -97,13 +175,13 @@ async def dialogues_shard(
     async with Gateway(config, sim_url, build_id=build_id) as gw:
         rows = await run_dialogues(
             gw,
-            questions,
+            _kept(questions),
             config.dialogues,
             dialogue_prompts(config),
             stage_key(config, "dialogues"),
         )
     return rows, {
-        "rows_in": len(questions),
+        "rows_in": len(_kept(questions)),
         "rows_out": len(rows),
         "report": dialogue_report(rows),
         **gw.stats.as_dict(),
@@ -119,7 +197,7 @@ async def verdicts_shard(
     build_id: str | None = None,
 ) -> tuple[list[Verdict], Stats]:
     prompt = stage_prompts(config, "verdicts").get("judge_prompt")
-    by_id = {q.id: q for q in questions}
+    by_id = {q.id: q for q in _kept(questions)}
     transport = config.verdicts.transport
     async with Gateway(config, sim_url, build_id=build_id, transport=transport) as gw:
         rows = await run_verdicts(
@@ -183,7 +261,12 @@ async def sft_shard(
     transport = config.sft.transport
     async with Gateway(config, sim_url, build_id=build_id, transport=transport) as gw:
         rows, drops = await run_sft(
-            gw, chosen, {q.id: q for q in questions}, config.sft, prompt, stage_key(config, "sft")
+            gw,
+            chosen,
+            {q.id: q for q in _kept(questions)},
+            config.sft,
+            prompt,
+            stage_key(config, "sft"),
         )
     # Retention in 0.01 buckets, so shards' reports add up and the median can be read off.
     retention = Counter(f"{r.retention:.2f}" for r in rows if r.retention is not None)

@@ -88,6 +88,33 @@ def read_shard(path: Path, stage: str) -> list[Any]:
     return from_table(stage, table)
 
 
+# The build-wide duplicate decisions: which candidate rows (shard, row) to drop, and why.
+DUPLICATES_SCHEMA = pa.schema(
+    [("shard", pa.int32()), ("row", pa.int64()), ("reason", pa.string()), ("detail", pa.string())]
+)
+
+
+def duplicates_path(output_dir: str | Path, build_id: str) -> Path:
+    return build_dir(output_dir, build_id) / "duplicates.parquet"
+
+
+def write_duplicates(path: Path, decisions: list[dict[str, Any]]) -> str:
+    with atomic_path(path) as tmp:
+        pq.write_table(pa.Table.from_pylist(decisions, schema=DUPLICATES_SCHEMA), tmp)
+    return fingerprint(path)
+
+
+def read_duplicates(path: Path, shard: int) -> dict[int, tuple[str, str]]:
+    """row -> (reason, detail) for one shard's candidates."""
+    try:
+        table = pq.read_table(path, schema=DUPLICATES_SCHEMA, filters=[("shard", "=", shard)])
+    except FileNotFoundError:
+        raise StoreError(f"{path} not found: the duplicate pass has not run") from None
+    except (pa.ArrowException, OSError) as exc:
+        raise StoreError(f"corrupt duplicates file {path}: {exc}; delete it and rerun") from None
+    return {r["row"]: (r["reason"], r["detail"]) for r in table.to_pylist()}
+
+
 def fingerprint(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:

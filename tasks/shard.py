@@ -16,7 +16,15 @@ from prefect.cache_policies import INPUTS
 from raspberry.config import BuildConfig, load_config
 from raspberry.records import Row
 from raspberry.stages import UPSTREAM
-from raspberry.store import build_dir, read_shard, set_shard, shard_path, write_shard
+from raspberry.store import (
+    build_dir,
+    duplicates_path,
+    read_duplicates,
+    read_shard,
+    set_shard,
+    shard_path,
+    write_shard,
+)
 
 # compute(config, sim_url, build_id, shard, *input rows in UPSTREAM order) -> (rows, stats)
 Compute = Callable[..., tuple[list[Row], dict[str, Any]]]
@@ -72,6 +80,9 @@ def shard_task(stage: str, compute: Compute) -> Task:
             rows = [
                 read_shard(shard_path(output_dir, build_id, s, shard), s) for s in UPSTREAM[stage]
             ]
+            if stage == "questions":
+                # The one build-wide input: which of this shard's candidates are duplicates.
+                rows.append(read_duplicates(duplicates_path(output_dir, build_id), shard))
             return compute(config, sim_url, build_id, shard, *rows)
 
         return run_shard(stage, build_id, shard, output_dir, inputs, work)

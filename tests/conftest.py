@@ -21,7 +21,7 @@ os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(Path(_PREFECT_HOME) / "results")
 for key in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"):  # no test may reach a real provider
     os.environ.pop(key, None)
 
-from raspberry.config import BuildConfig, SimConfig, load_config  # noqa: E402
+from raspberry.config import BuildConfig, ReasoningGymTask, SimConfig, load_config  # noqa: E402
 from raspberry.questions.reasoning_gym_source import to_question  # noqa: E402
 from raspberry.records import Question  # noqa: E402
 from raspberry.sim.process import running_sim  # noqa: E402
@@ -70,7 +70,8 @@ def rg_questions(task: str, n: int, seed: int = 9) -> list[Question]:
     import reasoning_gym
 
     return [
-        to_question(task, e, "h") for e in reasoning_gym.create_dataset(task, size=n, seed=seed)
+        to_question(ReasoningGymTask(task=task, count=n), e, "h")
+        for e in reasoning_gym.create_dataset(task, size=n, seed=seed)
     ]
 
 

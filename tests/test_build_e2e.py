@@ -55,11 +55,11 @@ def test_build_end_to_end(tmp_path, prefect_api):
     assert stages["sft"]["rows_out"] == stages["verdicts"]["rows_out"]
     assert stages["dialogues"]["requests_sent"] > 40 and stages["verdicts"]["requests_sent"] > 0
     assert stages["dialogues"]["tokens_out"] > 0
-    assert "funnel: questions 40 → dialogues 40" in log
+    assert "funnel: candidates 40 → questions 40 → dialogues 40" in log
     # Each stage left a progress artifact in the UI, at 100% when it ended.
     progress = {a.key: a for a in _latest_artifacts() if a.key.startswith("progress-e2e-")}
     assert set(progress) == {
-        f"progress-e2e-{s}" for s in ("questions", "dialogues", "verdicts", "sft")
+        f"progress-e2e-{s}" for s in ("candidates", "questions", "dialogues", "verdicts", "sft")
     }
     assert progress["progress-e2e-dialogues"].data == 100.0
     assert "40/40 items" in progress["progress-e2e-dialogues"].description
@@ -243,7 +243,7 @@ def test_a_moved_build_keeps_its_shards(tmp_path, prefect_api):
             stages,
         )
 
-    assert build(tmp_path / "before", "questions").returncode == 0
+    assert build(tmp_path / "before", "candidates,questions").returncode == 0
     (tmp_path / "before").rename(tmp_path / "after")
     proc = build(tmp_path / "after", "dialogues")
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -49,7 +49,7 @@ def _args(config, build_id):
         "--build-id",
         build_id,
         "--stages",
-        "questions,dialogues",
+        "candidates,questions,dialogues",
         "--json",
     ]
 

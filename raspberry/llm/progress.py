@@ -112,12 +112,18 @@ class Board:
 BOARD = Board()
 
 
-async def gather_counted(jobs: Iterable[Awaitable[T]]) -> list[T]:
-    """asyncio.gather that counts each finished job on the board, for progress and ETA.
+async def gather_all(jobs: Iterable[Awaitable[T]]) -> list[T]:
+    """asyncio.gather that lets every job run to its end before the first error is raised: their
+    requests are in flight and paid for, and must reach the cache before the gateway closes."""
+    results = await asyncio.gather(*jobs, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results  # type: ignore[return-value]
 
-    When a job fails, the others still run to their end before the first error is raised: their
-    requests are in flight and paid for, and must reach the cache before the gateway closes.
-    """
+
+async def gather_counted(jobs: Iterable[Awaitable[T]]) -> list[T]:
+    """gather_all that counts each finished job on the board, for progress and ETA."""
     pending = list(jobs)
     BOARD.add_items(len(pending))
 
@@ -126,11 +132,7 @@ async def gather_counted(jobs: Iterable[Awaitable[T]]) -> list[T]:
         BOARD.item_done()
         return result
 
-    results = await asyncio.gather(*(counted(j) for j in pending), return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return results  # type: ignore[return-value]
+    return await gather_all(counted(j) for j in pending)
 
 
 Sink = Callable[[Snapshot], None]

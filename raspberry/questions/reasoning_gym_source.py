@@ -1,17 +1,18 @@
 """Questions from reasoning-gym generators, with the gold answer and the task's scorer kept.
 
 Each configured task is one dataset seeded from the build's seed and its position in the config,
-so the same config always yields the same questions.
+so the same config always yields the same questions. Shard s of n takes items s, s+n, s+2n, ...
+of every task; reasoning-gym builds each item from its own seed, so no shard builds another's.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
 from raspberry.config import QuestionsConfig, ReasoningGymTask
 from raspberry.errors import ConfigError
+from raspberry.questions.text import question_id
 from raspberry.records import Lineage, Question
 
 SOURCE = "reasoning_gym"
@@ -21,6 +22,14 @@ def _dataset(spec: ReasoningGymTask, seed: int, size: int) -> Any:
     import reasoning_gym  # imported lazily: it loads 100+ generators
 
     return reasoning_gym.create_dataset(spec.task, size=size, seed=seed, **spec.params)
+
+
+def _domain(task: str) -> str:
+    """The task's family in reasoning-gym's package layout (arithmetic, games, logic, ...)."""
+    from reasoning_gym.factory import DATASETS
+
+    module = DATASETS[task][0].__module__.split(".")
+    return module[1] if len(module) > 2 else ""
 
 
 def validate(cfg: QuestionsConfig) -> None:
@@ -35,35 +44,31 @@ def validate(cfg: QuestionsConfig) -> None:
             ) from None
 
 
-def question_id(source: str, task: str, prompt: str) -> str:
-    return hashlib.sha256(f"{source}\n{task}\n{prompt}".encode()).hexdigest()[:16]
-
-
-def to_question(task: str, entry: dict[str, Any], config_hash: str) -> Question:
+def to_question(spec: ReasoningGymTask, entry: dict[str, Any], config_hash: str) -> Question:
     """A question row from a reasoning-gym entry, carrying what the task's scorer needs."""
-    qid = question_id(SOURCE, task, entry["question"])
+    qid = question_id(entry["question"])
     kept = {"question": entry["question"], "answer": entry["answer"], "metadata": entry["metadata"]}
     return Question(
         id=qid,
         source=SOURCE,
-        task=task,
+        task=spec.task,
+        domain=_domain(spec.task),
+        style="procedural",
+        difficulty=json.dumps(spec.params, sort_keys=True) if spec.params else "default",
         prompt=entry["question"],
         reference_answer=str(entry["answer"]),
         verification=json.dumps(
-            {"kind": "reasoning_gym", "task": task, "entry": kept}, default=str
+            {"kind": "reasoning_gym", "task": spec.task, "entry": kept}, default=str
         ),
-        lineage=Lineage(question_id=qid, stage="questions", config_hash=config_hash),
+        lineage=Lineage(question_id=qid, stage="candidates", config_hash=config_hash),
     )
 
 
-def generate(cfg: QuestionsConfig, config_hash: str) -> list[Question]:
-    """All questions of the config, exact duplicates dropped, in a stable order."""
+def generate(cfg: QuestionsConfig, config_hash: str, shard: int) -> list[Question]:
+    """This shard's questions of every configured task, in a stable order."""
     out: list[Question] = []
-    seen: set[str] = set()
     for position, spec in enumerate(cfg.reasoning_gym):
-        for entry in _dataset(spec, cfg.seed + position, spec.count):
-            question = to_question(spec.task, entry, config_hash)
-            if question.id not in seen:
-                seen.add(question.id)
-                out.append(question)
+        dataset = _dataset(spec, cfg.seed + position, spec.count)
+        for index in range(shard, spec.count, cfg.shards):
+            out.append(to_question(spec, dataset[index], config_hash))
     return out

@@ -12,7 +12,9 @@ import random
 import re
 from dataclasses import dataclass
 
-from raspberry.sim.solvers import evaluate, solve, wrong_answer
+from raspberry.sim.solvers import solve, wrong_answer
+from raspberry.sim.writer import evolver, question_writer
+from raspberry.verify.constraints import RULES_PREFIX, broken_rules
 from raspberry.verify.extract import extract_final_answer
 
 
@@ -92,7 +94,11 @@ def judge(prompt: str, harsh: bool = False) -> str:
     """Grades by the final answer; the harsh variant (a second opinion) gives right answers 6."""
     reference = _section(prompt, "reference_answer")
     answer = extract_final_answer(_section(prompt, "response")) or ""
-    right = _normalise(answer) == _normalise(reference)
+    if reference.startswith(RULES_PREFIX):
+        rules = json.loads(reference.removeprefix(RULES_PREFIX).splitlines()[0])
+        right = bool(answer) and not broken_rules(answer, rules)
+    else:
+        right = _normalise(answer) == _normalise(reference)
     score = (6 if harsh else 9) if right else 2
     reasons = (
         "The final answer matches the reference and the steps support it."
@@ -132,21 +138,6 @@ def rewriter(prompt: str, truncate: bool = False) -> str:
     return f"{text[: len(text) * 2 // 5]}\n\nFinal answer: {answer}"
 
 
-def question_writer(prompt: str, b: Behaviour) -> str:
-    rng = rng_for(b.seed, prompt)
-    a, c, d = rng.randint(12, 99), rng.randint(3, 19), rng.randint(100, 999)
-    expr = f"{a} * {c} - {d}"
-    return json.dumps(
-        {
-            "question": f"A depot ships {a} crates of {c} boxes each, then takes back {d} boxes. "
-            "How many boxes were shipped in the end?",
-            "reference_answer": str(evaluate(expr)),
-            "answer_type": "numeric",
-            "verification": f"exact integer {expr}",
-        }
-    )
-
-
 def respond(
     model: str, system: str | None, messages: list[dict[str, str]], sample: int, b: Behaviour
 ) -> str:
@@ -161,5 +152,14 @@ def respond(
     if model in ("sim-rewriter", "sim-rewriter-truncating"):
         return rewriter(last, truncate=model.endswith("truncating"))
     if model == "sim-question-writer":
-        return question_writer(last, b)
+        # A re-ask comes as later turns of the same conversation; the task is in the first.
+        first = messages[0]["content"] if messages else ""
+        if "<operation>" in first:
+            return evolver(first, b.seed)
+        return question_writer(first, len(messages) > 1, sample, b.seed)
+    if model == "sim-student":
+        # A student for whom each question has its own difficulty: its chance of a wrong
+        # answer is drawn once per question, so pass rates spread over the whole range.
+        p = rng_for(b.seed, "student", messages[0]["content"] if messages else "").random()
+        return teacher(messages, sample, Behaviour(b.seed, p, p))
     raise KeyError(model)

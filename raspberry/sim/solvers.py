@@ -27,6 +27,7 @@ class Solution:
     steps: list[str]
     answer: str
     choices: str = ""  # option letters of a multiple-choice question
+    rules: list | None = None  # the checks of a rule puzzle, as the question states them
 
 
 def _eval(node: ast.AST, env: dict[str, Fraction]) -> Fraction:
@@ -155,12 +156,86 @@ def _simple_equation(text: str) -> Solution | None:
     return Solution("simple_equations", steps, _fmt(x))
 
 
+# Words by length for rule puzzles ("the k-th word has k letters").
+CONSTRAINT_WORDS = {
+    1: ["a", "I"],
+    2: ["an", "we", "by", "at", "to"],
+    3: ["sea", "old", "red", "cat", "sun", "owl"],
+    4: ["blue", "wave", "tide", "ship", "calm", "moon"],
+    5: ["quiet", "ocean", "green", "storm", "light"],
+    6: ["harbor", "silver", "breeze", "sailor", "island"],
+    7: ["journey", "weather", "morning", "lantern", "glacier"],
+    8: ["mountain", "northern", "daylight", "sunlight"],
+    9: ["beautiful", "wandering", "starlight", "waterfall"],
+}
+
+
+def _rule_puzzle(text: str, pick: int) -> Solution | None:
+    m = re.search(r"of exactly (\d+) words in which the k-th word has exactly k letters", text)
+    if not m:
+        return None
+    n = int(m.group(1))
+    if not 1 <= n <= 9:
+        return None
+    chosen = [CONSTRAINT_WORDS[k][(pick + k) % len(CONSTRAINT_WORDS[k])] for k in range(1, n + 1)]
+    steps = [f"I need {n} words; word k must have k letters."]
+    steps += [f"Word {k}: {w!r} has {len(w)} letters." for k, w in enumerate(chosen, 1)]
+    rules = [{"rule": "word_count", "equals": n}, {"rule": "nth_word_has_n_letters"}]
+    return Solution("rule_puzzle", steps, " ".join(chosen), rules=rules)
+
+
+def _word_problem(text: str) -> Solution | None:
+    m = re.search(r"(\w+) starts with (\d+) (\w+)\.", text)
+    if not m or not re.search(r"How many \w+ does \w+ have at the end\?$", text):
+        return None
+    total = int(m.group(2))
+    steps = [f"{m.group(1)} starts with {total} {m.group(3)}."]
+    for step in re.finditer(
+        r"Then \w+ (?:gets (\d+) more|gives away (\d+)|ends up with (\d+) times as many)", text
+    ):
+        more, away, times = step.groups()
+        if more:
+            total += int(more)
+            steps.append(f"Getting {more} more makes {total}.")
+        elif away:
+            total -= int(away)
+            steps.append(f"Giving away {away} leaves {total}.")
+        else:
+            total *= int(times)
+            steps.append(f"{times} times as many makes {total}.")
+    steps.append(f"After every step the count is {total}.")
+    return Solution("word_problem", steps, str(total))
+
+
+def _common_sense(stem: str, options: list[tuple[str, str]]) -> tuple[str, str] | None:
+    """The option a careful reader picks in the writer's trick questions, and why."""
+
+    def find(wanted: str) -> str | None:
+        return next((letter for letter, o in options if o.strip().lower() == wanted.lower()), None)
+
+    if m := re.search(r"turns the cup upside down on the (\w+)", stem):
+        surface = m.group(1)
+        letter = next((le for le, o in options if f"on the {surface}" in o.lower()), None)
+        why = f"An upside-down cup lifted off the {surface} leaves what was under it behind."
+    elif m := re.search(r"boils one egg in (\d+) minutes", stem):
+        letter, why = find(m.group(1)), "Eggs boiled together in one pot take no longer than one."
+    elif m := re.search(r"(\w+)'s mother has four children", stem):
+        letter, why = find(m.group(1)), f"{m.group(1)} is the mother's fourth child."
+    else:
+        return None
+    return (letter, why) if letter else None
+
+
 def _multiple_choice(text: str) -> Solution | None:
     options = re.findall(r"^\s*([A-F])[.)]\s*(.+?)\s*$", text, re.M)
     if len(options) < 2:
         return None
     letters = "".join(letter for letter, _ in options)
     stem = re.split(r"^\s*[A-F][.)]", text, maxsplit=1, flags=re.M)[0].strip()
+    if sense := _common_sense(stem, options):
+        letter, why = sense
+        steps = ["I ignore the details that do not matter.", why, f"That is option {letter}."]
+        return Solution("trick_mcq", steps, letter, letters)
     m = re.search(r"(?:what is|calculate|compute)\s+([-\d\s+*/().]+?)\s*\?", stem, re.I)
     if m:
         value = evaluate(m.group(1))
@@ -192,7 +267,13 @@ def solve(question: str) -> Solution | None:
             return _arithmetic("basic_arithmetic", m.group(1))
         if m := re.search(r"arithmetic problem:\s*(.+?)\s*=\s*$", text):
             return _arithmetic("chain_sum", m.group(1))
-        return _letter_counting(text) or _word_sorting(text) or _simple_equation(text)
+        return (
+            _letter_counting(text)
+            or _word_sorting(text)
+            or _simple_equation(text)
+            or _word_problem(text)
+            or _rule_puzzle(text, int(hashlib.sha256(text.encode()).hexdigest(), 16) % 7)
+        )
     except (ValueError, SyntaxError, ZeroDivisionError):
         return None
 

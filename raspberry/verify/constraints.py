@@ -12,6 +12,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+# How a judge is told that any answer meeting the rules is right (see verify/judge.py).
+RULES_PREFIX = "Any answer that meets every one of these rules is correct. Rules:"
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*")
 
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from raspberry.llm import Gateway
 from raspberry.prompts import Prompt
+from raspberry.verify.constraints import RULES_PREFIX
 
 
 class JudgeScores(BaseModel):
@@ -34,6 +35,15 @@ def parse_scores(text: str) -> JudgeScores | None:
         return JudgeScores.model_validate(json.loads(match.group(0)))
     except (json.JSONDecodeError, ValidationError):
         return None
+
+
+def judge_reference(reference: str, verification: str) -> str:
+    """What the judge compares against. A rule puzzle has many right answers: the judge is given
+    its rules, with the reference as one example, so it does not fail every other right answer."""
+    spec = json.loads(verification or "{}")
+    if spec.get("kind") != "constraint":
+        return reference
+    return f"{RULES_PREFIX} {json.dumps(spec['rules'])}\nOne answer that does: {reference}"
 
 
 def _neutralise(text: str) -> str:

@@ -10,7 +10,7 @@ from raspberry.llm.progress import gather_counted
 from raspberry.prompts import Prompt
 from raspberry.records import Dialogue, Lineage, Question, Verdict
 from raspberry.verify.checks import acheck, has_verifier
-from raspberry.verify.judge import JudgeScores, judge
+from raspberry.verify.judge import JudgeScores, judge, judge_reference
 
 
 def transcript(dialogue: Dialogue) -> str:
@@ -70,7 +70,8 @@ async def verdict_for(
     if cfg.judge and prompt is not None and not reasons:
         roles = ["judge", "second_judge"] if cfg.second_judge else ["judge"]
         models = [gw.model_ref(role) for role in roles]
-        args = (question.prompt, question.reference_answer, transcript(dialogue))
+        reference = judge_reference(question.reference_answer, question.verification)
+        args = (question.prompt, reference, transcript(dialogue))
         scores = list(
             await asyncio.gather(
                 *(judge(gw, prompt, *args, cfg.max_judge_attempts, role=r) for r in roles)
