@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
+from datasketch import MinHash
 
 from raspberry.config import NearDuplicateConfig
 from raspberry.questions.text import ngrams, text_key, words
@@ -46,7 +46,7 @@ class Doc:
     earlier: bool = False  # from an earlier build: indexed, never dropped
 
     def reference(self) -> Doc:
-        """The fields an index keeps: all but the text."""
+        """The fields the pass keeps after reading a question: all but the text."""
         return Doc(self.key, self.ref, "", "", self.family, self.prose, self.earlier)
 
 
@@ -80,6 +80,7 @@ def shingles(text: str, n: int, common: set[str]) -> set[str]:
 # The LSH looks for candidates this far below the threshold, so that pairs near it are not
 # missed by chance; each candidate is then measured exactly.
 RECALL_MARGIN = 0.15
+PENDING = 1024  # keys held unsorted before they are merged into the sorted table
 
 
 @dataclass(frozen=True)
@@ -88,14 +89,41 @@ class Signed:
     hashes: np.ndarray  # the sorted, distinct 32-bit hashes of the question's shingles
 
 
+def bands_for(threshold: float, num_perm: int) -> tuple[int, int]:
+    """(bands, rows per band) with the fewest false negatives at `threshold` among the choices
+    that still leave pairs of Jaccard 0.3 unlikely to collide (probability <= 0.1)."""
+    best = (1, num_perm)
+    best_miss = 1.0
+    for rows in range(1, num_perm + 1):
+        bands = num_perm // rows
+        miss = (1 - threshold**rows) ** bands
+        if 1 - (1 - 0.3**rows) ** bands <= 0.1 and miss < best_miss:
+            best, best_miss = (bands, rows), miss
+    return best
+
+
 class Index:
-    """An LSH index of MinHash signatures; each candidate it returns is confirmed on the exact
-    Jaccard similarity of the two questions' shingle hashes (kept, 4 bytes per shingle)."""
+    """MinHash LSH over datasketch signatures, in compact arrays: each question's band keys
+    (one 64-bit hash per band) sit in one sorted table that is searched with numpy. Each
+    candidate is confirmed on the exact Jaccard of the two questions' shingle hashes.
+
+    Why not datasketch's MinHashLSH: its in-memory storage keeps a Python set per bucket, about
+    5 KB per question at 128 permutations; this table takes 12 bytes per band."""
 
     def __init__(self, threshold: float, num_perm: int):
         self._threshold, self._num_perm = threshold, num_perm
-        self._lsh = MinHashLSH(threshold=max(0.3, threshold - RECALL_MARGIN), num_perm=num_perm)
+        self._bands, self._rows = bands_for(max(0.3, threshold - RECALL_MARGIN), num_perm)
         self._permutations = MinHash(num_perm=num_perm, scheme="affine32").permutations
+        rng = np.random.default_rng(0)
+        # Odd multipliers combine a band's rows into one key; the band number is mixed in, so
+        # all bands share one table.
+        self._mix = rng.integers(1, 2**63, size=self._rows, dtype=np.uint64) | np.uint64(1)
+        self._salt = rng.integers(1, 2**63, size=self._bands, dtype=np.uint64)
+        self._keys = np.empty(0, np.uint64)  # sorted
+        self._owners = np.empty(0, np.int32)  # the question of each key
+        # Band keys of the questions added since the last merge, one row each.
+        self._pending = np.empty((PENDING, self._bands), np.uint64)
+        self._n_pending = 0
         self._hashes: list[np.ndarray] = []
         self._docs: list[Doc] = []
 
@@ -110,23 +138,55 @@ class Index:
         m.update_batch(hashes.tolist())
         return Signed(m, hashes)
 
+    def _band_keys(self, m: MinHash) -> np.ndarray:
+        used = self._bands * self._rows
+        rows = m.hashvalues[:used].astype(np.uint64).reshape(self._bands, self._rows)
+        with np.errstate(over="ignore"):  # wrapping multiplication is the point
+            return (rows * self._mix).sum(axis=1) ^ self._salt
+
+    def _candidates(self, keys: np.ndarray) -> set[int]:
+        found: set[int] = set()
+        lo = np.searchsorted(self._keys, keys, "left")
+        hi = np.searchsorted(self._keys, keys, "right")
+        for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
+            found.update(self._owners[a:b].tolist())
+        if self._n_pending:
+            hits = np.nonzero((self._pending[: self._n_pending] == keys).any(axis=1))[0]
+            found.update((hits + len(self._docs) - self._n_pending).tolist())
+        return found
+
     def match(self, doc: Doc, signed: Signed) -> tuple[Doc, float] | None:
         """The earliest indexed question of another family at least `threshold` similar."""
         best: tuple[int, float] | None = None
-        for index in self._lsh.query(signed.minhash):
+        for index in sorted(self._candidates(self._band_keys(signed.minhash))):
             if doc.family and self._docs[index].family == doc.family:
                 continue
             other = self._hashes[index]
             shared = len(np.intersect1d(other, signed.hashes, assume_unique=True))
             similarity = shared / (len(other) + len(signed.hashes) - shared)
-            if similarity >= self._threshold and (best is None or index < best[0]):
+            if similarity >= self._threshold:
                 best = (index, similarity)
+                break
         return (self._docs[best[0]], best[1]) if best else None
 
     def add(self, doc: Doc, signed: Signed) -> None:
-        self._lsh.insert(len(self._docs), signed.minhash, check_duplication=False)
+        self._pending[self._n_pending] = self._band_keys(signed.minhash)
+        self._n_pending += 1
         self._hashes.append(signed.hashes)
-        self._docs.append(doc.reference())
+        self._docs.append(doc)
+        if self._n_pending == PENDING:
+            self._merge()
+
+    def _merge(self) -> None:
+        first = len(self._docs) - self._n_pending
+        keys = self._pending[: self._n_pending].reshape(-1)
+        owners = np.repeat(np.arange(first, len(self._docs), dtype=np.int32), self._bands)
+        order = np.argsort(keys, kind="stable")
+        keys, owners = keys[order], owners[order]
+        at = np.searchsorted(self._keys, keys, "right")
+        self._keys = np.insert(self._keys, at, keys)
+        self._owners = np.insert(self._owners, at, owners)
+        self._n_pending = 0
 
 
 def _reason(first: Doc, repeat: str) -> str:
@@ -153,7 +213,8 @@ def find_duplicates(
                     first = seen[key]
                     yield doc.key, _reason(first, "exact_duplicate"), f"same text as {first.ref}"
                 continue
-            seen[key] = doc.reference()
+            ref = doc.reference()
+            seen[key] = ref
             if near is None:
                 continue
             group_common = common.get(doc.group, set())
@@ -172,4 +233,4 @@ def find_duplicates(
                 yield doc.key, *hit
                 continue
             for index, sig, _ in signed:
-                index.add(doc, sig)
+                index.add(ref, sig)

@@ -8,8 +8,8 @@ from raspberry.config import FiltersConfig
 
 # "see Figure 2", "the diagram below", "shown in the table above": the question needs a picture.
 _FIGURE = re.compile(
-    r"\b(?:figure|fig\.|diagram|image|picture|graph|chart|table)\s*"
-    r"(?:\d+|[A-Z]\b|above|below|shown|shows)|\b(?:shown|pictured|depicted)\s+(?:above|below)\b",
+    r"\b(?:(?:figure|diagram|image|picture|graph|chart|table)\b|fig\.)\s*"
+    r"(?:\d+|above|below|shown|shows)|\b(?:shown|pictured|depicted)\s+(?:above|below)\b",
     re.I,
 )
 # Sub-questions "(a) ... (b) ...", "a) ... b) ..." or "Part 1 ... Part 2". Options of a
