@@ -107,6 +107,7 @@ def _question(
     problem = spec_problem(verification, answer)
     if problem:
         return problem
+    prompt = prompt.strip()
     qid = question_id(prompt)
     source_id = _text(row.get(cols.id)) if cols.id else ""
     return Question(
@@ -115,7 +116,7 @@ def _question(
         task=task,
         domain=_text(row.get(cols.domain)) if cols.domain else "",
         style="user",
-        prompt=prompt.strip(),
+        prompt=prompt,
         reference_answer=answer,
         verification=spec_json(verification),
         lineage=Lineage(
