@@ -50,6 +50,27 @@ def test_unknown_reasoning_gym_task(tmp_path):
     _assert_bad_input(_build(tmp_path, data), "no_such_task", "questions.reasoning_gym.5")
 
 
+@pytest.mark.parametrize(
+    ("questions", "expected"),
+    [
+        ({"files": [{"path": "nope.jsonl"}]}, "question file not found"),
+        (
+            {"filters": {"near_duplicates": {"earlier_builds": ["last-night"]}}},
+            "build 'last-night' has no question shards",
+        ),
+        (
+            {"filters": {"decontamination": {"benchmarks": ["gone.json"]}}},
+            "benchmark file not found",
+        ),
+    ],
+)
+def test_bad_question_sources_fail_before_anything_runs(tmp_path, questions, expected):
+    data = config_dict(tmp_path)
+    data["questions"].update(questions)
+    _assert_bad_input(_build(tmp_path, data), expected)
+    assert not (tmp_path / "builds").exists()  # nothing was started, nothing written
+
+
 @pytest.mark.parametrize("stages", ["dialogs", "questions,sfft"])
 def test_unknown_stage(tmp_path, stages):
     _assert_bad_input(_build(tmp_path, config_dict(tmp_path), "--stages", stages), "unknown stage")
