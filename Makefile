@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint clean
+.PHONY: demo test reliability lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -22,7 +22,7 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --ignore=tests/reliability
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
@@ -30,3 +30,7 @@ lint: $(VENV)/.installed-dev
 
 clean:
 	rm -rf $(VENV) data/builds data/cache
+
+# The reliability suite (tests/reliability/): a build under faults, secrets never written.
+reliability: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -q -s tests/reliability

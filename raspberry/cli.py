@@ -313,6 +313,10 @@ def cmd_sim_serve(args: argparse.Namespace) -> int:
             jitter_ms=args.jitter_ms,
             rpm=args.rpm,
             error_rate=args.error_rate,
+            rate_limit_rate=args.rate_limit_rate,
+            hang_rate=args.hang_rate,
+            empty_rate=args.empty_rate,
+            malformed_judge_rate=args.malformed_judge_rate,
             behaviour=Behaviour(
                 seed=args.seed,
                 wrong_first_prob=args.wrong_first_prob,
@@ -388,6 +392,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--jitter-ms", type=float, default=0.0)
     serve.add_argument("--rpm", type=int, default=None, help="requests/min, enforced per second")
     serve.add_argument("--error-rate", type=float, default=0.0, help="share of 500 answers")
+    serve.add_argument("--rate-limit-rate", type=float, default=0.0, help="share of 429 answers")
+    serve.add_argument("--hang-rate", type=float, default=0.0, help="share never answered")
+    serve.add_argument("--empty-rate", type=float, default=0.0, help="share of empty completions")
+    serve.add_argument(
+        "--malformed-judge-rate", type=float, default=0.0, help="share of judge JSON cut in half"
+    )
     serve.add_argument("--wrong-first-prob", type=float, default=0.4)
     serve.add_argument("--wrong-retry-prob", type=float, default=0.2)
     serve.add_argument("--batch-delay-s", type=float, default=0.2, help="until a batch ends")

@@ -131,6 +131,13 @@ class SimConfig(Strict):
     jitter_ms: float = Field(0.0, ge=0)
     rpm: int | None = Field(None, gt=0)
     error_rate: float = Field(0.0, ge=0, le=1)
+    # Faults for reliability runs: shares of requests answered 429 with Retry-After, never
+    # answered (the client's timeout must end them), answered with an empty completion, and of
+    # judge answers whose JSON is cut in half.
+    rate_limit_rate: float = Field(0.0, ge=0, le=1)
+    hang_rate: float = Field(0.0, ge=0, le=1)
+    empty_rate: float = Field(0.0, ge=0, le=1)
+    malformed_judge_rate: float = Field(0.0, ge=0, le=1)
     # Chance that the teacher's first attempt is wrong, and that a later attempt is wrong again.
     wrong_first_prob: float = Field(0.4, ge=0, le=1)
     wrong_retry_prob: float = Field(0.2, ge=0, le=1)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from raspberry.sim.roles import Behaviour, respond
@@ -51,8 +52,14 @@ def _parse(body: Any) -> tuple[str, list[dict[str, str]], int]:
     return body["model"], messages, max_tokens
 
 
-def answer(style: str, body: dict[str, Any], behaviour: Behaviour) -> tuple[int, dict[str, Any]]:
-    """Status and JSON body of one completion, as the direct and the batch APIs return it."""
+def answer(
+    style: str,
+    body: dict[str, Any],
+    behaviour: Behaviour,
+    mangle: Callable[[str, str], str] | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """Status and JSON body of one completion, as the direct and the batch APIs return it;
+    `mangle(model, text)` may spoil the text (the server's fault injection)."""
     kinds = ERROR_KINDS[style]
     try:
         model, messages, max_tokens = _parse(body)
@@ -69,6 +76,8 @@ def answer(style: str, body: dict[str, Any], behaviour: Behaviour) -> tuple[int,
         text = respond(model, system, messages, sample, behaviour)
     except KeyError:
         return 404, error_body(style, kinds[404], f"model '{model}' does not exist")
+    if mangle:
+        text = mangle(model, text)
     tokens_in = tokens((system or "") + "".join(m["content"] for m in messages))
     tokens_out = tokens(text)
     truncated = tokens_out > max_tokens

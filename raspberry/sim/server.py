@@ -36,6 +36,10 @@ class SimSettings:
     jitter_ms: float = 0.0
     rpm: int | None = None
     error_rate: float = 0.0
+    rate_limit_rate: float = 0.0
+    hang_rate: float = 0.0
+    empty_rate: float = 0.0
+    malformed_judge_rate: float = 0.0
     behaviour: Behaviour = field(default_factory=Behaviour)
     batch: BatchFaults = field(default_factory=BatchFaults)
 
@@ -105,6 +109,9 @@ def create_app(settings: SimSettings) -> Starlette:
             return _error(style, 400, kinds[400], f"malformed request: {exc}", {})
         stats[f"model:{model}"] += 1
         admitted, wait = limiter.admit()
+        if admitted and settings.rate_limit_rate and faults.random() < settings.rate_limit_rate:
+            admitted, wait = False, 0.2
+            stats["fault_429"] += 1
         if not admitted:
             stats["status_429"] += 1
             headers = {
@@ -119,7 +126,21 @@ def create_app(settings: SimSettings) -> Starlette:
         if settings.error_rate and faults.random() < settings.error_rate:
             stats["status_500"] += 1
             return _error(style, 500, kinds[500], "simulated server error", {})
-        status, payload = answer(style, body, settings.behaviour)
+        if settings.hang_rate and faults.random() < settings.hang_rate:
+            stats["fault_hang"] += 1
+            await asyncio.sleep(3600)  # the client's timeout has to end this request
+
+        def mangle(model: str, text: str) -> str:
+            if settings.empty_rate and faults.random() < settings.empty_rate:
+                stats["fault_empty"] += 1
+                return ""
+            judged = model.startswith("sim-judge")
+            if judged and faults.random() < settings.malformed_judge_rate:
+                stats["fault_malformed_judge"] += 1
+                return text[: len(text) // 2]
+            return text
+
+        status, payload = answer(style, body, settings.behaviour, mangle)
         stats[f"status_{status}"] += 1
         return JSONResponse(payload, status_code=status, headers=limiter.headers(style))
 
