@@ -1,6 +1,7 @@
 """The `raspberry` command: build, status, export, eval, sim serve.
 
-Exit codes: 0 every shard done; 1 some shard failed; 2 bad input (config, prompts, keys, build).
+Exit codes: 0 every shard done; 1 some shard failed; 2 bad input (config, prompts, keys, build);
+3 the disk is full (everything already written is intact: free space and rerun the build id).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from raspberry.config import BuildConfig, load_config, resolve_api_key
-from raspberry.errors import RaspberryError
+from raspberry.errors import DiskFull, RaspberryError, disk_full
 from raspberry.records import STAGES
 from raspberry.report import build_state, funnel_line, stage_reports, stage_totals
 from raspberry.sft.export import FORMATS
@@ -102,7 +103,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     _prefect_env(output_dir)
     from flows.build import build_dataset  # imported late: Prefect reads its settings at import
 
-    build_dataset(
+    state = build_dataset(
         config_path=str(Path(args.config).resolve()),
         build_id=build_id,
         output_dir=output_dir,
@@ -110,12 +111,28 @@ def cmd_build(args: argparse.Namespace) -> int:
         return_state=True,
     )
     manifest = read_manifest(output_dir, build_id)
+    _raise_if_disk_full(state.message or "", manifest, output_dir, config.gateway.cache_path)
     summary = _summary(manifest, (manifest.get("runs") or [None])[-1])
     print()
     _report(summary, manifest, "this run")
     if args.json:
         print(json.dumps(summary), flush=True)
     return 0 if summary["state"] == "completed" else 1
+
+
+def _raise_if_disk_full(
+    message: str, manifest: dict[str, Any], output_dir: str, cache_path: str
+) -> None:
+    """A build that stopped on a full disk ends with one line saying so (exit 3), not a summary
+    of shards that could not even record why they failed."""
+    errors = [message] + [
+        e.get("error", "") for shards in manifest["stages"].values() for e in shards.values()
+    ]
+    if any(disk_full(e) for e in errors):
+        raise DiskFull(
+            f"the disk is full under {Path(output_dir).resolve()} or {Path(cache_path).resolve()}; "
+            f"every file written is intact: free space and rerun build '{manifest['build_id']}'"
+        )
 
 
 def cmd_status(args: argparse.Namespace) -> int:

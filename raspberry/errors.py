@@ -25,3 +25,17 @@ class BenchmarkFileError(RaspberryError):
 
 class BudgetExceeded(Exception):
     """The build has spent its budget.max_usd; nothing more is sent (what was received is kept)."""
+
+
+class DiskFull(RaspberryError):
+    """The disk under the build or the request cache is full. Exit code 3."""
+
+    exit_code = 3
+
+
+# How a full disk shows in an error's text: the OS (ENOSPC, EDQUOT) and SQLite.
+DISK_FULL_SIGNS = ("No space left on device", "Disk quota exceeded", "database or disk is full")
+
+
+def disk_full(text: str) -> bool:
+    return any(sign in text for sign in DISK_FULL_SIGNS)

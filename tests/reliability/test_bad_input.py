@@ -1,0 +1,201 @@
+"""Bad input through the real command, 22 cases: each is answered with one line naming the
+problem, exit code 2 (the documented code for bad input), and a build written before is left
+exactly as it was (every byte of every file under the output folder)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import ROOT, config_dict, run_cli, write_config
+
+from raspberry.config import ExportConfig
+from raspberry.records import Lineage, Question
+from raspberry.store import init_manifest, set_shard, shard_path, update_manifest, write_shard
+
+Case = Callable[[Path, dict], list[str]]  # (tmp_path, config data) -> CLI arguments
+
+
+def _build(tmp: Path, data: dict, *extra: str) -> list[str]:
+    return ["build", "--config", str(write_config(tmp, data)), *extra]
+
+
+def _raw_config(tmp: Path, text: str) -> list[str]:
+    (tmp / "raw.yaml").write_text(text)
+    return ["build", "--config", str(tmp / "raw.yaml")]
+
+
+def _edit(change: Callable[[dict], None]) -> Case:
+    def case(tmp: Path, data: dict) -> list[str]:
+        change(data)
+        return _build(tmp, data)
+
+    return case
+
+
+def _questions(**section) -> Case:
+    return _edit(lambda d: d["questions"].update(section))
+
+
+def _no_prompt_column(tmp: Path, data: dict) -> list[str]:
+    pq.write_table(pa.Table.from_pylist([{"text": "Why is the sky blue?"}]), tmp / "q.parquet")
+    data["questions"]["files"] = [{"path": str(tmp / "q.parquet")}]
+    return _build(tmp, data)
+
+
+def _unreadable_seed(tmp: Path, data: dict) -> list[str]:
+    (tmp / "seed.jsonl").mkdir()  # a folder where the file should be
+    data["questions"]["files"] = [{"path": str(tmp / "seed.jsonl")}]
+    return _build(tmp, data)
+
+
+def _bad_benchmark(tmp: Path, data: dict) -> list[str]:
+    (tmp / "bench.json").write_text('{"eval_data": [{"question_id": 1, "prompt": "Hi?"}]}')
+    return [
+        "eval",
+        "--config",
+        str(write_config(tmp, data)),
+        "--benchmark",
+        str(tmp / "bench.json"),
+    ]
+
+
+def _status_of(build: str) -> Case:
+    return lambda tmp, data: ["status", build, "--output-dir", str(tmp / "builds")]
+
+
+def _corrupt_manifest(tmp: Path, data: dict) -> list[str]:
+    (tmp / "builds" / "broken").mkdir(parents=True)
+    (tmp / "builds" / "broken" / "manifest.json").write_text("{not json")
+    return _status_of("broken")(tmp, data)
+
+
+def _other_builds_manifest(tmp: Path, data: dict) -> list[str]:
+    (tmp / "builds" / "copy").mkdir(parents=True)
+    old = (tmp / "builds" / "old" / "manifest.json").read_text()
+    (tmp / "builds" / "copy" / "manifest.json").write_text(old)
+    return _status_of("copy")(tmp, data)
+
+
+def _corrupt_shard(tmp: Path, data: dict) -> list[str]:
+    # A build whose SFT shard is garbage: exporting it must say so, not crash.
+    init_manifest(tmp / "builds", "garbled", {})
+    update_manifest(tmp / "builds", "garbled", export=ExportConfig().model_dump())
+    path = shard_path(tmp / "builds", "garbled", "sft", 0)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"PAR1 this is not parquet")
+    set_shard(
+        tmp / "builds",
+        "garbled",
+        "sft",
+        0,
+        {"state": "done", "path": "sft/shard-00000.parquet", "fingerprint": "x"},
+    )
+    return ["export", "garbled", "--output-dir", str(tmp / "builds"), "--out", str(tmp / "x")]
+
+
+CASES: dict[str, tuple[Case, str]] = {
+    "malformed YAML": (lambda t, d: _raw_config(t, "name: [unclosed\n"), "invalid YAML at line"),
+    "not a mapping": (lambda t, d: _raw_config(t, "- just\n- a list\n"), "must be a YAML mapping"),
+    "missing config file": (
+        lambda t, d: ["build", "--config", str(t / "nope.yaml")],
+        "config file not found",
+    ),
+    "unknown key": (
+        _edit(lambda d: d["dialogues"].update(max_turn=3)),
+        "unknown key 'dialogues.max_turn'",
+    ),
+    "wrong type": (_questions(shards="four"), "questions.shards"),
+    "negative count": (
+        _edit(lambda d: d["questions"]["reasoning_gym"][0].update(count=-5)),
+        "count",
+    ),
+    "key written in the YAML": (
+        _edit(lambda d: d["providers"]["sim_openai"].update(api_key="sk-x")),
+        "looks like a secret",
+    ),
+    "unknown model role": (
+        _edit(lambda d: d["models"].update(critic=d["models"]["judge"])),
+        "models.critic",
+    ),
+    "role on an unknown provider": (
+        _edit(lambda d: d["models"]["judge"].update(provider="nobody")),
+        "'nobody' is not one of providers",
+    ),
+    "role the build needs is missing": (
+        _edit(lambda d: d["models"].pop("rewriter")),
+        "['rewriter']",
+    ),
+    "missing prompt file": (
+        _edit(lambda d: d["dialogues"].update(teacher_prompt="teacher_v9")),
+        "prompt file not found",
+    ),
+    "missing API key": (
+        _edit(
+            lambda d: (
+                d["providers"].update(claude={"kind": "anthropic"}),
+                d["models"]["judge"].update(provider="claude"),
+            )
+        ),
+        "ANTHROPIC_API_KEY",
+    ),
+    "unknown reasoning-gym task": (
+        _edit(
+            lambda d: d["questions"]["reasoning_gym"].append({"task": "no_such_task", "count": 1})
+        ),
+        "no_such_task",
+    ),
+    "missing seed file": (_questions(files=[{"path": "nope.jsonl"}]), "question file not found"),
+    "unreadable seed file": (_unreadable_seed, "cannot read question file"),
+    "seed file without its prompt column": (_no_prompt_column, "has no column 'question'"),
+    "missing benchmark file": (
+        _questions(filters={"decontamination": {"benchmarks": ["gone.json"]}}),
+        "benchmark file not found",
+    ),
+    "malformed benchmark file": (_bad_benchmark, "a letter A-F is required"),
+    "earlier build that does not exist": (
+        _questions(filters={"near_duplicates": {"earlier_builds": ["lastnight"]}}),
+        "'lastnight' has no question shards",
+    ),
+    "unknown stage": (lambda t, d: _build(t, d, "--stages", "dialogs"), "unknown stage"),
+    "status of an unknown build": (_status_of("nope"), "no build 'nope'"),
+    "corrupt manifest": (_corrupt_manifest, "corrupt manifest"),
+    "manifest of another build": (_other_builds_manifest, "belongs to build 'old'"),
+    "corrupt Parquet shard": (_corrupt_shard, "corrupt or unreadable shard"),
+}
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_input_is_one_line_exit_2_and_nothing_written_is_touched(tmp_path, name):
+    out = tmp_path / "builds"
+    q = Question(
+        id="q0",
+        source="files",
+        task="t",
+        prompt="What is 2 + 2?",
+        reference_answer="4",
+        verification=json.dumps({"kind": "exact", "reference": "4"}),
+        lineage=Lineage(question_id="q0", stage="questions", config_hash="h"),
+    )
+    init_manifest(out, "old", {})
+    write_shard(shard_path(out, "old", "questions", 0), "questions", [q])
+    before = _snapshot(out / "old")
+    case, expected = CASES[name]
+    env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
+    proc: subprocess.CompletedProcess = run_cli(*case(tmp_path, config_dict(tmp_path)), env=env)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr[-2000:]
+    assert expected in lines[0], lines[0]
+    assert _snapshot(out / "old") == before
+    assert not (ROOT / "nope.yaml").exists()
