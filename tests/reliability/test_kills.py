@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import time
 
@@ -16,6 +15,7 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 from conftest import CLI, ROOT, config_dict, run_cli, write_config
+from test_resume import _cached
 
 from raspberry.config import SimConfig
 from raspberry.records import STAGES
@@ -52,14 +52,6 @@ def _config(tmp_path, url, name, cache):
     data["questions"]["confirm"] = {"solutions": 3, "rule": "majority"}
     data["gateway"] = {"cache_path": str(tmp_path / cache), "max_concurrency": 4}
     return write_config(tmp_path, data, name)
-
-
-def _cached(path) -> int:
-    try:
-        with sqlite3.connect(path) as db:
-            return db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
 
 
 def _rows(out, build, stage):
