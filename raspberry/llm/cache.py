@@ -31,6 +31,20 @@ def request_key(**parts: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _set_wal(db: sqlite3.Connection, timeout_s: float = 30.0) -> None:
+    """Switch to WAL. While another connection creates the same new file, SQLite may answer
+    "database is locked" at once, without waiting out the busy timeout: so wait here."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class RequestCache:
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -39,7 +53,7 @@ class RequestCache:
         self._db = sqlite3.connect(
             self.path, timeout=30, isolation_level=None, check_same_thread=False
         )
-        self._db.execute("PRAGMA journal_mode=WAL")
+        _set_wal(self._db)
         self._db.execute("PRAGMA synchronous=NORMAL")
         # Several shard threads and processes may open a new cache at once: one sets it up.
         with self._db:
