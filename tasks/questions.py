@@ -4,6 +4,7 @@ then the checked questions per shard."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,6 @@ def duplicates_task(
     inputs: dict[str, str],
     earlier: dict[str, str],
     config_path: str,
-    sim_url: str | None = None,
 ) -> dict[str, Any]:
     """Find the build's duplicates over all candidate shards (inputs: shard -> fingerprint;
     earlier: earlier build shard path -> fingerprint), write them, return path and counts."""
@@ -53,13 +53,10 @@ def duplicates_task(
     found = duplicates(config.questions, shards, [Path(p) for p in earlier])
     out = duplicates_path(output_dir, build_id)
     fp = write_duplicates(out, found)
-    reasons: dict[str, int] = {}
-    for d in found:
-        reasons[d["reason"]] = reasons.get(d["reason"], 0) + 1
     return {
         "state": "done",
         "path": out.name,
         "fingerprint": fp,
         "rows": len(found),
-        "reasons": reasons,
+        "reasons": dict(Counter(d["reason"] for d in found)),
     }

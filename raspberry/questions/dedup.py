@@ -193,6 +193,15 @@ def _reason(first: Doc, repeat: str) -> str:
     return "seen_in_earlier_build" if first.earlier else repeat
 
 
+def _first_hit(doc: Doc, signed: list[tuple[Index, Signed, str]]) -> tuple[str, str] | None:
+    """(reason, detail) of the first index that finds an earlier question like this one."""
+    for index, sig, reason in signed:
+        if found := index.match(doc, sig):
+            first, similarity = found
+            return _reason(first, reason), f"similar to {first.ref} (Jaccard {similarity:.2f})"
+    return None
+
+
 def find_duplicates(
     docs: Docs, cfg: NearDuplicateConfig, earlier: Docs | None = None
 ) -> Iterator[tuple[tuple[int, int], str, str]]:
@@ -222,13 +231,7 @@ def find_duplicates(
             if para and doc.prose:
                 checks.append((para, shingles(doc.text, 1, group_common), "paraphrase"))
             signed = [(index, index.sign(grams), reason) for index, grams, reason in checks]
-            hit = None
-            for index, sig, reason in signed if not doc.earlier else ():
-                if found := index.match(doc, sig):
-                    first, similarity = found
-                    detail = f"similar to {first.ref} (Jaccard {similarity:.2f})"
-                    hit = (_reason(first, reason), detail)
-                    break
+            hit = None if doc.earlier else _first_hit(doc, signed)
             if hit:
                 yield doc.key, *hit
                 continue
