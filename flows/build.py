@@ -1,9 +1,11 @@
-"""The build flow: four stages in order, one task per (stage, shard), Failed if any shard failed.
+"""The build flow: the stages in order, each a subflow with one task per shard; Failed if any
+shard failed.
 
 Shard i of a stage reads shard i of the stages before it. A shard whose inputs are not done is
 not run and is recorded as failed with the reason, so `raspberry status` names it and a rerun of
 the same build id recomputes it alone; completed shards come from Prefect's cache after their
-output file is checked against its fingerprint.
+output file is checked against its fingerprint. The same flow serves `raspberry build`, `raspberry
+rerun`, the nightly deployment (prefect.yaml) and `raspberry serve`.
 """
 
 from __future__ import annotations
@@ -12,13 +14,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import Task, flow, get_client, get_run_logger
 from prefect.futures import PrefectFuture
-from prefect.states import Failed
+from prefect.runtime import flow_run
+from prefect.states import Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.artifacts import publish_build, publish_stage
 from flows.progress import StageProgress
 from raspberry.config import BuildConfig, load_config
+from raspberry.errors import RaspberryError
+from raspberry.preflight import preflight
 from raspberry.questions import earlier_question_shards
 from raspberry.records import STAGES
 from raspberry.sim.process import sim_for
@@ -28,6 +34,7 @@ from raspberry.store import (
     fingerprint,
     init_manifest,
     read_manifest,
+    results_dir,
     set_shard,
     shard_name,
     update_manifest,
@@ -56,6 +63,11 @@ PAID = (
 )
 
 
+def _cached_task(task: Task, output_dir: str, build_id: str, stage: str) -> Task:
+    """The task with its results kept beside the builds, whatever process runs it, and tagged."""
+    return task.with_options(result_storage=results_dir(output_dir))
+
+
 def _intact(folder: Path, entry: dict[str, Any] | None) -> bool:
     """The shard's file exists and is the one recorded (not deleted, not altered)."""
     if not entry or entry.get("state") != "done":
@@ -80,6 +92,16 @@ def _inputs(
             return {}, "the build-wide duplicate pass is not done or its file changed"
         inputs["duplicates"] = entry["fingerprint"]  # type: ignore[index]
     return inputs, None
+
+
+def _checked(folder: Path, run: Any) -> tuple[State, bool]:
+    """Run a cached task (`run(refresh)` returns its final state); a result served from the cache
+    whose file is missing or altered is recomputed, not trusted. Returns (state, from cache)."""
+    state = run(False)
+    if state.name == "Cached" and not _intact(folder, state.result()):
+        get_run_logger().warning("cached output missing or altered; recomputing")
+        state = run(True)
+    return state, state.name == "Cached"
 
 
 def _run_duplicates(config: BuildConfig, config_path: str, build_id: str, output_dir: str) -> None:
@@ -107,119 +129,159 @@ def _run_duplicates(config: BuildConfig, config_path: str, build_id: str, output
         "earlier": earlier,
         "config_path": config_path,
     }
-    state = duplicates_task(**params, return_state=True)
+    task = _cached_task(duplicates_task, output_dir, build_id, "questions")
+    state, _ = _checked(
+        folder,
+        lambda refresh: task.with_options(refresh_cache=refresh)(**params, return_state=True),
+    )
     result = state.result() if state.is_completed() else None
-    if state.name == "Cached" and not _intact(folder, result):
-        logger.warning("duplicates: cached output missing or altered; recomputing")
-        state = duplicates_task.with_options(refresh_cache=True)(**params, return_state=True)
-        result = state.result() if state.is_completed() else None
     update_manifest(output_dir, build_id, duplicates=result or {"state": "failed"})
     if result:
         logger.info("duplicates: %s dropped %s", result["rows"], result["reasons"])
 
 
-def _run_stage(
-    runner: ThreadPoolTaskRunner,
-    stage: str,
-    config: BuildConfig,
-    config_path: str,
-    build_id: str,
-    output_dir: str,
-    sim_url: str | None,
-) -> dict[str, Any]:
+@flow(name="build_stage", flow_run_name="{build_id}-{stage}")
+def build_stage(
+    stage: str, config_path: str, build_id: str, output_dir: str, sim_url: str | None
+) -> dict[str, Any] | State:
+    """One stage of a build: a task per shard, run `run.parallel_shards` at a time; its artifacts
+    (shard states, funnel, tokens and cost, a preview, progress). Failed if a shard failed."""
     logger = get_run_logger()
+    _tag_run(f"build:{build_id}", f"stage:{stage}")
+    config = load_config(config_path)
+    if stage == "questions":
+        _run_duplicates(config, config_path, build_id, output_dir)
     manifest = read_manifest(output_dir, build_id)
     folder = build_dir(output_dir, build_id)
-    key = stage_key(config, stage)
+    task = _cached_task(TASKS[stage], output_dir, build_id, stage)
     totals: dict[str, Any] = {
         "shards_done": 0,
         "shards_failed": 0,
         "shards_cached": 0,
+        "computed": [],
         "rows_in": 0,
         "rows_out": 0,
         **dict.fromkeys(PAID, 0),
     }
 
-    def submit(shard: int, inputs: dict[str, str], refresh: bool = False) -> PrefectFuture:
-        task = TASKS[stage].with_options(refresh_cache=True) if refresh else TASKS[stage]
-        return runner.submit(
-            task,
-            parameters={
-                "build_id": build_id,
-                "stage": stage,
-                "shard": shard,
-                "output_dir": output_dir,
-                "stage_key": key,
-                "inputs": inputs,
-                "config_path": config_path,
-                "sim_url": sim_url,
-            },
+    def submit(shard: int, inputs: dict[str, str], refresh: bool) -> PrefectFuture:
+        return task.with_options(refresh_cache=refresh).submit(
+            build_id=build_id,
+            stage=stage,
+            shard=shard,
+            output_dir=output_dir,
+            stage_key=stage_key(config, stage),
+            inputs=inputs,
+            config_path=config_path,
+            sim_url=sim_url,
         )
 
-    futures: dict[int, tuple[PrefectFuture, dict[str, str]]] = {}
-    for shard in range(config.questions.shards):
-        inputs, blocked = _inputs(folder, manifest, stage, shard)
-        if blocked:
-            set_shard(output_dir, build_id, stage, shard, {"state": "failed", "error": blocked})
-            totals["shards_failed"] += 1
-            logger.error("%s/%s not run: %s", stage, shard_name(shard), blocked)
-            continue
-        futures[shard] = (submit(shard, inputs), inputs)
-    for shard, (future, inputs) in futures.items():
-        state = future.wait() or future.state
-        cached = state.name == "Cached"
-        if cached and not _intact(folder, future.result()):
-            logger.warning(
-                "%s/%s: cached output missing or altered; recomputing", stage, shard_name(shard)
-            )
-            future = submit(shard, inputs, refresh=True)
-            state, cached = future.wait() or future.state, False
-        if not state.is_completed():
-            totals["shards_failed"] += 1
-            continue
-        result = future.result()
-        if cached:
-            # The manifest may predate the cached result (e.g. a run that failed after it).
-            entry = {k: v for k, v in result.items() if k not in ("stage", "shard")}
-            set_shard(output_dir, build_id, stage, shard, entry)
-        totals["shards_done"] += 1
-        totals["shards_cached"] += cached
-        totals["rows_in"] += result["rows_in"]
-        totals["rows_out"] += result["rows_out"]
-        for name in PAID:
-            # A shard served from the cache cost nothing in this run.
-            totals[name] += 0 if cached else result.get(name, 0)
+    # Entered before the first submission: it zeroes the board the shards count on.
+    with StageProgress(stage, build_id, logger):
+        futures: dict[int, tuple[PrefectFuture, dict[str, str]]] = {}
+        for shard in range(config.questions.shards):
+            inputs, blocked = _inputs(folder, manifest, stage, shard)
+            if blocked:
+                set_shard(output_dir, build_id, stage, shard, {"state": "failed", "error": blocked})
+                totals["shards_failed"] += 1
+                logger.error("%s/%s not run: %s", stage, shard_name(shard), blocked)
+                continue
+            futures[shard] = (submit(shard, inputs, False), inputs)
+        for shard, (future, _) in futures.items():
+
+            def run(refresh: bool, first: PrefectFuture = future, shard: int = shard) -> State:
+                f = submit(shard, futures[shard][1], True) if refresh else first
+                f.wait()
+                return f.state
+
+            state, cached = _checked(folder, run)
+            if not state.is_completed():
+                totals["shards_failed"] += 1
+                continue
+            result = state.result()
+            if cached:
+                # The manifest may predate the cached result (e.g. a run that failed after it).
+                entry = {k: v for k, v in result.items() if k not in ("stage", "shard")}
+                set_shard(output_dir, build_id, stage, shard, entry)
+            else:
+                totals["computed"].append(shard_name(shard))
+            totals["shards_done"] += 1
+            totals["shards_cached"] += cached
+            totals["rows_in"] += result["rows_in"]
+            totals["rows_out"] += result["rows_out"]
+            for name in PAID:
+                # A shard served from the cache cost nothing in this run.
+                totals[name] += 0 if cached else result.get(name, 0)
     logger.info("%s: %s", stage, totals)
+    publish_stage(output_dir, build_id, stage, totals)
+    if totals["shards_failed"]:
+        return Failed(message=f"{totals['shards_failed']} shard(s) failed", data=totals)
     return totals
 
 
-@flow(name="build_dataset", flow_run_name="build-{build_id}")
+def _run_name() -> str:
+    """build-<build id>; for a scheduled run, the id its config and scheduled date make."""
+    params = flow_run.parameters
+    if params.get("build_id"):
+        return f"build-{params['build_id']}"
+    try:
+        return f"build-{load_config(params['config_path']).build_id_for(_scheduled())}"
+    except RaspberryError:  # the run itself reports the broken config
+        return f"build-{_scheduled():%Y%m%d}"
+
+
+def _scheduled() -> Any:
+    return flow_run.scheduled_start_time
+
+
+def _tag_run(*labels: str) -> None:
+    """Tag the running flow run, e.g. with its build id (known only now for a scheduled run): a
+    filter in the UI. Set on flow runs only: a tagged task would ask the server for a
+    tag concurrency slot on every run."""
+    if flow_run.id:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(flow_run.id, tags=sorted(set(flow_run.tags) | set(labels)))
+
+
+@flow(name="build_dataset", flow_run_name=_run_name)
 def build_dataset(
-    config_path: str, build_id: str, output_dir: str | None = None, stages: list[str] | None = None
+    config_path: str,
+    build_id: str | None = None,
+    output_dir: str | None = None,
+    stages: list[str] | None = None,
 ) -> Any:
-    """Run the selected stages (default: all four) of a build, then export the SFT rows."""
+    """Run the selected stages (default: all) of a build, then export the SFT rows and write the
+    build report. Without a build id (the nightly deployment): <config name>-<scheduled date>."""
+    config_path = str(Path(config_path).resolve())
     config = load_config(config_path)
-    out = output_dir or config.output_dir
+    build_id = build_id or config.build_id_for(_scheduled())
+    out = str(Path(output_dir or config.output_dir).resolve())
     selected = [s for s in STAGES if s in (stages or STAGES)]
+    preflight(config, selected, out)
+    _tag_run(f"build:{build_id}")
     init_manifest(out, build_id, {s: stage_key(config, s) for s in selected})
     started = time.time()
     summary: dict[str, Any] = {
         "build_id": build_id,
-        "output_dir": str(Path(out).resolve()),
+        "output_dir": out,
+        "config_path": config_path,
+        "selected": selected,
+        "flow_run_id": str(flow_run.id) if flow_run.id else None,
+        "started_at": started,
         "stages": {},
         "exports": {},
     }
-    with (
-        sim_for(config) as sim_url,
-        ThreadPoolTaskRunner(max_workers=config.run.parallel_shards) as runner,
-    ):
+    stage_flow = build_stage.with_options(
+        task_runner=ThreadPoolTaskRunner(max_workers=config.run.parallel_shards)
+    )
+    with sim_for(config) as sim_url:
         for stage in selected:
-            if stage == "questions":
-                _run_duplicates(config, config_path, build_id, out)
-            with StageProgress(stage, build_id, get_run_logger()):
-                summary["stages"][stage] = _run_stage(
-                    runner, stage, config, config_path, build_id, out, sim_url
-                )
+            state = stage_flow(stage, config_path, build_id, out, sim_url, return_state=True)
+            result = state.result(raise_on_failure=False)
+            if not isinstance(result, dict):  # the stage itself broke, not one of its shards
+                get_run_logger().error("%s stage failed: %s", stage, result)
+                result = {"shards_failed": config.questions.shards, "error": str(result)}
+            summary["stages"][stage] = result
     if "sft" in selected:
         settings = config.sft.export.model_dump()
         # Recorded so that `raspberry export` can redo the files the same way, without the config.
@@ -229,7 +291,8 @@ def build_dataset(
     failed = sum(s["shards_failed"] for s in summary["stages"].values())
     summary["state"] = "failed" if failed else "completed"
     summary["wall_s"] = round(time.time() - started, 2)
-    update_manifest(out, build_id, run=summary)
+    manifest = update_manifest(out, build_id, run=summary)
+    publish_build(out, manifest)
     if failed:
         return Failed(message=f"{failed} shard(s) failed; see `raspberry status {build_id}`")
     return summary

@@ -11,6 +11,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from rich.console import Console
 from rich.live import Live
 
+from flows.artifacts import artifact_key
 from raspberry.llm.progress import Reporter, Snapshot
 
 LOG_EVERY_S = 30.0
@@ -50,7 +51,7 @@ class StageProgress:
     """`with StageProgress(stage, build_id, logger):` around the wait for a stage's shards."""
 
     def __init__(self, stage: str, build_id: str, logger: Any):
-        key = f"progress-{build_id}-{stage}".lower().replace("_", "-").replace(".", "-")
+        key = artifact_key("progress", build_id, stage)
         sinks: list[Any] = [_ArtifactSink(key, stage), _LogSink(logger, stage)]
         self._terminal = _TerminalSink(stage) if sys.stderr.isatty() else None
         if self._terminal:

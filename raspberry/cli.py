@@ -1,4 +1,4 @@
-"""The `raspberry` command: build, status, export, eval, sim serve.
+"""The `raspberry` command: build, rerun, serve, alerts, status, export, eval, verify, cache, sim.
 
 Exit codes: 0 every shard done; 1 some shard failed; 2 bad input (config, prompts, keys, build);
 3 the disk is full (everything already written is intact: free space and rerun the build id).
@@ -14,35 +14,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from raspberry.config import BuildConfig, load_config, resolve_api_key
+from raspberry.build_report import REPORT_NAME
+from raspberry.config import load_config, resolve_api_key
 from raspberry.errors import DiskFull, RaspberryError, disk_full
 from raspberry.records import STAGES
-from raspberry.report import build_state, funnel_line, stage_reports, stage_totals
+from raspberry.report import build_state, funnel_line, run_lines, stage_reports, stage_totals
 from raspberry.sft.export import FORMATS
-from raspberry.store import read_manifest
+from raspberry.store import build_dir, read_manifest
 
 
-def _prefect_env(output_dir: str) -> None:
-    """Settings Prefect reads at import: a patient ephemeral server, results beside the data."""
+def _prefect_env() -> None:
+    """Settings Prefect reads at import: a patient ephemeral server (its first start on a small
+    machine takes ~20 s), no analytics."""
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault(
-        "PREFECT_LOCAL_STORAGE_PATH", str((Path(output_dir) / "_prefect_results").resolve())
-    )
-
-
-def _preflight(config: BuildConfig, stages: list[str], output_dir: str) -> None:
-    """Everything checkable before a shard runs: stages, prompts, keys, question sources."""
-    from raspberry.questions import validate
-    from raspberry.stages import stage_prompts, stage_roles
-
-    for stage in stages:
-        stage_prompts(config, stage)
-        for role in stage_roles(config, stage):
-            name = config.models[role].provider
-            resolve_api_key(name, config.providers[name])
-    if "candidates" in stages:
-        validate(config, output_dir)
 
 
 def _parse_stages(text: str | None) -> list[str]:
@@ -95,16 +80,51 @@ def _summary(manifest: dict[str, Any], run: dict[str, Any] | None) -> dict[str, 
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    from raspberry.preflight import preflight  # imports the question sources: only when building
+
     config = load_config(args.config)
     stages = _parse_stages(args.stages)
     output_dir = args.output_dir or config.output_dir
-    _preflight(config, stages, output_dir)
-    build_id = args.build_id or f"{config.name}-{dt.datetime.now(dt.UTC):%Y%m%d}"
-    _prefect_env(output_dir)
+    preflight(config, stages, output_dir)
+    build_id = args.build_id or config.build_id_for(dt.datetime.now(dt.UTC))
+    return _run_build(str(Path(args.config).resolve()), build_id, output_dir, stages, args.json)
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    """The build again with the config, stages and output folder its last run used: failed or
+    missing shards are computed, the rest come from the cache once their files check out."""
+    from raspberry.preflight import preflight
+    from raspberry.stages import stage_key
+
+    manifest = read_manifest(args.output_dir, args.build_id)
+    last = (manifest.get("runs") or [{}])[-1]
+    if "config_path" not in last:
+        raise RaspberryError(
+            f"build '{args.build_id}' has no recorded run to repeat; run it with "
+            f"`raspberry build --config CONFIG --build-id {args.build_id}`"
+        )
+    config_path, stages = last["config_path"], last["selected"]
+    config = load_config(config_path)
+    changed = [s for s in stages if manifest["config_hash"].get(s) != stage_key(config, s)]
+    if changed:
+        raise RaspberryError(
+            f"{config_path} changed since build '{args.build_id}' last ran: stages {changed} would "
+            "be computed again, not rerun; if that is what you want, run `raspberry build "
+            f"--config {config_path} --build-id {args.build_id}`"
+        )
+    preflight(config, stages, last["output_dir"])
+    return _run_build(config_path, args.build_id, last["output_dir"], stages, args.json)
+
+
+def _run_build(
+    config_path: str, build_id: str, output_dir: str, stages: list[str], as_json: bool
+) -> int:
+    config = load_config(config_path)
+    _prefect_env()
     from flows.build import build_dataset  # imported late: Prefect reads its settings at import
 
     state = build_dataset(
-        config_path=str(Path(args.config).resolve()),
+        config_path=config_path,
         build_id=build_id,
         output_dir=output_dir,
         stages=stages,
@@ -115,7 +135,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     summary = _summary(manifest, (manifest.get("runs") or [None])[-1])
     print()
     _report(summary, manifest, "this run")
-    if args.json:
+    if as_json:
         print(json.dumps(summary), flush=True)
     return 0 if summary["state"] == "completed" else 1
 
@@ -202,6 +222,12 @@ def _report(summary: dict[str, Any], manifest: dict[str, Any], paid_when: str) -
         )
     if summary["exports"]:
         print(f"dataset: {Path(summary['exports']['prompt_response']).parent}")
+    for line in run_lines(manifest):
+        print(line)
+    last = (manifest.get("runs") or [{}])[-1]
+    report = build_dir(last.get("output_dir", "."), manifest["build_id"]) / REPORT_NAME
+    if report.exists():
+        print(f"report: {report}")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -247,7 +273,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.runs < 1:
         raise RaspberryError(f"--runs must be at least 1, not {args.runs}")
     eval_id = args.eval_id or f"{Path(args.benchmark).stem}-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}"
-    _prefect_env(args.output_dir)
+    _prefect_env()
     from flows.eval import evaluate_benchmark  # imported late: Prefect reads its settings at import
 
     summary = evaluate_benchmark(
@@ -319,6 +345,39 @@ def cmd_cache_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from raspberry.preflight import preflight
+    from raspberry.records import STAGES
+
+    config = load_config(args.config)
+    preflight(config, list(STAGES), config.output_dir)
+    _prefect_env()
+    from flows.deployment import serve_nightly
+
+    serve_nightly(str(Path(args.config).resolve()))
+    return 0
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    url = os.environ.get(args.webhook_env, "")
+    if not url.startswith(("http://", "https://")):
+        raise RaspberryError(
+            f"set {args.webhook_env} to the webhook's URL (http:// or https://); it is read from "
+            "the environment, never the command line, since such URLs often carry a token"
+        )
+    if not os.environ.get("PREFECT_API_URL"):
+        raise RaspberryError(
+            "PREFECT_API_URL is not set: alerts live on the Prefect server that runs the nightly "
+            "build; point PREFECT_API_URL at it (e.g. http://127.0.0.1:4200/api)"
+        )
+    _prefect_env()
+    from flows.alerts import create_alerts
+
+    for automation in create_alerts(url, args.deployment, args.stale_hours):
+        print(f"automation '{automation.name}' ({automation.id}): {automation.description}")
+    return 0
+
+
 def cmd_sim_serve(args: argparse.Namespace) -> int:
     from raspberry.sim.batches import BatchFaults
     from raspberry.sim.roles import Behaviour
@@ -334,6 +393,7 @@ def cmd_sim_serve(args: argparse.Namespace) -> int:
             hang_rate=args.hang_rate,
             empty_rate=args.empty_rate,
             malformed_judge_rate=args.malformed_judge_rate,
+            fail_containing=tuple(args.fail_containing),
             behaviour=Behaviour(
                 seed=args.seed,
                 wrong_first_prob=args.wrong_first_prob,
@@ -357,11 +417,37 @@ def _parser() -> argparse.ArgumentParser:
 
     build = sub.add_parser("build", help="run a build through Prefect")
     build.add_argument("--config", required=True, help="YAML build config")
-    build.add_argument("--build-id", help="default: <config name>-<UTC date>")
+    build.add_argument(
+        "--build-id", help="default: <config name>-<date in the schedule's timezone>"
+    )
     build.add_argument("--output-dir", help="default: the config's output_dir (data/builds)")
     build.add_argument("--stages", help=f"comma-separated subset of {','.join(STAGES)}")
     build.add_argument("--json", action="store_true", help="end with one JSON summary line")
     build.set_defaults(func=cmd_build)
+
+    rerun = sub.add_parser(
+        "rerun", help="run a build again: only its failed or missing shards are computed"
+    )
+    rerun.add_argument("build_id")
+    rerun.add_argument("--output-dir", default="data/builds", help="where the build is")
+    rerun.add_argument("--json", action="store_true", help="end with one JSON summary line")
+    rerun.set_defaults(func=cmd_rerun)
+
+    serve = sub.add_parser("serve", help="serve the nightly build on its schedule from here")
+    serve.add_argument("--config", required=True, help="YAML build config (its schedule section)")
+    serve.set_defaults(func=cmd_serve)
+
+    alerts = sub.add_parser("alerts", help="create the Prefect automations that alert a webhook")
+    alerts.add_argument(
+        "--webhook-env",
+        default="RASPBERRY_ALERT_WEBHOOK",
+        help="environment variable holding the webhook URL",
+    )
+    alerts.add_argument("--deployment", default="nightly-build")
+    alerts.add_argument(
+        "--stale-hours", type=float, default=26.0, help="alert when no nightly completed this long"
+    )
+    alerts.set_defaults(func=cmd_alerts)
 
     status = sub.add_parser("status", help="what a build has done, from its manifest")
     status.add_argument("build_id")
@@ -403,28 +489,33 @@ def _parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("sim", help="the offline simulated model server")
     sim_sub = sim.add_subparsers(dest="sim_command", required=True)
-    serve = sim_sub.add_parser("serve", help="serve on 127.0.0.1")
-    serve.add_argument("--port", type=int, default=8700, help="0 picks a free port")
-    serve.add_argument("--latency-ms", type=float, default=0.0)
-    serve.add_argument("--jitter-ms", type=float, default=0.0)
-    serve.add_argument("--rpm", type=int, default=None, help="requests/min, enforced per second")
-    serve.add_argument("--error-rate", type=float, default=0.0, help="share of 500 answers")
-    serve.add_argument("--rate-limit-rate", type=float, default=0.0, help="share of 429 answers")
-    serve.add_argument("--hang-rate", type=float, default=0.0, help="share never answered")
-    serve.add_argument("--empty-rate", type=float, default=0.0, help="share of empty completions")
-    serve.add_argument(
-        "--malformed-judge-rate", type=float, default=0.0, help="share of judge JSON cut in half"
+    sim_serve = sim_sub.add_parser("serve", help="serve on 127.0.0.1")
+    add = sim_serve.add_argument
+    add("--port", type=int, default=8700, help="0 picks a free port")
+    add("--latency-ms", type=float, default=0.0)
+    add("--jitter-ms", type=float, default=0.0)
+    add("--rpm", type=int, default=None, help="requests/min, enforced per second")
+    add("--error-rate", type=float, default=0.0, help="share of 500 answers")
+    add("--rate-limit-rate", type=float, default=0.0, help="share of 429 answers")
+    add("--hang-rate", type=float, default=0.0, help="share never answered")
+    add("--empty-rate", type=float, default=0.0, help="share of empty completions")
+    add("--malformed-judge-rate", type=float, default=0.0, help="share of judge JSON cut in half")
+    add("--wrong-first-prob", type=float, default=0.4)
+    add("--wrong-retry-prob", type=float, default=0.2)
+    add("--batch-delay-s", type=float, default=0.2, help="until a batch ends")
+    add("--batch-error-rate", type=float, default=0.0)
+    add("--batch-expire-rate", type=float, default=0.0)
+    add("--seed", type=int, default=0)
+    add(
+        "--fail-containing",
+        action="append",
+        default=[],
+        help="answer 500 to every request whose messages contain this text (repeatable)",
     )
-    serve.add_argument("--wrong-first-prob", type=float, default=0.4)
-    serve.add_argument("--wrong-retry-prob", type=float, default=0.2)
-    serve.add_argument("--batch-delay-s", type=float, default=0.2, help="until a batch ends")
-    serve.add_argument("--batch-error-rate", type=float, default=0.0)
-    serve.add_argument("--batch-expire-rate", type=float, default=0.0)
-    serve.add_argument("--seed", type=int, default=0)
-    serve.add_argument(
+    add(
         "--exit-with-parent", action="store_true", help="stop when the process that started it dies"
     )
-    serve.set_defaults(func=cmd_sim_serve)
+    sim_serve.set_defaults(func=cmd_sim_serve)
     return parser
 
 

@@ -6,14 +6,17 @@ YAML: a provider names the environment variable that holds its key.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from raspberry.errors import ConfigError
 
@@ -138,6 +141,8 @@ class SimConfig(Strict):
     hang_rate: float = Field(0.0, ge=0, le=1)
     empty_rate: float = Field(0.0, ge=0, le=1)
     malformed_judge_rate: float = Field(0.0, ge=0, le=1)
+    # Requests whose messages contain any of these texts always get a 500 (an outage of one part).
+    fail_containing: list[str] = Field(default_factory=list)
     # Chance that the teacher's first attempt is wrong, and that a later attempt is wrong again.
     wrong_first_prob: float = Field(0.4, ge=0, le=1)
     wrong_retry_prob: float = Field(0.2, ge=0, le=1)
@@ -359,6 +364,39 @@ class EvalConfig(Strict):
     bootstrap_resamples: int = Field(2000, ge=100)
 
 
+CRON_ALIASES = {"@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually"}
+
+
+class ScheduleConfig(Strict):
+    """When the nightly deployment runs (prefect.yaml and `raspberry serve` read it from here)."""
+
+    cron: str = "0 2 * * *"
+    timezone: str = "UTC"
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        # Prefect checks the expression fully when it deploys; this catches the usual slips
+        # (a missing field, a stray word) while the config is read, before anything runs.
+        fields = value.split()
+        if value.strip() in CRON_ALIASES or (
+            len(fields) == 5 and all(re.fullmatch(r"[0-9A-Za-z*/,?#LW-]+", f) for f in fields)
+        ):
+            return value.strip()
+        raise ValueError(f"'{value}' is not a cron expression of 5 fields, e.g. '0 2 * * *'")
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown timezone '{value}'; use an IANA name such as 'Europe/Paris'"
+            ) from None
+        return value
+
+
 class RunConfig(Strict):
     # Shards of one stage that run at once (threads of the Prefect task runner).
     parallel_shards: int = Field(2, ge=1)
@@ -381,6 +419,7 @@ class BuildConfig(Strict):
     sft: SftConfig = SftConfig()
     eval: EvalConfig = EvalConfig()
     run: RunConfig = RunConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
     # Set by load_config: where the YAML came from, to resolve relative paths.
     source: str = ""
 
@@ -417,6 +456,12 @@ class BuildConfig(Strict):
         if name in self.models:
             return self.models[name]  # type: ignore[index]
         return self.eval.models[name]
+
+    def build_id_for(self, when: dt.datetime) -> str:
+        """The default build id: the config's name and the date `when` falls on in the schedule's
+        timezone (a nightly run keeps its id when retried the next morning: `when` is the time
+        it was scheduled for)."""
+        return f"{self.name}-{when.astimezone(ZoneInfo(self.schedule.timezone)):%Y%m%d}"
 
     def prompts_path(self) -> Path:
         return (Path(self.source).parent / self.prompts_dir).resolve()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from raspberry.records import STAGES
+from raspberry.store import build_dir, read_columns
 
 COUNTERS = (
     "rows_in",
@@ -113,3 +115,123 @@ def funnel_line(manifest: dict[str, Any]) -> str:
         f"dialogues {t['dialogues']['rows_out']} → "
         f"accepted {t['verdicts']['rows_out']} → SFT rows {t['sft']['rows_out']}"
     )
+
+
+def shard_rows(manifest: dict[str, Any], stage: str, computed: list[str]) -> list[dict[str, Any]]:
+    """One row per shard of a stage: its state, counts, cost, and whether this run computed it."""
+    rows = []
+    for name, entry in sorted(manifest["stages"].get(stage, {}).items()):
+        done = entry["state"] == "done"
+        rows.append(
+            {
+                "shard": name,
+                "state": entry["state"],
+                "this run": "computed" if name in computed else ("from cache" if done else "-"),
+                "rows in": entry.get("rows_in", 0),
+                "rows out": entry.get("rows_out", 0),
+                "cost $": round(entry.get("cost_usd", 0.0), 6),
+                "error": entry.get("error", ""),
+            }
+        )
+    return rows
+
+
+def funnel_rows(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per stage: rows in → out and why rows were dropped."""
+    totals, reports = stage_totals(manifest), stage_reports(manifest)
+    rows = []
+    for stage in STAGES:
+        t, report = totals[stage], reports[stage]
+        drops = dict(report.get("drops") or report.get("drop_reasons") or {})
+        rows.append(
+            {
+                "stage": stage,
+                "rows in": t["rows_in"],
+                "rows out": t["rows_out"],
+                "dropped": t["rows_in"] - t["rows_out"] if t["rows_in"] else 0,
+                "drop reasons": ", ".join(f"{k} {v}" for k, v in sorted(drops.items())) or "-",
+            }
+        )
+    return rows
+
+
+def cost_rows(manifest: dict[str, Any], run: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Tokens and cost per stage: what this run paid, and the build's total when computed."""
+    totals = stage_totals(manifest)
+    rows = []
+    for stage in STAGES:
+        this_run = (run or {}).get("stages", {}).get(stage, {})
+        rows.append(
+            {
+                "stage": stage,
+                "requests (this run)": this_run.get("requests_sent", 0),
+                "cache hits (this run)": this_run.get("cache_hits", 0),
+                "tokens in": totals[stage]["tokens_in"],
+                "tokens out": totals[stage]["tokens_out"],
+                "cost $ (this run)": round(this_run.get("cost_usd", 0.0), 6),
+                "cost $ (build)": totals[stage]["cost_usd"],
+            }
+        )
+    return rows
+
+
+def run_lines(manifest: dict[str, Any]) -> list[str]:
+    """What each run of the build did: the shards it computed (a rerun names the ones it redid)."""
+    lines = []
+    for i, run in enumerate(manifest.get("runs") or [], 1):
+        stages = run.get("stages", {})
+        computed = [f"{s}/{n}" for s in STAGES for n in stages.get(s, {}).get("computed", [])]
+        cached = sum(t.get("shards_cached", 0) for t in stages.values())
+        if len(computed) > 8:  # a first run computes everything: counts say enough
+            per_stage = (f"{s} {len(stages[s]['computed'])}" for s in STAGES if s in stages)
+            what = f"{len(computed)} shards ({', '.join(per_stage)})"
+        else:
+            what = ", ".join(computed) or "nothing"
+        lines.append(
+            f"run {i} ({'first run' if i == 1 else 'rerun'}, {run.get('state', '?')}): computed "
+            f"{what}; {cached} shard{'s' * (cached != 1)} from the cache"
+        )
+    return lines
+
+
+# What a preview shows of a stage's accepted rows, and which rows count as accepted.
+PREVIEW_COLUMNS = {
+    "candidates": ["source", "task", "prompt", "reference_answer"],
+    "questions": ["source", "task", "prompt", "reference_answer"],
+    "dialogues": ["question_id", "sample_index", "solved_at_turn", "stop_reason", "final_answer"],
+    "verdicts": ["dialogue_id", "programmatic_pass", "judge_score", "judge_reasons"],
+    "sft": ["source", "prompt", "response"],
+}
+_ACCEPTED = {
+    "candidates": ("drop_reason", ""),
+    "questions": ("drop_reason", ""),
+    "dialogues": ("solved", True),
+    "verdicts": ("accepted", True),
+}
+
+
+def preview(
+    output_dir: str | Path, build_id: str, manifest: dict[str, Any], stage: str, n: int = 3
+) -> list[dict[str, Any]]:
+    """The first n accepted rows of a stage's done shards, long texts cut to 300 characters."""
+    rows: list[dict[str, Any]] = []
+    columns = PREVIEW_COLUMNS[stage]
+    accepted = _ACCEPTED.get(stage)
+    for entry in manifest["stages"].get(stage, {}).values():
+        if entry["state"] != "done" or len(rows) >= n:
+            continue
+        wanted = columns + ([accepted[0]] if accepted else [])
+        path = build_dir(output_dir, build_id) / entry["path"]
+        for row in read_columns(path, stage, wanted).to_pylist():
+            if accepted and row.pop(accepted[0]) != accepted[1]:
+                continue
+            rows.append({k: _cut(v) for k, v in row.items()})
+            if len(rows) >= n:
+                break
+    return rows
+
+
+def _cut(value: Any, limit: int = 300) -> Any:
+    if isinstance(value, str) and len(value) > limit:
+        return value[:limit] + " …"
+    return value

@@ -31,6 +31,12 @@ def build_dir(output_dir: str | Path, build_id: str) -> Path:
     return Path(output_dir) / build_id
 
 
+def results_dir(output_dir: str | Path) -> Path:
+    """Where Prefect keeps the shard tasks' results (their cache), beside the builds they describe,
+    so the CLI, a worker and `raspberry serve` all find the same cache for the same build."""
+    return (Path(output_dir) / "_prefect_results").resolve()
+
+
 def shard_name(index: int) -> str:
     return f"shard-{index:05d}"
 
@@ -86,6 +92,16 @@ def read_shard(path: Path, stage: str) -> list[Any]:
             f"corrupt or unreadable shard {path}: {exc}; delete it and rerun the build"
         ) from None
     return from_table(stage, table)
+
+
+def read_columns(path: Path, stage: str, columns: list[str]) -> pa.Table:
+    """Some columns of a shard, without building its rows (for reports over large builds)."""
+    try:
+        return pq.read_table(path, schema=SCHEMAS[stage], columns=columns)
+    except FileNotFoundError:
+        raise StoreError(f"shard not found: {path} (run the stage that writes it first)") from None
+    except (pa.ArrowException, OSError) as exc:
+        raise StoreError(f"corrupt or unreadable shard {path}: {exc}; rerun the build") from None
 
 
 # The build-wide duplicate decisions: which candidate rows (shard, row) to drop, and why.

@@ -1,8 +1,9 @@
 """What every shard task shares: its signature, cache policy, and the manifest bookkeeping.
 
 A shard task is cached on its small inputs (build id, shard, output dir, the stage key and the
-input shards' fingerprints) with persisted JSON results. The config path and the simulator's URL
-do not enter the key: a moved config or a new port must not recompute paid work.
+input shards' fingerprints) with persisted JSON results, kept under the output folder (the flow
+sets the storage). The config path, the simulator's URL and the output folder's path do not enter
+the key: a moved config, a new port or a folder reached by another path must not recompute work.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from raspberry.store import (
 
 # compute(config, sim_url, build_id, shard, *input rows in UPSTREAM order) -> (rows, stats)
 Compute = Callable[..., tuple[list[Row], dict[str, Any]]]
-SHARD_CACHE = INPUTS - "config_path" - "sim_url"
+SHARD_CACHE = INPUTS - "config_path" - "sim_url" - "output_dir"
 
 
 def run_shard(

@@ -41,12 +41,14 @@ def sim_args(sim: SimConfig) -> list[str]:
         "--seed",
         str(sim.seed),
     ]
+    args += [a for text in sim.fail_containing for a in ("--fail-containing", text)]
     return args + (["--rpm", str(sim.rpm)] if sim.rpm else [])
 
 
 @contextlib.contextmanager
-def running_sim(sim: SimConfig, startup_timeout_s: float = 60.0) -> Iterator[str]:
-    """Start `raspberry sim serve` on a free loopback port; yield its base URL; stop it after."""
+def running_sim(sim: SimConfig, startup_timeout_s: float = 60.0, port: int = 0) -> Iterator[str]:
+    """Start `raspberry sim serve` on a loopback port (0: a free one); yield its base URL; stop it
+    after."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -55,7 +57,7 @@ def running_sim(sim: SimConfig, startup_timeout_s: float = 60.0) -> Iterator[str
             "sim",
             "serve",
             "--port",
-            "0",
+            str(port),
             "--exit-with-parent",
             *sim_args(sim),
         ],

@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from raspberry.sim.batches import Batches, BatchFaults
-from raspberry.sim.completions import ERROR_KINDS, answer, error_body
+from raspberry.sim.completions import ERROR_KINDS, answer, error_body, text_of
 from raspberry.sim.roles import Behaviour
 
 
@@ -40,6 +40,8 @@ class SimSettings:
     hang_rate: float = 0.0
     empty_rate: float = 0.0
     malformed_judge_rate: float = 0.0
+    # An outage of one part of the work: requests mentioning any of these texts always get a 500.
+    fail_containing: tuple[str, ...] = ()
     behaviour: Behaviour = field(default_factory=Behaviour)
     batch: BatchFaults = field(default_factory=BatchFaults)
 
@@ -123,6 +125,12 @@ def create_app(settings: SimSettings) -> Starlette:
         delay = settings.latency_ms + faults.uniform(-settings.jitter_ms, settings.jitter_ms)
         if delay > 0:
             await asyncio.sleep(delay / 1000)
+        if settings.fail_containing:
+            messages = body.get("messages") or []
+            said = "\n".join(text_of(m.get("content")) for m in messages if isinstance(m, dict))
+            if any(text in said for text in settings.fail_containing):
+                stats["fault_fail_containing"] += 1
+                return _error(style, 500, kinds[500], "simulated outage for this request", {})
         if settings.error_rate and faults.random() < settings.error_rate:
             stats["status_500"] += 1
             return _error(style, 500, kinds[500], "simulated server error", {})

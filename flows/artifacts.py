@@ -1,0 +1,68 @@
+"""What a build shows in the Prefect UI: per stage, tables of shard states, the funnel, tokens and
+cost, and a preview of accepted rows; per build, the funnel and a link to the HTML report.
+
+Keys are stable per (build, stage), so the UI keeps each artifact's history across reruns. Only
+rows and counts go in: no record, log line or artifact ever holds a key.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from prefect.artifacts import create_link_artifact, create_table_artifact
+
+from raspberry.build_report import write_report
+from raspberry.report import cost_rows, funnel_line, funnel_rows, preview, shard_rows
+from raspberry.store import read_manifest
+
+
+def artifact_key(*parts: str) -> str:
+    """Prefect keys allow lowercase letters, digits and dashes only."""
+    return re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")
+
+
+def publish_stage(output_dir: str, build_id: str, stage: str, totals: dict[str, Any]) -> None:
+    manifest = read_manifest(output_dir, build_id)
+    shards = shard_rows(manifest, stage, totals["computed"])
+    failed = totals["shards_failed"]
+    create_table_artifact(
+        shards,
+        key=artifact_key("shards", build_id, stage),
+        description=f"{stage}: {totals['shards_done']} shard(s) done, {failed} failed, "
+        f"{totals['shards_cached']} from the cache",
+    )
+    this_stage = [r for r in funnel_rows(manifest) if r["stage"] == stage]
+    create_table_artifact(
+        this_stage,
+        key=artifact_key("funnel", build_id, stage),
+        description=f"{stage}: rows in → out and drop reasons",
+    )
+    run = {"stages": {stage: totals}}
+    create_table_artifact(
+        [r for r in cost_rows(manifest, run) if r["stage"] == stage],
+        key=artifact_key("cost", build_id, stage),
+        description=f"{stage}: requests, tokens and cost",
+    )
+    rows = preview(output_dir, build_id, manifest, stage)
+    create_table_artifact(
+        rows or [{"note": "no accepted row yet"}],
+        key=artifact_key("preview", build_id, stage),
+        description=f"{stage}: the first {len(rows)} accepted rows (long texts cut)",
+    )
+
+
+def publish_build(output_dir: str, manifest: dict[str, Any]) -> None:
+    build_id = manifest["build_id"]
+    report = write_report(output_dir, build_id, manifest)
+    create_table_artifact(
+        funnel_rows(manifest),
+        key=artifact_key("funnel", build_id),
+        description=f"build {build_id}: {funnel_line(manifest)}",
+    )
+    create_link_artifact(
+        report.as_uri(),
+        link_text=f"build report {build_id} ({report})",
+        key=artifact_key("report", build_id),
+        description="plots of the funnel, turns to correct, lengths and cost per stage",
+    )
