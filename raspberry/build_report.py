@@ -41,7 +41,7 @@ def bar_chart(labels: list[str], values: list[float], title: str, unit: str = ""
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         y = 32 + i * row
         w = width * value / top
-        shown = f"{value:,.4f}" if isinstance(value, float) and value < 10 else f"{value:,.0f}"
+        shown = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.4f}"
         parts += [
             f'<text x="{left - 8}" y="{y + 15}" text-anchor="end">{html.escape(label)}</text>',
             f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{row - 6}" fill="{BAR_COLOUR}"/>',

@@ -78,3 +78,59 @@ def test_unknown_stage(tmp_path, stages):
 
 def test_status_of_unknown_build(tmp_path):
     _assert_bad_input(run_cli("status", "nope", "--output-dir", str(tmp_path)), "no build 'nope'")
+
+
+@pytest.mark.parametrize(
+    "schedule, words",
+    [
+        ({"cron": "0 2 * *"}, ["schedule.cron", "5 fields"]),
+        ({"timezone": "Mars/Olympus"}, ["schedule.timezone", "Mars/Olympus"]),
+    ],
+)
+def test_bad_schedule(tmp_path, schedule, words):
+    _assert_bad_input(_build(tmp_path, config_dict(tmp_path, schedule=schedule)), *words)
+
+
+def _recorded_build(tmp_path, build_id: str = "b1") -> tuple[str, str]:
+    """A build whose manifest records one run of the config (as `raspberry build` leaves it)."""
+    from raspberry.config import load_config
+    from raspberry.records import STAGES
+    from raspberry.stages import stage_key
+    from raspberry.store import init_manifest, update_manifest
+
+    config_path = write_config(tmp_path, config_dict(tmp_path))
+    config, out = load_config(config_path), str(tmp_path / "builds")
+    init_manifest(out, build_id, {s: stage_key(config, s) for s in STAGES})
+    run = {"config_path": str(config_path), "selected": list(STAGES), "output_dir": out}
+    update_manifest(out, build_id, run={**run, "state": "failed", "stages": {}})
+    return str(config_path), out
+
+
+def test_rerun_refuses_a_changed_config(tmp_path):
+    config_path, out = _recorded_build(tmp_path)
+    manifest = (tmp_path / "builds" / "b1" / "manifest.json").read_bytes()
+    data = config_dict(tmp_path)
+    data["dialogues"]["max_turns"] = 6
+    write_config(tmp_path, data)  # the same file, edited since the build ran
+    proc = run_cli("rerun", "b1", "--output-dir", out)
+    _assert_bad_input(proc, "changed since build 'b1'", "dialogues", "raspberry build")
+    assert (tmp_path / "builds" / "b1" / "manifest.json").read_bytes() == manifest
+
+
+def test_rerun_of_a_build_without_a_recorded_run(tmp_path):
+    from raspberry.store import init_manifest
+
+    init_manifest(tmp_path / "builds", "b2", {})
+    proc = run_cli("rerun", "b2", "--output-dir", str(tmp_path / "builds"))
+    _assert_bad_input(proc, "no recorded run", "raspberry build")
+    _assert_bad_input(run_cli("rerun", "nope", "--output-dir", str(tmp_path)), "no build 'nope'")
+
+
+def test_alerts_need_the_webhook_in_the_environment_and_a_server(tmp_path):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL",)}
+    env.pop("RASPBERRY_ALERT_WEBHOOK", None)
+    _assert_bad_input(run_cli("alerts", env=env), "RASPBERRY_ALERT_WEBHOOK", "environment")
+    env["RASPBERRY_ALERT_WEBHOOK"] = "https://hooks.example.com/x"
+    _assert_bad_input(run_cli("alerts", env=env), "PREFECT_API_URL")

@@ -106,3 +106,13 @@ def test_stage_hash_follows_its_section_only(tmp_path):
     b = load_config(write_config(tmp_path, base, "b.yaml"))
     assert a.stage_hash("dialogues") == b.stage_hash("dialogues")
     assert a.stage_hash("sft") != b.stage_hash("sft")
+
+
+def test_build_id_is_the_date_in_the_schedule_timezone(make_config):
+    import datetime as dt
+
+    late_utc = dt.datetime(2026, 11, 27, 23, 30, tzinfo=dt.UTC)
+    assert make_config().build_id_for(late_utc) == "test-20261127"  # default: UTC
+    auckland = make_config(schedule={"cron": "0 2 * * *", "timezone": "Pacific/Auckland"})
+    assert auckland.build_id_for(late_utc) == "test-20261128"
+    assert auckland.schedule.cron == "0 2 * * *"
