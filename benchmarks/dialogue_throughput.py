@@ -24,7 +24,7 @@ import reasoning_gym
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from raspberry.config import BuildConfig, SimConfig  # noqa: E402
+from raspberry.config import BuildConfig, ReasoningGymTask, SimConfig  # noqa: E402
 from raspberry.dialogue import run_dialogues  # noqa: E402
 from raspberry.llm import Gateway  # noqa: E402
 from raspberry.questions.reasoning_gym_source import to_question  # noqa: E402
@@ -38,7 +38,7 @@ TASKS = ("chain_sum", "letter_counting", "word_sorting", "simple_equations")
 def questions(n: int) -> list[Question]:
     tasks = [TASKS[i % len(TASKS)] for i in range(n)]
     return [
-        to_question(task, entry, "bench")
+        to_question(ReasoningGymTask(task=task, count=tasks.count(task)), entry, "bench")
         for i, task in enumerate(TASKS)
         for entry in reasoning_gym.create_dataset(task, size=tasks.count(task), seed=100 + i)
     ]

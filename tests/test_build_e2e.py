@@ -64,6 +64,15 @@ def test_build_end_to_end(tmp_path, prefect_api):
     assert progress["progress-e2e-dialogues"].data == 100.0
     assert "40/40 items" in progress["progress-e2e-dialogues"].description
 
+    # One self-contained HTML report: its plots drawn inline, nothing fetched from elsewhere.
+    page = (build_dir(out, "e2e") / "report.html").read_text()
+    assert page.count("<svg") == 6  # funnel, turns to correct, 3 length histograms, cost
+    assert not re.search(r"<script|<link|<img|src=|@import|url\(", page)
+    solved = summary["stages"]["dialogues"]["report"]["solved_at_turn"]
+    for turn, count in solved.items():
+        assert re.search(rf">solved at turn {turn}</text>.*?>{count}</text>", page, re.S)
+    assert "question length (characters), n = 40" in page
+
     # Every exported row traces back to a question of this build; line i is row i everywhere.
     questions = {
         r["id"]: r

@@ -36,7 +36,6 @@ _STOP_REASONS = {
     "content_filter": REFUSAL,
     "refusal": REFUSAL,
 }
-POOL_SIZE = 25  # connections per SDK client; see Provider.__init__
 _CONTEXT_WORDS = (
     "context length",
     "context window",
@@ -97,28 +96,21 @@ class Provider:
         if kind != "anthropic" and base_url and not base_url.rstrip("/").endswith("/v1"):
             base_url = f"{base_url.rstrip('/')}/v1"
         self.base_url = base_url
-        # The SDKs' HTTP pool scans all its connections for every request, so one pool serving
-        # hundreds of requests in flight spends more CPU than the rest of the client. Several
-        # clients with small pools, each request on the least loaded, keep that cost flat.
-        count = -(-max_connections // POOL_SIZE)
-        size = -(-max_connections // count)
+        # The SDKs' aiohttp transport: their default httpx pool scans every connection for each
+        # request, which at hundreds in flight cost more CPU than the rest of the client.
         limits = type(sdk.DEFAULT_CONNECTION_LIMITS)(
-            max_connections=size, max_keepalive_connections=size
+            max_connections=max_connections, max_keepalive_connections=max_connections
         )
         client_type = anthropic.AsyncAnthropic if kind == "anthropic" else openai.AsyncOpenAI
-        self._clients: list[Any] = [
-            client_type(
-                base_url=base_url,
-                api_key=api_key or "no-key",  # local servers take any key; the SDKs want one
-                max_retries=0,
-                timeout=timeout_s,
-                http_client=sdk.DefaultAsyncHttpxClient(
-                    limits=limits, timeout=timeout_s, verify=_tls_context()
-                ),
-            )
-            for _ in range(count)
-        ]
-        self._load = [0] * count
+        self._client: Any = client_type(
+            base_url=base_url,
+            api_key=api_key or "no-key",  # local servers take any key; the SDKs want one
+            max_retries=0,
+            timeout=timeout_s,
+            http_client=sdk.DefaultAioHttpClient(
+                limits=limits, timeout=timeout_s, verify=_tls_context()
+            ),
+        )
         self._response_type = _response_type(sdk)
 
     async def complete(
@@ -130,17 +122,14 @@ class Provider:
         sample_index: int,
     ) -> tuple[Completion, RateLimitInfo]:
         """The completion and what the response's headers say about the rate limits."""
-        slot = min(range(len(self._clients)), key=self._load.__getitem__)
-        client = self._clients[slot]
         # The request goes through the SDK client (auth, headers, timeouts, error types) as a
         # plain JSON body: the SDKs' typed create() walks every message with typing
         # introspection, about 5 ms of CPU per long dialogue request, more than all the rest.
         path = "/v1/messages" if self.kind == "anthropic" else "/chat/completions"
         body = self.request_body(model, system, messages, params, sample_index)
         started = time.monotonic()
-        self._load[slot] += 1
         try:
-            raw = await client.post(path, body=body, cast_to=self._response_type)
+            raw = await self._client.post(path, body=body, cast_to=self._response_type)
         except self._errors.APIStatusError as exc:
             raise self._map_status(exc) from None
         except self._errors.APITimeoutError:
@@ -149,8 +138,6 @@ class Provider:
             raise RetryableError(
                 f"{self.name}: connection error: {scrub(str(exc), self._secrets)}"
             ) from None
-        finally:
-            self._load[slot] -= 1
         try:
             data = raw.json()
             completion = (
@@ -179,7 +166,7 @@ class Provider:
 
     def client(self) -> Any:
         """An SDK client, for calls outside the request path (batch APIs)."""
-        return self._clients[0]
+        return self._client
 
     def _map_status(self, exc: Any) -> Exception:
         status = exc.status_code
@@ -197,8 +184,7 @@ class Provider:
         return ProviderError(f"{self.name}: HTTP {status}: {message}")
 
     async def close(self) -> None:
-        for client in self._clients:
-            await client.close()
+        await self._client.close()
 
 
 # --- Request bodies and responses, shared by direct calls and the batch APIs -------------------
