@@ -317,3 +317,32 @@ def test_a_failed_shard_alerts_and_is_computed_again_alone(ops):
     assert "verdicts/shard-00000" in computed
     assert set(computed) <= {"verdicts/shard-00000", "sft/shard-00000"}
     assert "run 3 (rerun, completed): computed verdicts/shard-00000" in proc.stdout
+
+
+def test_serve_runs_the_nightly_build_from_one_process(ops):
+    config_path = _ops_config(ops)
+    log = (ops.root / "serve.log").open("w")
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "raspberry.cli", "serve", "--config", str(config_path)],
+        env=ops.env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        # The served deployment replaces the worker's: same name, no work pool, same schedule.
+        deployment = _wait(
+            lambda: (d := ops.deployment()).get("work_pool_name") is None and d,
+            120,
+            "the served deployment",
+        )
+        schedule = deployment["schedules"][0]["schedule"]
+        assert (schedule["cron"], schedule["timezone"]) == (CRON, TIMEZONE)
+        assert deployment["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
+        with running_sim(SimConfig(), port=ops.sim_port):
+            run = ops.finished(ops.trigger({"build_id": "ops-served"}))
+        assert run["state_type"] == "COMPLETED", (ops.root / "serve.log").read_text()[-3000:]
+        assert read_manifest(ops.out, "ops-served")["runs"][-1]["state"] == "completed"
+    finally:
+        serve.terminate()
+        serve.wait(timeout=30)
