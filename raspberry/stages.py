@@ -138,10 +138,12 @@ async def questions_shard(
             gw, config, candidates, duplicates, teacher, stage_key(config, "questions")
         )
     report = question_steps.funnel(rows)
+    # The rows carry the candidates' own drops too: this stage's are those it added.
+    earlier = Counter(question_steps.funnel(candidates)["drop_reasons"])
     return rows, {
         "rows_in": len(_kept(candidates)),
         "rows_out": len(_kept(rows)),
-        "drops": report["drop_reasons"],
+        "drops": dict(Counter(report["drop_reasons"]) - earlier),
         "report": report,
         **gw.stats.as_dict(),
     }

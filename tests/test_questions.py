@@ -128,9 +128,12 @@ def test_seed_file_planted_rows_are_all_removed_with_their_reasons(tmp_path):
     report = cand_stats[0]["report"]
     assert report["malformed_rows"] == 2
     assert [m.split(": ", 1)[0] for m in report["malformed"]] == [f"{seed}:6", f"{seed}:13"]
-    # The stage report counts every planted row under its reason.
+    # The reports count every planted row under its reason, each drop in the stage that made it.
     want = {r: planted.count(r) for r in set(planted) if r}
-    assert stats[0]["drops"] == want
+    assert stats[0]["report"]["drop_reasons"] == want
+    stage_drops = {**cand_stats[0]["drops"], **stats[0]["drops"]}
+    assert stage_drops == {**want, "malformed_row": 2}
+    assert set(stats[0]["drops"]) == {"exact_duplicate", "paraphrase"}
     assert stats[0]["report"]["by_source"] == {"files": {"rows": 33, "kept": 20}}
     assert stats[0]["rows_out"] == 20
 
