@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from raspberry.build_report import REPORT_NAME
-from raspberry.config import load_config, resolve_api_key
+from raspberry.config import BuildConfig, load_config, resolve_api_key
 from raspberry.errors import DiskFull, RaspberryError, disk_full
 from raspberry.records import STAGES
 from raspberry.report import build_state, funnel_line, run_lines, stage_reports, stage_totals
@@ -87,7 +87,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     output_dir = args.output_dir or config.output_dir
     preflight(config, stages, output_dir)
     build_id = args.build_id or config.build_id_for(dt.datetime.now(dt.UTC))
-    return _run_build(str(Path(args.config).resolve()), build_id, output_dir, stages, args.json)
+    config_path = str(Path(args.config).resolve())
+    return _run_build(config, config_path, build_id, output_dir, stages, args.json)
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
@@ -113,13 +114,17 @@ def cmd_rerun(args: argparse.Namespace) -> int:
             f"--config {config_path} --build-id {args.build_id}`"
         )
     preflight(config, stages, last["output_dir"])
-    return _run_build(config_path, args.build_id, last["output_dir"], stages, args.json)
+    return _run_build(config, config_path, args.build_id, last["output_dir"], stages, args.json)
 
 
 def _run_build(
-    config_path: str, build_id: str, output_dir: str, stages: list[str], as_json: bool
+    config: BuildConfig,
+    config_path: str,
+    build_id: str,
+    output_dir: str,
+    stages: list[str],
+    as_json: bool,
 ) -> int:
-    config = load_config(config_path)
     _prefect_env()
     from flows.build import build_dataset  # imported late: Prefect reads its settings at import
 

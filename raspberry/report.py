@@ -142,7 +142,7 @@ def funnel_rows(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for stage in STAGES:
         t, report = totals[stage], reports[stage]
-        drops = dict(report.get("drops") or report.get("drop_reasons") or {})
+        drops = report.get("drops", {})
         rows.append(
             {
                 "stage": stage,
