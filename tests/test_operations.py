@@ -332,7 +332,13 @@ def test_serve_runs_the_nightly_build_from_one_process(ops):
     try:
         # The served deployment replaces the worker's: same name, no work pool, same schedule.
         deployment = _wait(
-            lambda: (d := ops.deployment()).get("work_pool_name") is None and d,
+            # (a 404 has no work pool either; the schedule may be written after the deployment)
+            lambda: (
+                (d := ops.deployment()).get("id")
+                and not d["work_pool_name"]
+                and d["schedules"]
+                and d
+            ),
             120,
             "the served deployment",
         )
