@@ -5,10 +5,12 @@
 Draws each dialogue's number of calls as the simulated teacher makes them (first attempt wrong
 with --wrong-first-prob, a later one with --wrong-retry-prob, up to --max-turns; calls = 2 x
 attempts - 1, the nudges between attempts included), then plays them through a concurrency limit
-with every call taking exactly the latency and zero client time, under two policies: FIFO (the
-gateway's semaphore) and depth-first (a dialogue's next turn before new dialogues). Prints one JSON
-line: the ideal of benchmarks/dialogue_throughput.py, each policy's finish time and ratio. Compare
-with that benchmark's measured ratio to see what the client's own CPU adds.
+with every call taking exactly the latency and zero client time, under three orders for the
+calls waiting for a slot: FIFO (a plain semaphore), depth-first (a dialogue's next call before
+dialogues that made fewer) and fewest-calls-first (the gateway's order: a dialogue's calls ask
+for a slot with the number of calls it has made, lowest first). Prints one JSON line: the ideal
+of benchmarks/dialogue_throughput.py, each order's finish time and ratio. Compare with that
+benchmark's measured ratio to see what the client's own CPU adds.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import argparse
 import heapq
 import json
 import random
-from collections import deque
 
 
 def draw_chains(
@@ -35,23 +36,28 @@ def draw_chains(
     return chains
 
 
-def finish_time(chains: list[int], concurrency: int, latency: float, depth_first: bool) -> float:
-    """When the last call ends. Ready calls: (turn, arrival order, dialogue)."""
-    ready: deque[tuple[int, int, int]] = deque((0, d, d) for d in range(len(chains)))
+ORDERS = {
+    "fifo": lambda calls, arrival: (arrival,),
+    "depth_first": lambda calls, arrival: (-calls, arrival),
+    "fewest_calls_first": lambda calls, arrival: (calls, arrival),
+}
+
+
+def finish_time(chains: list[int], concurrency: int, latency: float, order: str) -> float:
+    """When the last call ends. Waiting calls are ranked by ORDERS[order](calls made, arrival)."""
+    rank = ORDERS[order]
+    waiting = [(rank(0, d), 0, d) for d in range(len(chains))]
+    heapq.heapify(waiting)
     running: list[tuple[float, int, int]] = []
-    now, order = 0.0, len(chains)
-    while ready or running:
-        while ready and len(running) < concurrency:
-            if depth_first:
-                pick = max(ready, key=lambda c: (c[0], -c[1]))
-                ready.remove(pick)
-            else:
-                pick = ready.popleft()
-            heapq.heappush(running, (now + latency, pick[2], pick[0]))
-        now, dialogue, turn = heapq.heappop(running)
-        if turn + 1 < chains[dialogue]:
-            ready.append((turn + 1, order, dialogue))
-            order += 1
+    now, arrival = 0.0, len(chains)
+    while waiting or running:
+        while waiting and len(running) < concurrency:
+            _, calls, dialogue = heapq.heappop(waiting)
+            heapq.heappush(running, (now + latency, dialogue, calls))
+        now, dialogue, calls = heapq.heappop(running)
+        if calls + 1 < chains[dialogue]:
+            heapq.heappush(waiting, (rank(calls + 1, arrival), calls + 1, dialogue))
+            arrival += 1
     return now
 
 
@@ -70,9 +76,9 @@ def main() -> None:
     )
     ideal = max(sum(chains) * args.latency_s / args.concurrency, max(chains) * args.latency_s)
     out = {"calls": sum(chains), "ideal_s": round(ideal, 2)}
-    for name, depth_first in (("fifo", False), ("depth_first", True)):
-        t = finish_time(chains, args.concurrency, args.latency_s, depth_first)
-        out[f"{name}_s"], out[f"{name}_ratio"] = round(t, 2), round(t / ideal, 3)
+    for order in ORDERS:
+        t = finish_time(chains, args.concurrency, args.latency_s, order)
+        out[f"{order}_s"], out[f"{order}_ratio"] = round(t, 2), round(t / ideal, 3)
     print(json.dumps(out))
 
 

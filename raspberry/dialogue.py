@@ -4,6 +4,11 @@ Per (question, sample): the teacher answers under a priming system prompt; the q
 decides; when wrong and turns remain, the user stand-in writes a short nudge that must not give the
 answer away, and the teacher continues the same conversation. Dialogues of a shard run
 concurrently under the gateway's limits; turns within a dialogue are sequential.
+
+Each call asks the gateway for a slot with the number of calls its dialogue has made as priority,
+so when slots are short the dialogues that are furthest behind go first: every dialogue starts
+early, the ones that turn out long get going early, and the shard does not end with a tail of
+long dialogues running one turn at a time (benchmarks/dialogue_schedule_bound.py models this).
 """
 
 from __future__ import annotations
@@ -63,7 +68,13 @@ def dialogue_id(question_id: str, sample_index: int) -> str:
 
 
 async def _nudge(
-    gw: Gateway, prompt: Prompt, question: Question, attempt: str, turn: int, max_attempts: int
+    gw: Gateway,
+    prompt: Prompt,
+    question: Question,
+    attempt: str,
+    turn: int,
+    max_attempts: int,
+    priority: int,
 ) -> tuple[Turn, int, Completion | None]:
     """A nudge that passed the leak guard, how many were rejected, and the accepted reply.
 
@@ -79,6 +90,7 @@ async def _nudge(
             [{"role": "user", "content": user_msg}],
             prompt_ref=prompt.ref,
             sample_index=turn * max_attempts + i,
+            priority=priority,
         )
         nudge = reply.text.strip()
         if nudge and not leaks_answer(nudge, question.reference_answer):
@@ -87,7 +99,12 @@ async def _nudge(
 
 
 async def _is_correct(
-    gw: Gateway, question: Question, text: str, critic: Prompt, cfg: DialoguesConfig
+    gw: Gateway,
+    question: Question,
+    text: str,
+    critic: Prompt,
+    cfg: DialoguesConfig,
+    priority: int,
 ) -> bool:
     """The question's programmatic verifier when it has one, otherwise the LLM critic."""
     if has_verifier(question.verification):
@@ -98,7 +115,13 @@ async def _is_correct(
             "which serves as the critic"
         )
     scores = await judge(
-        gw, critic, question.prompt, question.reference_answer, text, cfg.max_critic_attempts
+        gw,
+        critic,
+        question.prompt,
+        question.reference_answer,
+        text,
+        cfg.max_critic_attempts,
+        priority=priority,
     )
     return scores is not None and scores.correctness >= cfg.critic_min_correctness
 
@@ -126,6 +149,7 @@ async def run_dialogue(
                 system=prompts.teacher.text,
                 prompt_ref=prompts.teacher.ref,
                 sample_index=sample_index,
+                priority=len(turns) - 1,
             )
         except ContextLimitError:
             stop = "context_limit"
@@ -142,13 +166,19 @@ async def run_dialogue(
         if reply.stop_reason == MAX_TOKENS:
             stop = "truncated"
             break
-        if await _is_correct(gw, question, reply.text, prompts.critic, cfg):
+        if await _is_correct(gw, question, reply.text, prompts.critic, cfg, len(turns) - 1):
             solved_at, stop = turn, "solved"
             break
         if turn == cfg.max_turns:
             break
         nudge, n_rejected, nudge_reply = await _nudge(
-            gw, prompts.user_standin, question, reply.text, turn, cfg.max_nudge_attempts
+            gw,
+            prompts.user_standin,
+            question,
+            reply.text,
+            turn,
+            cfg.max_nudge_attempts,
+            len(turns) - 1,
         )
         rejected += n_rejected
         if nudge_reply is not None:

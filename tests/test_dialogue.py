@@ -48,6 +48,34 @@ def test_dialogues_loop_until_solved_with_nudges(make_config, sim_url):
     assert all(d.lineage.prompts == ["teacher_system@1", "user_standin@1"] for d in dialogues)
 
 
+def test_each_call_asks_for_a_slot_with_the_calls_its_dialogue_made(make_config, sim_url):
+    # The gateway sends lower numbers first when slots are short: dialogues furthest behind go
+    # first. Per dialogue: teacher 0, nudge 1, teacher 2, ... (the critic ranks with the nudge).
+    config = make_config()
+    prompts, asked = dialogue_prompts(config), []
+
+    async def go():
+        async with Gateway(config, sim_url) as gw:
+            chat = gw.chat
+
+            async def recording(role, messages, **kw):
+                asked.append((messages[0]["content"], role, kw["priority"]))
+                return await chat(role, messages, **kw)
+
+            gw.chat = recording
+            return await run_dialogues(
+                gw, _questions("letter_counting", 30), config.dialogues, prompts, "h"
+            )
+
+    dialogues = asyncio.run(go())
+    long = next(d for d in dialogues if d.attempts >= 2)
+    question = long.turns[0].content
+    teacher = [p for q, role, p in asked if q == question and role == "teacher"]
+    nudges = [p for q, role, p in asked if question in q and role == "user_standin"]
+    assert teacher == list(range(0, 2 * long.attempts, 2))
+    assert nudges[: long.attempts - 1] == list(range(1, 2 * long.attempts - 1, 2))
+
+
 def test_samples_are_distinct_and_ordered(make_config, sim_url):
     config = make_config(dialogues={"samples_per_question": 3, "max_turns": 3})
     dialogues = run_dialogues_now(config, sim_url, _questions("chain_sum", 4))

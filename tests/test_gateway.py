@@ -309,3 +309,56 @@ def test_a_rate_limit_wait_beyond_max_wait_fails_with_its_reason(make_config):
 
         stats = asyncio.run(go())
     assert stats.requests_sent == 1
+
+
+def test_a_providers_models_share_its_connections_and_none_waits_for_one(make_config):
+    # Teacher and stand-in are both on sim_openai: 4 slots between them, not 4 each, so no
+    # admitted request sits in the SDK's pool waiting for a connection (time its timeout counts).
+    data = make_config().model_dump()
+    data["gateway"]["max_concurrency"] = 4
+    config = make_config(gateway=data["gateway"])
+    with running_sim(SimConfig(latency_ms=300, seed=2)) as url:
+
+        async def go():
+            async with Gateway(config, url) as gw:
+                return await asyncio.gather(
+                    *(
+                        gw.chat(role, [{"role": "user", "content": f"{role} {i}"}], prompt_ref="p")
+                        for i in range(8)
+                        for role in ("teacher", "user_standin")
+                    )
+                )
+
+        replies = asyncio.run(go())
+        peak = httpx.get(f"{url}/_sim/stats").json()["peak_in_flight"]
+    assert peak == 4
+    # Waiting for a connection would make a request take two server latencies (0.6 s) or more.
+    assert max(r.latency_s for r in replies) < 0.5
+
+
+def test_when_slots_are_short_lower_priority_numbers_are_sent_first(make_config):
+    data = make_config().model_dump()
+    data["gateway"]["max_concurrency"] = 1
+    config = make_config(gateway=data["gateway"])
+    with running_sim(SimConfig(latency_ms=100, seed=2)) as url:
+
+        async def go():
+            done: list[str] = []
+            async with Gateway(config, url) as gw:
+
+                async def call(name: str, role: str, priority: int) -> None:
+                    msg = [{"role": "user", "content": name}]
+                    await gw.chat(role, msg, prompt_ref="p", priority=priority)
+                    done.append(name)
+
+                first = asyncio.ensure_future(call("first", "teacher", 0))
+                await asyncio.sleep(0.05)  # it holds the only slot
+                await asyncio.gather(
+                    first,
+                    call("deep", "teacher", 5),
+                    call("nudge", "user_standin", 1),
+                    call("fresh", "teacher", 0),
+                )
+            return done
+
+        assert asyncio.run(go()) == ["first", "fresh", "nudge", "deep"]

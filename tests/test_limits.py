@@ -1,4 +1,4 @@
-"""Rate-limit machinery without a server: header parsing, buckets, adaptive gate, breaker."""
+"""Rate-limit machinery without a server: header parsing, buckets, concurrency gate, breaker."""
 
 import asyncio
 import time
@@ -6,9 +6,9 @@ import time
 import pytest
 
 from raspberry.llm.limits import (
-    AdaptiveGate,
     Bucket,
     CircuitBreaker,
+    Gate,
     RateLimitInfo,
     RateLimits,
     parse_duration,
@@ -112,42 +112,88 @@ def test_output_tokens_are_charged_after_the_fact():
     assert limits.reserve(key, 10) == pytest.approx(5.0, rel=0.1)
 
 
-def test_adaptive_gate_cuts_on_429_and_recovers_slowly():
+def test_gate_cuts_a_model_on_429_and_recovers_slowly():
     async def go():
-        gate = AdaptiveGate(10)
+        gate = Gate(10)
         for _ in range(10):
-            await gate.acquire()
-        blocked = asyncio.ensure_future(gate.acquire())
+            await gate.acquire("m")
+        blocked = asyncio.ensure_future(gate.acquire("m"))
         await asyncio.sleep(0)
         assert not blocked.done()
-        gate.rate_limited()
-        gate.rate_limited()  # the same burst of 429s: one cut only
-        assert gate.limit == pytest.approx(7.0)
+        gate.rate_limited("m")
+        gate.rate_limited("m")  # the same burst of 429s: one cut only
+        assert gate.model("m").limit == pytest.approx(7.0)
         for _ in range(3):
-            gate.release()
+            gate.release("m")
         await asyncio.sleep(0)
         assert not blocked.done()  # 7 in flight, limit 7
-        gate.release()
+        gate.release("m")
         await asyncio.sleep(0)
         assert blocked.done()
         for _ in range(7):
-            gate.succeeded()
-        assert 7.0 < gate.limit < 9.0  # additive increase: about one slot per window
+            gate.succeeded("m")
+        assert 7.0 < gate.model("m").limit < 9.0  # additive increase: about one slot per window
+
+    asyncio.run(go())
+
+
+def test_gate_slots_are_shared_by_the_providers_models_and_cut_per_model():
+    async def go():
+        gate = Gate(3)
+        for _ in range(3):
+            await gate.acquire("teacher")
+        standin = asyncio.ensure_future(gate.acquire("standin"))
+        await asyncio.sleep(0)
+        assert not standin.done()  # the provider's three connections are taken
+        gate.rate_limited("teacher")  # teacher: 3 -> 2 slots
+        teacher = asyncio.ensure_future(gate.acquire("teacher", priority=0))
+        late_standin = asyncio.ensure_future(gate.acquire("standin", priority=5))
+        await asyncio.sleep(0)
+        gate.release("teacher")
+        await asyncio.sleep(0)
+        # The teacher waiter ranks first, but its model is at its cut limit: the stand-in goes.
+        assert standin.done() and not teacher.done() and not late_standin.done()
+        gate.release("teacher")
+        await asyncio.sleep(0)
+        assert teacher.done() and not late_standin.done()
+        assert gate.in_flight == 3 and gate.model("standin").limit == 3.0
+
+    asyncio.run(go())
+
+
+def test_gate_serves_the_lowest_priority_number_first_then_in_arrival_order():
+    async def go():
+        gate, order = Gate(1), []
+        await gate.acquire("m")
+
+        async def wait(name: str, priority: int) -> None:
+            await gate.acquire("m", priority)
+            order.append(name)
+            gate.release("m")
+
+        waiters = [
+            asyncio.ensure_future(wait(name, priority))
+            for name, priority in (("c", 3), ("a1", 1), ("b", 2), ("a2", 1), ("z", 0))
+        ]
+        await asyncio.sleep(0)
+        gate.release("m")
+        await asyncio.gather(*waiters)
+        assert order == ["z", "a1", "a2", "b", "c"]
 
     asyncio.run(go())
 
 
 def test_cancelled_waiter_does_not_leak_a_slot():
     async def go():
-        gate = AdaptiveGate(1)
-        await gate.acquire()
-        waiter = asyncio.ensure_future(gate.acquire())
+        gate = Gate(1)
+        await gate.acquire("m")
+        waiter = asyncio.ensure_future(gate.acquire("m"))
         await asyncio.sleep(0)
         waiter.cancel()
         await asyncio.sleep(0)
-        gate.release()
+        gate.release("m")
         assert gate.in_flight == 0
-        await asyncio.wait_for(gate.acquire(), 1)
+        await asyncio.wait_for(gate.acquire("m"), 1)
 
     asyncio.run(go())
 

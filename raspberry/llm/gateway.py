@@ -2,10 +2,10 @@
 
 A request names a role (teacher, user_standin, judge, rewriter, question_writer); the config maps
 the role to provider + model + parameters. Before anything is sent the durable cache is asked;
-then the budget, the provider's circuit breaker, the model's adaptive concurrency gate and its
-rate-limit buckets (process-wide, see limits.py) each get a say. Counters are honest:
-requests_sent counts HTTP requests that really left this process, cache_hits the answers served
-from the durable cache.
+then the budget, the provider's circuit breaker, its concurrency gate (shared by its models,
+served by priority) and the model's rate-limit buckets (process-wide, see limits.py) each get a
+say. Counters are honest: requests_sent counts HTTP requests that really left this process,
+cache_hits the answers served from the durable cache.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from raspberry.errors import ProviderError
 from raspberry.llm.batch import Batcher
 from raspberry.llm.cache import RequestCache, request_key
 from raspberry.llm.cost import Budget, budget_for, most_cost, request_cost
-from raspberry.llm.limits import LIMITS, AdaptiveGate, CircuitBreaker
+from raspberry.llm.limits import LIMITS, CircuitBreaker, Gate
 from raspberry.llm.progress import BOARD
 from raspberry.llm.providers import Provider
 from raspberry.llm.types import Completion, RetryableError
@@ -67,7 +67,7 @@ class Gateway:
         self._config = config
         self._sim_url = sim_url
         self._providers: dict[str, Provider] = {}
-        self._gates: dict[tuple[str, str], AdaptiveGate] = {}
+        self._gates: dict[str, Gate] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
         self._cache = RequestCache(config.gateway.cache_path)
         self._build_id = build_id
@@ -129,8 +129,13 @@ class Gateway:
         system: str | None = None,
         prompt_ref: str,
         sample_index: int = 0,
+        priority: int = 0,
     ) -> Completion:
-        """One model call for `role`, from the cache when this exact request was answered before."""
+        """One model call for `role`, from the cache when this exact request was answered before.
+
+        When the provider's slots are all taken, lower `priority` numbers are sent first (a
+        dialogue passes how many calls it has made: see dialogue.py).
+        """
         mc = self._config.model_for(role)
         pc = self._config.providers[mc.provider]
         params = mc.params()
@@ -163,7 +168,14 @@ class Gateway:
                 )
             else:
                 completion = await self._send(
-                    mc.provider, mc.model, system, messages, params, sample_index, tokens_in
+                    mc.provider,
+                    mc.model,
+                    system,
+                    messages,
+                    params,
+                    sample_index,
+                    tokens_in,
+                    priority,
                 )
             completion.cost_usd = request_cost(price, completion)
             self._cache.put(key, completion, self._build_id)
@@ -174,11 +186,10 @@ class Gateway:
         self.stats.cost_usd += completion.cost_usd
         return completion
 
-    def _gate(self, provider: str, model: str) -> AdaptiveGate:
-        key = (provider, model)
-        if key not in self._gates:
-            self._gates[key] = AdaptiveGate(self._config.gateway.max_concurrency)
-        return self._gates[key]
+    def _gate(self, provider: str) -> Gate:
+        if provider not in self._gates:
+            self._gates[provider] = Gate(self._config.gateway.max_concurrency)
+        return self._gates[provider]
 
     def _breaker(self, provider: str) -> CircuitBreaker:
         if provider not in self._breakers:
@@ -195,6 +206,7 @@ class Gateway:
         params: dict[str, Any],
         sample_index: int,
         tokens_in: int,
+        priority: int,
     ) -> Completion:
         """Send one request under the limits; tokens_in is its estimated input, for the buckets."""
         provider = self._provider(provider_name)
@@ -204,7 +216,7 @@ class Gateway:
         configured = self._config.providers[provider_name].limits_for(model)
         if configured:
             LIMITS.seed(limits_key, configured.per_minute())
-        gate, breaker = self._gate(provider_name, model), self._breaker(provider_name)
+        gate, breaker = self._gate(provider_name), self._breaker(provider_name)
         for attempt in range(gw.max_retries + 1):
             if not breaker.allow():
                 raise ProviderError(
@@ -212,7 +224,7 @@ class Gateway:
                     f"a row (last: {breaker.last_error}); check the provider's status and "
                     "base_url, then rerun the build"
                 )
-            await gate.acquire()
+            await gate.acquire(model, priority)
             try:
                 wait = LIMITS.reserve(limits_key, tokens_in)
                 if wait > gw.max_wait_s:
@@ -236,13 +248,13 @@ class Gateway:
                 else:
                     LIMITS.learn(limits_key, info)
                     LIMITS.spend_output(limits_key, completion.tokens_out)
-                    gate.succeeded()
+                    gate.succeeded(model)
                     breaker.succeeded()
                     return completion
                 finally:
                     self.stats.in_flight -= 1
             finally:
-                gate.release()
+                gate.release(model)
             if error.limits:
                 LIMITS.learn(limits_key, error.limits)
             backoff = min(gw.backoff_max_s, gw.backoff_base_s * 2**attempt) * random.uniform(0.5, 1)
@@ -250,7 +262,7 @@ class Gateway:
                 # Every request to this model waits, not only this one: that is what keeps the
                 # provider from seeing a storm of retries.
                 self.stats.rate_limited += 1
-                gate.rate_limited()
+                gate.rate_limited(model)
                 LIMITS.pause(limits_key, error.retry_after or backoff)
             else:
                 breaker.failed(str(error))

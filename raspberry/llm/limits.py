@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import heapq
+import itertools
 import random
 import re
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -216,52 +217,80 @@ def parse_rate_headers(kind: str, headers: Mapping[str, str], now: float) -> Rat
 # --- Adaptive concurrency ----------------------------------------------------------------------
 
 
-class AdaptiveGate:
-    """A semaphore whose size halves-ish on 429 and grows back by one per window of successes
-    (AIMD), never above the configured ceiling. One event loop only."""
+class Gate:
+    """The concurrency slots of one provider, shared by its models: at most `ceiling` requests in
+    flight (the provider's HTTP connections, so no admitted request waits for one inside the
+    SDK), and per model an AIMD limit: cut to 70% on a burst of 429s, grown back by about one
+    slot per window of successes. Waiters are served lowest priority number first, in arrival
+    order among equals. One event loop only."""
 
     CUT = 0.7
     CUT_EVERY_S = 1.0  # one cut per burst of 429s, not one per 429
 
     def __init__(self, ceiling: int):
         self.ceiling = ceiling
-        self.limit = float(ceiling)
         self.in_flight = 0
-        self._waiters: deque[asyncio.Future[None]] = deque()
-        self._last_cut = 0.0
+        self._models: dict[str, _ModelSlots] = {}
+        self._arrivals = itertools.count()
 
-    async def acquire(self) -> None:
-        if self.in_flight < int(self.limit) and not self._waiters:
-            self.in_flight += 1
+    def model(self, name: str) -> _ModelSlots:
+        if name not in self._models:
+            self._models[name] = _ModelSlots(float(self.ceiling))
+        return self._models[name]
+
+    async def acquire(self, model: str, priority: int = 0) -> None:
+        slots = self.model(model)
+        if self.in_flight < self.ceiling and slots.has_room() and not slots.waiters:
+            self._take(slots)
             return
         waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
+        heapq.heappush(slots.waiters, (priority, next(self._arrivals), waiter))
         try:
             await waiter
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
-                self.release()  # granted and cancelled at once: give the slot back
-            else:
-                self._waiters.remove(waiter)
+                self.release(model)  # granted and cancelled at once: give the slot back
             raise
 
-    def release(self) -> None:
+    def release(self, model: str) -> None:
         self.in_flight -= 1
-        while self._waiters and self.in_flight < int(self.limit):
-            waiter = self._waiters.popleft()
+        self._models[model].in_flight -= 1
+        # The best waiter of any model with room goes next; a cancelled one is dropped.
+        while self.in_flight < self.ceiling:
+            ready = [s for s in self._models.values() if s.waiters and s.has_room()]
+            if not ready:
+                return
+            slots = min(ready, key=lambda s: s.waiters[0][:2])
+            waiter = heapq.heappop(slots.waiters)[2]
             if not waiter.done():
-                self.in_flight += 1
+                self._take(slots)
                 waiter.set_result(None)
 
-    def rate_limited(self) -> None:
-        now = time.monotonic()
-        if now - self._last_cut >= self.CUT_EVERY_S:
-            self.limit = max(1.0, self.limit * self.CUT)
-            self._last_cut = now
+    def _take(self, slots: _ModelSlots) -> None:
+        self.in_flight += 1
+        slots.in_flight += 1
 
-    def succeeded(self) -> None:
-        if self.limit < self.ceiling:
-            self.limit = min(float(self.ceiling), self.limit + 1.0 / self.limit)
+    def rate_limited(self, model: str) -> None:
+        slots, now = self.model(model), time.monotonic()
+        if now - slots.last_cut >= self.CUT_EVERY_S:
+            slots.limit = max(1.0, slots.limit * self.CUT)
+            slots.last_cut = now
+
+    def succeeded(self, model: str) -> None:
+        slots = self.model(model)
+        if slots.limit < self.ceiling:
+            slots.limit = min(float(self.ceiling), slots.limit + 1.0 / slots.limit)
+
+
+@dataclass
+class _ModelSlots:
+    limit: float
+    in_flight: int = 0
+    last_cut: float = 0.0
+    waiters: list[tuple[int, int, asyncio.Future[None]]] = field(default_factory=list)
+
+    def has_room(self) -> bool:
+        return self.in_flight < int(self.limit)
 
 
 # --- Circuit breaker ---------------------------------------------------------------------------

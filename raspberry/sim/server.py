@@ -98,6 +98,15 @@ def create_app(settings: SimSettings) -> Starlette:
     batches = Batches(settings.behaviour, settings.batch, stats)
 
     async def handle(request: Request, style: str) -> Response:
+        # Requests being answered at once, and the most ever: what a client's limits let through.
+        stats["in_flight"] += 1
+        stats["peak_in_flight"] = max(stats["peak_in_flight"], stats["in_flight"])
+        try:
+            return await answer_one(request, style)
+        finally:
+            stats["in_flight"] -= 1
+
+    async def answer_one(request: Request, style: str) -> Response:
         stats["requests"] += 1
         kinds = ERROR_KINDS[style]
         try:

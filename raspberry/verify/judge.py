@@ -59,8 +59,10 @@ async def judge(
     response: str,
     max_attempts: int,
     role: str = "judge",
+    priority: int = 0,
 ) -> JudgeScores | None:
-    """Scores, or None when the judge never produced valid JSON in max_attempts tries."""
+    """Scores, or None when the judge never produced valid JSON in max_attempts tries;
+    `priority` orders the calls when the gateway's slots are short (see Gateway.chat)."""
     content = prompt.render(question=question, reference=reference, response=_neutralise(response))
     for attempt in range(max_attempts):
         reply = await gw.chat(
@@ -68,6 +70,7 @@ async def judge(
             [{"role": "user", "content": content}],
             prompt_ref=prompt.ref,
             sample_index=attempt,
+            priority=priority,
         )
         scores = parse_scores(reply.text)
         if scores is not None:
