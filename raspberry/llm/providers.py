@@ -7,14 +7,13 @@ ContextLimitError or ProviderError, with any secret scrubbed from the provider's
 from __future__ import annotations
 
 import functools
+import importlib
 import ssl
 import sys
 import time
 from typing import Any
 
-import anthropic
 import certifi
-import openai
 
 from raspberry.errors import ProviderError
 from raspberry.llm.limits import RateLimitInfo, parse_rate_headers
@@ -91,7 +90,9 @@ class Provider:
     ):
         self.name, self.kind = name, kind
         self._secrets = [api_key] if api_key else []
-        sdk: Any = anthropic if kind == "anthropic" else openai
+        # Imported here, not with the module: the two SDKs take seconds to import, which every
+        # command paid before it could even say that a config file is missing.
+        sdk: Any = importlib.import_module("anthropic" if kind == "anthropic" else "openai")
         self._errors = sdk
         if kind != "anthropic" and base_url and not base_url.rstrip("/").endswith("/v1"):
             base_url = f"{base_url.rstrip('/')}/v1"
@@ -101,7 +102,7 @@ class Provider:
         limits = type(sdk.DEFAULT_CONNECTION_LIMITS)(
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
-        client_type = anthropic.AsyncAnthropic if kind == "anthropic" else openai.AsyncOpenAI
+        client_type = sdk.AsyncAnthropic if kind == "anthropic" else sdk.AsyncOpenAI
         self._client: Any = client_type(
             base_url=base_url,
             api_key=api_key or "no-key",  # local servers take any key; the SDKs want one

@@ -24,9 +24,12 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from datasketch import MinHash
+
+if TYPE_CHECKING:
+    from datasketch import MinHash
 
 from raspberry.config import NearDuplicateConfig
 from raspberry.questions.text import ngrams, text_key, words
@@ -111,6 +114,10 @@ class Index:
     5 KB per question at 128 permutations; this table takes 12 bytes per band."""
 
     def __init__(self, threshold: float, num_perm: int):
+        # Imported here: datasketch brings scipy, a second of start-up for every command.
+        from datasketch import MinHash
+
+        self._minhash = MinHash
         self._threshold, self._num_perm = threshold, num_perm
         self._bands, self._rows = bands_for(max(0.3, threshold - RECALL_MARGIN), num_perm)
         self._permutations = MinHash(num_perm=num_perm, scheme="affine32").permutations
@@ -129,7 +136,7 @@ class Index:
 
     def sign(self, grams: set[str]) -> Signed:
         hashes = np.unique(np.fromiter((zlib.crc32(g.encode()) for g in grams), np.uint32))
-        m = MinHash(
+        m = self._minhash(
             num_perm=self._num_perm,
             permutations=self._permutations,
             scheme="affine32",
