@@ -65,6 +65,28 @@ def config_dict(tmp_path: Path, per_task: int = 6, shards: int = 2, **overrides:
     return data
 
 
+def external_sim_dict(
+    tmp_path: Path, url: str, per_task: int, cache: str, max_concurrency: int, key_env: str
+) -> dict:
+    """config_dict against a simulator the test runs itself (its URL, not "sim"), so that the
+    simulator's request counter spans every build of the test; the Anthropic-style provider
+    reads its key from `key_env`."""
+    data = config_dict(tmp_path, per_task=per_task, shards=2)
+    del data["sim"]
+    data["providers"] = {
+        "local": {"kind": "openai_compatible", "base_url": url},
+        "local_anthropic": {"kind": "anthropic", "base_url": url, "api_key_env": key_env},
+    }
+    data["models"] = {
+        "teacher": {"provider": "local", "model": "sim-teacher", "temperature": 0.7},
+        "user_standin": {"provider": "local", "model": "sim-user-standin"},
+        "judge": {"provider": "local_anthropic", "model": "sim-judge"},
+        "rewriter": {"provider": "local_anthropic", "model": "sim-rewriter"},
+    }
+    data["gateway"] = {"cache_path": str(tmp_path / cache), "max_concurrency": max_concurrency}
+    return data
+
+
 def rg_questions(task: str, n: int, seed: int = 9) -> list[Question]:
     """Question rows for n items of a reasoning-gym task, as the questions stage makes them."""
     import reasoning_gym

@@ -311,12 +311,15 @@ def test_a_rate_limit_wait_beyond_max_wait_fails_with_its_reason(make_config):
     assert stats.requests_sent == 1
 
 
+def _with_concurrency(make_config, n: int):
+    gateway = {**make_config().model_dump()["gateway"], "max_concurrency": n}
+    return make_config(gateway=gateway)
+
+
 def test_a_providers_models_share_its_connections_and_none_waits_for_one(make_config):
     # Teacher and stand-in are both on sim_openai: 4 slots between them, not 4 each, so no
     # admitted request sits in the SDK's pool waiting for a connection (time its timeout counts).
-    data = make_config().model_dump()
-    data["gateway"]["max_concurrency"] = 4
-    config = make_config(gateway=data["gateway"])
+    config = _with_concurrency(make_config, 4)
     with running_sim(SimConfig(latency_ms=300, seed=2)) as url:
 
         async def go():
@@ -337,9 +340,7 @@ def test_a_providers_models_share_its_connections_and_none_waits_for_one(make_co
 
 
 def test_when_slots_are_short_lower_priority_numbers_are_sent_first(make_config):
-    data = make_config().model_dump()
-    data["gateway"]["max_concurrency"] = 1
-    config = make_config(gateway=data["gateway"])
+    config = _with_concurrency(make_config, 1)
     with running_sim(SimConfig(latency_ms=100, seed=2)) as url:
 
         async def go():

@@ -112,11 +112,16 @@ def test_output_tokens_are_charged_after_the_fact():
     assert limits.reserve(key, 10) == pytest.approx(5.0, rel=0.1)
 
 
+async def _full_gate(ceiling: int, model: str) -> Gate:
+    gate = Gate(ceiling)
+    for _ in range(ceiling):
+        await gate.acquire(model)
+    return gate
+
+
 def test_gate_cuts_a_model_on_429_and_recovers_slowly():
     async def go():
-        gate = Gate(10)
-        for _ in range(10):
-            await gate.acquire("m")
+        gate = await _full_gate(10, "m")
         blocked = asyncio.ensure_future(gate.acquire("m"))
         await asyncio.sleep(0)
         assert not blocked.done()
@@ -139,9 +144,7 @@ def test_gate_cuts_a_model_on_429_and_recovers_slowly():
 
 def test_gate_slots_are_shared_by_the_providers_models_and_cut_per_model():
     async def go():
-        gate = Gate(3)
-        for _ in range(3):
-            await gate.acquire("teacher")
+        gate = await _full_gate(3, "teacher")
         standin = asyncio.ensure_future(gate.acquire("standin"))
         await asyncio.sleep(0)
         assert not standin.done()  # the provider's three connections are taken

@@ -14,7 +14,7 @@ import time
 import httpx
 import pyarrow.parquet as pq
 import pytest
-from conftest import CLI, ROOT, config_dict, run_cli, write_config
+from conftest import CLI, ROOT, external_sim_dict, run_cli, write_config
 from test_resume import _cached
 
 from raspberry.config import SimConfig
@@ -32,25 +32,13 @@ KILL_POINTS = {
 
 
 def _config(tmp_path, url, name, cache):
-    data = config_dict(tmp_path, per_task=10, shards=2)
-    del data["sim"]
-    data["providers"] = {
-        "local": {"kind": "openai_compatible", "base_url": url},
-        "local_anthropic": {"kind": "anthropic", "base_url": url, "api_key_env": "RB_FAKE"},
-    }
-    data["models"] = {
-        "teacher": {"provider": "local", "model": "sim-teacher", "temperature": 0.7},
-        "user_standin": {"provider": "local", "model": "sim-user-standin"},
-        "judge": {"provider": "local_anthropic", "model": "sim-judge"},
-        "rewriter": {"provider": "local_anthropic", "model": "sim-rewriter"},
-        "question_writer": {"provider": "local", "model": "sim-question-writer"},
-    }
+    data = external_sim_dict(tmp_path, url, 10, cache, max_concurrency=4, key_env="RB_FAKE")
+    data["models"]["question_writer"] = {"provider": "local", "model": "sim-question-writer"}
     data["questions"]["synthesis"] = {
         "count": 30,
         "taxonomy": {"domains": {"logistics": ["stock", "shipping"]}, "personas": ["a clerk"]},
     }
     data["questions"]["confirm"] = {"solutions": 3, "rule": "majority"}
-    data["gateway"] = {"cache_path": str(tmp_path / cache), "max_concurrency": 4}
     return write_config(tmp_path, data, name)
 
 

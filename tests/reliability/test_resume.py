@@ -14,7 +14,7 @@ import time
 
 import httpx
 import pyarrow.parquet as pq
-from conftest import CLI, ROOT, config_dict, run_cli, write_config
+from conftest import CLI, ROOT, external_sim_dict, run_cli, write_config
 
 from raspberry.config import SimConfig
 from raspberry.sim.process import running_sim
@@ -24,19 +24,7 @@ CONCURRENCY, PARALLEL_SHARDS = 8, 2
 
 
 def _config(tmp_path, url, name, cache):
-    data = config_dict(tmp_path, per_task=30, shards=2)
-    del data["sim"]
-    data["providers"] = {
-        "local": {"kind": "openai_compatible", "base_url": url},
-        "local_anthropic": {"kind": "anthropic", "base_url": url, "api_key_env": "RB_TEST_KEY"},
-    }
-    data["models"] = {
-        "teacher": {"provider": "local", "model": "sim-teacher", "temperature": 0.7},
-        "user_standin": {"provider": "local", "model": "sim-user-standin"},
-        "judge": {"provider": "local_anthropic", "model": "sim-judge"},
-        "rewriter": {"provider": "local_anthropic", "model": "sim-rewriter"},
-    }
-    data["gateway"] = {"cache_path": str(tmp_path / cache), "max_concurrency": CONCURRENCY}
+    data = external_sim_dict(tmp_path, url, 30, cache, CONCURRENCY, key_env="RB_TEST_KEY")
     data["run"] = {"parallel_shards": PARALLEL_SHARDS}
     return write_config(tmp_path, data, name)
 
