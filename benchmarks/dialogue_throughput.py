@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import openai  # noqa: F401  the gateway imports its SDK on first use: start-up, not throughput
 import reasoning_gym
 
 ROOT = Path(__file__).resolve().parent.parent
