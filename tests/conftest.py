@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +109,22 @@ def run_cli(
     return subprocess.run(
         [*CLI, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT
     )
+
+
+def kill_build_when(args: list[str], env: dict[str, str], ready: Callable[[], bool]) -> None:
+    """Run `raspberry <args>` and SIGKILL it once ready() holds (it must still be running then);
+    then give the requests it had in flight half a second to reach the server."""
+    proc = subprocess.Popen(
+        [*CLI, *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 300
+    while not ready():
+        assert proc.poll() is None, "the build ended before the kill point"
+        assert time.time() < deadline, "the kill point was not reached in 5 minutes"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.5)
 
 
 def write_config(tmp_path: Path, data: dict, name: str = "build.yaml") -> Path:

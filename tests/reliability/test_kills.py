@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import time
 
 import httpx
 import pyarrow.parquet as pq
 import pytest
-from conftest import CLI, ROOT, external_sim_dict, run_cli, write_config
+from conftest import external_sim_dict, kill_build_when, run_cli, write_config
 from test_resume import _cached
 
 from raspberry.config import SimConfig
@@ -61,21 +58,9 @@ def test_kill_during_a_stage_then_resume(tmp_path, prefect_api, stage):
             return httpx.get(f"{url}/_sim/stats").json()
 
         config = _config(tmp_path, url, "a.yaml", "cache-a.sqlite")
-        proc = subprocess.Popen(
-            [*CLI, *_args(config, "killed")],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        kill_build_when(
+            _args(config, "killed"), env, lambda: stats().get(f"model:{model}", 0) >= answers
         )
-        deadline = time.time() + 300
-        while stats().get(f"model:{model}", 0) < answers and proc.poll() is None:
-            assert time.time() < deadline
-            time.sleep(0.02)
-        assert proc.poll() is None, "the build ended before the kill point"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        time.sleep(0.5)  # the requests in flight finish at the server
         at_kill = _cached(tmp_path / "cache-a.sqlite")
         served_before = stats()["requests"]
         in_flight = served_before - at_kill

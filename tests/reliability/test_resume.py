@@ -7,14 +7,11 @@ only the latter may be sent again. The resumed output equals an uninterrupted bu
 
 import json
 import os
-import signal
 import sqlite3
-import subprocess
-import time
 
 import httpx
 import pyarrow.parquet as pq
-from conftest import CLI, ROOT, external_sim_dict, run_cli, write_config
+from conftest import external_sim_dict, kill_build_when, run_cli, write_config
 
 from raspberry.config import SimConfig
 from raspberry.sim.process import running_sim
@@ -58,20 +55,9 @@ def test_sigkill_midway_then_resume(tmp_path, prefect_api):
             return httpx.get(f"{url}/_sim/stats").json().get("requests", 0)
 
         config = _config(tmp_path, url, "a.yaml", "cache-a.sqlite")
-        proc = subprocess.Popen(
-            [*CLI, *_args(config, "killed")],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+        kill_build_when(
+            _args(config, "killed"), env, lambda: _cached(tmp_path / "cache-a.sqlite") >= 120
         )
-        deadline = time.time() + 300
-        while _cached(tmp_path / "cache-a.sqlite") < 120 and proc.poll() is None:
-            assert time.time() < deadline
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        time.sleep(0.5)  # let the requests in flight finish at the server
         at_kill = _cached(tmp_path / "cache-a.sqlite")
         served_before = served()
         in_flight = served_before - at_kill
