@@ -52,7 +52,7 @@ def create_alerts(webhook_url: str, deployment: str, stale_hours: float) -> list
             expect={"prefect.flow-run.Failed", "prefect.flow-run.Crashed"},
             match_related={
                 "prefect.resource.role": "flow",
-                "prefect.resource.name": "build_dataset",
+                "prefect.resource.name": FLOW,
             },
             posture=Posture.Reactive,
             threshold=1,

@@ -63,8 +63,8 @@ PAID = (
 )
 
 
-def _cached_task(task: Task, output_dir: str, build_id: str, stage: str) -> Task:
-    """The task with its results kept beside the builds, whatever process runs it, and tagged."""
+def _cached_task(task: Task, output_dir: str) -> Task:
+    """The task with its results kept beside the builds, whatever process runs it."""
     return task.with_options(result_storage=results_dir(output_dir))
 
 
@@ -129,7 +129,7 @@ def _run_duplicates(config: BuildConfig, config_path: str, build_id: str, output
         "earlier": earlier,
         "config_path": config_path,
     }
-    task = _cached_task(duplicates_task, output_dir, build_id, "questions")
+    task = _cached_task(duplicates_task, output_dir)
     state, _ = _checked(
         folder,
         lambda refresh: task.with_options(refresh_cache=refresh)(**params, return_state=True),
@@ -153,7 +153,8 @@ def build_stage(
         _run_duplicates(config, config_path, build_id, output_dir)
     manifest = read_manifest(output_dir, build_id)
     folder = build_dir(output_dir, build_id)
-    task = _cached_task(TASKS[stage], output_dir, build_id, stage)
+    task = _cached_task(TASKS[stage], output_dir)
+    key = stage_key(config, stage)
     totals: dict[str, Any] = {
         "shards_done": 0,
         "shards_failed": 0,
@@ -170,7 +171,7 @@ def build_stage(
             stage=stage,
             shard=shard,
             output_dir=output_dir,
-            stage_key=stage_key(config, stage),
+            stage_key=key,
             inputs=inputs,
             config_path=config_path,
             sim_url=sim_url,

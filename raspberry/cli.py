@@ -352,7 +352,6 @@ def cmd_cache_stats(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from raspberry.preflight import preflight
-    from raspberry.records import STAGES
 
     config = load_config(args.config)
     preflight(config, list(STAGES), config.output_dir)

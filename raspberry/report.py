@@ -217,10 +217,12 @@ def preview(
     rows: list[dict[str, Any]] = []
     columns = PREVIEW_COLUMNS[stage]
     accepted = _ACCEPTED.get(stage)
+    wanted = columns + ([accepted[0]] if accepted else [])
     for entry in manifest["stages"].get(stage, {}).values():
-        if entry["state"] != "done" or len(rows) >= n:
+        if len(rows) >= n:
+            break
+        if entry["state"] != "done":
             continue
-        wanted = columns + ([accepted[0]] if accepted else [])
         path = build_dir(output_dir, build_id) / entry["path"]
         for row in read_columns(path, stage, wanted).to_pylist():
             if accepted and row.pop(accepted[0]) != accepted[1]:

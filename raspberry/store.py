@@ -83,25 +83,20 @@ def write_shard(path: Path, stage: str, rows: list[Row]) -> str:
 
 
 def read_shard(path: Path, stage: str) -> list[Any]:
+    return from_table(stage, read_columns(path, stage))
+
+
+def read_columns(path: Path, stage: str, columns: list[str] | None = None) -> pa.Table:
+    """A shard's columns (all by default) as a table: reports over large builds read only the
+    columns they need, without building rows."""
     try:
-        table = pq.read_table(path, schema=SCHEMAS[stage])
+        return pq.read_table(path, schema=SCHEMAS[stage], columns=columns)
     except FileNotFoundError:
         raise StoreError(f"shard not found: {path} (run the stage that writes it first)") from None
     except (pa.ArrowException, OSError) as exc:
         raise StoreError(
             f"corrupt or unreadable shard {path}: {exc}; delete it and rerun the build"
         ) from None
-    return from_table(stage, table)
-
-
-def read_columns(path: Path, stage: str, columns: list[str]) -> pa.Table:
-    """Some columns of a shard, without building its rows (for reports over large builds)."""
-    try:
-        return pq.read_table(path, schema=SCHEMAS[stage], columns=columns)
-    except FileNotFoundError:
-        raise StoreError(f"shard not found: {path} (run the stage that writes it first)") from None
-    except (pa.ArrowException, OSError) as exc:
-        raise StoreError(f"corrupt or unreadable shard {path}: {exc}; rerun the build") from None
 
 
 # The build-wide duplicate decisions: which candidate rows (shard, row) to drop, and why.
