@@ -54,3 +54,63 @@ def test_a_failing_sink_does_not_stop_the_others():
     with Reporter([broken, seen.append], every_s=0.01):
         asyncio.run(asyncio.sleep(0.05))
     assert len(seen) >= 2
+
+
+def test_gateways_with_equal_stats_attach_and_detach_in_any_order_from_threads():
+    """Issue 24: a gateway whose stats equalled another's (all-cache rebuilds) removed the other's
+    entry by value; the other's counters then moved on, and its own detach found nothing."""
+    import itertools
+    import threading
+
+    for order in itertools.permutations(range(4)):
+        board = Board()
+        stats = [GatewayStats(cache_hits=7) for _ in range(4)]  # equal by value
+        turns = [threading.Event() for _ in range(5)]
+        errors: list[BaseException] = []
+
+        def shard(i: int, k: int) -> None:
+            try:
+                turns[k].wait(5)
+                board.detach(stats[i])
+                for j in order[k + 1 :]:  # the shards still running go on counting
+                    stats[j].cache_hits += 1
+            except BaseException as exc:  # noqa: BLE001 - the test reports any failure
+                errors.append(exc)
+            finally:
+                turns[k + 1].set()
+
+        for s in stats:
+            board.attach(s)
+        threads = [threading.Thread(target=shard, args=(i, k)) for k, i in enumerate(order)]
+        for t in threads:
+            t.start()
+        turns[0].set()
+        for t in threads:
+            t.join()
+        assert errors == [], order
+        # The k-th to leave had counted 7 + k: each counted once, none lost or doubled.
+        assert board.snapshot().cache_hits == 4 * 7 + 0 + 1 + 2 + 3, order
+
+
+def test_detaching_twice_or_unknown_stats_changes_nothing():
+    board = Board()
+    a = GatewayStats(requests_sent=2)
+    board.attach(a)
+    board.detach(a)
+    board.detach(a)
+    board.detach(GatewayStats(requests_sent=5))
+    assert board.snapshot().requests_sent == 2
+
+
+def test_a_broken_board_never_fails_a_shard(caplog):
+    """Progress is reporting: an error in it is logged once and the gateway's work goes on."""
+    board = Board()
+    board._live = None  # every attach and detach now fails inside the board
+    with caplog.at_level("WARNING", logger="raspberry.llm.progress"):
+        for _ in range(3):
+            board.attach(GatewayStats())
+            board.detach(GatewayStats())
+            board.item_done()
+    warnings = [r for r in caplog.records if r.name == "raspberry.llm.progress"]
+    assert len(warnings) == 1 and "progress" in warnings[0].getMessage()
+    assert board.items_done == 3  # the rest of the board still counts

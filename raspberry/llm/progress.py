@@ -9,13 +9,16 @@ artifact in the UI.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -52,45 +55,61 @@ class Snapshot:
 
 
 class Board:
-    """Process-wide sums over the attached gateways' stats; thread-safe enough for counters."""
+    """Process-wide sums over the attached gateways' stats, safe under any interleaving of threads.
+
+    Gateways are tracked by identity: GatewayStats is a dataclass, and two shards whose counters
+    are equal (a rebuild served from the cache) must not stand for each other. The board is
+    reporting only: an error inside it is logged once and never reaches the shard that called.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._stats: list[Any] = []
+        self._live: dict[int, Any] = {}
         self._base: dict[str, float] = {}
+        self._warned = False
         self.items_total = 0
         self.items_done = 0
         self.started = time.monotonic()
 
+    @contextmanager
+    def _guarded(self) -> Iterator[None]:
+        try:
+            with self._lock:
+                yield
+        except Exception as exc:  # progress must never fail the work it reports on
+            if not self._warned:
+                self._warned = True
+                log.warning("progress board error (ignored, the build goes on): %r", exc)
+
     def attach(self, stats: Any) -> None:
-        with self._lock:
-            self._stats.append(stats)
+        with self._guarded():
+            self._live[id(stats)] = stats
 
     def detach(self, stats: Any) -> None:
         # A finished gateway's counts stay on the board until the next reset.
-        with self._lock:
-            self._stats.remove(stats)
-            for f in fields(stats):
-                if f.name != "in_flight":
-                    self._base[f.name] = self._base.get(f.name, 0) + getattr(stats, f.name)
+        with self._guarded():
+            if self._live.pop(id(stats), None) is stats:
+                for f in fields(stats):
+                    if f.name != "in_flight":
+                        self._base[f.name] = self._base.get(f.name, 0) + getattr(stats, f.name)
 
     def reset(self) -> None:
-        with self._lock:
+        with self._guarded():
             self._base = {}
             self.items_total = self.items_done = 0
             self.started = time.monotonic()
 
     def add_items(self, n: int) -> None:
-        with self._lock:
+        with self._guarded():
             self.items_total += n
 
     def item_done(self) -> None:
-        with self._lock:
+        with self._guarded():
             self.items_done += 1
 
     def snapshot(self) -> Snapshot:
         with self._lock:
-            live = list(self._stats)
+            live = list(self._live.values())
             sums = dict(self._base)
             for stats in live:
                 for f in fields(stats):
@@ -144,6 +163,7 @@ class Reporter:
     def __init__(self, sinks: list[Sink], every_s: float = 2.0):
         self._sinks, self._every = sinks, every_s
         self._stop = threading.Event()
+        self._warned = False
         self._thread = threading.Thread(target=self._run, name="progress", daemon=True)
 
     def __enter__(self) -> Reporter:
@@ -161,9 +181,17 @@ class Reporter:
             self._emit()
 
     def _emit(self) -> None:
-        snapshot = BOARD.snapshot()
-        for sink in self._sinks:
-            try:
-                sink(snapshot)
-            except Exception:  # a progress display must never break a build
-                continue
+        try:
+            snapshot = BOARD.snapshot()
+            for sink in self._sinks:
+                try:
+                    sink(snapshot)
+                except Exception as exc:  # one broken display must not starve the others
+                    self._warn(exc)
+        except Exception as exc:  # a progress display must never break a build
+            self._warn(exc)
+
+    def _warn(self, exc: Exception) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning("progress display error (ignored, the build goes on): %r", exc)
