@@ -1,6 +1,10 @@
 # The Raspberry worker image: the project installed, run by a Prefect process worker.
 FROM python:3.11-slim
 
+# bubblewrap isolates model-written code (docs/verification.md); unshare comes with util-linux.
+RUN apt-get update && apt-get install -y --no-install-recommends bubblewrap \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \

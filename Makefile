@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test reliability lint clean
+.PHONY: demo test reliability lint clean sandbox
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -17,10 +17,16 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(VENV)/.installed $@
 
+# The code verifier runs model-written code under bubblewrap (docs/verification.md); without it,
+# code checks fail closed. Installed through apt-get when run as root.
+sandbox:
+	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null); } || \
+		echo "WARNING: bubblewrap is not installed and this is not root: code checks will fail (apt-get install bubblewrap)"
+
 demo: $(VENV)/.installed
 	$(BIN)/raspberry build --config configs/demo.yaml
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev sandbox
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q --ignore=tests/reliability
 
@@ -32,5 +38,5 @@ clean:
 	rm -rf $(VENV) data/builds data/cache
 
 # The reliability suite (tests/reliability/): a build under faults, secrets never written.
-reliability: $(VENV)/.installed-dev
+reliability: $(VENV)/.installed-dev sandbox
 	$(BIN)/python -m pytest -q -s tests/reliability

@@ -56,40 +56,48 @@ def test_a_failing_sink_does_not_stop_the_others():
     assert len(seen) >= 2
 
 
+def _detach_in_order(order: tuple[int, ...]) -> tuple[list[BaseException], int]:
+    """Four equal gateways attached in index order, detached from threads in `order`; after each
+    detach, the shards still running count on. Returns the errors and the board's total."""
+    import threading
+
+    board = Board()
+    stats = [GatewayStats(cache_hits=7) for _ in order]  # equal by value
+    turns = [threading.Event() for _ in range(len(order) + 1)]
+    errors: list[BaseException] = []
+
+    def shard(i: int, k: int) -> None:
+        try:
+            turns[k].wait(5)
+            board.detach(stats[i])
+            for j in order[k + 1 :]:
+                stats[j].cache_hits += 1
+        except BaseException as exc:  # noqa: BLE001 - the test reports any failure
+            errors.append(exc)
+        finally:
+            turns[k + 1].set()
+
+    for s in stats:
+        board.attach(s)
+    threads = [threading.Thread(target=shard, args=(i, k)) for k, i in enumerate(order)]
+    for t in threads:
+        t.start()
+    turns[0].set()
+    for t in threads:
+        t.join()
+    return errors, board.snapshot().cache_hits
+
+
 def test_gateways_with_equal_stats_attach_and_detach_in_any_order_from_threads():
     """Issue 24: a gateway whose stats equalled another's (all-cache rebuilds) removed the other's
     entry by value; the other's counters then moved on, and its own detach found nothing."""
     import itertools
-    import threading
 
     for order in itertools.permutations(range(4)):
-        board = Board()
-        stats = [GatewayStats(cache_hits=7) for _ in range(4)]  # equal by value
-        turns = [threading.Event() for _ in range(5)]
-        errors: list[BaseException] = []
-
-        def shard(i: int, k: int) -> None:
-            try:
-                turns[k].wait(5)
-                board.detach(stats[i])
-                for j in order[k + 1 :]:  # the shards still running go on counting
-                    stats[j].cache_hits += 1
-            except BaseException as exc:  # noqa: BLE001 - the test reports any failure
-                errors.append(exc)
-            finally:
-                turns[k + 1].set()
-
-        for s in stats:
-            board.attach(s)
-        threads = [threading.Thread(target=shard, args=(i, k)) for k, i in enumerate(order)]
-        for t in threads:
-            t.start()
-        turns[0].set()
-        for t in threads:
-            t.join()
+        errors, total = _detach_in_order(order)
         assert errors == [], order
         # The k-th to leave had counted 7 + k: each counted once, none lost or doubled.
-        assert board.snapshot().cache_hits == 4 * 7 + 0 + 1 + 2 + 3, order
+        assert total == 4 * 7 + 0 + 1 + 2 + 3, order
 
 
 def test_detaching_twice_or_unknown_stats_changes_nothing():

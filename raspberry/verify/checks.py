@@ -13,8 +13,9 @@ A spec is a JSON object with a `kind` and that kind's parameters:
   run in a worker process with a hard timeout, see verify/math.py).
 - {"kind": "constraint", "rules": [{"rule": "word_count", "equals": 10}, ...]}: every predicate
   holds for the final answer (see verify/constraints.py for the rules).
-- {"kind": "code", "tests": "assert f(2) == 4", "limits": {...}}: the answer's last fenced code
-  block, followed by the tests, exits 0 in the sandbox (verify/sandbox.py; limits optional).
+- {"kind": "code", "tests": "assert f(2) == 4", "limits": {...}}: the tests, run against the
+  names that the answer's last fenced code block defines, reach their end; answer and tests run
+  in two sandboxes and only plain values pass between them (verify/sandbox.py; limits optional).
 - {"kind": "judge"}: no programmatic check; an LLM compares the answer with the reference.
 
 docs/verification.md is the public description of this contract.
@@ -26,7 +27,6 @@ import asyncio
 import json
 import math
 import re
-import secrets
 from collections.abc import Callable
 from fractions import Fraction
 from functools import cache
@@ -38,7 +38,7 @@ from raspberry.verify.constraints import broken_rules
 from raspberry.verify.extract import extract_final_answer
 from raspberry.verify.math import MATH
 from raspberry.verify.mcq import extract_choice
-from raspberry.verify.sandbox import Limits, run_python
+from raspberry.verify.sandbox import Limits, run_tests
 
 
 class CheckResult(BaseModel):
@@ -149,14 +149,9 @@ def _code(spec: dict[str, Any], text: str) -> CheckResult:
     if not blocks:
         return CheckResult(passed=False, reason="no fenced code block found")
     limits = Limits(**spec.get("limits", {}))
-    # A program that exits early (sys.exit(0), os._exit(0)) must not skip the tests: a pass needs
-    # a line that only the end of the tests prints, unknown to the code when it was written.
-    done = f"tests-done-{secrets.token_hex(8)}"
-    run = run_python(f"{blocks[-1]}\n\n{spec['tests']}\n\nprint({done!r})\n", limits)
-    if run.ok and run.stdout.rstrip().endswith(done):
-        return CheckResult(passed=True, reason="the tests pass")
+    run = run_tests(blocks[-1], spec["tests"], limits)
     if run.ok:
-        return CheckResult(passed=False, reason="the program ended before its tests ran")
+        return CheckResult(passed=True, reason="the tests pass")
     return CheckResult(passed=False, reason=f"the tests fail: {run.reason}")
 
 

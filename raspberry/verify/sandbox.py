@@ -1,29 +1,33 @@
-"""Run model-written Python in a separate, limited process: the sandbox of the code verifier.
+"""Run model-written Python in isolation: the sandbox of the code verifier.
 
-Threat model (docs/verification.md says more): the code is untrusted but not a targeted kernel
-exploit. Each run gets a throwaway folder, an environment with nothing in it (no keys), CPU-time,
-wall-time, memory, output-size and process limits, a new network namespace where the kernel
-allows it, an unprivileged user when started as root, and an audit hook that refuses process
-creation, sockets, ctypes and file access outside its folder and the standard library. A
-process that outlives its wall time is killed with its whole process group.
+Each run gets throwaway folders, an environment with nothing in it (no keys), CPU-time,
+wall-time, memory, output-size and process limits, and the isolation layer of isolation.py
+(bubblewrap: namespaces, a near-empty root, a seccomp filter, the host's nobody). A `code`
+check runs the answer and its tests in two such sandboxes: the tests call the answer's
+functions through a pipe and get plain values back, so the answer can neither read nor forge
+the line that proves the tests ran, nor return an object that equals anything. Where the
+machine cannot isolate, nothing runs and the check fails saying why. docs/verification.md
+says what this stops and what it cannot.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
+import time
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pydantic import BaseModel
 
-LAUNCHER = Path(__file__).with_name("sandbox_launcher.py")
-NOBODY = 65534
+from raspberry.verify.isolation import NOBODY, SandboxUnavailable, sandboxed, setup_failure
+
 TAIL = 2000  # characters of stdout/stderr kept in the result
 
 
@@ -33,8 +37,7 @@ class Limits:
     wall_s: float = 10.0
     memory_mb: int = 512
     output_bytes: int = 1_000_000
-    processes: int = 64  # tasks of the sandbox's user; fork itself is refused by the audit hook
-    require_network_isolation: bool = False
+    processes: int = 64  # tasks of the host's nobody (threads); new processes are refused anyway
 
 
 class RunResult(BaseModel):
@@ -50,6 +53,7 @@ _SIGNALS = {
     signal.SIGKILL: "killed (past its CPU time limit)",
     signal.SIGXFSZ: "output size limit exceeded",
     signal.SIGSEGV: "crashed (segmentation fault)",
+    signal.SIGSYS: "killed by the seccomp filter",
 }
 
 
@@ -65,10 +69,13 @@ def _tail(path: Path) -> str:
 def _reason(code: int, stderr: str) -> str:
     if code == 0:
         return "exit 0"
+    if code > 128 and code - 128 in _SIGNALS:  # bubblewrap reports a signal as 128 + its number
+        code = -(code - 128)
     if code < 0:
         return _SIGNALS.get(signal.Signals(-code), f"killed by signal {-code}")
-    if code == 97:
-        return "the sandbox could not isolate the network"
+    unavailable = setup_failure(stderr) if code in (1, 98) else None
+    if unavailable:
+        return unavailable
     if "MemoryError" in stderr:
         return "memory limit exceeded"
     if "File too large" in stderr:
@@ -77,47 +84,109 @@ def _reason(code: int, stderr: str) -> str:
     return f"exit {code}: {last[:300]}" if last else f"exit {code}"
 
 
-def run_python(code: str, limits: Limits = Limits()) -> RunResult:
-    """Run `code` as a script in the sandbox; ok when it exits 0 within every limit."""
-    folder = Path(tempfile.mkdtemp(prefix="raspberry-sandbox-"))
-    try:
-        (folder / "main.py").write_text(code, encoding="utf-8")
-        if os.geteuid() == 0:  # the launcher may drop to nobody, who must own the folder
-            for path in (folder, folder / "main.py"):
+class _Run:
+    """One sandboxed launcher on its own folder: started, waited for, killed, read."""
+
+    def __init__(self, stack: ExitStack, mode: str, program: str, limits: Limits, fds=()):
+        self.folder = Path(tempfile.mkdtemp(prefix="raspberry-sandbox-"))
+        stack.callback(shutil.rmtree, self.folder, True)
+        (self.folder / "main.py").write_text(program, encoding="utf-8")
+        if os.geteuid() == 0:  # the program runs as nobody, who must own its folder
+            for path in (self.folder, self.folder / "main.py"):
                 os.chown(path, NOBODY, NOBODY)
-        out, err = folder / "stdout", folder / "stderr"
-        with out.open("wb") as stdout, err.open("wb") as stderr:
-            proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", str(LAUNCHER), json.dumps(asdict(limits))],
-                cwd=folder,
-                env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-                stdin=subprocess.DEVNULL,
-                stdout=stdout,
-                stderr=stderr,
-                start_new_session=True,
-                close_fds=True,
-            )
-            try:
-                exit_code: int | None = proc.wait(timeout=limits.wall_s)
-            except subprocess.TimeoutExpired:
-                exit_code = None
-            finally:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)  # anything it left behind, too
-                except ProcessLookupError:
-                    pass
-                proc.wait()
-        stdout_text, stderr_text = _tail(out), _tail(err)
-        if exit_code is None:
+        argv = [mode, json.dumps(asdict(limits)), *map(str, fds)]
+        with sandboxed(self.folder, argv, tuple(fds)) as (cmd, pass_fds):
+            with (
+                (self.folder / "stdout").open("wb") as out,
+                (self.folder / "stderr").open("wb") as err,
+            ):
+                self.proc = subprocess.Popen(
+                    cmd,
+                    env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    start_new_session=True,
+                    pass_fds=pass_fds,
+                )
+        stack.callback(self.kill)
+        self.exit_code: int | None = None
+
+    def wait(self, timeout: float) -> int | None:
+        try:
+            self.exit_code = self.proc.wait(timeout=max(timeout, 0.0))
+        except subprocess.TimeoutExpired:
+            pass
+        return self.exit_code
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # bwrap and all it holds, its namespace too
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+
+    def result(self, limits: Limits) -> RunResult:
+        stdout, stderr = _tail(self.folder / "stdout"), _tail(self.folder / "stderr")
+        code = self.exit_code
+        if code is None:
             reason = f"wall time limit exceeded ({limits.wall_s:g} s)"
         else:
-            reason = _reason(exit_code, stderr_text)
-        return RunResult(
-            ok=exit_code == 0,
-            reason=reason,
-            exit_code=exit_code,
-            stdout=stdout_text,
-            stderr=stderr_text,
-        )
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+            reason = _reason(code, stderr)
+        return RunResult(ok=code == 0, reason=reason, exit_code=code, stdout=stdout, stderr=stderr)
+
+
+def _unavailable(exc: SandboxUnavailable) -> RunResult:
+    return RunResult(ok=False, reason=f"sandbox unavailable: {exc}", exit_code=None, stdout="",
+                     stderr="")  # fmt: skip
+
+
+def run_python(code: str, limits: Limits = Limits()) -> RunResult:
+    """Run `code` as a script in the sandbox; ok when it exits 0 within every limit."""
+    with ExitStack() as stack:
+        try:
+            run = _Run(stack, "run", code, limits)
+        except SandboxUnavailable as exc:
+            return _unavailable(exc)
+        run.wait(limits.wall_s)
+        run.kill()
+        return run.result(limits)
+
+
+def run_tests(answer: str, tests: str, limits: Limits = Limits()) -> RunResult:
+    """Run `tests` against the names `answer` defines, each in its own sandbox; ok only when
+    the tests' process reaches its end, which it proves with a line the answer cannot know."""
+    done = f"tests-done-{secrets.token_hex(16)}"
+    with ExitStack() as stack:
+        to_answer, from_answer = os.pipe(), os.pipe()
+        ends = {*to_answer, *from_answer}  # closed once each: another thread may reuse a number
+        stack.callback(_close_all, ends)
+        try:
+            server = _Run(stack, "serve", answer, limits, (to_answer[0], from_answer[1]))
+            tester = _Run(
+                stack, "test", f"{tests}\n\nprint({done!r})\n", limits,
+                (from_answer[0], to_answer[1]),
+            )  # fmt: skip
+        except SandboxUnavailable as exc:
+            return _unavailable(exc)
+        _close_all(ends)  # each end now lives only in its sandbox
+        deadline = time.monotonic() + limits.wall_s
+        tester.wait(limits.wall_s)
+        server.wait(min(1.0, deadline - time.monotonic()))  # it ends when the tests hang up
+        tester.kill()
+        server.kill()
+        tested, served = tester.result(limits), server.result(limits)
+        if tested.ok and tested.stdout.rstrip().endswith(done):
+            return tested
+        if tested.ok:
+            return tested.model_copy(update={"ok": False, "reason": "the tests ended early"})
+        if served.exit_code not in (0, None) or served.reason.startswith("sandbox unavailable"):
+            return served.model_copy(update={"ok": False})  # the answer's own failure says why
+        if tested.exit_code is None and served.exit_code is None:
+            return served.model_copy(update={"ok": False})
+        return tested
+
+
+def _close_all(fds: set[int]) -> None:
+    while fds:
+        os.close(fds.pop())
