@@ -205,7 +205,7 @@ async def run_dialogue(
             question_id=question.id,
             stage="dialogues",
             config_hash=config_hash,
-            prompts=[prompts.teacher.ref, prompts.user_standin.ref],
+            prompts=[prompts.teacher.fingerprint, prompts.user_standin.fingerprint],
             models=[gw.model_ref("teacher"), gw.model_ref("user_standin")],
         ),
     )

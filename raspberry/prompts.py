@@ -1,11 +1,14 @@
 """Prompt templates: one file each in prompts/, with an id and a version in YAML front matter.
 
-The version enters every request's cache key, so editing a prompt means bumping its version.
-Placeholders are written {{name}}; rendering fails if one is left unfilled or unknown.
+A prompt is known by its fingerprint, id@version#<hash of its text>: the text shapes every stage
+key and lineage it enters, so an edit without a version bump is still seen (and recomputed).
+A request's cache key holds the rendered text itself. Placeholders are written {{name}};
+rendering fails if one is left unfilled or unknown.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -25,6 +28,10 @@ class Prompt(BaseModel):
     @property
     def ref(self) -> str:
         return f"{self.id}@{self.version}"
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self.ref}#{hashlib.sha256(self.text.encode()).hexdigest()[:12]}"
 
     def placeholders(self) -> set[str]:
         return set(_PLACEHOLDER.findall(self.text))

@@ -67,8 +67,8 @@ def stage_prompts(config: BuildConfig, stage: str) -> dict[str, Prompt]:
 
 
 def stage_key(config: BuildConfig, stage: str) -> str:
-    """What a stage's output depends on: its config section, models, and prompt versions."""
-    refs = sorted(p.ref for p in stage_prompts(config, stage).values())
+    """What a stage's output depends on: its config section, models, and prompt texts."""
+    refs = sorted(p.fingerprint for p in stage_prompts(config, stage).values())
     return hashlib.sha256(f"{config.stage_hash(stage)}|{refs}".encode()).hexdigest()[:16]
 
 

@@ -363,3 +363,38 @@ def test_when_slots_are_short_lower_priority_numbers_are_sent_first(make_config)
             return done
 
         assert asyncio.run(go()) == ["first", "fresh", "nudge", "deep"]
+
+
+def test_an_empty_completion_is_retried_paid_and_never_cached(make_config):
+    """Issue 18: empty completions were cached as answers and lost their rows for good."""
+    from raspberry.llm.cache import RequestCache
+
+    data = make_config().model_dump()
+    data["gateway"]["max_retries"] = 2
+    config = make_config(gateway=data["gateway"])
+    with running_sim(SimConfig(empty_rate=1.0, seed=2)) as url:
+
+        async def ask():
+            async with Gateway(config, url, build_id="b") as gw:
+                await gw.chat("teacher", MSG, prompt_ref="p@1")
+
+        with pytest.raises(ProviderError, match="empty completion 3 times"):
+            asyncio.run(ask())
+        assert _requests(url) == 3
+    cache = RequestCache(config.gateway.cache_path)
+    assert cache.count() == 0  # nothing kept...
+    assert cache.stats()["builds"]["b"]["responses_paid"] == 3  # ...but every one paid for
+    cache.close()
+    with running_sim(SimConfig(empty_rate=0.5, seed=5)) as url:  # faults that pass: answered
+        reply, stats = asyncio.run(_chat(config, url))
+        assert reply.text.strip() and stats.requests_sent >= 1
+
+
+def test_a_truncated_completion_is_returned_but_asked_again_next_time(make_config, sim_url):
+    models = make_config().model_dump()["models"]
+    models["teacher"]["max_tokens"] = 5
+    config = make_config(models=models)
+    first, s1 = asyncio.run(_chat(config, sim_url))
+    second, s2 = asyncio.run(_chat(config, sim_url))
+    assert first.stop_reason == "max_tokens" and second.stop_reason == "max_tokens"
+    assert (s1.requests_sent, s2.requests_sent, s2.cache_hits) == (1, 1, 0)

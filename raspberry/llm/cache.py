@@ -1,7 +1,8 @@
 """Durable, content-addressed request cache in SQLite (WAL).
 
-Each response is committed as it arrives, with its stop reason, usage, cost and latency, so a
-killed build, resumed, re-sends only the requests that were in flight. Several processes and
+Each real answer is committed as it arrives, with its stop reason, usage, cost and latency, so a
+killed build, resumed, re-sends only the requests that were in flight. An empty, cut or refused
+completion is recorded in the ledger (it was paid for) but not kept as an answer. Several processes and
 builds may share one cache file; a ledger records which build paid for which response.
 """
 
@@ -78,27 +79,32 @@ class RequestCache:
         row = self._db.execute("SELECT completion FROM responses WHERE key = ?", (key,)).fetchone()
         return Completion.model_validate_json(row[0]) if row else None
 
-    def put(self, key: str, completion: Completion, build_id: str | None = None) -> None:
-        """Store a response and, in the same transaction, what it cost the build that sent it."""
+    def put(
+        self, key: str, completion: Completion, build_id: str | None = None, keep: bool = True
+    ) -> None:
+        """Record what a response cost the build that sent it and, when `keep`, store the
+        response itself, in one transaction."""
         now = time.time()
         c = completion
         with self._db:
             self._db.execute("BEGIN")
-            self._db.execute(
-                "INSERT OR IGNORE INTO responses (key, model, completion, created_at, stop_reason,"
-                " tokens_in, tokens_out, cost_usd, latency_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    key,
-                    c.model,
-                    c.model_dump_json(),
-                    now,
-                    c.stop_reason,
-                    c.tokens_in,
-                    c.tokens_out,
-                    c.cost_usd,
-                    c.latency_s,
-                ),
-            )
+            if keep:
+                self._db.execute(
+                    "INSERT OR IGNORE INTO responses (key, model, completion, created_at, "
+                    "stop_reason, tokens_in, tokens_out, cost_usd, latency_s) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        key,
+                        c.model,
+                        c.model_dump_json(),
+                        now,
+                        c.stop_reason,
+                        c.tokens_in,
+                        c.tokens_out,
+                        c.cost_usd,
+                        c.latency_s,
+                    ),
+                )
             if build_id is not None:
                 self._db.execute(
                     "INSERT INTO ledger VALUES (?, ?, ?, ?)", (build_id, key, c.cost_usd, now)
@@ -121,11 +127,10 @@ class RequestCache:
                 "tokens_in": tin or 0,
                 "tokens_out": tout or 0,
                 "cost_usd": round(cost or 0.0, 6),
-                "truncated": trunc or 0,
             }
-            for model, n, tin, tout, cost, trunc in self._db.execute(
-                "SELECT model, COUNT(*), SUM(tokens_in), SUM(tokens_out), SUM(cost_usd), "
-                "SUM(stop_reason = 'max_tokens') FROM responses GROUP BY model ORDER BY model"
+            for model, n, tin, tout, cost in self._db.execute(
+                "SELECT model, COUNT(*), SUM(tokens_in), SUM(tokens_out), SUM(cost_usd) "
+                "FROM responses GROUP BY model ORDER BY model"
             )
         }
         builds = {

@@ -23,7 +23,7 @@ from raspberry.llm.cost import Budget, budget_for, most_cost, request_cost
 from raspberry.llm.limits import LIMITS, CircuitBreaker, Gate
 from raspberry.llm.progress import BOARD
 from raspberry.llm.providers import Provider
-from raspberry.llm.types import Completion, RetryableError
+from raspberry.llm.types import STOP, Completion, RetryableError
 
 
 @dataclass
@@ -42,6 +42,11 @@ class GatewayStats:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def is_answer(completion: Completion) -> bool:
+    """A finished, non-empty answer: the only kind the request cache keeps."""
+    return completion.stop_reason == STOP and bool(completion.text.strip())
 
 
 def estimate_tokens(system: str | None, messages: list[dict[str, str]]) -> int:
@@ -158,33 +163,42 @@ class Gateway:
         price = self._config.prices.get(mc.model)
         tokens_in = estimate_tokens(system, messages)
         most = most_cost(price, tokens_in, mc.max_tokens, self._batcher is not None)
-        self._budget.reserve(most)
-        completion = None
-        try:
-            if self._batcher:
-                self.stats.requests_sent += 1
-                completion = await self._batcher.complete(
-                    mc.provider, key, mc.model, system, messages, params, sample_index
-                )
-            else:
-                completion = await self._send(
-                    mc.provider,
-                    mc.model,
-                    system,
-                    messages,
-                    params,
-                    sample_index,
-                    tokens_in,
-                    priority,
-                )
-            completion.cost_usd = request_cost(price, completion)
-            self._cache.put(key, completion, self._build_id)
-        finally:
-            self._budget.settle(most, completion.cost_usd if completion else 0.0)
-        self.stats.tokens_in += completion.tokens_in
-        self.stats.tokens_out += completion.tokens_out
-        self.stats.cost_usd += completion.cost_usd
-        return completion
+        gw = self._config.gateway
+        for _ in range(gw.max_retries + 1):
+            self._budget.reserve(most)
+            completion = None
+            try:
+                if self._batcher:
+                    self.stats.requests_sent += 1
+                    completion = await self._batcher.complete(
+                        mc.provider, key, mc.model, system, messages, params, sample_index
+                    )
+                else:
+                    completion = await self._send(
+                        mc.provider,
+                        mc.model,
+                        system,
+                        messages,
+                        params,
+                        sample_index,
+                        tokens_in,
+                        priority,
+                    )
+                completion.cost_usd = request_cost(price, completion)
+                # Only a real, whole answer is kept: an empty, cut or refused one is paid for
+                # (the ledger says so) but asked again next time, not served forever.
+                self._cache.put(key, completion, self._build_id, keep=is_answer(completion))
+            finally:
+                self._budget.settle(most, completion.cost_usd if completion else 0.0)
+            self.stats.tokens_in += completion.tokens_in
+            self.stats.tokens_out += completion.tokens_out
+            self.stats.cost_usd += completion.cost_usd
+            if completion.text.strip():
+                return completion
+            self.stats.retries += 1
+        raise ProviderError(
+            f"{mc.provider}/{mc.model}: empty completion {gw.max_retries + 1} times in a row"
+        )
 
     def _gate(self, provider: str) -> Gate:
         if provider not in self._gates:

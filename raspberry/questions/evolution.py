@@ -89,7 +89,7 @@ async def _evolve(
             "lineage": parent.lineage.model_copy(
                 update={
                     "question_id": qid,
-                    "prompts": sorted({*parent.lineage.prompts, prompt.ref}),
+                    "prompts": sorted({*parent.lineage.prompts, prompt.fingerprint}),
                     "models": sorted({*parent.lineage.models, gw.model_ref("question_writer")}),
                     "steps": [*parent.lineage.steps, step],
                 }

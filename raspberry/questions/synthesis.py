@@ -80,7 +80,7 @@ async def _one(
             question_id=qid,
             stage="candidates",
             config_hash=config_hash,
-            prompts=[prompt.ref],
+            prompts=[prompt.fingerprint],
             models=[gw.model_ref("question_writer")],
             steps=[f"write item {item} as {cell.persona!r} in {attempts} attempt(s)"],
         ),

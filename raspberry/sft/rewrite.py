@@ -62,7 +62,7 @@ async def to_sft(
         question_id=question.id,
         stage="sft",
         config_hash=config_hash,
-        prompts=[prompt.ref],
+        prompts=[prompt.fingerprint],
         models=[gw.model_ref("rewriter")],
     )
     failures: list[str] = []

@@ -95,7 +95,7 @@ async def verdict_for(
             question_id=question.id,
             stage="verdicts",
             config_hash=config_hash,
-            prompts=[prompt.ref] if prompt else [],
+            prompts=[prompt.fingerprint] if prompt else [],
             models=models,
         ),
     )
