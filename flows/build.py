@@ -96,10 +96,14 @@ def _inputs(
 
 def _checked(folder: Path, run: Any) -> tuple[State, bool]:
     """Run a cached task (`run(refresh)` returns its final state); a result served from the cache
-    whose file is missing or altered is recomputed, not trusted. Returns (state, from cache)."""
+    whose file is missing or altered, or that left rows failed, is recomputed (its rows that were
+    answered come from the request cache). Returns (state, from cache)."""
     state = run(False)
     if state.name == "Cached" and not _intact(folder, state.result()):
         get_run_logger().warning("cached output missing or altered; recomputing")
+        state = run(True)
+    elif state.name == "Cached" and state.result().get("rows_failed"):
+        get_run_logger().info("computing again the rows that failed last time")
         state = run(True)
     return state, state.name == "Cached"
 
@@ -162,6 +166,7 @@ def build_stage(
         "computed": [],
         "rows_in": 0,
         "rows_out": 0,
+        "rows_failed": 0,
         **dict.fromkeys(PAID, 0),
     }
 
@@ -210,13 +215,15 @@ def build_stage(
             totals["shards_cached"] += cached
             totals["rows_in"] += result["rows_in"]
             totals["rows_out"] += result["rows_out"]
+            totals["rows_failed"] += len(result.get("rows_failed") or {})
             for name in PAID:
                 # A shard served from the cache cost nothing in this run.
                 totals[name] += 0 if cached else result.get(name, 0)
     logger.info("%s: %s", stage, totals)
     publish_stage(output_dir, build_id, stage, totals)
-    if totals["shards_failed"]:
-        return Failed(message=f"{totals['shards_failed']} shard(s) failed", data=totals)
+    if totals["shards_failed"] or totals["rows_failed"]:
+        message = f"{totals['shards_failed']} shard(s) and {totals['rows_failed']} row(s) failed"
+        return Failed(message=message, data=totals)
     return totals
 
 
@@ -290,10 +297,14 @@ def build_dataset(
         exported = export_task(build_id, out, settings)
         summary["exports"], summary["export_report"] = exported["paths"], exported["report"]
     failed = sum(s["shards_failed"] for s in summary["stages"].values())
-    summary["state"] = "failed" if failed else "completed"
+    failed_rows = sum(s.get("rows_failed", 0) for s in summary["stages"].values())
+    summary["state"] = "failed" if failed or failed_rows else "completed"
     summary["wall_s"] = round(time.time() - started, 2)
     manifest = update_manifest(out, build_id, run=summary)
     publish_build(out, manifest)
-    if failed:
-        return Failed(message=f"{failed} shard(s) failed; see `raspberry status {build_id}`")
+    if failed or failed_rows:
+        return Failed(
+            message=f"{failed} shard(s) and {failed_rows} row(s) failed; see "
+            f"`raspberry status {build_id}`, then `raspberry rerun {build_id}`"
+        )
     return summary

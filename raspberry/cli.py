@@ -62,6 +62,8 @@ def _summary(manifest: dict[str, Any], run: dict[str, Any] | None) -> dict[str, 
         }
         if t["failed"]:
             stages[stage]["failed"] = t["failed"]
+        if t["failed_rows"]:
+            stages[stage]["failed_rows"] = t["failed_rows"]
     return {
         "build_id": manifest["build_id"],
         # A build run reports its own state (it may have run some stages only); status the build's.
@@ -186,6 +188,11 @@ def _report(summary: dict[str, Any], manifest: dict[str, Any], paid_when: str) -
         )
         for shard, error in t.get("failed", {}).items():
             print(f"  failed: {stage}/{shard}: {error}")
+        for shard, rows in t.get("failed_rows", {}).items():
+            for label, reason in list(rows.items())[:5]:
+                print(f"  row failed: {stage}/{shard}: {label}: {reason}")
+            if len(rows) > 5:
+                print(f"  ... and {len(rows) - 5} more rows of {stage}/{shard}")
     print(f"funnel: {funnel_line(manifest)}")
     q = summary["stages"]["questions"]["report"]
     if q.get("by_source"):

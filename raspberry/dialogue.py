@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from raspberry.config import DialoguesConfig
 from raspberry.errors import ProviderError
 from raspberry.llm import MAX_TOKENS, REFUSAL, Completion, ContextLimitError, Gateway
-from raspberry.llm.progress import gather_counted
+from raspberry.llm.progress import gather_rows
 from raspberry.prompts import Prompt
 from raspberry.records import Dialogue, Lineage, Question, Turn
 from raspberry.verify import acheck, extract_final_answer, has_verifier
@@ -220,8 +220,8 @@ async def run_dialogues(
 ) -> list[Dialogue]:
     """All samples of all questions of a shard, concurrently, in a stable order."""
     jobs = [
-        run_dialogue(gw, q, s, cfg, prompts, config_hash)
+        (f"question {q.id} sample {s}", run_dialogue(gw, q, s, cfg, prompts, config_hash))
         for q in questions
         for s in range(cfg.samples_per_question)
     ]
-    return await gather_counted(jobs)
+    return await gather_rows(jobs)

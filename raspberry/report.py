@@ -32,7 +32,7 @@ def stage_totals(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "shards_pending": 0,
             **dict.fromkeys(COUNTERS, 0),
         }
-        failed = {}
+        failed, failed_rows = {}, {}
         for name, entry in sorted(shards.items()):
             totals[f"shards_{entry['state']}"] += 1
             if entry["state"] == "failed":
@@ -40,8 +40,11 @@ def stage_totals(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
             elif entry["state"] == "done":
                 for key in COUNTERS:
                     totals[key] += entry.get(key, 0)
+                if entry.get("rows_failed"):
+                    failed_rows[name] = entry["rows_failed"]
         totals["cost_usd"] = round(totals["cost_usd"], 6)
         totals["failed"] = failed
+        totals["failed_rows"] = failed_rows
         out[stage] = totals
     return out
 
@@ -101,7 +104,7 @@ def stage_reports(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def build_state(manifest: dict[str, Any]) -> str:
     totals = stage_totals(manifest)
-    if any(t["shards_failed"] for t in totals.values()):
+    if any(t["shards_failed"] or t["failed_rows"] for t in totals.values()):
         return "failed"
     if all(t["shards_done"] and not t["shards_pending"] for t in totals.values()):
         return "completed"

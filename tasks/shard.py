@@ -15,6 +15,7 @@ from prefect import Task, task
 from prefect.cache_policies import INPUTS
 
 from raspberry.config import BuildConfig, load_config
+from raspberry.llm.progress import collecting_row_failures
 from raspberry.records import Row
 from raspberry.stages import UPSTREAM
 from raspberry.store import (
@@ -43,7 +44,8 @@ def run_shard(
     """Compute a shard, write it atomically, record done or failed; return path and counts."""
     out = shard_path(output_dir, build_id, stage, shard)
     try:
-        rows, stats = compute()
+        with collecting_row_failures() as failed_rows:
+            rows, stats = compute()
         fp = write_shard(out, stage, rows)
     except Exception as exc:
         error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
@@ -58,6 +60,8 @@ def run_shard(
     # The path is relative to the build folder, so the build can be moved or read from elsewhere.
     relative = str(out.relative_to(build_dir(output_dir, build_id)))
     entry = {"state": "done", "path": relative, "fingerprint": fp, "inputs": inputs, **stats}
+    if failed_rows:  # done with the rest; a rerun computes it again for these rows
+        entry["rows_failed"] = failed_rows
     set_shard(output_dir, build_id, stage, shard, entry)
     return {"stage": stage, "shard": shard, **entry}
 

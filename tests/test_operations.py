@@ -1,7 +1,8 @@
 """Operations as a user runs them: `prefect server start` (SQLite) and a process worker as real
 processes, the nightly deployment made by `prefect deploy` from prefect.yaml, runs triggered
-through the API, their artifacts, a shard failing on a simulated outage, the alert it sends, and
-the failed shard computed again alone (by `prefect flow-run retry`, then `raspberry rerun`).
+through the API, their artifacts, a row failing on a simulated outage, the alert it sends, and
+the shard of the failed row computed again alone (by `prefect flow-run retry`, then
+`raspberry rerun`).
 
 The simulated model server runs outside the builds on a fixed port, so the test can start it with
 an outage for one question and restart it healthy.
@@ -273,7 +274,7 @@ def test_a_failed_shard_alerts_and_is_computed_again_alone(ops):
     assert stale["trigger"]["posture"] == "Proactive" and stale["trigger"]["within"] == 26 * 3600
     assert "s3cret-token" not in json.dumps(automations)
 
-    # An outage for one question of shard 1: its dialogue fails, and with it the shard.
+    # An outage for one question of shard 1: its dialogue fails, the rest of the shard is done.
     config = load_config(config_path)
     marked = reasoning_gym_source.generate(config.questions, "h", 1)[0].prompt
     others = [q.prompt for q in reasoning_gym_source.generate(config.questions, "h", 0)]
@@ -282,14 +283,18 @@ def test_a_failed_shard_alerts_and_is_computed_again_alone(ops):
         run_id = ops.trigger({"build_id": "ops-fail", "config_path": str(config_path)})
         assert ops.finished(run_id)["state_type"] == "FAILED"
     manifest = read_manifest(ops.out, "ops-fail")
-    failed = {
-        f"{stage}/{name}": entry.get("error", "")
+    entries = {
+        f"{stage}/{name}": entry
         for stage, shards in manifest["stages"].items()
         for name, entry in shards.items()
-        if entry["state"] == "failed"
     }
-    assert set(failed) == {"dialogues/shard-00001", "verdicts/shard-00001", "sft/shard-00001"}
-    assert "simulated outage" in failed["dialogues/shard-00001"]
+    assert all(e["state"] == "done" for e in entries.values())
+    failed = {k: e["rows_failed"] for k, e in entries.items() if e.get("rows_failed")}
+    assert list(failed) == ["dialogues/shard-00001"]
+    (label, reason), *more = failed["dialogues/shard-00001"].items()
+    assert not more and label.startswith("question ") and "simulated outage" in reason
+    dialogues = entries["dialogues/shard-00001"]
+    assert dialogues["rows_out"] == dialogues["rows_in"] - 1
     alerts = _wait(
         lambda: [h for h in _Hook.received if "build-ops-fail" in h["subject"]],
         120,
@@ -298,7 +303,7 @@ def test_a_failed_shard_alerts_and_is_computed_again_alone(ops):
     assert "Failed" in alerts[0]["subject"] and "raspberry rerun" in alerts[0]["body"]
 
     with running_sim(SimConfig(), port=ops.sim_port):
-        # The provider is back: retrying the flow run computes the failed shard alone.
+        # The provider is back: retrying the flow run computes the failed row's shard alone.
         ops.prefect("flow-run", "retry", run_id)
         assert ops.finished(run_id)["state_type"] == "COMPLETED"
         manifest = read_manifest(ops.out, "ops-fail")

@@ -1,9 +1,9 @@
 """Durable, content-addressed request cache in SQLite (WAL).
 
 Each real answer is committed as it arrives, with its stop reason, usage, cost and latency, so a
-killed build, resumed, re-sends only the requests that were in flight. An empty, cut or refused
-completion is recorded in the ledger (it was paid for) but not kept as an answer. Several processes and
-builds may share one cache file; a ledger records which build paid for which response.
+killed build, resumed, re-sends only the requests that were in flight. Several processes and
+builds may share one cache file; a ledger records which build paid for which response, including
+an empty, cut or refused completion, which is paid for but not kept as an answer.
 """
 
 from __future__ import annotations

@@ -14,11 +14,17 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
+from raspberry.errors import ProviderError
+
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+# The rows of the running shard whose requests kept failing: label -> reason (see gather_rows).
+FAILED_ROWS: ContextVar[dict[str, str] | None] = ContextVar("failed_rows", default=None)
+_LEFT_OUT = object()
 
 
 @dataclass
@@ -152,6 +158,36 @@ async def gather_counted(jobs: Iterable[Awaitable[T]]) -> list[T]:
         return result
 
     return await gather_all(counted(j) for j in pending)
+
+
+@contextmanager
+def collecting_row_failures() -> Iterator[dict[str, str]]:
+    """Within it, gather_rows leaves out a row whose requests keep failing and names it here."""
+    failed: dict[str, str] = {}
+    token = FAILED_ROWS.set(failed)
+    try:
+        yield failed
+    finally:
+        FAILED_ROWS.reset(token)
+
+
+async def gather_rows(jobs: Iterable[tuple[str, Awaitable[T]]]) -> list[T]:
+    """gather_counted over (label, job) pairs of per-row work. Where failures are collected (a
+    shard), a row whose requests keep failing fails alone: it is left out of the results and
+    named with its reason, and the other rows go on. Elsewhere its error is raised."""
+    failed = FAILED_ROWS.get()
+
+    async def one(label: str, job: Awaitable[T]) -> Any:
+        try:
+            return await job
+        except ProviderError as exc:
+            if failed is None:
+                raise
+            failed[label] = str(exc)[:500]
+            return _LEFT_OUT
+
+    results = await gather_counted(one(label, job) for label, job in jobs)
+    return [r for r in results if r is not _LEFT_OUT]
 
 
 Sink = Callable[[Snapshot], None]

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from raspberry.config import BuildConfig, QuestionsConfig
 from raspberry.errors import StoreError
 from raspberry.llm import Gateway
-from raspberry.llm.progress import gather_counted
+from raspberry.llm.progress import gather_rows
 from raspberry.prompts import Prompt
 from raspberry.questions import evolution, files, reasoning_gym_source, synthesis
 from raspberry.questions.confirm import confirm, difficulty
@@ -178,7 +178,7 @@ async def checked(
             q = await difficulty(gw, q, teacher, cfg.difficulty)
         return q
 
-    return await gather_counted(one(i, q) for i, q in enumerate(rows))
+    return await gather_rows((f"question {q.id}", one(i, q)) for i, q in enumerate(rows))
 
 
 def funnel(rows: list[Question]) -> dict[str, Any]:

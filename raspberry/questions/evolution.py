@@ -14,7 +14,7 @@ import re
 
 from raspberry.config import QuestionsConfig
 from raspberry.llm import Gateway
-from raspberry.llm.progress import gather_counted
+from raspberry.llm.progress import gather_rows
 from raspberry.prompts import Prompt
 from raspberry.questions.answers import spec_json
 from raspberry.questions.text import question_id, words
@@ -113,7 +113,10 @@ async def evolve(
             for q in parents
             if random.Random(f"{cfg.seed}/{q.id}/{round_}").random() < evolution.share
         ]
-        made = await gather_counted(_evolve(gw, cfg, prompt, q, round_) for q in chosen)
+        made = await gather_rows(
+            (f"evolution of {q.id} round {round_}", _evolve(gw, cfg, prompt, q, round_))
+            for q in chosen
+        )
         out.extend(made)
         parents = [q for q in made if q.kept]
     return out

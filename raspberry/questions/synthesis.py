@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from raspberry.config import QuestionsConfig, TaxonomyConfig
 from raspberry.llm import Gateway
-from raspberry.llm.progress import gather_counted
+from raspberry.llm.progress import gather_rows
 from raspberry.prompts import Prompt
 from raspberry.questions.answers import spec_json
 from raspberry.questions.text import question_id
@@ -93,4 +93,6 @@ async def generate(
     if cfg.synthesis is None:
         return []
     items = range(shard, cfg.synthesis.count, cfg.shards)
-    return await gather_counted(_one(gw, cfg, prompt, j, config_hash) for j in items)
+    return await gather_rows(
+        (f"synthesis item {j}", _one(gw, cfg, prompt, j, config_hash)) for j in items
+    )

@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any
 
 from raspberry.records import Lineage, SftRow
-from raspberry.report import funnel_line, stage_reports
+from raspberry.report import build_state, funnel_line, stage_reports, stage_totals
 
 LICENCES = {"reasoning_gym": "Apache-2.0 (reasoning-gym generators)"}
 
@@ -29,6 +29,18 @@ def _histogram(values: list[int], buckets: int = 8) -> str:
     return "\n".join(lines)
 
 
+def _partial_note(manifest: dict[str, Any]) -> str:
+    if build_state(manifest) == "completed":
+        return ""
+    totals = stage_totals(manifest).values()
+    shards = sum(t["shards_failed"] for t in totals)
+    rows = sum(len(r) for t in totals for r in t["failed_rows"].values())
+    return (
+        f"\n**PARTIAL BUILD**: {shards} shard(s) and {rows} row(s) failed, so rows are missing. "
+        f"`raspberry rerun {manifest['build_id']}` completes it.\n"
+    )
+
+
 def dataset_card(
     manifest: dict[str, Any], rows: list[SftRow], report: dict[str, Any], lineages: list[Lineage]
 ) -> str:
@@ -46,7 +58,7 @@ def dataset_card(
         f"| {s} | {n} | {LICENCES.get(s, 'see the source')} |" for s, n in sorted(sources.items())
     )
     return f"""# {manifest["build_id"]}: self-correcting reasoning SFT data
-
+{_partial_note(manifest)}
 Built by Raspberry. Each row is a question and one monologue that reasons step by step, makes
 mistakes, notices them and corrects itself, ending with a verified final answer.
 

@@ -11,7 +11,7 @@ import hashlib
 
 from raspberry.config import SftConfig
 from raspberry.llm import Gateway
-from raspberry.llm.progress import gather_counted
+from raspberry.llm.progress import gather_rows
 from raspberry.prompts import Prompt
 from raspberry.records import Dialogue, Lineage, Question, SftRow
 from raspberry.report import drop_counts
@@ -93,8 +93,9 @@ async def run_sft(
     config_hash: str,
 ) -> tuple[list[SftRow], dict[str, int]]:
     """SFT rows of the accepted dialogues, and a count of rejected rewrites per first reason."""
-    results = await gather_counted(
-        to_sft(gw, d, questions[d.question_id], cfg, prompt, config_hash) for d in dialogues
+    results = await gather_rows(
+        (f"dialogue {d.id}", to_sft(gw, d, questions[d.question_id], cfg, prompt, config_hash))
+        for d in dialogues
     )
     rows = [row for row, _ in results if row is not None]
     return rows, drop_counts(reasons for row, reasons in results if row is None)

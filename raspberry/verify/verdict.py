@@ -6,7 +6,7 @@ import asyncio
 
 from raspberry.config import VerdictsConfig
 from raspberry.llm import Gateway
-from raspberry.llm.progress import gather_counted
+from raspberry.llm.progress import gather_rows
 from raspberry.prompts import Prompt
 from raspberry.records import Dialogue, Lineage, Question, Verdict
 from raspberry.verify.checks import acheck, has_verifier
@@ -109,6 +109,7 @@ async def run_verdicts(
     prompt: Prompt | None,
     config_hash: str,
 ) -> list[Verdict]:
-    return await gather_counted(
-        verdict_for(gw, d, questions[d.question_id], cfg, prompt, config_hash) for d in dialogues
+    return await gather_rows(
+        (f"dialogue {d.id}", verdict_for(gw, d, questions[d.question_id], cfg, prompt, config_hash))
+        for d in dialogues
     )
