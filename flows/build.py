@@ -10,6 +10,7 @@ rerun`, the nightly deployment (prefect.yaml) and `raspberry serve`.
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from prefect import Task, flow, get_client, get_run_logger
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
-from prefect.states import Failed, State
+from prefect.states import Crashed, Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.artifacts import publish_build, publish_stage
@@ -31,6 +32,7 @@ from raspberry.sim.process import sim_for
 from raspberry.stages import UPSTREAM, stage_key
 from raspberry.store import (
     build_dir,
+    build_lock,
     fingerprint,
     init_manifest,
     read_manifest,
@@ -227,6 +229,22 @@ def build_stage(
     return totals
 
 
+def mark_interrupted(flow_run_id: str | None, timeout_s: float) -> None:
+    """Mark an interrupted build's flow run Crashed on its server, waiting at most timeout_s."""
+    if not flow_run_id:
+        return
+
+    def mark() -> None:
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(
+                flow_run_id, Crashed(message="interrupted (Ctrl-C); rerun to resume"), force=True
+            )
+
+    thread = threading.Thread(target=mark, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+
+
 def _run_name() -> str:
     """build-<build id>; for a scheduled run, the id its config and scheduled date make."""
     params = flow_run.parameters
@@ -267,6 +285,13 @@ def build_dataset(
     selected = [s for s in STAGES if s in (stages or STAGES)]
     preflight(config, selected, out)
     _tag_run(f"build:{build_id}")
+    with build_lock(out, build_id):
+        return _build(config, config_path, build_id, out, selected)
+
+
+def _build(
+    config: BuildConfig, config_path: str, build_id: str, out: str, selected: list[str]
+) -> Any:
     init_manifest(out, build_id, {s: stage_key(config, s) for s in selected})
     started = time.time()
     summary: dict[str, Any] = {
@@ -276,9 +301,12 @@ def build_dataset(
         "selected": selected,
         "flow_run_id": str(flow_run.id) if flow_run.id else None,
         "started_at": started,
+        "state": "running",
         "stages": {},
         "exports": {},
     }
+    # Recorded now, so that a run killed midway can still be repeated by `raspberry rerun`.
+    update_manifest(out, build_id, run=summary)
     stage_flow = build_stage.with_options(
         task_runner=ThreadPoolTaskRunner(max_workers=config.run.parallel_shards)
     )

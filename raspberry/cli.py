@@ -7,10 +7,13 @@ Exit codes: 0 every shard done; 1 some shard failed; 2 bad input (config, prompt
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +23,7 @@ from raspberry.errors import DiskFull, RaspberryError, disk_full
 from raspberry.records import STAGES
 from raspberry.report import build_state, funnel_line, run_lines, stage_reports, stage_totals
 from raspberry.sft.export import FORMATS
-from raspberry.store import build_dir, read_manifest
+from raspberry.store import build_dir, build_lock, build_writer, check_build_id, read_manifest
 
 
 def _prefect_env() -> None:
@@ -88,9 +91,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     stages = _parse_stages(args.stages)
     output_dir = args.output_dir or config.output_dir
     preflight(config, stages, output_dir)
-    build_id = args.build_id or config.build_id_for(dt.datetime.now(dt.UTC))
+    build_id = check_build_id(args.build_id or config.build_id_for(dt.datetime.now(dt.UTC)))
     config_path = str(Path(args.config).resolve())
-    return _run_build(config, config_path, build_id, output_dir, stages, args.json)
+    with build_lock(output_dir, build_id):  # refused at once when another process writes it
+        return _run_build(config, config_path, build_id, output_dir, stages, args.json)
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
@@ -115,8 +119,10 @@ def cmd_rerun(args: argparse.Namespace) -> int:
             "be computed again, not rerun; if that is what you want, run `raspberry build "
             f"--config {config_path} --build-id {args.build_id}`"
         )
-    preflight(config, stages, last["output_dir"])
-    return _run_build(config, config_path, args.build_id, last["output_dir"], stages, args.json)
+    # The folder the manifest was found in, wherever the build ran before (it may have moved).
+    preflight(config, stages, args.output_dir)
+    with build_lock(args.output_dir, args.build_id):
+        return _run_build(config, config_path, args.build_id, args.output_dir, stages, args.json)
 
 
 def _run_build(
@@ -128,15 +134,18 @@ def _run_build(
     as_json: bool,
 ) -> int:
     _prefect_env()
-    from flows.build import build_dataset  # imported late: Prefect reads its settings at import
+    from flows.server import api_server
 
-    state = build_dataset(
-        config_path=config_path,
-        build_id=build_id,
-        output_dir=output_dir,
-        stages=stages,
-        return_state=True,
-    )
+    with api_server() as api_url, _interruptible(output_dir, build_id, api_url):
+        from flows.build import build_dataset  # imported late: Prefect reads its settings then
+
+        state = build_dataset(
+            config_path=config_path,
+            build_id=build_id,
+            output_dir=output_dir,
+            stages=stages,
+            return_state=True,
+        )
     manifest = read_manifest(output_dir, build_id)
     _raise_if_disk_full(state.message or "", manifest, output_dir, config.gateway.cache_path)
     summary = _summary(manifest, (manifest.get("runs") or [None])[-1])
@@ -145,6 +154,38 @@ def _run_build(
     if as_json:
         print(json.dumps(summary), flush=True)
     return 0 if summary["state"] == "completed" else 1
+
+
+@contextlib.contextmanager
+def _interruptible(output_dir: str, build_id: str, api_url: str | None) -> Iterator[None]:
+    """Ctrl-C ends the build at once with one line and exit 130. Everything it wrote is whole
+    (shards and the manifest are replaced atomically, answers committed one by one), so it stops
+    as a kill would, and `raspberry rerun` resumes it; a server's flow run is marked Crashed."""
+    ours = os.environ.get("PREFECT_API_URL") != api_url  # a temporary server dies with us
+
+    def stop(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C changes nothing
+        print(
+            f"interrupted: build '{build_id}' stopped; `raspberry rerun {build_id} --output-dir "
+            f"{output_dir}` resumes it without paying again for what was answered",
+            file=sys.stderr,
+            flush=True,
+        )
+        quiet = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(quiet, 1)
+        os.dup2(quiet, 2)
+        if not ours:
+            from flows.build import mark_interrupted
+
+            runs = read_manifest(output_dir, build_id).get("runs") or [{}]
+            mark_interrupted(runs[-1].get("flow_run_id"), timeout_s=3.0)
+        os._exit(130)
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _raise_if_disk_full(
@@ -164,6 +205,9 @@ def _raise_if_disk_full(
 
 def cmd_status(args: argparse.Namespace) -> int:
     manifest = read_manifest(args.output_dir, args.build_id)
+    runs = manifest.get("runs") or [{}]
+    if runs[-1].get("state") == "running" and not build_writer(args.output_dir, args.build_id):
+        runs[-1]["state"] = "interrupted"  # its process is gone: `raspberry rerun` resumes it
     summary = _summary(manifest, None)
     if args.json:
         print(json.dumps(summary))
@@ -422,6 +466,19 @@ def cmd_sim_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quiet_on_ctrl_c(command: Any) -> Any:
+    """A server stopped by Ctrl-C (or with its build's process group) stops without a word: the
+    command it serves says what happened."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except KeyboardInterrupt:
+            return 130
+
+    return run
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="raspberry", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -526,7 +583,7 @@ def _parser() -> argparse.ArgumentParser:
     add(
         "--exit-with-parent", action="store_true", help="stop when the process that started it dies"
     )
-    sim_serve.set_defaults(func=cmd_sim_serve)
+    sim_serve.set_defaults(func=_quiet_on_ctrl_c(cmd_sim_serve))
     return parser
 
 

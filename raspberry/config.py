@@ -457,6 +457,14 @@ class BuildConfig(Strict):
             return self.models[name]  # type: ignore[index]
         return self.eval.models[name]
 
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        # The name starts every default build id, which names a folder in output_dir.
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,100}", name) or ".." in name:
+            raise ValueError("use letters, digits, '.', '_' and '-' only (no '/', no '..')")
+        return name
+
     def build_id_for(self, when: dt.datetime) -> str:
         """The default build id: the config's name and the date `when` falls on in the schedule's
         timezone (a nightly run keeps its id when retried the next morning: `when` is the time

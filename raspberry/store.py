@@ -12,7 +12,10 @@ import fcntl
 import hashlib
 import json
 import os
+import re
+import socket
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,10 +28,77 @@ from raspberry.errors import StoreError
 from raspberry.records import SCHEMAS, STAGES, Row, from_table, to_table
 
 SHARD_STATES = ("pending", "done", "failed")
+# A build id names a folder inside the output folder, never a path out of it.
+BUILD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def check_build_id(build_id: str) -> str:
+    if not BUILD_ID.fullmatch(build_id) or ".." in build_id:
+        raise StoreError(
+            f"build id {build_id!r} is not a plain name: use letters, digits, '.', '_' and '-' "
+            "(no '/', no '..'; at most 128 characters)"
+        )
+    return build_id
 
 
 def build_dir(output_dir: str | Path, build_id: str) -> Path:
-    return Path(output_dir) / build_id
+    return Path(output_dir) / check_build_id(build_id)
+
+
+def build_writer(output_dir: str | Path, build_id: str) -> str | None:
+    """Who is writing the build now ("pid N on HOST"), or None."""
+    path = build_dir(output_dir, build_id) / ".writer.lock"
+    if not path.exists():
+        return None
+    with open(path) as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return lock.read().strip() or "another process"
+    return None
+
+
+class BuildBusy(StoreError):
+    """Another process is writing this build."""
+
+
+_HELD: dict[Path, list[Any]] = {}  # lock path -> [open file, depth], for this process
+_HELD_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def build_lock(output_dir: str | Path, build_id: str) -> Iterator[None]:
+    """Hold the build's writer lock: one process writes a build at a time. Taken again by the
+    same process (the CLI, then its flow) it nests; the OS frees it when its holder dies."""
+    path = (build_dir(output_dir, build_id) / ".writer.lock").resolve()
+    with _HELD_LOCK:
+        held = _HELD.get(path)
+        if held is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lock = open(path, "a+")  # noqa: SIM115 - held until the outermost exit
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock.seek(0)
+                holder = lock.read().strip() or "another process"
+                lock.close()
+                raise BuildBusy(
+                    f"build '{build_id}' is already being written by {holder}; wait for it to "
+                    "end (`raspberry status`) or use another --build-id"
+                ) from None
+            lock.truncate(0)
+            lock.write(f"pid {os.getpid()} on {socket.gethostname()}")
+            lock.flush()
+            held = _HELD[path] = [lock, 0]
+        held[1] += 1
+    try:
+        yield
+    finally:
+        with _HELD_LOCK:
+            held[1] -= 1
+            if held[1] == 0:
+                del _HELD[path]
+                held[0].close()  # releases the lock
 
 
 def results_dir(output_dir: str | Path) -> Path:
@@ -197,8 +267,12 @@ def update_manifest(output_dir: str | Path, build_id: str, **changes: Any) -> di
         for stage, shards in changes.pop("shards", {}).items():
             data["stages"].setdefault(stage, {}).update(shards)
         for key, value in changes.items():
-            if key == "run":
-                data.setdefault("runs", []).append(value)
+            if key == "run":  # a run is recorded as it starts, then replaced as it ends
+                runs = data.setdefault("runs", [])
+                if runs and runs[-1].get("started_at") == value.get("started_at"):
+                    runs[-1] = value
+                else:
+                    runs.append(value)
             else:
                 data[key] = value
         write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True))

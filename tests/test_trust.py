@@ -87,3 +87,192 @@ def test_a_failing_request_fails_its_row_not_its_shard(tmp_path, prefect_api):
     # Only the failed row's dialogue was asked again: at most its max_turns of calls, and more.
     assert 1 <= summary["stages"]["dialogues"]["requests_sent"] <= 8
     assert (folder / "exports" / "README.md").exists() and not (folder / "exports-partial").exists()
+
+
+def test_one_build_id_has_one_writer(tmp_path, prefect_api):
+    import subprocess
+    import time
+
+    from conftest import CLI
+
+    from raspberry.store import manifest_path
+
+    config = write_config(tmp_path, config_dict(tmp_path, per_task=4, shards=2))
+    first = subprocess.Popen(
+        [*CLI, "build", "--config", str(config), "--build-id", "w"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    manifest = manifest_path(tmp_path / "builds", "w")
+    deadline = time.time() + 120
+    while not manifest.exists():
+        assert first.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    for args in (["build", "--config", str(config), "--build-id", "w"], ["rerun", "w"]):
+        started = time.monotonic()
+        proc = run_cli(*args, "--output-dir", str(tmp_path / "builds"))
+        took = time.monotonic() - started
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        (line,) = proc.stderr.strip().splitlines()
+        assert "build 'w' is already being written by pid" in line
+        assert took < 15 and first.poll() is None  # refused before Prefect, not after the build
+    out, _ = first.communicate(timeout=600)
+    assert first.returncode == 0, out
+    # The writer's lock went with it: the same id builds again (from the cache) and status is
+    # not told that anyone is writing.
+    proc = run_cli("build", "--config", str(config), "--build-id", "w", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert all(s["requests_sent"] == 0 for s in json.loads(proc.stdout.splitlines()[-1])[
+        "stages"].values())  # fmt: skip
+
+
+def test_a_build_id_or_name_cannot_leave_the_output_folder(tmp_path):
+    config = write_config(tmp_path, config_dict(tmp_path, per_task=1, shards=1))
+    for build_id in ("../../escaped", "a/b", "..", "/abs"):
+        proc = run_cli("build", "--config", str(config), "--build-id", build_id)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and "not a plain name" in proc.stderr
+    for name in ("../../escaped", "x/y"):
+        bad = write_config(tmp_path, config_dict(tmp_path, name=name), "bad.yaml")
+        proc = run_cli("build", "--config", str(bad))
+        assert proc.returncode == 2 and "name" in proc.stderr, proc.stdout + proc.stderr
+    assert not (tmp_path.parent / "escaped").exists() and not (tmp_path / "escaped").exists()
+    assert not (tmp_path / "builds").exists()
+    proc = run_cli("status", "../x", "--output-dir", str(tmp_path / "builds"))
+    assert proc.returncode == 2 and "not a plain name" in proc.stderr
+
+
+def test_rerun_acts_on_the_output_dir_it_is_given(tmp_path, prefect_api):
+    config = write_config(tmp_path, config_dict(tmp_path, per_task=1, shards=1))
+    proc = run_cli("build", "--config", str(config), "--build-id", "m", "--stages", "candidates")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (tmp_path / "builds").rename(tmp_path / "moved")
+    proc = run_cli("rerun", "m", "--output-dir", str(tmp_path / "moved"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not (tmp_path / "builds").exists()  # nothing written where the build used to be
+    runs = json.loads((tmp_path / "moved" / "m" / "manifest.json").read_text())["runs"]
+    assert len(runs) == 2 and runs[-1]["output_dir"] == str((tmp_path / "moved").resolve())
+
+
+def _children(pid: int) -> dict[int, str]:
+    """Every live descendant of pid: pid -> command line."""
+    from pathlib import Path
+
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+            parents[int(stat.parent.name)] = int(text.rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    found, frontier = {}, {pid}
+    while frontier:
+        frontier = {p for p, parent in parents.items() if parent in frontier}
+        for p in frontier:
+            try:
+                found[p] = (Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ")).decode()
+            except OSError:
+                pass
+    return found
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return not open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def _start_build(tmp_path, env, build_id):
+    import subprocess
+
+    from conftest import CLI
+
+    config = write_config(tmp_path, config_dict(tmp_path, per_task=30, shards=2))
+    return subprocess.Popen(
+        [*CLI, "build", "--config", str(config), "--build-id", build_id],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+
+
+def _wait_for(what, predicate, timeout=240):
+    import time
+
+    deadline = time.time() + timeout
+    while not (found := predicate()):
+        assert time.time() < deadline, f"{what} did not happen in {timeout} s"
+        time.sleep(0.1)
+    return found
+
+
+def test_a_killed_build_leaves_no_prefect_server_behind(tmp_path):
+    import os
+    import signal
+    import time
+
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    build = _start_build(tmp_path, env, "k")
+    try:
+        server = _wait_for(
+            "the temporary Prefect server",
+            lambda: [p for p, cmd in _children(build.pid).items() if "uvicorn" in cmd],
+        )[0]
+        _wait_for(  # well into the build: the simulator runs too
+            "the simulator", lambda: any("sim serve" in c for c in _children(build.pid).values())
+        )
+        left = _children(build.pid)
+        os.kill(build.pid, signal.SIGKILL)
+        build.wait()
+        time.sleep(3)
+        assert not _alive(server), "the Prefect server outlived its build"
+        assert not [p for p in left if _alive(p)], "a child of the build outlived it"
+    finally:
+        if build.poll() is None:
+            build.kill()
+
+
+def test_ctrl_c_stops_a_build_in_seconds_with_one_line(tmp_path, prefect_api):
+    import os
+    import signal
+    import time
+
+    import httpx
+
+    from raspberry.store import manifest_path
+
+    build = _start_build(tmp_path, dict(os.environ), "c")
+    manifest = manifest_path(tmp_path / "builds", "c")
+
+    def past_questions() -> bool:  # reading is safe: the manifest is replaced atomically
+        return manifest.exists() and bool(json.loads(manifest.read_text())["stages"]["questions"])
+
+    _wait_for("the questions stage", past_questions)
+    left = _children(build.pid)
+    started = time.monotonic()
+    os.killpg(build.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C
+    out, err = build.communicate(timeout=30)
+    took = time.monotonic() - started
+    assert build.returncode == 130, out[-2000:] + err[-2000:]
+    assert took < 5, took
+    tail = err[err.rfind("interrupted: ") :]
+    assert tail.startswith("interrupted: build 'c' stopped") and tail.count("\n") == 1, err[-3000:]
+    assert "Traceback" not in tail
+    time.sleep(1)
+    assert not [p for p in left if _alive(p)], "a child of the build outlived it"
+    run = json.loads(manifest.read_text())["runs"][-1]
+    state = httpx.get(f"{prefect_api}/flow_runs/{run['flow_run_id']}").json()["state"]
+    assert state["type"] == "CRASHED"
+    proc = run_cli("status", "c", "--output-dir", str(tmp_path / "builds"))
+    assert "run 1 (first run, interrupted)" in proc.stdout, proc.stdout
+    proc = run_cli("rerun", "c", "--output-dir", str(tmp_path / "builds"), "--json")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]

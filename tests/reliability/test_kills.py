@@ -1,7 +1,8 @@
-"""SIGKILL a build during each of its five stages, resume it, and compare with a build that was
-never interrupted: the same rows in every stage, no shard file corrupt, and no request sent again
-beyond those in flight at the kill. (A kill during a shard's write is covered at the store level:
-tests/test_store.py kills a process between its temp file and the rename.)"""
+"""SIGKILL a first run during each of its five stages, resume it with `raspberry rerun` (the run
+is recorded as it starts), and compare with a build that was never interrupted: the same rows in
+every stage, no shard file corrupt, and no request sent again beyond those in flight at the kill.
+(A kill during a shard's write is covered at the store level: tests/test_store.py kills a process
+between its temp file and the rename.)"""
 
 from __future__ import annotations
 
@@ -65,7 +66,8 @@ def test_kill_during_a_stage_then_resume(tmp_path, prefect_api, stage):
         served_before = stats()["requests"]
         in_flight = served_before - at_kill
 
-        resumed = run_cli(*_args(config, "killed"), env=env)
+        resumed = run_cli("rerun", "killed", "--output-dir", str(tmp_path / "builds"), "--json",
+                          env=env)  # fmt: skip
         assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
         assert json.loads(resumed.stdout.strip().splitlines()[-1])["state"] == "completed"
         sent_again = stats()["requests"] - _cached(tmp_path / "cache-a.sqlite")
