@@ -56,3 +56,27 @@ def test_a_hung_worker_is_killed_and_the_rest_still_checked():
         assert pool.verify_many([("x+1", "1+x")]) == [True]  # a fresh pool took over
     finally:
         pool.close()
+
+
+def test_check_is_safe_from_a_plain_script_and_from_stdin(tmp_path):
+    """Issue 18: with multiprocessing's workers, a script calling check() at its top level was
+    imported again by every worker, which called check() again: minutes and leaked semaphores."""
+    import subprocess
+    import sys
+
+    script = (
+        "from raspberry.verify import check\n"
+        "spec = {'kind': 'math', 'reference': '(x+1)^2'}\n"
+        "print(check(spec, 'Final answer: x^2 + 2x + 1').passed)\n"
+        "print(check({'kind': 'math', 'reference': 'x'}, 'Final answer: y').passed)\n"
+    )
+    path = tmp_path / "plain.py"
+    path.write_text(script)
+    for args, stdin in (([str(path)], None), (["-"], script)):
+        started = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, *args], input=stdin, capture_output=True, text=True, timeout=120
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split() == ["True", "False"]
+        assert time.monotonic() - started < 60

@@ -1,22 +1,26 @@
 """Math equivalence by math-verify, in worker processes, under a hard timeout of our own.
 
 math-verify's own timeouts use signals, which work only in a main thread: shard tasks run in
-threads, so every check runs in a worker process (whose main thread it has), and a worker that
-still hangs past `timeout_s` is killed with its pool, and the remaining checks go to a new one.
+threads, so every check runs in a worker process (verify/math_worker.py, whose main thread it
+has), one check at a time; a worker that does not answer within `timeout_s` is killed, that
+check fails, and a new worker takes its place. The workers are plain programs, not
+multiprocessing's: they never import the caller's main module, so `check` is safe to call from
+any script or from `python -`.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import json
 import os
+import queue
 import re
+import select
+import subprocess
+import sys
 import threading
-import time
 from collections.abc import Callable
-from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from concurrent.futures.process import BrokenProcessPool
 from fractions import Fraction
+from pathlib import Path
 
 INNER_TIMEOUT_S = 5  # math-verify's own parsing and comparison timeouts, inside the worker
 
@@ -53,8 +57,43 @@ def verify_pair(gold: str, answer: str) -> bool:
     return bool(verify(parsed_gold, parsed_answer, timeout_seconds=INNER_TIMEOUT_S))
 
 
+class _Worker:
+    """One worker process and its pipes; asked one pair at a time."""
+
+    def __init__(self, target: str, path: str | None):
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "raspberry.verify.math_worker",
+                target,
+                *([path] if path else []),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+
+    def ask(self, gold: str, answer: str, timeout_s: float) -> bool | None:
+        """The answer, or None when the worker did not answer in time (it is then useless)."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        try:
+            self.proc.stdin.write(json.dumps([gold, answer]) + "\n")
+            self.proc.stdin.flush()
+        except OSError:
+            return None
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout_s)
+        line = self.proc.stdout.readline() if ready else ""
+        return {"true\n": True, "false\n": False}.get(line)
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
 class MathPool:
-    """A process pool for verify_pair; thread-safe; None for a check that timed out."""
+    """Worker processes for verify_pair; thread-safe; None for a check that timed out."""
 
     def __init__(
         self,
@@ -64,87 +103,57 @@ class MathPool:
     ):
         self.workers = workers or max(1, os.cpu_count() or 1)
         self.timeout_s = timeout_s
-        self._compare = compare  # a module-level function: the workers import it by name
-        self._last_progress = time.monotonic()
+        # A module-level function: the workers import it by name (and from its folder).
+        module = sys.modules[compare.__module__]
+        self._target = f"{compare.__module__}:{compare.__qualname__}"
+        self._path = (
+            None
+            if compare.__module__.startswith("raspberry.")
+            else str(Path(module.__file__ or ".").parent)
+        )
+        self._idle: queue.LifoQueue[_Worker] = queue.LifoQueue()
+        self._all: set[_Worker] = set()
         self._lock = threading.Lock()
-        self._pool: ProcessPoolExecutor | None = None
 
-    def _get(self) -> ProcessPoolExecutor:
+    def _take(self) -> _Worker:
         with self._lock:
-            if self._pool is None:
-                # forkserver: safe to start from a process with threads (Prefect's, the shards').
-                context = multiprocessing.get_context("forkserver")
-                self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
-            return self._pool
-
-    def _kill(self, pool: ProcessPoolExecutor) -> None:
-        with self._lock:
-            if self._pool is pool:
-                self._pool = None
-        # The executor cannot stop a running call; its worker processes can be killed.
-        for process in list((pool._processes or {}).values()):
-            process.kill()
-        pool.shutdown(wait=False, cancel_futures=True)
-
-    def _progressed(self, _future: Future[bool]) -> None:
-        self._last_progress = time.monotonic()
-
-    def _wait(self, future: Future[bool]) -> str:
-        """equal, different, hung (no check anywhere finished for timeout_s), or lost (the pool
-        was killed or broke under it)."""
-        while True:
             try:
-                return "equal" if future.result(timeout=self.timeout_s) else "different"
-            except FutureTimeout:
-                # Only a pool that has stopped making progress is hung: a check may also be
-                # waiting behind other threads' checks.
-                if time.monotonic() - self._last_progress >= self.timeout_s:
-                    return "hung"
-            except (BrokenProcessPool, CancelledError):
-                return "lost"
-            except Exception:  # math-verify raised on this input: not equal
-                return "different"
+                return self._idle.get_nowait()
+            except queue.Empty:
+                if len(self._all) < self.workers:
+                    worker = _Worker(self._target, self._path)
+                    self._all.add(worker)
+                    return worker
+        return self._idle.get()  # every worker is busy: wait for one
+
+    def _check(self, gold: str, answer: str) -> bool | None:
+        worker = self._take()
+        result = worker.ask(gold, answer, self.timeout_s)
+        if result is None:  # hung or dead: killed, and a new one takes its place when needed
+            with self._lock:
+                self._all.discard(worker)
+            worker.kill()
+        else:
+            self._idle.put(worker)
+        return result
 
     def verify_many(self, pairs: list[tuple[str, str]]) -> list[bool | None]:
-        results: list[bool | None] = [None] * len(pairs)
-        pending = []
-        for i, (gold, answer) in enumerate(pairs):
+        results: list[bool | None] = []
+        for gold, answer in pairs:
             # Two plain numbers need no parser: compared exactly here, as math-verify would
             # (to its 6 decimal places), at a thousandth of the cost.
             g, a = plain_number(gold), plain_number(answer)
             if g is not None and a is not None:
-                results[i] = abs(g - a) < Fraction(1, 10**6) * max(1, abs(g))
+                results.append(abs(g - a) < Fraction(1, 10**6) * max(1, abs(g)))
             else:
-                pending.append(i)
-        while pending:
-            pool = self._get()
-            futures = {i: pool.submit(self._compare, *pairs[i]) for i in pending}
-            self._last_progress = time.monotonic()
-            for future in futures.values():
-                future.add_done_callback(self._progressed)
-            pending = []
-            broken = False
-            for i, future in futures.items():
-                if broken and not (future.done() and not future.cancelled()):
-                    pending.append(i)  # unfinished when its pool was killed: to the next pool
-                    continue
-                outcome = self._wait(future)  # at once for a finished check
-                if outcome == "hung":
-                    results[i] = None  # this one hangs: it fails, the rest go to a new pool
-                elif outcome == "lost":
-                    pending.append(i)
-                else:
-                    results[i] = outcome == "equal"
-                if outcome in ("hung", "lost") and not broken:
-                    self._kill(pool)
-                    broken = True
+                results.append(self._check(gold, answer))
         return results
 
     def close(self) -> None:
         with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            workers, self._all = self._all, set()
+        for worker in workers:
+            worker.kill()
 
 
 MATH = MathPool()
