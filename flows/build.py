@@ -35,6 +35,7 @@ from raspberry.store import (
     build_lock,
     fingerprint,
     init_manifest,
+    intact,
     read_manifest,
     results_dir,
     set_shard,
@@ -70,14 +71,6 @@ def _cached_task(task: Task, output_dir: str) -> Task:
     return task.with_options(result_storage=results_dir(output_dir))
 
 
-def _intact(folder: Path, entry: dict[str, Any] | None) -> bool:
-    """The shard's file exists and is the one recorded (not deleted, not altered)."""
-    if not entry or entry.get("state") != "done":
-        return False
-    path = folder / entry["path"]
-    return path.exists() and fingerprint(path) == entry["fingerprint"]
-
-
 def _inputs(
     folder: Path, manifest: dict[str, Any], stage: str, shard: int
 ) -> tuple[dict[str, str], str | None]:
@@ -85,12 +78,12 @@ def _inputs(
     inputs = {}
     for up in UPSTREAM[stage]:
         entry = manifest["stages"].get(up, {}).get(shard_name(shard))
-        if not _intact(folder, entry):
+        if not intact(folder, entry):
             return {}, f"input {up}/{shard_name(shard)} is not done or its file changed"
         inputs[up] = entry["fingerprint"]  # type: ignore[index]
     if stage == "questions":
         entry = manifest.get("duplicates")
-        if not _intact(folder, entry):
+        if not intact(folder, entry):
             return {}, "the build-wide duplicate pass is not done or its file changed"
         inputs["duplicates"] = entry["fingerprint"]  # type: ignore[index]
     return inputs, None
@@ -101,7 +94,7 @@ def _checked(folder: Path, run: Any) -> tuple[State, bool]:
     whose file is missing or altered, or that left rows failed, is recomputed (its rows that were
     answered come from the request cache). Returns (state, from cache)."""
     state = run(False)
-    if state.name == "Cached" and not _intact(folder, state.result()):
+    if state.name == "Cached" and not intact(folder, state.result()):
         get_run_logger().warning("cached output missing or altered; recomputing")
         state = run(True)
     elif state.name == "Cached" and state.result().get("rows_failed"):
@@ -120,7 +113,7 @@ def _run_duplicates(config: BuildConfig, config_path: str, build_id: str, output
     inputs = {}
     for shard in range(config.questions.shards):
         entry = shards.get(shard_name(shard))
-        if not _intact(folder, entry):
+        if not intact(folder, entry):
             logger.error("duplicate pass not run: candidates/%s is not done", shard_name(shard))
             update_manifest(output_dir, build_id, duplicates={"state": "failed"})
             return
@@ -283,7 +276,7 @@ def build_dataset(
     build_id = build_id or config.build_id_for(_scheduled())
     out = str(Path(output_dir or config.output_dir).resolve())
     selected = [s for s in STAGES if s in (stages or STAGES)]
-    preflight(config, selected, out)
+    preflight(config, selected, out, build_id)
     _tag_run(f"build:{build_id}")
     with build_lock(out, build_id):
         return _build(config, config_path, build_id, out, selected)

@@ -23,7 +23,14 @@ from raspberry.errors import DiskFull, RaspberryError, disk_full
 from raspberry.records import STAGES
 from raspberry.report import build_state, funnel_line, run_lines, stage_reports, stage_totals
 from raspberry.sft.export import FORMATS
-from raspberry.store import build_dir, build_lock, build_writer, check_build_id, read_manifest
+from raspberry.store import (
+    build_dir,
+    build_lock,
+    build_writer,
+    changed_shards,
+    check_build_id,
+    read_manifest,
+)
 
 
 def _prefect_env() -> None:
@@ -37,6 +44,8 @@ def _parse_stages(text: str | None) -> list[str]:
     if not text:
         return list(STAGES)
     stages = [s.strip() for s in text.split(",") if s.strip()]
+    if not stages:
+        raise RaspberryError(f"--stages {text!r} names no stage; choose from {list(STAGES)}")
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
         raise RaspberryError(f"unknown stage(s) {unknown} in --stages; choose from {list(STAGES)}")
@@ -90,8 +99,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     stages = _parse_stages(args.stages)
     output_dir = args.output_dir or config.output_dir
-    preflight(config, stages, output_dir)
     build_id = check_build_id(args.build_id or config.build_id_for(dt.datetime.now(dt.UTC)))
+    preflight(config, stages, output_dir, build_id)
     config_path = str(Path(args.config).resolve())
     with build_lock(output_dir, build_id):  # refused at once when another process writes it
         return _run_build(config, config_path, build_id, output_dir, stages, args.json)
@@ -120,7 +129,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
             f"--config {config_path} --build-id {args.build_id}`"
         )
     # The folder the manifest was found in, wherever the build ran before (it may have moved).
-    preflight(config, stages, args.output_dir)
+    preflight(config, stages, args.output_dir, args.build_id)
     with build_lock(args.output_dir, args.build_id):
         return _run_build(config, config_path, args.build_id, args.output_dir, stages, args.json)
 
@@ -209,10 +218,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     if runs[-1].get("state") == "running" and not build_writer(args.output_dir, args.build_id):
         runs[-1]["state"] = "interrupted"  # its process is gone: `raspberry rerun` resumes it
     summary = _summary(manifest, None)
+    changed = changed_shards(args.output_dir, manifest)
+    if changed:
+        summary["changed"] = changed
     if args.json:
         print(json.dumps(summary))
     else:
         _report(summary, manifest, "when computed")
+        for name in changed:
+            print(
+                f"changed: {name}: its file is gone or no longer matches its fingerprint; "
+                f"`raspberry rerun {args.build_id}` computes it again"
+            )
     return 1 if summary["state"] == "failed" else 0
 
 
@@ -296,12 +313,21 @@ def cmd_export(args: argparse.Namespace) -> int:
             f"build '{args.build_id}' has no export settings: its sft stage has not run; "
             "run `raspberry build` first"
         )
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise RaspberryError(f"--out {out} is a file; give a folder for the export files")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RaspberryError(f"--out {out}: cannot make the folder ({exc.strerror})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise RaspberryError(f"--out {out} is not writable; give another folder")
     data = load_build(args.output_dir, args.build_id)
     if not data["sft"]:
         raise RaspberryError(f"build '{args.build_id}' has no completed SFT shard to export")
     formats = FORMATS if args.format == "all" else (args.format,)
     exported = export_rows(
-        data, ExportConfig.model_validate(manifest["export"]), Path(args.out), manifest, formats
+        data, ExportConfig.model_validate(manifest["export"]), out, manifest, formats
     )
     for fmt, path in exported["paths"].items():
         print(f"{fmt}: {path}")

@@ -512,6 +512,22 @@ def _first_error(exc: ValidationError, path: str) -> str:
     return f"{path}: {loc}: {err['msg']}{more}"
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key written twice in one mapping (PyYAML keeps the last one,
+    silently: the first value, which the user may be reading, would be ignored)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{key}'", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: str | os.PathLike[str]) -> BuildConfig:
     """Read and validate a build config; every failure is a one-line ConfigError."""
     p = Path(path)
@@ -519,10 +535,12 @@ def load_config(path: str | os.PathLike[str]) -> BuildConfig:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {p}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {p}: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -544,6 +562,11 @@ def resolve_api_key(name: str, provider: ProviderConfig) -> str | None:
     if not provider.needs_key():
         return os.environ.get(env) if env else None
     value = os.environ.get(env or "")
+    if value is not None and not value.strip():
+        raise ConfigError(
+            f"provider '{name}': the environment variable {env} is set but empty; "
+            "put the key in it, or unset it"
+        )
     if not value:
         raise ConfigError(
             f"provider '{name}' needs an API key: set the environment variable {env} "

@@ -54,6 +54,12 @@ def load_prompt(prompts_dir: Path, name: str, required: set[str] | None = None) 
         raise ConfigError(
             f"prompt file not found: {path} (check prompts_dir and the prompt name in the config)"
         ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read prompt file {path}: {exc.strerror}") from None
     parts = raw.split("---\n", 2)
     if len(parts) != 3 or parts[0].strip():
         raise ConfigError(f"{path}: a prompt starts with '---' front matter holding id and version")

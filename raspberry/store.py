@@ -196,6 +196,25 @@ def read_duplicates(path: Path, shard: int) -> dict[int, tuple[str, str]]:
     return {r["row"]: (r["reason"], r["detail"]) for r in table.to_pylist()}
 
 
+def intact(folder: Path, entry: dict[str, Any] | None) -> bool:
+    """A done entry whose file exists and is the one recorded (not deleted, not altered)."""
+    if not entry or entry.get("state") != "done":
+        return False
+    path = folder / entry["path"]
+    return path.exists() and fingerprint(path) == entry["fingerprint"]
+
+
+def changed_shards(output_dir: str | Path, manifest: dict[str, Any]) -> list[str]:
+    """The done shards ("stage/shard-N") whose file is gone or differs from its fingerprint."""
+    folder = build_dir(output_dir, manifest["build_id"])
+    return [
+        f"{stage}/{name}"
+        for stage, shards in manifest["stages"].items()
+        for name, entry in sorted(shards.items())
+        if entry.get("state") == "done" and not intact(folder, entry)
+    ]
+
+
 def fingerprint(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -232,6 +251,13 @@ def read_manifest(output_dir: str | Path, build_id: str) -> dict[str, Any]:
         raise StoreError(f"no build '{build_id}' under {output_dir} (no {path})") from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise StoreError(f"corrupt manifest {path}: not valid JSON; restore or delete it") from None
+    if isinstance(data, dict):
+        missing = [k for k in ("build_id", "stages", "config_hash") if k not in data]
+        if missing or not isinstance(data["stages"], dict):
+            raise StoreError(
+                f"manifest {path} lacks {missing or ['stages']}: not written by Raspberry, or "
+                "cut short; restore it, or delete the build folder and build again"
+            )
     if not isinstance(data, dict) or data.get("build_id") != build_id:
         other = data.get("build_id") if isinstance(data, dict) else None
         raise StoreError(

@@ -276,3 +276,33 @@ def test_ctrl_c_stops_a_build_in_seconds_with_one_line(tmp_path, prefect_api):
     assert "run 1 (first run, interrupted)" in proc.stdout, proc.stdout
     proc = run_cli("rerun", "c", "--output-dir", str(tmp_path / "builds"), "--json")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+def test_status_names_a_shard_whose_file_changed(tmp_path):
+    from raspberry.records import Lineage, Question
+    from raspberry.store import fingerprint, init_manifest, set_shard, write_shard
+
+    out = tmp_path / "builds"
+    init_manifest(out, "s", {})
+    q = Question(
+        id="q0",
+        source="files",
+        task="t",
+        prompt="What is 2 + 2?",
+        reference_answer="4",
+        verification='{"kind": "exact", "reference": "4"}',
+        lineage=Lineage(question_id="q0", stage="questions", config_hash="h"),
+    )
+    for shard in (0, 1):
+        path = shard_path(out, "s", "questions", shard)
+        write_shard(path, "questions", [q])
+        entry = {"state": "done", "path": f"questions/{path.name}", "fingerprint": fingerprint(path)}
+        set_shard(out, "s", "questions", shard, entry)
+    proc = run_cli("status", "s", "--output-dir", str(out))
+    assert "changed:" not in proc.stdout, proc.stdout
+    shard_path(out, "s", "questions", 1).write_bytes(b"altered")
+    proc = run_cli("status", "s", "--output-dir", str(out))
+    assert "changed: questions/shard-00001: its file is gone or no longer matches" in proc.stdout
+    assert "shard-00000: its file" not in proc.stdout
+    proc = run_cli("status", "s", "--output-dir", str(out), "--json")
+    assert json.loads(proc.stdout)["changed"] == ["questions/shard-00001"]

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from raspberry.errors import ConfigError
 from raspberry.llm.types import Completion
 
 _COLUMNS = {
@@ -49,6 +50,19 @@ def _set_wal(db: sqlite3.Connection, timeout_s: float = 30.0) -> None:
 class RequestCache:
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        try:
+            self._open()
+        except (sqlite3.DatabaseError, IsADirectoryError, NotADirectoryError) as exc:
+            if isinstance(exc, sqlite3.OperationalError):  # locked, disk full: not the user's file
+                raise
+            raise ConfigError(
+                f"gateway.cache_path {self.path} cannot be used as the request cache ({exc}); "
+                "point cache_path at a new file, or move what is there away"
+            ) from None
+
+    def _open(self) -> None:
+        if self.path.is_dir():
+            raise IsADirectoryError(f"{self.path} is a folder")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Autocommit: every put is its own committed transaction.
         self._db = sqlite3.connect(

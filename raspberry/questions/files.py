@@ -152,8 +152,19 @@ def generate(
 
 
 def validate(cfg: QuestionsConfig, config_dir: Path) -> None:
-    """Fail fast on a file that is missing, unreadable or has no prompt column."""
+    """Fail fast on a file that is missing, unreadable, has no prompt column or no row that can
+    be a question (read up to its first good row)."""
     for spec in cfg.files:
         path = file_path(spec, config_dir)
-        for _ in _rows(spec, path):
-            break
+        problem = "it is empty"
+        for where, row in _rows(spec, path):
+            made = row if isinstance(row, str) else _question(spec, row, "", path.stem)
+            if not isinstance(made, str):
+                break
+            if problem == "it is empty":
+                problem = f"{where}: {made}"
+        else:
+            raise ConfigError(
+                f"question file {path} has no usable question ({problem}); fix it or remove it "
+                "from questions.files"
+            )

@@ -1,4 +1,4 @@
-"""Bad input through the real command, 22 cases: each is answered with one line naming the
+"""Bad input through the real command, 37 cases: each is answered with one line naming the
 problem, exit code 2 (the documented code for bad input), and a build written before is left
 exactly as it was (every byte of every file under the output folder)."""
 
@@ -100,7 +100,88 @@ def _corrupt_shard(tmp: Path, data: dict) -> list[str]:
     return ["export", "garbled", "--output-dir", str(tmp / "builds"), "--out", str(tmp / "x")]
 
 
+def _prompt_not_utf8(tmp: Path, data: dict) -> list[str]:
+    import shutil
+
+    shutil.copytree(ROOT / "prompts", tmp / "prompts")
+    (tmp / "prompts" / "judge.md").write_bytes(b"---\nid: judge\nversion: 1\n---\nCaf\xe9 {{x}}")
+    data["prompts_dir"] = str(tmp / "prompts")
+    return _build(tmp, data)
+
+
+def _question_file(text: str) -> Case:
+    def case(tmp: Path, data: dict) -> list[str]:
+        (tmp / "q.jsonl").write_text(text)
+        data["questions"]["files"] = [{"path": str(tmp / "q.jsonl")}]
+        return _build(tmp, data)
+
+    return case
+
+
+def _export_to(where: Callable[[Path], Path]) -> Case:
+    def case(tmp: Path, data: dict) -> list[str]:
+        init_manifest(tmp / "builds", "done", {})
+        update_manifest(tmp / "builds", "done", export=ExportConfig().model_dump())
+        return ["export", "done", "--output-dir", str(tmp / "builds"), "--out", str(where(tmp))]
+
+    return case
+
+
+def _a_file(tmp: Path) -> Path:
+    (tmp / "a-file").write_text("x")
+    return tmp / "a-file"
+
+
+def _cache_at(make: Callable[[Path], None]) -> Case:
+    def case(tmp: Path, data: dict) -> list[str]:
+        make(tmp / "cache.sqlite")
+        return _build(tmp, data)
+
+    return case
+
+
+def _manifest_without_fields(tmp: Path, data: dict) -> list[str]:
+    (tmp / "builds" / "bare").mkdir(parents=True)
+    (tmp / "builds" / "bare" / "manifest.json").write_text('{"build_id": "bare"}')
+    return _status_of("bare")(tmp, data)
+
+
+def _blank_key(tmp: Path, data: dict) -> list[str]:
+    data["providers"]["claude"] = {"kind": "anthropic", "api_key_env": "RB_BLANK_KEY"}
+    data["models"]["judge"]["provider"] = "claude"
+    os.environ["RB_BLANK_KEY"] = "  \t"  # the test's env for this case only (see below)
+    return _build(tmp, data)
+
+
 CASES: dict[str, tuple[Case, str]] = {
+    "prompt file not UTF-8": (_prompt_not_utf8, "is not UTF-8 text"),
+    "duplicate YAML key": (
+        lambda t, d: _raw_config(t, "name: a\nname: b\n"),
+        "duplicate key 'name'",
+    ),
+    "empty question file": (_question_file(""), "has no usable question (it is empty)"),
+    "question file without a valid row": (
+        _question_file('{"question": ""}\nnot json\n'),
+        "has no usable question",
+    ),
+    "export --out to a file": (_export_to(_a_file), "is a file"),
+    "export --out under a file": (_export_to(lambda t: _a_file(t) / "sub"), "cannot make"),
+    "output_dir under a file": (
+        lambda t, d: _build(t, {**d, "output_dir": str(_a_file(t) / "builds")}),
+        "is a file, not a folder",
+    ),
+    "corrupt request cache": (
+        _cache_at(lambda p: p.write_bytes(b"this is not a database" * 100)),
+        "cannot be used as the request cache",
+    ),
+    "folder at cache_path": (_cache_at(lambda p: p.mkdir()), "cannot be used as the request cache"),
+    "manifest without its fields": (_manifest_without_fields, "lacks"),
+    "--stages naming no stage": (lambda t, d: _build(t, d, "--stages", ","), "names no stage"),
+    "blank API key": (_blank_key, "is set but empty"),
+    "--stages whose inputs do not exist": (
+        lambda t, d: _build(t, d, "--build-id", "fresh", "--stages", "verdicts,sft"),
+        "reads questions, which build 'fresh' has not done",
+    ),
     "malformed YAML": (lambda t, d: _raw_config(t, "name: [unclosed\n"), "invalid YAML at line"),
     "not a mapping": (lambda t, d: _raw_config(t, "- just\n- a list\n"), "must be a YAML mapping"),
     "missing config file": (
@@ -191,8 +272,10 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written_is_touched(tmp_path, n
     write_shard(shard_path(out, "old", "questions", 0), "questions", [q])
     before = _snapshot(out / "old")
     case, expected = CASES[name]
+    args = case(tmp_path, config_dict(tmp_path))
     env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
-    proc: subprocess.CompletedProcess = run_cli(*case(tmp_path, config_dict(tmp_path)), env=env)
+    os.environ.pop("RB_BLANK_KEY", None)
+    proc: subprocess.CompletedProcess = run_cli(*args, env=env)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr[-2000:]
