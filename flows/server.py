@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from raspberry.errors import RaspberryError
+from raspberry.processes import stop
 
 PR_SET_PDEATHSIG = 1
 
@@ -84,12 +85,7 @@ def api_server() -> Iterator[str | None]:
         yield url
     finally:
         os.environ.pop("PREFECT_API_URL", None)
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def _wait_healthy(proc: subprocess.Popen, url: str) -> None:

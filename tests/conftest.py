@@ -25,7 +25,7 @@ for key in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"):  # no test may reach a real 
 
 from raspberry.config import BuildConfig, ReasoningGymTask, SimConfig, load_config  # noqa: E402
 from raspberry.questions.reasoning_gym_source import to_question  # noqa: E402
-from raspberry.records import Question  # noqa: E402
+from raspberry.records import Lineage, Question  # noqa: E402
 from raspberry.sim.process import running_sim  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,6 +87,19 @@ def external_sim_dict(
     }
     data["gateway"] = {"cache_path": str(tmp_path / cache), "max_concurrency": max_concurrency}
     return data
+
+
+def stored_question() -> Question:
+    """One question row as the questions stage stores it, for tests that build a manifest."""
+    return Question(
+        id="q0",
+        source="files",
+        task="t",
+        prompt="What is 2 + 2?",
+        reference_answer="4",
+        verification='{"kind": "exact", "reference": "4"}',
+        lineage=Lineage(question_id="q0", stage="questions", config_hash="h"),
+    )
 
 
 def rg_questions(task: str, n: int, seed: int = 9) -> list[Question]:

@@ -279,24 +279,21 @@ def test_ctrl_c_stops_a_build_in_seconds_with_one_line(tmp_path, prefect_api):
 
 
 def test_status_names_a_shard_whose_file_changed(tmp_path):
-    from raspberry.records import Lineage, Question
+    from conftest import stored_question
+
     from raspberry.store import fingerprint, init_manifest, set_shard, write_shard
 
     out = tmp_path / "builds"
     init_manifest(out, "s", {})
-    q = Question(
-        id="q0",
-        source="files",
-        task="t",
-        prompt="What is 2 + 2?",
-        reference_answer="4",
-        verification='{"kind": "exact", "reference": "4"}',
-        lineage=Lineage(question_id="q0", stage="questions", config_hash="h"),
-    )
+    q = stored_question()
     for shard in (0, 1):
         path = shard_path(out, "s", "questions", shard)
         write_shard(path, "questions", [q])
-        entry = {"state": "done", "path": f"questions/{path.name}", "fingerprint": fingerprint(path)}
+        entry = {
+            "state": "done",
+            "path": f"questions/{path.name}",
+            "fingerprint": fingerprint(path),
+        }
         set_shard(out, "s", "questions", shard, entry)
     proc = run_cli("status", "s", "--output-dir", str(out))
     assert "changed:" not in proc.stdout, proc.stdout

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 from raspberry.config import BuildConfig, SimConfig
 from raspberry.errors import ProviderError
+from raspberry.processes import stop
 
 
 def sim_args(sim: SimConfig) -> list[str]:
@@ -72,12 +73,7 @@ def running_sim(sim: SimConfig, startup_timeout_s: float = 60.0, port: int = 0) 
             raise ProviderError(f"the simulated server did not start (exit code {proc.poll()})")
         yield line.split()[-1]
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def sim_for(config: BuildConfig) -> contextlib.AbstractContextManager[str | None]:

@@ -4,7 +4,6 @@ exactly as it was (every byte of every file under the output folder)."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from collections.abc import Callable
@@ -13,10 +12,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import ROOT, config_dict, run_cli, write_config
+from conftest import ROOT, config_dict, run_cli, stored_question, write_config
 
 from raspberry.config import ExportConfig
-from raspberry.records import Lineage, Question
 from raspberry.store import init_manifest, set_shard, shard_path, update_manifest, write_shard
 
 Case = Callable[[Path, dict], list[str]]  # (tmp_path, config data) -> CLI arguments
@@ -259,15 +257,7 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 @pytest.mark.parametrize("name", list(CASES))
 def test_bad_input_is_one_line_exit_2_and_nothing_written_is_touched(tmp_path, name):
     out = tmp_path / "builds"
-    q = Question(
-        id="q0",
-        source="files",
-        task="t",
-        prompt="What is 2 + 2?",
-        reference_answer="4",
-        verification=json.dumps({"kind": "exact", "reference": "4"}),
-        lineage=Lineage(question_id="q0", stage="questions", config_hash="h"),
-    )
+    q = stored_question()
     init_manifest(out, "old", {})
     write_shard(shard_path(out, "old", "questions", 0), "questions", [q])
     before = _snapshot(out / "old")
