@@ -34,6 +34,7 @@ def make_shards(folder: Path, total: int) -> list[Path]:
 
     from raspberry.config import ReasoningGymTask
     from raspberry.questions.reasoning_gym_source import to_question
+    from raspberry.records import Question
     from raspberry.store import write_shard
 
     per_task = total // len(TASKS)
@@ -52,7 +53,7 @@ def make_shards(folder: Path, total: int) -> list[Path]:
     paths = []
     for s in range(0, len(rows), SHARD):
         path = folder / f"shard-{s // SHARD:05d}.parquet"
-        write_shard(path, "candidates", rows[s : s + SHARD])
+        write_shard(path, rows[s : s + SHARD], Question)
         paths.append(path)
     return paths
 

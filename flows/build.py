@@ -20,20 +20,21 @@ from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.states import Crashed, Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
+from raspberry_flows.artifacts import publish_build, publish_stage
+from raspberry_flows.progress import StageProgress
+from raspberry_tasks.export import export_task
+from raspberry_tasks.shard import build_input_task, shard_task
 
-from flows.artifacts import publish_build, publish_stage
-from flows.progress import StageProgress
+from raspberry import pipeline
 from raspberry.config import BuildConfig, load_config
 from raspberry.errors import RaspberryError
+from raspberry.pipeline import Stage
+from raspberry.pipeline.plan import build_input_sources, shard_inputs
 from raspberry.preflight import preflight
-from raspberry.questions import earlier_question_shards
-from raspberry.records import STAGES
 from raspberry.sim.process import sim_for
-from raspberry.stages import UPSTREAM, stage_key
 from raspberry.store import (
     build_dir,
     build_lock,
-    fingerprint,
     init_manifest,
     intact,
     read_manifest,
@@ -42,19 +43,7 @@ from raspberry.store import (
     shard_name,
     update_manifest,
 )
-from tasks.dialogues import dialogues_task
-from tasks.export import export_task
-from tasks.questions import candidates_task, duplicates_task, questions_task
-from tasks.sft import sft_task
-from tasks.verdicts import verdicts_task
 
-TASKS = {
-    "candidates": candidates_task,
-    "questions": questions_task,
-    "dialogues": dialogues_task,
-    "verdicts": verdicts_task,
-    "sft": sft_task,
-}
 PAID = (
     "requests_sent",
     "cache_hits",
@@ -71,24 +60,6 @@ def _cached_task(task: Task, output_dir: str) -> Task:
     return task.with_options(result_storage=results_dir(output_dir))
 
 
-def _inputs(
-    folder: Path, manifest: dict[str, Any], stage: str, shard: int
-) -> tuple[dict[str, str], str | None]:
-    """The upstream shards' fingerprints, or the reason this shard cannot run."""
-    inputs = {}
-    for up in UPSTREAM[stage]:
-        entry = manifest["stages"].get(up, {}).get(shard_name(shard))
-        if not intact(folder, entry):
-            return {}, f"input {up}/{shard_name(shard)} is not done or its file changed"
-        inputs[up] = entry["fingerprint"]  # type: ignore[index]
-    if stage == "questions":
-        entry = manifest.get("duplicates")
-        if not intact(folder, entry):
-            return {}, "the build-wide duplicate pass is not done or its file changed"
-        inputs["duplicates"] = entry["fingerprint"]  # type: ignore[index]
-    return inputs, None
-
-
 def _checked(folder: Path, run: Any) -> tuple[State, bool]:
     """Run a cached task (`run(refresh)` returns its final state); a result served from the cache
     whose file is missing or altered, or that left rows failed, is recomputed (its rows that were
@@ -103,40 +74,41 @@ def _checked(folder: Path, run: Any) -> tuple[State, bool]:
     return state, state.name == "Cached"
 
 
-def _run_duplicates(config: BuildConfig, config_path: str, build_id: str, output_dir: str) -> None:
-    """The duplicate pass over all candidate shards, once they are all done; recorded in the
-    manifest (or its absence explained in the log, and the questions shards are then blocked)."""
+def _run_build_input(
+    config: BuildConfig, config_path: str, build_id: str, output_dir: str, spec: Stage, name: str
+) -> None:
+    """A build-wide input of a stage, once all shards it reads are done; recorded in the manifest
+    (or its absence explained in the log, and the stage's shards are then blocked)."""
     logger = get_run_logger()
-    manifest = read_manifest(output_dir, build_id)
+    build_input = next(i for i in spec.build_inputs if i.name == name)
     folder = build_dir(output_dir, build_id)
-    shards = manifest["stages"].get("candidates", {})
-    inputs = {}
-    for shard in range(config.questions.shards):
-        entry = shards.get(shard_name(shard))
-        if not intact(folder, entry):
-            logger.error("duplicate pass not run: candidates/%s is not done", shard_name(shard))
-            update_manifest(output_dir, build_id, duplicates={"state": "failed"})
-            return
-        inputs[shard_name(shard)] = entry["fingerprint"]  # type: ignore[index]
-    earlier_ids = config.questions.filters.near_duplicates.earlier_builds
-    earlier = {str(p): fingerprint(p) for p in earlier_question_shards(output_dir, earlier_ids)}
+    manifest = read_manifest(output_dir, build_id)
+    inputs, earlier, blocked = build_input_sources(
+        config, folder, manifest, build_input, output_dir
+    )
+    if blocked:
+        logger.error("%s pass not run: %s", name, blocked)
+        update_manifest(output_dir, build_id, **{name: {"state": "failed"}})
+        return
     params = {
         "build_id": build_id,
+        "stage": spec.name,
+        "name": name,
         "output_dir": output_dir,
-        "stage_key": stage_key(config, "questions"),
+        "stage_key": spec.key(config),
         "inputs": inputs,
         "earlier": earlier,
         "config_path": config_path,
     }
-    task = _cached_task(duplicates_task, output_dir)
+    task = _cached_task(build_input_task, output_dir)
     state, _ = _checked(
         folder,
         lambda refresh: task.with_options(refresh_cache=refresh)(**params, return_state=True),
     )
     result = state.result() if state.is_completed() else None
-    update_manifest(output_dir, build_id, duplicates=result or {"state": "failed"})
+    update_manifest(output_dir, build_id, **{name: result or {"state": "failed"}})
     if result:
-        logger.info("duplicates: %s dropped %s", result["rows"], result["reasons"])
+        logger.info("%s: %s dropped %s", name, result["rows"], result["reasons"])
 
 
 @flow(name="build_stage", flow_run_name="{build_id}-{stage}")
@@ -148,12 +120,13 @@ def build_stage(
     logger = get_run_logger()
     _tag_run(f"build:{build_id}", f"stage:{stage}")
     config = load_config(config_path)
-    if stage == "questions":
-        _run_duplicates(config, config_path, build_id, output_dir)
+    spec = pipeline.stage(stage)
+    for build_input in spec.build_inputs:
+        _run_build_input(config, config_path, build_id, output_dir, spec, build_input.name)
     manifest = read_manifest(output_dir, build_id)
     folder = build_dir(output_dir, build_id)
-    task = _cached_task(TASKS[stage], output_dir)
-    key = stage_key(config, stage)
+    task = _cached_task(shard_task(stage), output_dir)
+    key = spec.key(config)
     totals: dict[str, Any] = {
         "shards_done": 0,
         "shards_failed": 0,
@@ -181,7 +154,7 @@ def build_stage(
     with StageProgress(stage, build_id, logger):
         futures: dict[int, tuple[PrefectFuture, dict[str, str]]] = {}
         for shard in range(config.questions.shards):
-            inputs, blocked = _inputs(folder, manifest, stage, shard)
+            inputs, blocked = shard_inputs(folder, manifest, spec, shard)
             if blocked:
                 set_shard(output_dir, build_id, stage, shard, {"state": "failed", "error": blocked})
                 totals["shards_failed"] += 1
@@ -275,7 +248,7 @@ def build_dataset(
     config = load_config(config_path)
     build_id = build_id or config.build_id_for(_scheduled())
     out = str(Path(output_dir or config.output_dir).resolve())
-    selected = [s for s in STAGES if s in (stages or STAGES)]
+    selected = [s for s in pipeline.names() if s in (stages or pipeline.names())]
     preflight(config, selected, out, build_id)
     _tag_run(f"build:{build_id}")
     with build_lock(out, build_id):
@@ -285,7 +258,7 @@ def build_dataset(
 def _build(
     config: BuildConfig, config_path: str, build_id: str, out: str, selected: list[str]
 ) -> Any:
-    init_manifest(out, build_id, {s: stage_key(config, s) for s in selected})
+    init_manifest(out, build_id, pipeline.stage_keys(config, selected))
     started = time.time()
     summary: dict[str, Any] = {
         "build_id": build_id,
@@ -311,11 +284,11 @@ def _build(
                 get_run_logger().error("%s stage failed: %s", stage, result)
                 result = {"shards_failed": config.questions.shards, "error": str(result)}
             summary["stages"][stage] = result
-    if "sft" in selected:
-        settings = config.sft.export.model_dump()
+    for spec in [pipeline.stage(s) for s in selected if pipeline.stage(s).exports]:
+        settings = spec.exports.settings(config)  # type: ignore[union-attr]
         # Recorded so that `raspberry export` can redo the files the same way, without the config.
         update_manifest(out, build_id, export=settings)
-        exported = export_task(build_id, out, settings)
+        exported = export_task(build_id, out, spec.name, settings)
         summary["exports"], summary["export_report"] = exported["paths"], exported["report"]
     failed = sum(s["shards_failed"] for s in summary["stages"].values())
     failed_rows = sum(s.get("rows_failed", 0) for s in summary["stages"].values())

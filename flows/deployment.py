@@ -13,8 +13,8 @@ from pathlib import Path
 
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.schedules import Cron
+from raspberry_flows.build import build_dataset
 
-from flows.build import build_dataset
 from raspberry.config import load_config
 
 DEPLOYMENT = "nightly-build"

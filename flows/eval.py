@@ -9,11 +9,11 @@ from typing import Any
 
 from prefect import flow
 from prefect.artifacts import create_table_artifact
+from raspberry_tasks.eval import eval_task
 
 from raspberry.config import load_config
 from raspberry.sim.process import sim_for
 from raspberry.store import write_text_atomic
-from tasks.eval import eval_task
 
 
 @flow(name="evaluate_benchmark", flow_run_name="eval-{eval_id}")

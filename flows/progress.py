@@ -8,10 +8,10 @@ import time
 from typing import Any
 
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from raspberry_flows.artifacts import artifact_key
 from rich.console import Console
 from rich.live import Live
 
-from flows.artifacts import artifact_key
 from raspberry.llm.progress import Reporter, Snapshot
 
 LOG_EVERY_S = 30.0

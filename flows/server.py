@@ -84,8 +84,24 @@ def api_server() -> Iterator[str | None]:
         os.environ["PREFECT_API_URL"] = url
         yield url
     finally:
+        _drain_prefect()
         os.environ.pop("PREFECT_API_URL", None)
         stop(proc)
+
+
+def _drain_prefect() -> None:
+    """Send Prefect's queued logs and events before the server they go to stops (as Prefect's
+    own test harness does); otherwise they fail at exit with a connection error."""
+    if "prefect" not in sys.modules:
+        return
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        try:
+            worker.drain_all(timeout=10)
+        except Exception:  # noqa: BLE001 - a log that cannot be sent must not fail the command
+            continue
 
 
 def _wait_healthy(proc: subprocess.Popen, url: str) -> None:

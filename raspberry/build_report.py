@@ -14,18 +14,18 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from raspberry.records import STAGES
-from raspberry.report import cost_rows, funnel_rows, run_lines, stage_reports, stage_totals
+from raspberry.report import (
+    cost_rows,
+    funnel_rows,
+    run_lines,
+    stage_reports,
+    stage_specs,
+    stage_totals,
+)
 from raspberry.store import build_dir, read_columns, write_text_atomic
 
 REPORT_NAME = "report.html"
 BAR_COLOUR = "#c2185b"  # raspberry
-# The lengths plotted, per stage: (stage, column, what it measures, rows kept by this filter).
-LENGTHS = [
-    ("questions", "prompt", "question length (characters)", ("drop_reason", "")),
-    ("dialogues", "tokens_out", "teacher output per dialogue (tokens)", None),
-    ("sft", "response", "SFT response length (characters)", None),
-]
 
 
 def bar_chart(labels: list[str], values: list[float], title: str, unit: str = "") -> str:
@@ -67,13 +67,17 @@ def histogram(values: list[float], title: str, bins: int = 12) -> str:
 def lengths(output_dir: str | Path, build_id: str, manifest: dict[str, Any]) -> dict[str, list]:
     """Per plotted measure, the values over the build's done shards (read column by column)."""
     out: dict[str, list] = {}
-    for stage, column, title, keep in LENGTHS:
+    for spec in stage_specs():
+        if spec.length is None:
+            continue
+        column, title, accepted_only = spec.length
+        keep = spec.accepted if accepted_only else None
         values: list[float] = []
-        for entry in manifest["stages"].get(stage, {}).values():
+        for entry in manifest["stages"].get(spec.name, {}).values():
             if entry["state"] != "done":
                 continue
             path = build_dir(output_dir, build_id) / entry["path"]
-            table = read_columns(path, stage, [column] + ([keep[0]] if keep else []))
+            table = read_columns(path, spec.row_type, [column] + ([keep[0]] if keep else []))
             if keep:
                 table = table.filter(pc.equal(table[keep[0]], keep[1]))
             col = table[column]
@@ -98,27 +102,20 @@ def _table(rows: list[dict[str, Any]]) -> str:
 def render(output_dir: str | Path, build_id: str, manifest: dict[str, Any]) -> str:
     """The report page for a build, from its manifest and shards."""
     totals, reports = stage_totals(manifest), stage_reports(manifest)
-    funnel = [("candidates", "candidates"), ("questions", "questions kept")]
-    funnel += [("dialogues", "dialogues"), ("verdicts", "accepted"), ("sft", "SFT rows")]
-    dialogues = reports["dialogues"]
-    turns = dict(dialogues.get("solved_at_turn", {}))
-    unsolved = dialogues.get("dialogues", 0) - dialogues.get("solved", 0)
+    specs = stage_specs()
     sections = [
         "<h2>Stage funnel</h2>",
-        bar_chart([lb for _, lb in funnel], [totals[s]["rows_out"] for s, _ in funnel], "rows"),
-        _table(funnel_rows(manifest)),
-        "<h2>Turns to correct</h2>",
         bar_chart(
-            [f"solved at turn {t}" for t in turns] + ["not solved"],
-            [float(c) for c in turns.values()] + [float(unsolved)],
-            "dialogues",
+            [s.funnel or s.name for s in specs], [totals[s.name]["rows_out"] for s in specs], "rows"
         ),
-        f"<p>mean turns to solve: {dialogues.get('mean_turns_to_solve')}; give-up rate: "
-        f"{dialogues.get('give_up_rate')}</p>",
+        _table(funnel_rows(manifest)),
+        *(chart for s in specs for chart in s.charts(reports[s.name])),
         "<h2>Length distributions</h2>",
         *(histogram(v, title) for title, v in lengths(output_dir, build_id, manifest).items()),
         "<h2>Cost per stage</h2>",
-        bar_chart(list(STAGES), [totals[s]["cost_usd"] for s in STAGES], "cost", " $"),
+        bar_chart(
+            [s.name for s in specs], [totals[s.name]["cost_usd"] for s in specs], "cost", " $"
+        ),
         _table(cost_rows(manifest, (manifest.get("runs") or [None])[-1])),
         "<h2>Runs</h2>",
         "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in run_lines(manifest)) + "</ul>",

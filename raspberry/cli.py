@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from raspberry import pipeline
 from raspberry.build_report import REPORT_NAME
 from raspberry.config import BuildConfig, load_config, resolve_api_key
 from raspberry.errors import DiskFull, RaspberryError, disk_full
-from raspberry.records import STAGES
 from raspberry.report import build_state, funnel_line, run_lines, stage_reports, stage_totals
 from raspberry.sft.export import FORMATS
 from raspberry.store import (
@@ -42,13 +42,15 @@ def _prefect_env() -> None:
 
 def _parse_stages(text: str | None) -> list[str]:
     if not text:
-        return list(STAGES)
+        return pipeline.names()
     stages = [s.strip() for s in text.split(",") if s.strip()]
     if not stages:
-        raise RaspberryError(f"--stages {text!r} names no stage; choose from {list(STAGES)}")
-    unknown = [s for s in stages if s not in STAGES]
+        raise RaspberryError(f"--stages {text!r} names no stage; choose from {pipeline.names()}")
+    unknown = [s for s in stages if s not in pipeline.names()]
     if unknown:
-        raise RaspberryError(f"unknown stage(s) {unknown} in --stages; choose from {list(STAGES)}")
+        raise RaspberryError(
+            f"unknown stage(s) {unknown} in --stages; choose from {pipeline.names()}"
+        )
     return stages
 
 
@@ -110,7 +112,6 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     """The build again with the config, stages and output folder its last run used: failed or
     missing shards are computed, the rest come from the cache once their files check out."""
     from raspberry.preflight import preflight
-    from raspberry.stages import stage_key
 
     manifest = read_manifest(args.output_dir, args.build_id)
     last = (manifest.get("runs") or [{}])[-1]
@@ -121,7 +122,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         )
     config_path, stages = last["config_path"], last["selected"]
     config = load_config(config_path)
-    changed = [s for s in stages if manifest["config_hash"].get(s) != stage_key(config, s)]
+    changed = [s for s in stages if manifest["config_hash"].get(s) != pipeline.stage(s).key(config)]
     if changed:
         raise RaspberryError(
             f"{config_path} changed since build '{args.build_id}' last ran: stages {changed} would "
@@ -143,10 +144,12 @@ def _run_build(
     as_json: bool,
 ) -> int:
     _prefect_env()
-    from flows.server import api_server
+    from raspberry_flows.server import api_server
 
     with api_server() as api_url, _interruptible(output_dir, build_id, api_url):
-        from flows.build import build_dataset  # imported late: Prefect reads its settings then
+        from raspberry_flows.build import (
+            build_dataset,  # imported late: Prefect reads its settings then
+        )
 
         state = build_dataset(
             config_path=config_path,
@@ -184,7 +187,7 @@ def _interruptible(output_dir: str, build_id: str, api_url: str | None) -> Itera
         os.dup2(quiet, 1)
         os.dup2(quiet, 2)
         if not ours:
-            from flows.build import mark_interrupted
+            from raspberry_flows.build import mark_interrupted
 
             runs = read_manifest(output_dir, build_id).get("runs") or [{}]
             mark_interrupted(runs[-1].get("flow_run_id"), timeout_s=3.0)
@@ -255,36 +258,9 @@ def _report(summary: dict[str, Any], manifest: dict[str, Any], paid_when: str) -
             if len(rows) > 5:
                 print(f"  ... and {len(rows) - 5} more rows of {stage}/{shard}")
     print(f"funnel: {funnel_line(manifest)}")
-    q = summary["stages"]["questions"]["report"]
-    if q.get("by_source"):
-        kept = ", ".join(f"{s} {c['kept']}/{c['rows']}" for s, c in sorted(q["by_source"].items()))
-        print(f"questions kept by source: {kept}; dropped: {q.get('drop_reasons', {})}")
-    if malformed := summary["stages"]["candidates"]["report"].get("malformed"):
-        n = summary["stages"]["candidates"]["report"]["malformed_rows"]
-        print(f"question files: {n} malformed rows left out, e.g. {malformed[0]}")
-    d = summary["stages"]["dialogues"]["report"]
-    if d.get("dialogues"):
-        print(
-            f"dialogues: solved at turn {d['solved_at_turn']}, mean turns to solve "
-            f"{d['mean_turns_to_solve']}, give-up rate {d['give_up_rate']:.1%}, "
-            f"stop reasons {d['stop_reasons']}, nudges rejected {d['nudges_rejected']}"
-        )
-    v = summary["stages"]["verdicts"]["report"]
-    if v.get("programmatic"):
-        jp, jj = v["judge_vs_programmatic"], v["judges"]
-        print(
-            f"verification: programmatic {v['programmatic']}; the judge agreed with a "
-            f"programmatic pass {jp['agree']}/{jp['both_ran']}"
-            + (f"; the two judges agreed {jj['agree']}/{jj['both_ran']}" if jj["both_ran"] else "")
-        )
-        for source, counts in sorted(v["by_source"].items()):
-            print(f"  {source}: {counts['in']} → {counts['accepted']} accepted")
-    for stage in ("verdicts", "sft"):
-        if drops := summary["stages"][stage]["report"].get("drops"):
-            print(f"{stage} drops: {drops}")
-    sft = summary["stages"]["sft"]["report"]
-    if sft.get("rewritten"):
-        print(f"sft: {sft['rewritten']} rewritten, median retention {sft['median_retention']}")
+    for spec in pipeline.stages():
+        for line in spec.lines(summary["stages"][spec.name]["report"]):
+            print(line)
     if report := summary["export_report"]:
         checks = report.get("openai_chat_checks", {})
         print(
@@ -304,13 +280,11 @@ def _report(summary: dict[str, Any], manifest: dict[str, Any], paid_when: str) -
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from raspberry.config import ExportConfig
-    from raspberry.sft.export import export_rows, load_build
-
     manifest = read_manifest(args.output_dir, args.build_id)
+    spec = next(s for s in pipeline.stages() if s.exports)
     if "export" not in manifest:
         raise RaspberryError(
-            f"build '{args.build_id}' has no export settings: its sft stage has not run; "
+            f"build '{args.build_id}' has no export settings: its {spec.name} stage has not run; "
             "run `raspberry build` first"
         )
     out = Path(args.out)
@@ -322,12 +296,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise RaspberryError(f"--out {out}: cannot make the folder ({exc.strerror})") from None
     if not os.access(out, os.W_OK | os.X_OK):
         raise RaspberryError(f"--out {out} is not writable; give another folder")
-    data = load_build(args.output_dir, args.build_id)
-    if not data["sft"]:
-        raise RaspberryError(f"build '{args.build_id}' has no completed SFT shard to export")
+    shards = manifest["stages"].get(spec.name, {}).values()
+    if not any(entry["state"] == "done" for entry in shards):
+        raise RaspberryError(
+            f"build '{args.build_id}' has no completed {spec.name} shard to export"
+        )
     formats = FORMATS if args.format == "all" else (args.format,)
-    exported = export_rows(
-        data, ExportConfig.model_validate(manifest["export"]), out, manifest, formats
+    exported = spec.exports.write(  # type: ignore[union-attr]
+        args.output_dir, args.build_id, manifest["export"], out, formats
     )
     for fmt, path in exported["paths"].items():
         print(f"{fmt}: {path}")
@@ -356,7 +332,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise RaspberryError(f"--runs must be at least 1, not {args.runs}")
     eval_id = args.eval_id or f"{Path(args.benchmark).stem}-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}"
     _prefect_env()
-    from flows.eval import evaluate_benchmark  # imported late: Prefect reads its settings at import
+    from raspberry_flows.eval import (
+        evaluate_benchmark,  # imported late: Prefect reads its settings at import
+    )
 
     summary = evaluate_benchmark(
         config_path=str(Path(args.config).resolve()),
@@ -431,9 +409,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from raspberry.preflight import preflight
 
     config = load_config(args.config)
-    preflight(config, list(STAGES), config.output_dir)
+    preflight(config, pipeline.names(), config.output_dir)
     _prefect_env()
-    from flows.deployment import serve_nightly
+    from raspberry_flows.deployment import serve_nightly
 
     serve_nightly(str(Path(args.config).resolve()))
     return 0
@@ -452,7 +430,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
             "build; point PREFECT_API_URL at it (e.g. http://127.0.0.1:4200/api)"
         )
     _prefect_env()
-    from flows.alerts import create_alerts
+    from raspberry_flows.alerts import create_alerts
 
     for automation in create_alerts(url, args.deployment, args.stale_hours):
         print(f"automation '{automation.name}' ({automation.id}): {automation.description}")
@@ -515,7 +493,7 @@ def _parser() -> argparse.ArgumentParser:
         "--build-id", help="default: <config name>-<date in the schedule's timezone>"
     )
     build.add_argument("--output-dir", help="default: the config's output_dir (data/builds)")
-    build.add_argument("--stages", help=f"comma-separated subset of {','.join(STAGES)}")
+    build.add_argument("--stages", help=f"comma-separated subset of {','.join(pipeline.names())}")
     build.add_argument("--json", action="store_true", help="end with one JSON summary line")
     build.set_defaults(func=cmd_build)
 

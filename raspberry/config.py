@@ -7,8 +7,6 @@ YAML: a provider names the environment variable that holds its key.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import os
 import re
 from pathlib import Path
@@ -434,18 +432,6 @@ class BuildConfig(Strict):
                     f"models.{role}.provider '{model.provider}' is not one of providers: "
                     f"{sorted(self.providers)}"
                 )
-        needed = ["teacher", "user_standin", "rewriter"] + (
-            ["judge"] if self.verdicts.judge else []
-        )
-        if self.verdicts.judge and self.verdicts.second_judge:
-            needed.append("second_judge")
-        if self.questions.synthesis or self.questions.evolution:
-            needed.append("question_writer")
-        if self.questions.difficulty:
-            needed.append("student")
-        missing = [r for r in needed if r not in self.models]
-        if missing:
-            raise ValueError(f"models: roles {missing} are used by the build but not configured")
         uses_sim = any(p.base_url == SIM_BASE_URL for p in self.providers.values())
         if uses_sim and self.sim is None:
             raise ValueError("a provider has base_url 'sim' but there is no 'sim:' section")
@@ -473,23 +459,6 @@ class BuildConfig(Strict):
 
     def prompts_path(self) -> Path:
         return (Path(self.source).parent / self.prompts_dir).resolve()
-
-    def stage_hash(self, stage: str) -> str:
-        """Hash of everything that shapes a stage's output: its section, the models, the prompts."""
-        sections = {
-            "candidates": ["questions", "models", "sim"],
-            "questions": ["questions", "models", "sim"],
-            "dialogues": ["dialogues", "models", "sim"],
-            "verdicts": ["verdicts", "models", "sim"],
-            "sft": ["sft", "models", "sim"],
-        }[stage]
-        data = self.model_dump(mode="json")
-        payload = {k: data[k] for k in sections}
-        # How requests travel does not change what they return (both transports share the cache).
-        for section in payload.values():
-            if isinstance(section, dict):
-                section.pop("transport", None)
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _loc(loc: tuple[Any, ...]) -> str:

@@ -203,7 +203,6 @@ async def run_dialogue(
         cost_usd=cost,
         lineage=Lineage(
             question_id=question.id,
-            stage="dialogues",
             config_hash=config_hash,
             prompts=[prompts.teacher.fingerprint, prompts.user_standin.fingerprint],
             models=[gw.model_ref("teacher"), gw.model_ref("user_standin")],

@@ -9,11 +9,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from raspberry import pipeline
 from raspberry.config import BuildConfig, resolve_api_key
 from raspberry.errors import ConfigError, StoreError
 from raspberry.llm.cache import RequestCache
-from raspberry.questions import validate
-from raspberry.stages import UPSTREAM, stage_prompts, stage_roles
 from raspberry.store import manifest_path, read_manifest, shard_name
 
 
@@ -22,15 +21,21 @@ def preflight(
 ) -> None:
     """Raise a one-line RaspberryError for the first problem found, or return."""
     _writable_folder(output_dir, "output_dir")
-    for stage in stages:
-        stage_prompts(config, stage)
-        for role in stage_roles(config, stage):
-            name = config.models[role].provider
+    specs = [pipeline.stage(s) for s in stages]
+    needed = sorted({role for spec in pipeline.stages() for role in spec.roles(config)})
+    missing = [r for r in needed if r not in config.models]
+    if missing:
+        raise ConfigError(f"models: roles {missing} are used by the build but not configured")
+    for spec in specs:
+        spec.load_prompts(config)
+        for role in spec.roles(config):
+            name = config.models[role].provider  # type: ignore[index]
             resolve_api_key(name, config.providers[name])
-    if any(stage_roles(config, s) for s in stages):
+    if any(spec.roles(config) for spec in specs):
         RequestCache(config.gateway.cache_path).close()
-    if "candidates" in stages:
-        validate(config, output_dir)
+    for spec in specs:
+        if spec.check:
+            spec.check(config, output_dir)
     if build_id is not None:
         _inputs_exist(config, stages, output_dir, build_id)
 
@@ -47,9 +52,11 @@ def _writable_folder(path: str, what: str) -> None:
 
 def _inputs_exist(config: BuildConfig, stages: list[str], output_dir: str, build_id: str) -> None:
     """Each stage left out of --stages that a chosen stage reads must be done in the build."""
-    needed = sorted(
-        {u for s in stages for u in UPSTREAM[s] if u not in stages}, key=list(UPSTREAM).index
-    )
+    needed = [
+        s
+        for s in pipeline.names()
+        if s not in stages and any(s in pipeline.stage(c).reads() for c in stages)
+    ]
     if not needed:
         return
     manifest = (

@@ -1,24 +1,32 @@
-"""The row of each stage, as a pydantic model, and its Arrow schema.
+"""The rows a build stores, as pydantic models; their Arrow schemas are derived from them.
 
-Every row carries its lineage: the question it came from, the hash of the stage config that made
-it, the prompts (id@version) and models it used.
+Every row carries its lineage: the question it came from, the stage and the hash of the stage
+config that made it, the prompts (id@version#text hash) and models it used.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from functools import cache
+from types import UnionType
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
+
+# An int stored as a 32-bit column (counts that never need more).
+Int32 = Annotated[int, "int32"]
 
 
 class Row(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+R = TypeVar("R", bound=Row)
+
+
 class Lineage(Row):
     question_id: str
-    stage: str
+    stage: str = ""  # the stage that wrote the row (set when its shard is written)
     config_hash: str
     prompts: list[str] = []
     models: list[str] = []
@@ -60,15 +68,15 @@ class Turn(Row):
 class Dialogue(Row):
     id: str
     question_id: str
-    sample_index: int
+    sample_index: Int32
     turns: list[Turn]
-    attempts: int
+    attempts: Int32
     solved: bool
-    solved_at_turn: int | None
+    solved_at_turn: Int32 | None
     # solved, turn_limit, refusal, truncated, context_limit
     stop_reason: str
     final_answer: str | None
-    nudges_rejected: int
+    nudges_rejected: Int32
     tokens_in: int
     tokens_out: int
     cost_usd: float
@@ -105,7 +113,7 @@ class SftRow(Row):
 class EvalRow(Row):
     """One answer of one model to one benchmark question in one run."""
 
-    run: int
+    run: Int32
     model: str
     model_ref: str
     question_id: str
@@ -116,124 +124,38 @@ class EvalRow(Row):
     tokens_out: int
 
 
-_LINEAGE = pa.struct(
-    [
-        ("question_id", pa.string()),
-        ("stage", pa.string()),
-        ("config_hash", pa.string()),
-        ("prompts", pa.list_(pa.string())),
-        ("models", pa.list_(pa.string())),
-        ("steps", pa.list_(pa.string())),
-    ]
-)
-
-SCHEMAS: dict[str, pa.Schema] = {
-    "questions": pa.schema(
-        [
-            ("id", pa.string()),
-            ("source", pa.string()),
-            ("task", pa.string()),
-            ("domain", pa.string()),
-            ("style", pa.string()),
-            ("difficulty", pa.string()),
-            ("prompt", pa.string()),
-            ("reference_answer", pa.string()),
-            ("verification", pa.string()),
-            ("root_id", pa.string()),
-            ("pass_rate", pa.float64()),
-            ("drop_reason", pa.string()),
-            ("drop_detail", pa.string()),
-            ("lineage", _LINEAGE),
-        ]
-    ),
-    "dialogues": pa.schema(
-        [
-            ("id", pa.string()),
-            ("question_id", pa.string()),
-            ("sample_index", pa.int32()),
-            (
-                "turns",
-                pa.list_(
-                    pa.struct(
-                        [("role", pa.string()), ("content", pa.string()), ("tokens", pa.int64())]
-                    )
-                ),
-            ),
-            ("attempts", pa.int32()),
-            ("solved", pa.bool_()),
-            ("solved_at_turn", pa.int32()),
-            ("stop_reason", pa.string()),
-            ("final_answer", pa.string()),
-            ("nudges_rejected", pa.int32()),
-            ("tokens_in", pa.int64()),
-            ("tokens_out", pa.int64()),
-            ("cost_usd", pa.float64()),
-            ("lineage", _LINEAGE),
-        ]
-    ),
-    "verdicts": pa.schema(
-        [
-            ("dialogue_id", pa.string()),
-            ("question_id", pa.string()),
-            ("accepted", pa.bool_()),
-            ("programmatic_pass", pa.bool_()),
-            ("programmatic_reason", pa.string()),
-            ("judge_score", pa.float64()),
-            ("judge_reasons", pa.string()),
-            ("second_judge_score", pa.float64()),
-            ("second_judge_reasons", pa.string()),
-            ("reject_reasons", pa.list_(pa.string())),
-            ("lineage", _LINEAGE),
-        ]
-    ),
-    "sft": pa.schema(
-        [
-            ("id", pa.string()),
-            ("question_id", pa.string()),
-            ("dialogue_id", pa.string()),
-            ("source", pa.string()),
-            ("prompt", pa.string()),
-            ("response", pa.string()),
-            ("rewritten", pa.bool_()),
-            ("retention", pa.float64()),
-            ("lineage", _LINEAGE),
-        ]
-    ),
-}
-
-SCHEMAS["evals"] = pa.schema(
-    [
-        ("run", pa.int32()),
-        ("model", pa.string()),
-        ("model_ref", pa.string()),
-        ("question_id", pa.string()),
-        ("reference", pa.string()),
-        ("response", pa.string()),
-        ("correct", pa.bool_()),
-        ("reason", pa.string()),
-        ("tokens_out", pa.int64()),
-    ]
-)
-
-# Candidates are questions before the build-wide duplicate pass and the paid checks.
-SCHEMAS["candidates"] = SCHEMAS["questions"]
-
-ROW_TYPES: dict[str, type[Row]] = {
-    "candidates": Question,
-    "questions": Question,
-    "dialogues": Dialogue,
-    "verdicts": Verdict,
-    "sft": SftRow,
-    "evals": EvalRow,
-}
-# The build's stages, in order; "evals" is a table of its own, not a stage.
-STAGES: tuple[str, ...] = ("candidates", "questions", "dialogues", "verdicts", "sft")
+def _arrow(annotation: Any) -> pa.DataType:
+    """The Arrow type of a field's annotation (optional fields are nullable columns)."""
+    if get_origin(annotation) is Annotated:
+        kind, *marks = get_args(annotation)
+        return pa.int32() if "int32" in marks else _arrow(kind)
+    if get_origin(annotation) in (Union, UnionType):
+        (kind,) = [a for a in get_args(annotation) if a is not type(None)]
+        return _arrow(kind)
+    if get_origin(annotation) is list:
+        return pa.list_(_arrow(get_args(annotation)[0]))
+    if isinstance(annotation, type) and issubclass(annotation, Row):
+        return pa.struct(_fields(annotation))
+    return _SCALARS[annotation]
 
 
-def to_table(stage: str, rows: list[Row]) -> pa.Table:
-    return pa.Table.from_pylist([r.model_dump() for r in rows], schema=SCHEMAS[stage])
+_SCALARS = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_()}
 
 
-def from_table(stage: str, table: pa.Table) -> list[Any]:
-    row_type = ROW_TYPES[stage]
+def _fields(row_type: type[Row]) -> list[tuple[str, pa.DataType]]:
+    hints = get_type_hints(row_type, include_extras=True)
+    return [(name, _arrow(hints[name])) for name in row_type.model_fields]
+
+
+@cache
+def schema(row_type: type[Row]) -> pa.Schema:
+    """A row type's Arrow schema, derived from its fields in their order."""
+    return pa.schema(_fields(row_type))
+
+
+def to_table(rows: list[Row], row_type: type[Row]) -> pa.Table:
+    return pa.Table.from_pylist([r.model_dump() for r in rows], schema=schema(row_type))
+
+
+def from_table(table: pa.Table, row_type: type[R]) -> list[R]:
     return [row_type.model_validate(d) for d in table.to_pylist()]

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from raspberry.records import STAGES
 from raspberry.store import build_dir, read_columns
+
+if TYPE_CHECKING:
+    from raspberry.pipeline import Stage
 
 COUNTERS = (
     "rows_in",
@@ -21,10 +23,20 @@ COUNTERS = (
 )
 
 
+def stage_specs() -> list[Stage]:
+    from raspberry import pipeline  # imported here: the stages import this module
+
+    return pipeline.stages()
+
+
+def _names() -> list[str]:
+    return [s.name for s in stage_specs()]
+
+
 def stage_totals(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per stage: shard states and the counters recorded when each shard was computed."""
     out: dict[str, dict[str, Any]] = {}
-    for stage in STAGES:
+    for stage in _names():
         shards = manifest["stages"].get(stage, {})
         totals: dict[str, Any] = {
             "shards_done": 0,
@@ -70,7 +82,7 @@ def merge(reports: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _median_bucket(hist: dict[str, int]) -> float | None:
+def median_bucket(hist: dict[str, int]) -> float | None:
     total = sum(hist.values())
     seen = 0
     for bucket in sorted(hist, key=float):
@@ -81,24 +93,15 @@ def _median_bucket(hist: dict[str, int]) -> float | None:
 
 
 def stage_reports(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per stage: the done shards' reports merged, plus drop reasons and derived rates."""
+    """Per stage: the done shards' reports merged, plus drop reasons and derived figures."""
     out: dict[str, dict[str, Any]] = {}
-    for stage in STAGES:
-        done = [e for e in manifest["stages"].get(stage, {}).values() if e["state"] == "done"]
+    for spec in stage_specs():
+        done = [e for e in manifest["stages"].get(spec.name, {}).values() if e["state"] == "done"]
         report = merge([e.get("report", {}) for e in done])
         drops = merge([e.get("drops", {}) for e in done])
         if drops:
             report["drops"] = drops
-        if stage == "dialogues" and report.get("dialogues"):
-            solved = report.get("solved", 0)
-            report["mean_turns_to_solve"] = (
-                round(report["turns_to_solve"] / solved, 3) if solved else None
-            )
-            report["give_up_rate"] = round(1 - solved / report["dialogues"], 4)
-            report["solved_at_turn"] = dict(sorted(report.get("solved_at_turn", {}).items()))
-        if stage == "sft" and report.get("retention"):
-            report["median_retention"] = _median_bucket(report.pop("retention"))
-        out[stage] = report
+        out[spec.name] = spec.summarise(report)
     return out
 
 
@@ -113,11 +116,7 @@ def build_state(manifest: dict[str, Any]) -> str:
 
 def funnel_line(manifest: dict[str, Any]) -> str:
     t = stage_totals(manifest)
-    return (
-        f"candidates {t['candidates']['rows_out']} → questions {t['questions']['rows_out']} → "
-        f"dialogues {t['dialogues']['rows_out']} → "
-        f"accepted {t['verdicts']['rows_out']} → SFT rows {t['sft']['rows_out']}"
-    )
+    return " → ".join(f"{s.funnel or s.name} {t[s.name]['rows_out']}" for s in stage_specs())
 
 
 def shard_rows(manifest: dict[str, Any], stage: str, computed: list[str]) -> list[dict[str, Any]]:
@@ -143,7 +142,7 @@ def funnel_rows(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per stage: rows in → out and why rows were dropped."""
     totals, reports = stage_totals(manifest), stage_reports(manifest)
     rows = []
-    for stage in STAGES:
+    for stage in _names():
         t, report = totals[stage], reports[stage]
         drops = report.get("drops", {})
         rows.append(
@@ -162,7 +161,7 @@ def cost_rows(manifest: dict[str, Any], run: dict[str, Any] | None) -> list[dict
     """Tokens and cost per stage: what this run paid, and the build's total when computed."""
     totals = stage_totals(manifest)
     rows = []
-    for stage in STAGES:
+    for stage in _names():
         this_run = (run or {}).get("stages", {}).get(stage, {})
         rows.append(
             {
@@ -183,10 +182,11 @@ def run_lines(manifest: dict[str, Any]) -> list[str]:
     lines = []
     for i, run in enumerate(manifest.get("runs") or [], 1):
         stages = run.get("stages", {})
-        computed = [f"{s}/{n}" for s in STAGES for n in stages.get(s, {}).get("computed", [])]
+        order = _names()
+        computed = [f"{s}/{n}" for s in order for n in stages.get(s, {}).get("computed", [])]
         cached = sum(t.get("shards_cached", 0) for t in stages.values())
         if len(computed) > 8:  # a first run computes everything: counts say enough
-            per_stage = (f"{s} {len(stages[s]['computed'])}" for s in STAGES if s in stages)
+            per_stage = (f"{s} {len(stages[s]['computed'])}" for s in order if s in stages)
             what = f"{len(computed)} shards ({', '.join(per_stage)})"
         else:
             what = ", ".join(computed) or "nothing"
@@ -197,37 +197,23 @@ def run_lines(manifest: dict[str, Any]) -> list[str]:
     return lines
 
 
-# What a preview shows of a stage's accepted rows, and which rows count as accepted.
-PREVIEW_COLUMNS = {
-    "candidates": ["source", "task", "prompt", "reference_answer"],
-    "questions": ["source", "task", "prompt", "reference_answer"],
-    "dialogues": ["question_id", "sample_index", "solved_at_turn", "stop_reason", "final_answer"],
-    "verdicts": ["dialogue_id", "programmatic_pass", "judge_score", "judge_reasons"],
-    "sft": ["source", "prompt", "response"],
-}
-_ACCEPTED = {
-    "candidates": ("drop_reason", ""),
-    "questions": ("drop_reason", ""),
-    "dialogues": ("solved", True),
-    "verdicts": ("accepted", True),
-}
-
-
 def preview(
     output_dir: str | Path, build_id: str, manifest: dict[str, Any], stage: str, n: int = 3
 ) -> list[dict[str, Any]]:
     """The first n accepted rows of a stage's done shards, long texts cut to 300 characters."""
+    from raspberry import pipeline  # imported here: the stages import this module
+
+    spec = pipeline.stage(stage)
     rows: list[dict[str, Any]] = []
-    columns = PREVIEW_COLUMNS[stage]
-    accepted = _ACCEPTED.get(stage)
-    wanted = columns + ([accepted[0]] if accepted else [])
+    accepted = spec.accepted
+    wanted = list(spec.preview) + ([accepted[0]] if accepted else [])
     for entry in manifest["stages"].get(stage, {}).values():
         if len(rows) >= n:
             break
         if entry["state"] != "done":
             continue
         path = build_dir(output_dir, build_id) / entry["path"]
-        for row in read_columns(path, stage, wanted).to_pylist():
+        for row in read_columns(path, spec.row_type, wanted).to_pylist():
             if accepted and row.pop(accepted[0]) != accepted[1]:
                 continue
             rows.append({k: _cut(v) for k, v in row.items()})

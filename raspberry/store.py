@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from raspberry.errors import StoreError
-from raspberry.records import SCHEMAS, STAGES, Row, from_table, to_table
+from raspberry.records import R, Row, from_table, schema, to_table
 
 SHARD_STATES = ("pending", "done", "failed")
 # A build id names a folder inside the output folder, never a path out of it.
@@ -145,22 +145,22 @@ def write_text_atomic(target: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def write_shard(path: Path, stage: str, rows: list[Row]) -> str:
+def write_shard(path: Path, rows: list[Row], row_type: type[Row]) -> str:
     """Write rows atomically; return the file's fingerprint."""
     with atomic_path(path) as tmp:
-        pq.write_table(to_table(stage, rows), tmp)
+        pq.write_table(to_table(rows, row_type), tmp)
     return fingerprint(path)
 
 
-def read_shard(path: Path, stage: str) -> list[Any]:
-    return from_table(stage, read_columns(path, stage))
+def read_shard(path: Path, row_type: type[R]) -> list[R]:
+    return from_table(read_columns(path, row_type), row_type)
 
 
-def read_columns(path: Path, stage: str, columns: list[str] | None = None) -> pa.Table:
+def read_columns(path: Path, row_type: type[Row], columns: list[str] | None = None) -> pa.Table:
     """A shard's columns (all by default) as a table: reports over large builds read only the
     columns they need, without building rows."""
     try:
-        return pq.read_table(path, schema=SCHEMAS[stage], columns=columns)
+        return pq.read_table(path, schema=schema(row_type), columns=columns)
     except FileNotFoundError:
         raise StoreError(f"shard not found: {path} (run the stage that writes it first)") from None
     except (pa.ArrowException, OSError) as exc:
@@ -169,31 +169,9 @@ def read_columns(path: Path, stage: str, columns: list[str] | None = None) -> pa
         ) from None
 
 
-# The build-wide duplicate decisions: which candidate rows (shard, row) to drop, and why.
-DUPLICATES_SCHEMA = pa.schema(
-    [("shard", pa.int32()), ("row", pa.int64()), ("reason", pa.string()), ("detail", pa.string())]
-)
-
-
-def duplicates_path(output_dir: str | Path, build_id: str) -> Path:
-    return build_dir(output_dir, build_id) / "duplicates.parquet"
-
-
-def write_duplicates(path: Path, decisions: list[dict[str, Any]]) -> str:
-    with atomic_path(path) as tmp:
-        pq.write_table(pa.Table.from_pylist(decisions, schema=DUPLICATES_SCHEMA), tmp)
-    return fingerprint(path)
-
-
-def read_duplicates(path: Path, shard: int) -> dict[int, tuple[str, str]]:
-    """row -> (reason, detail) for one shard's candidates."""
-    try:
-        table = pq.read_table(path, schema=DUPLICATES_SCHEMA, filters=[("shard", "=", shard)])
-    except FileNotFoundError:
-        raise StoreError(f"{path} not found: the duplicate pass has not run") from None
-    except (pa.ArrowException, OSError) as exc:
-        raise StoreError(f"corrupt duplicates file {path}: {exc}; delete it and rerun") from None
-    return {r["row"]: (r["reason"], r["detail"]) for r in table.to_pylist()}
+def build_input_path(output_dir: str | Path, build_id: str, name: str) -> Path:
+    """Where a build-wide input (a table computed once from a whole stage) is kept."""
+    return build_dir(output_dir, build_id) / f"{name}.parquet"
 
 
 def intact(folder: Path, entry: dict[str, Any] | None) -> bool:
@@ -279,7 +257,7 @@ def init_manifest(output_dir: str | Path, build_id: str, config_hash: dict[str, 
                 "build_id": build_id,
                 "created_at": time.time(),
                 "config_hash": config_hash,
-                "stages": {s: {} for s in STAGES},
+                "stages": {},
                 "runs": [],
             }
         write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True))

@@ -38,7 +38,7 @@ def eval_task(
 
     rows, stats = asyncio.run(ask_all())
     path = Path(out_dir) / f"{model}.parquet"
-    write_shard(path, "evals", rows)
+    write_shard(path, rows, EvalRow)
     return {
         "model": model,
         "model_ref": rows[0].model_ref,

@@ -1,4 +1,5 @@
-"""What every shard task shares: its signature, cache policy, and the manifest bookkeeping.
+"""The Prefect tasks of a build, made from the stage registry: one (stage, shard) each, one per
+build-wide input, and the exports.
 
 A shard task is cached on its small inputs (build id, shard, output dir, the stage key and the
 input shards' fingerprints) with persisted JSON results, kept under the output folder (the flow
@@ -8,33 +9,34 @@ the key: a moved config, a new port or a folder reached by another path must not
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from prefect import Task, task
 from prefect.cache_policies import INPUTS
 
-from raspberry.config import BuildConfig, load_config
+from raspberry import pipeline
+from raspberry.config import load_config
 from raspberry.llm.progress import collecting_row_failures
+from raspberry.pipeline import ShardContext, Stage
 from raspberry.records import Row
-from raspberry.stages import UPSTREAM
 from raspberry.store import (
     build_dir,
-    duplicates_path,
-    read_duplicates,
+    build_input_path,
     read_shard,
     set_shard,
     shard_path,
     write_shard,
 )
 
-# compute(config, sim_url, build_id, shard, *input rows in UPSTREAM order) -> (rows, stats)
-Compute = Callable[..., tuple[list[Row], dict[str, Any]]]
 SHARD_CACHE = INPUTS - "config_path" - "sim_url" - "output_dir"
 
 
 def run_shard(
-    stage: str,
+    spec: Stage,
     build_id: str,
     shard: int,
     output_dir: str,
@@ -42,17 +44,17 @@ def run_shard(
     compute: Callable[[], tuple[list[Row], dict[str, Any]]],
 ) -> dict[str, Any]:
     """Compute a shard, write it atomically, record done or failed; return path and counts."""
-    out = shard_path(output_dir, build_id, stage, shard)
+    out = shard_path(output_dir, build_id, spec.name, shard)
     try:
         with collecting_row_failures() as failed_rows:
             rows, stats = compute()
-        fp = write_shard(out, stage, rows)
+        fp = write_shard(out, rows, spec.row_type)
     except Exception as exc:
         error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         set_shard(
             output_dir,
             build_id,
-            stage,
+            spec.name,
             shard,
             {"state": "failed", "error": error, "inputs": inputs},
         )
@@ -62,41 +64,76 @@ def run_shard(
     entry = {"state": "done", "path": relative, "fingerprint": fp, "inputs": inputs, **stats}
     if failed_rows:  # done with the rest; a rerun computes it again for these rows
         entry["rows_failed"] = failed_rows
-    set_shard(output_dir, build_id, stage, shard, entry)
-    return {"stage": stage, "shard": shard, **entry}
+    set_shard(output_dir, build_id, spec.name, shard, entry)
+    return {"stage": spec.name, "shard": shard, **entry}
 
 
-def shard_task(stage: str, compute: Compute) -> Task:
+def _run_shard(
+    build_id: str,
+    stage: str,
+    shard: int,
+    output_dir: str,
+    stage_key: str,
+    inputs: dict[str, str],
+    config_path: str,
+    sim_url: str | None,
+) -> dict[str, Any]:
+    spec = pipeline.stage(stage)
+    config = load_config(config_path)
+
+    def work() -> tuple[list[Row], dict[str, Any]]:
+        rows: list[Any] = [
+            read_shard(shard_path(output_dir, build_id, up, shard), pipeline.stage(up).row_type)
+            for up in spec.upstream
+        ]
+        rows += [
+            i.read(build_input_path(output_dir, build_id, i.name), shard) for i in spec.build_inputs
+        ]
+        ctx = ShardContext(config, sim_url, build_id, shard, stage_key)
+        return asyncio.run(spec.run(ctx, *rows))
+
+    return run_shard(spec, build_id, shard, output_dir, inputs, work)
+
+
+@cache
+def shard_task(stage: str) -> Task:
     """The Prefect task for one (stage, shard): read its inputs, compute, write, record."""
-
-    def run(
-        build_id: str,
-        stage: str,
-        shard: int,
-        output_dir: str,
-        stage_key: str,
-        inputs: dict[str, str],
-        config_path: str,
-        sim_url: str | None,
-    ) -> dict[str, Any]:
-        config: BuildConfig = load_config(config_path)
-
-        def work() -> tuple[list[Row], dict[str, Any]]:
-            rows = [
-                read_shard(shard_path(output_dir, build_id, s, shard), s) for s in UPSTREAM[stage]
-            ]
-            if stage == "questions":
-                # The one build-wide input: which of this shard's candidates are duplicates.
-                rows.append(read_duplicates(duplicates_path(output_dir, build_id), shard))
-            return compute(config, sim_url, build_id, shard, *rows)
-
-        return run_shard(stage, build_id, shard, output_dir, inputs, work)
-
-    run.__name__ = f"{stage}_shard"
     return task(
         name=f"{stage}-shard",
         cache_policy=SHARD_CACHE,
         persist_result=True,
         result_serializer="json",
         task_run_name="{build_id}-{stage}-{shard}",
-    )(run)
+    )(_run_shard)
+
+
+@task(
+    name="build-input",
+    cache_policy=SHARD_CACHE,
+    persist_result=True,
+    result_serializer="json",
+    task_run_name="{build_id}-{name}",
+)
+def build_input_task(
+    build_id: str,
+    stage: str,
+    name: str,
+    output_dir: str,
+    stage_key: str,
+    inputs: dict[str, str],
+    earlier: dict[str, str],
+    config_path: str,
+) -> dict[str, Any]:
+    """Compute a build-wide input over all shards of the stage it reads (inputs: shard ->
+    fingerprint; earlier: earlier build shard path -> fingerprint); write it; return its entry."""
+    spec = next(i for i in pipeline.stage(stage).build_inputs if i.name == name)
+    config = load_config(config_path)
+    shards = [shard_path(output_dir, build_id, spec.reads, i) for i in range(len(inputs))]
+    found = spec.compute(config, shards, [Path(p) for p in earlier])
+    out = build_input_path(output_dir, build_id, name)
+    return {
+        "state": "done",
+        "path": out.name,
+        "fingerprint": spec.write(out, found),
+        **spec.summary(found),
+    }

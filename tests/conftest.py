@@ -102,6 +102,18 @@ def stored_question() -> Question:
     )
 
 
+def run_stage(name: str, config: BuildConfig, sim_url: str | None, *inputs: Any, shard: int = 0,
+              build_id: str | None = None) -> tuple[list, dict]:  # fmt: skip
+    """One shard of a registered stage, computed as its task computes it (without Prefect)."""
+    import asyncio
+
+    from raspberry import pipeline
+
+    spec = pipeline.stage(name)
+    ctx = pipeline.ShardContext(config, sim_url, build_id, shard, spec.key(config))
+    return asyncio.run(spec.run(ctx, *inputs))
+
+
 def rg_questions(task: str, n: int, seed: int = 9) -> list[Question]:
     """Question rows for n items of a reasoning-gym task, as the questions stage makes them."""
     import reasoning_gym

@@ -82,21 +82,22 @@ def test_requests_that_keep_failing_end_with_a_clear_error(make_config):
 
 
 def test_verdicts_stage_by_batch_matches_direct(make_config, sim_url):
-    from raspberry.stages import verdicts_shard
+    from conftest import run_stage
+
     from tests.conftest import rg_questions
     from tests.test_dialogue import run_dialogues_now
 
     questions = rg_questions("chain_sum", 8)
     direct_config = make_config()
     dialogues = run_dialogues_now(direct_config, sim_url, questions)
-    direct, _ = asyncio.run(verdicts_shard(direct_config, sim_url, questions, dialogues))
+    direct, _ = run_stage("verdicts", direct_config, sim_url, questions, dialogues)
     # A fresh cache, so that the batch really runs.
     data = direct_config.model_dump()
     batch_config = make_config(
         gateway={**data["gateway"], **FAST, "cache_path": data["gateway"]["cache_path"] + ".b"},
         verdicts={**data["verdicts"], "transport": "batch"},
     )
-    batched, stats = asyncio.run(verdicts_shard(batch_config, sim_url, questions, dialogues))
+    batched, stats = run_stage("verdicts", batch_config, sim_url, questions, dialogues)
     assert stats["requests_sent"] > 0
     strip = {"lineage"}
     assert [v.model_dump(exclude=strip) for v in batched] == [

@@ -93,15 +93,14 @@ def test_bad_schedule(tmp_path, schedule, words):
 
 def _recorded_build(tmp_path, build_id: str = "b1") -> tuple[str, str]:
     """A build whose manifest records one run of the config (as `raspberry build` leaves it)."""
+    from raspberry import pipeline
     from raspberry.config import load_config
-    from raspberry.records import STAGES
-    from raspberry.stages import stage_key
     from raspberry.store import init_manifest, update_manifest
 
     config_path = write_config(tmp_path, config_dict(tmp_path))
     config, out = load_config(config_path), str(tmp_path / "builds")
-    init_manifest(out, build_id, {s: stage_key(config, s) for s in STAGES})
-    run = {"config_path": str(config_path), "selected": list(STAGES), "output_dir": out}
+    init_manifest(out, build_id, pipeline.stage_keys(config, pipeline.names()))
+    run = {"config_path": str(config_path), "selected": pipeline.names(), "output_dir": out}
     update_manifest(out, build_id, run={**run, "state": "failed", "stages": {}})
     return str(config_path), out
 

@@ -66,9 +66,15 @@ def test_role_pointing_at_unknown_provider(tmp_path):
 
 
 def test_missing_role_used_by_build(tmp_path):
+    """The roles a build needs come from its stages: preflight names the missing one."""
+    from raspberry import pipeline
+    from raspberry.preflight import preflight
+
     data = config_dict(tmp_path)
     del data["models"]["rewriter"]
-    assert "rewriter" in _error(tmp_path, data)
+    config = load_config(write_config(tmp_path, data, "c.yaml"))
+    with pytest.raises(ConfigError, match=r"roles \['rewriter'\] are used by the build"):
+        preflight(config, pipeline.names(), str(tmp_path / "out"))
 
 
 def test_api_key_in_yaml_is_refused_as_a_secret(tmp_path):
@@ -99,13 +105,16 @@ def test_api_key_from_environment_only(tmp_path, monkeypatch):
     assert resolve_api_key("real", config.providers["real"]) == "sk-ant-test"
 
 
-def test_stage_hash_follows_its_section_only(tmp_path):
+def test_stage_key_follows_its_section_only(tmp_path):
+    from raspberry import pipeline
+
     base = config_dict(tmp_path)
     a = load_config(write_config(tmp_path, base, "a.yaml"))
     base["sft"] = {"max_rewrite_attempts": 5}
     b = load_config(write_config(tmp_path, base, "b.yaml"))
-    assert a.stage_hash("dialogues") == b.stage_hash("dialogues")
-    assert a.stage_hash("sft") != b.stage_hash("sft")
+    dialogues, sft = pipeline.stage("dialogues"), pipeline.stage("sft")
+    assert dialogues.key(a) == dialogues.key(b)
+    assert sft.key(a) != sft.key(b)
 
 
 def test_build_id_is_the_date_in_the_schedule_timezone(make_config):

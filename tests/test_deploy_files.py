@@ -10,8 +10,8 @@ import subprocess
 import pytest
 import yaml
 from conftest import ROOT, config_dict, write_config
+from raspberry_flows.deployment import nightly_settings
 
-from flows.deployment import nightly_settings
 from raspberry.errors import ConfigError
 
 
@@ -78,11 +78,11 @@ def test_prefect_yaml_deploys_the_build_flow_one_night_at_a_time():
     assert deployment["entrypoint"] == "flows/build.py:build_dataset"
     assert deployment["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
     (step,) = doc["build"]
-    assert step["flows.deployment.nightly_settings"]["id"] == "nightly"
+    assert step["raspberry_flows.deployment.nightly_settings"]["id"] == "nightly"
     assert deployment["schedules"] == [
         {"cron": "{{ nightly.cron }}", "timezone": "{{ nightly.timezone }}"}
     ]
-    assert (ROOT / step["flows.deployment.nightly_settings"]["config"]).exists()
+    assert (ROOT / step["raspberry_flows.deployment.nightly_settings"]["config"]).exists()
 
 
 def test_nightly_settings_come_from_the_config(tmp_path, monkeypatch):

@@ -5,7 +5,7 @@ from conftest import rg_questions as _questions
 
 from raspberry.dialogue import leaks_answer, run_dialogues
 from raspberry.llm import Gateway
-from raspberry.stages import dialogue_prompts
+from raspberry.pipeline.dialogues import dialogue_prompts
 
 
 def run_dialogues_now(config, sim_url, questions):
@@ -121,7 +121,7 @@ def test_leaky_standin_tries_verbatim_and_reformatted_leaks(sim_url):
 
 
 def test_questions_without_a_verifier_use_the_llm_critic(make_config, sim_url):
-    from raspberry.stages import verdicts_shard
+    from conftest import run_stage
 
     config = make_config()
     questions = [
@@ -131,13 +131,13 @@ def test_questions_without_a_verifier_use_the_llm_critic(make_config, sim_url):
     dialogues = run_dialogues_now(config, sim_url, questions)
     assert all(d.solved for d in dialogues)  # the critic compared each answer with the reference
     assert any(d.solved_at_turn > 1 for d in dialogues)
-    verdicts, stats = asyncio.run(verdicts_shard(config, sim_url, questions, dialogues))
+    verdicts, stats = run_stage("verdicts", config, sim_url, questions, dialogues)
     assert all(v.accepted and v.programmatic_pass is None and v.judge_score >= 7 for v in verdicts)
 
 
 def test_500_questions_x2_histogram_matches_the_simulated_rates(make_config, sim_url):
     """The session simulator: first attempt wrong 40%, a later one 20%, max 4 turns."""
-    from raspberry.stages import dialogue_report
+    from raspberry.pipeline.dialogues import dialogue_report
 
     config = make_config(dialogues={"samples_per_question": 2, "max_turns": 4})
     questions = [

@@ -5,7 +5,8 @@ import pytest
 
 from raspberry.config import ExportConfig
 from raspberry.records import Dialogue, Lineage, Question, SftRow, Turn, Verdict
-from raspberry.sft.export import export_rows, mix, preference_pairs, splits
+from raspberry.sft.card import Made
+from raspberry.sft.export import BuildRows, export_rows, mix, preference_pairs, splits
 from raspberry.sft.formats import prompt_response, trl_prompt_completion
 from raspberry.sft.openai_checks import check_file, count_tokens, format_errors
 
@@ -98,13 +99,18 @@ def test_cookbook_checks_catch_bad_examples(tmp_path):
 
 
 def _data(rows):
-    return {"sft": rows, "questions": [], "dialogues": [], "verdicts": []}
+    return BuildRows(sft=rows, questions=[], dialogues=[], verdicts=[])
+
+
+MADE = Made(dialogues={}, verdicts={}, sft={})
 
 
 def test_rows_over_the_token_limit_are_dropped_everywhere(tmp_path):
     rows = [_row(i) for i in range(5)]
     rows[2] = rows[2].model_copy(update={"response": "word " * 400 + "\nFinal answer: 2"})
-    result = export_rows(_data(rows), ExportConfig(max_tokens_per_example=200), tmp_path, MANIFEST)
+    result = export_rows(
+        _data(rows), ExportConfig(max_tokens_per_example=200), tmp_path, MANIFEST, MADE
+    )
     assert result["report"]["dropped_over_token_limit"] == 1
     for fmt in ("prompt_response", "openai_chat", "sharegpt", "trl_prompt_completion"):
         assert len((tmp_path / f"{fmt}.jsonl").read_text().splitlines()) == 4
@@ -180,6 +186,7 @@ def test_datasets_loads_the_exports(tmp_path, monkeypatch):
         ExportConfig(validation_share=0.1, reasoning_wrapper="fields"),
         tmp_path,
         MANIFEST,
+        MADE,
     )
     parquet = datasets.load_dataset(
         "parquet",

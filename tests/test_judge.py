@@ -3,11 +3,10 @@
 import asyncio
 import re
 
-from conftest import ROOT, rg_questions
+from conftest import ROOT, rg_questions, run_stage
 from test_dialogue import run_dialogues_now
 
 from raspberry.prompts import load_prompt
-from raspberry.stages import verdicts_shard
 from raspberry.verify.judge import _neutralise, judge, parse_scores
 
 ATTACK = (
@@ -61,7 +60,7 @@ def test_a_second_judge_under_both_and_mean_policies(make_config, sim_url):
     questions = rg_questions("chain_sum", 6)
     dialogues = run_dialogues_now(make_config(), sim_url, questions)
     both = _second_judge_config(make_config, "both")
-    verdicts, stats = asyncio.run(verdicts_shard(both, sim_url, questions, dialogues))
+    verdicts, stats = run_stage("verdicts", both, sim_url, questions, dialogues)
     # The harsh second judge gives right answers 6 < 7: under "both" nothing passes.
     assert not any(v.accepted for v in verdicts)
     assert all(v.second_judge_score == 6 for v in verdicts if v.programmatic_pass)
@@ -72,5 +71,5 @@ def test_a_second_judge_under_both_and_mean_policies(make_config, sim_url):
     assert report["judge_vs_programmatic"] == {"both_ran": passed, "agree": passed}
     assert sum(s["in"] for s in report["by_source"].values()) == len(dialogues)
     mean = _second_judge_config(make_config, "mean")
-    verdicts, _ = asyncio.run(verdicts_shard(mean, sim_url, questions, dialogues))
+    verdicts, _ = run_stage("verdicts", mean, sim_url, questions, dialogues)
     assert sum(v.accepted for v in verdicts) == passed  # (9 + 6) / 2 = 7.5 >= 7

@@ -3,7 +3,6 @@ paid checks against the simulated server."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import ROOT, config_dict
+from conftest import ROOT, config_dict, run_stage
 
 from raspberry.config import BuildConfig, FiltersConfig, NearDuplicateConfig, QuestionFile
 from raspberry.errors import ConfigError
@@ -23,7 +22,6 @@ from raspberry.questions.text import text_key, words
 from raspberry.records import Question
 from raspberry.sim.process import running_sim
 from raspberry.sim.solvers import solve
-from raspberry.stages import candidates_shard, questions_shard
 from raspberry.store import read_shard, shard_path, write_shard
 from raspberry.verify.constraints import broken_rules
 
@@ -47,9 +45,9 @@ def run_questions(config: BuildConfig, sim_url: str | None, out: Path, build_id:
     """candidates (every shard) -> duplicates -> questions, as the flow runs them."""
     paths, cand_stats = [], []
     for shard in range(config.questions.shards):
-        rows, stats = asyncio.run(candidates_shard(config, sim_url, shard, build_id=build_id))
+        rows, stats = run_stage("candidates", config, sim_url, shard=shard, build_id=build_id)
         path = shard_path(out, build_id, "candidates", shard)
-        write_shard(path, "candidates", rows)
+        write_shard(path, rows, Question)
         paths.append(path)
         cand_stats.append(stats)
     earlier = [
@@ -61,12 +59,9 @@ def run_questions(config: BuildConfig, sim_url: str | None, out: Path, build_id:
     rows, stats = [], []
     for shard, path in enumerate(paths):
         drops = {d["row"]: (d["reason"], d["detail"]) for d in found if d["shard"] == shard}
-        got, st = asyncio.run(
-            questions_shard(
-                config, sim_url, read_shard(path, "candidates"), drops, build_id=build_id
-            )
-        )
-        write_shard(shard_path(out, build_id, "questions", shard), "questions", got)
+        candidates = read_shard(path, Question)
+        got, st = run_stage("questions", config, sim_url, candidates, drops, build_id=build_id)
+        write_shard(shard_path(out, build_id, "questions", shard), got, Question)
         rows += got
         stats.append(st)
     return rows, cand_stats, stats

@@ -36,13 +36,13 @@ def test_shard_round_trip(tmp_path):
     path = shard_path(tmp_path, "b1", "questions", 3)
     assert path.name == "shard-00003.parquet" and path.parent.name == "questions"
     rows = _questions(5)
-    write_shard(path, "questions", rows)
-    assert read_shard(path, "questions") == rows
+    write_shard(path, rows, Question)
+    assert read_shard(path, Question) == rows
 
 
 def test_failed_write_keeps_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
     path = shard_path(tmp_path, "b1", "questions", 0)
-    write_shard(path, "questions", _questions(3, "old"))
+    write_shard(path, _questions(3, "old"), Question)
     import pyarrow.parquet as pq
 
     def half_then_crash(table, where, **kw):
@@ -52,25 +52,26 @@ def test_failed_write_keeps_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
 
     monkeypatch.setattr(pq, "write_table", half_then_crash)
     with pytest.raises(OSError, match="disk full"):
-        write_shard(path, "questions", _questions(9, "new"))
-    assert [q.id for q in read_shard(path, "questions")] == ["old0", "old1", "old2"]
+        write_shard(path, _questions(9, "new"), Question)
+    assert [q.id for q in read_shard(path, Question)] == ["old0", "old1", "old2"]
     assert list(path.parent.iterdir()) == [path]
 
 
 def test_sigkill_during_write_leaves_old_file_intact(tmp_path):
     path = shard_path(tmp_path, "b1", "questions", 0)
-    write_shard(path, "questions", _questions(3, "old"))
+    write_shard(path, _questions(3, "old"), Question)
     # The child starts writing a new shard and is killed halfway through the Parquet write.
     child = f"""
 import os, signal, pyarrow.parquet as pq
 from pathlib import Path
+from raspberry.records import Question
 from raspberry.store import write_shard
 from tests.test_store import _questions
 def die(table, where, **kw):
     open(where, "wb").write(b"PAR1 half a file")
     os.kill(os.getpid(), signal.SIGKILL)
 pq.write_table = die
-write_shard(Path({str(path)!r}), "questions", _questions(50, "new"))
+write_shard(Path({str(path)!r}), _questions(50, "new"), Question)
 """
     proc = subprocess.run(
         [sys.executable, "-c", child],
@@ -79,7 +80,7 @@ write_shard(Path({str(path)!r}), "questions", _questions(50, "new"))
         timeout=60,
     )
     assert proc.returncode == -9
-    assert [q.id for q in read_shard(path, "questions")] == ["old0", "old1", "old2"]
+    assert [q.id for q in read_shard(path, Question)] == ["old0", "old1", "old2"]
 
 
 def test_corrupt_shard_is_a_clear_error(tmp_path):
@@ -87,7 +88,7 @@ def test_corrupt_shard_is_a_clear_error(tmp_path):
     path.parent.mkdir(parents=True)
     path.write_bytes(b"not parquet at all")
     with pytest.raises(StoreError, match="corrupt or unreadable shard"):
-        read_shard(path, "questions")
+        read_shard(path, Question)
 
 
 def test_manifest_parallel_updates_are_not_lost(tmp_path):

@@ -288,7 +288,7 @@ def test_status_names_a_shard_whose_file_changed(tmp_path):
     q = stored_question()
     for shard in (0, 1):
         path = shard_path(out, "s", "questions", shard)
-        write_shard(path, "questions", [q])
+        write_shard(path, [q], type(q))
         entry = {
             "state": "done",
             "path": f"questions/{path.name}",

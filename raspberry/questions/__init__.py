@@ -20,7 +20,6 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from raspberry.config import BuildConfig, QuestionsConfig
-from raspberry.errors import StoreError
 from raspberry.llm import Gateway
 from raspberry.llm.progress import gather_rows
 from raspberry.prompts import Prompt
@@ -30,7 +29,6 @@ from raspberry.questions.decontamination import BenchmarkNgrams, load_benchmarks
 from raspberry.questions.dedup import Doc, find_duplicates
 from raspberry.questions.filters import format_problem
 from raspberry.records import Question
-from raspberry.store import build_dir
 from raspberry.verify import has_verifier
 
 MAX_REPORTED = 100  # malformed file rows listed in a shard's report; all are counted
@@ -39,25 +37,10 @@ UNCONFIRMED = {synthesis.SOURCE, evolution.SOURCE}
 
 
 def validate(config: BuildConfig, output_dir: str) -> None:
-    """Fail fast, before any shard runs, on a bad task, file, benchmark file or earlier build."""
+    """Fail fast, before any shard runs, on a bad task, question file or benchmark file."""
     reasoning_gym_source.validate(config.questions)
     files.validate(config.questions, Path(config.source).parent)
     benchmarks(config)
-    earlier_question_shards(output_dir, config.questions.filters.near_duplicates.earlier_builds)
-
-
-def earlier_question_shards(output_dir: str | Path, build_ids: list[str]) -> list[Path]:
-    """The question shards of earlier builds, in build and shard order."""
-    paths = []
-    for other in build_ids:
-        found = sorted((build_dir(output_dir, other) / "questions").glob("shard-*.parquet"))
-        if not found:
-            raise StoreError(
-                f"questions.filters.near_duplicates.earlier_builds: build '{other}' has no "
-                f"question shards under {build_dir(output_dir, other)}"
-            )
-        paths.extend(found)
-    return paths
 
 
 def benchmarks(config: BuildConfig) -> BenchmarkNgrams:
@@ -164,11 +147,7 @@ async def checked(
 
     async def one(i: int, q: Question) -> Question:
         q = q.model_copy(
-            update={
-                "lineage": q.lineage.model_copy(
-                    update={"stage": "questions", "config_hash": config_hash}
-                )
-            }
+            update={"lineage": q.lineage.model_copy(update={"config_hash": config_hash})}
         )
         if q.kept and i in drops:
             q = q.model_copy(update={"drop_reason": drops[i][0], "drop_detail": drops[i][1]})

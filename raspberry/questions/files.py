@@ -121,7 +121,6 @@ def _question(
         verification=spec_json(verification),
         lineage=Lineage(
             question_id=qid,
-            stage="candidates",
             config_hash=config_hash,
             steps=[f"file {spec.path}" + (f" id {source_id}" if source_id else "")],
         ),

@@ -60,7 +60,7 @@ def to_question(spec: ReasoningGymTask, entry: dict[str, Any], config_hash: str)
         verification=json.dumps(
             {"kind": "reasoning_gym", "task": spec.task, "entry": kept}, default=str
         ),
-        lineage=Lineage(question_id=qid, stage="candidates", config_hash=config_hash),
+        lineage=Lineage(question_id=qid, config_hash=config_hash),
     )
 
 

@@ -78,7 +78,6 @@ async def _one(
         drop_detail="" if ok else str(written),
         lineage=Lineage(
             question_id=qid,
-            stage="candidates",
             config_hash=config_hash,
             prompts=[prompt.fingerprint],
             models=[gw.model_ref("question_writer")],

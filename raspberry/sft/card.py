@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from raspberry.records import Lineage, SftRow
-from raspberry.report import build_state, funnel_line, stage_reports, stage_totals
+from raspberry.report import build_state, funnel_line, stage_totals
 
 LICENCES = {"reasoning_gym": "Apache-2.0 (reasoning-gym generators)"}
 
@@ -41,15 +42,27 @@ def _partial_note(manifest: dict[str, Any]) -> str:
     )
 
 
+@dataclass
+class Made:
+    """The summed reports of the stages the card tells of."""
+
+    dialogues: dict[str, Any]
+    verdicts: dict[str, Any]
+    sft: dict[str, Any]
+
+
 def dataset_card(
-    manifest: dict[str, Any], rows: list[SftRow], report: dict[str, Any], lineages: list[Lineage]
+    manifest: dict[str, Any],
+    rows: list[SftRow],
+    report: dict[str, Any],
+    lineages: list[Lineage],
+    made: Made,
 ) -> str:
     """lineages: of all the build's rows (dialogues, verdicts, SFT), naming models and prompts."""
     sources = Counter(r.source for r in rows)
     models = sorted({m for lineage in lineages for m in lineage.models})
     prompts = sorted({p for lineage in lineages for p in lineage.prompts})
-    reports = stage_reports(manifest)
-    dialogues, verdicts, sft = reports["dialogues"], reports["verdicts"], reports["sft"]
+    dialogues, verdicts, sft = made.dialogues, made.verdicts, made.sft
     solved_at = json.dumps(dialogues.get("solved_at_turn", {}))
     rejected = json.dumps(verdicts.get("drops", {}))
     rewrite_drops = json.dumps(sft.get("drops", {}))

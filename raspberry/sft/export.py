@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 from collections import Counter
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,10 @@ import pyarrow.parquet as pq
 
 from raspberry.config import ExportConfig
 from raspberry.records import Dialogue, Question, SftRow, Verdict
-from raspberry.sft.card import dataset_card
+from raspberry.sft.card import Made, dataset_card
 from raspberry.sft.formats import JSONL_FORMATS, prompt_response
 from raspberry.sft.openai_checks import check_file, count_tokens
-from raspberry.store import atomic_path, read_manifest, read_shard, shard_path, write_text_atomic
+from raspberry.store import atomic_path, write_text_atomic
 
 FORMATS = (*JSONL_FORMATS, "preference_pairs", "parquet")
 SPLITS = ("train", "validation")
@@ -116,26 +117,26 @@ def _parquet(path: Path, rows: list[SftRow], wrapper: str) -> None:
         pq.write_table(pa.Table.from_pylist(items), tmp)
 
 
-def load_build(output_dir: str | Path, build_id: str) -> dict[str, list[Any]]:
-    """The rows of every done SFT shard, with the questions, dialogues and verdicts beside them."""
-    sft_shards = read_manifest(output_dir, build_id)["stages"].get("sft", {})
-    data: dict[str, list[Any]] = {"sft": [], "questions": [], "dialogues": [], "verdicts": []}
-    for name in sorted(n for n, entry in sft_shards.items() if entry["state"] == "done"):
-        index = int(name.split("-")[1])
-        for stage in data:
-            data[stage] += read_shard(shard_path(output_dir, build_id, stage, index), stage)
-    return data
+@dataclass
+class BuildRows:
+    """What the exports are made from: the SFT rows and the rows they came from."""
+
+    sft: list[SftRow]
+    questions: list[Question]
+    dialogues: list[Dialogue]
+    verdicts: list[Verdict]
 
 
 def export_rows(
-    data: dict[str, list[Any]],
+    data: BuildRows,
     cfg: ExportConfig,
     exports_dir: Path,
     manifest: dict[str, Any],
+    made: Made,
     formats: tuple[str, ...] = FORMATS,
 ) -> dict[str, Any]:
     """Write the chosen formats and the report and card; return their paths and the report."""
-    rows: list[SftRow] = data["sft"]
+    rows = data.sft
     within = [
         r
         for r in rows
@@ -166,7 +167,7 @@ def export_rows(
                 )
             paths[fmt] = str(exports_dir / "parquet")
         elif fmt == "preference_pairs":
-            pairs = preference_pairs(mixed, data["questions"], data["dialogues"], data["verdicts"])
+            pairs = preference_pairs(mixed, data.questions, data.dialogues, data.verdicts)
             _jsonl(exports_dir / "preference_pairs.jsonl", pairs)
             paths[fmt] = str(exports_dir / "preference_pairs.jsonl")
     report: dict[str, Any] = {
@@ -186,6 +187,7 @@ def export_rows(
     if "preference_pairs" in paths:
         report["preference_pairs"] = len(pairs)
     write_text_atomic(exports_dir / "export_report.json", json.dumps(report, indent=2))
-    lineages = [row.lineage for stage_rows in data.values() for row in stage_rows]
-    write_text_atomic(exports_dir / "README.md", dataset_card(manifest, mixed, report, lineages))
+    lineages = [row.lineage for stage_rows in astuple(data) for row in stage_rows]
+    card = dataset_card(manifest, mixed, report, lineages, made)
+    write_text_atomic(exports_dir / "README.md", card)
     return {"paths": paths, "report": report}

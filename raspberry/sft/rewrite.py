@@ -55,12 +55,11 @@ async def to_sft(
     """The SFT row, or None with the reasons the last rewrite failed."""
     if dialogue.attempts == 1:
         answer = next(t.content for t in dialogue.turns if t.role == "assistant")
-        lineage = Lineage(question_id=question.id, stage="sft", config_hash=config_hash)
+        lineage = Lineage(question_id=question.id, config_hash=config_hash)
         return _row(dialogue, question, answer, False, None, lineage), []
     content = prompt.render(question=question.prompt, conversation=conversation_text(dialogue))
     lineage = Lineage(
         question_id=question.id,
-        stage="sft",
         config_hash=config_hash,
         prompts=[prompt.fingerprint],
         models=[gw.model_ref("rewriter")],

@@ -93,7 +93,6 @@ async def verdict_for(
         reject_reasons=reasons,
         lineage=Lineage(
             question_id=question.id,
-            stage="verdicts",
             config_hash=config_hash,
             prompts=[prompt.fingerprint] if prompt else [],
             models=models,

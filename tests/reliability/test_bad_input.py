@@ -259,7 +259,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written_is_touched(tmp_path, n
     out = tmp_path / "builds"
     q = stored_question()
     init_manifest(out, "old", {})
-    write_shard(shard_path(out, "old", "questions", 0), "questions", [q])
+    write_shard(shard_path(out, "old", "questions", 0), [q], type(q))
     before = _snapshot(out / "old")
     case, expected = CASES[name]
     args = case(tmp_path, config_dict(tmp_path))

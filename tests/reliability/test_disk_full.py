@@ -11,6 +11,7 @@ import subprocess
 import pytest
 from conftest import config_dict, run_cli, write_config
 
+from raspberry import pipeline
 from raspberry.store import fingerprint, read_manifest, read_shard
 
 
@@ -46,7 +47,7 @@ def test_full_disk_is_one_line_exit_3_and_a_rerun_completes(tmp_path, prefect_ap
     for stage, entry in done:
         path = small_disk / "builds" / "full" / entry["path"]
         assert fingerprint(path) == entry["fingerprint"]
-        assert read_shard(path, stage)  # and it reads
+        assert read_shard(path, pipeline.stage(stage).row_type)  # and it reads
 
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
     again = run_cli("build", "--config", str(config), "--build-id", "full", "--json")

@@ -15,8 +15,8 @@ import pytest
 from conftest import external_sim_dict, kill_build_when, run_cli, write_config
 from test_resume import _cached
 
+from raspberry import pipeline
 from raspberry.config import SimConfig
-from raspberry.records import STAGES
 from raspberry.sim.process import running_sim
 
 # The stage a kill lands in: the model only that stage asks, and how many answers to wait for.
@@ -78,7 +78,7 @@ def test_kill_during_a_stage_then_resume(tmp_path, prefect_api, stage):
         done = run_cli(*_args(clean, "clean"), env=env)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     out = tmp_path / "builds"
-    for name in STAGES:
+    for name in pipeline.names():
         assert _rows(out, "killed", name) == _rows(out, "clean", name), name
     assert (out / "killed" / "duplicates.parquet").read_bytes() == (
         out / "clean" / "duplicates.parquet"

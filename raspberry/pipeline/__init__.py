@@ -1,0 +1,59 @@
+"""The build's stages, in order: one module each, registered here by one line each.
+
+Everything that runs or reports a build (the Prefect flow and tasks, the build report, the CLI
+summary, the preflight checks) reads this registry; a stage's name is written in its own module.
+"""
+
+from __future__ import annotations
+
+from raspberry.config import BuildConfig
+from raspberry.errors import RaspberryError
+from raspberry.pipeline.spec import BuildInput, ShardContext, Stage, Stats
+
+_REGISTRY: dict[str, Stage] = {}
+
+
+def register(spec: Stage) -> Stage:
+    """Add a stage after those registered before it; its upstream stages must be among them."""
+    missing = sorted(u for u in spec.reads() if u not in _REGISTRY)
+    if missing:
+        raise ValueError(f"stage {spec.name!r} reads {missing}, not registered before it")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def unregister(name: str) -> None:
+    """Remove a stage (and nothing else: none registered after it may read it)."""
+    if any(name in s.reads() for s in _REGISTRY.values()):
+        raise ValueError(f"stage {name!r} is read by another stage")
+    _REGISTRY.pop(name, None)
+
+
+def names() -> list[str]:
+    return list(_REGISTRY)
+
+
+def stages() -> list[Stage]:
+    return list(_REGISTRY.values())
+
+
+def stage(name: str) -> Stage:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise RaspberryError(f"unknown stage {name!r}; the stages are {names()}") from None
+
+
+def stage_keys(config: BuildConfig, selected: list[str]) -> dict[str, str]:
+    return {name: stage(name).key(config) for name in selected}
+
+
+from raspberry.pipeline import candidates, dialogues, questions, sft, verdicts  # noqa: E402
+
+register(candidates.STAGE)
+register(questions.STAGE)
+register(dialogues.STAGE)
+register(verdicts.STAGE)
+register(sft.STAGE)
+
+__all__ = ["BuildInput", "ShardContext", "Stage", "Stats", "names", "register", "stage", "stages"]

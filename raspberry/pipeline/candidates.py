@@ -1,0 +1,62 @@
+"""Candidates: every question source of a shard, screened (format, decontamination)."""
+
+from __future__ import annotations
+
+from raspberry import questions as question_steps
+from raspberry.config import BuildConfig
+from raspberry.pipeline.spec import ShardContext, Stage, Stats
+from raspberry.questions import evolution, synthesis
+from raspberry.records import Question
+
+
+def prompts(config: BuildConfig) -> dict[str, tuple[str, set[str]]]:
+    q = config.questions
+    found = {}
+    if q.synthesis:
+        found["question_writer_prompt"] = (q.synthesis.prompt, synthesis.PLACEHOLDERS)
+    if q.evolution:
+        found["evolver_prompt"] = (q.evolution.prompt, evolution.PLACEHOLDERS)
+    return found
+
+
+def roles(config: BuildConfig) -> list[str]:
+    return ["question_writer"] if config.questions.synthesis or config.questions.evolution else []
+
+
+async def compute(ctx: ShardContext) -> tuple[list[Question], Stats]:
+    async with ctx.gateway() as gw:
+        rows, report = await question_steps.candidates(
+            gw, ctx.config, STAGE.load_prompts(ctx.config), ctx.key, ctx.shard
+        )
+    drops = {**report["drop_reasons"], "malformed_row": report["malformed_rows"]}
+    return rows, {
+        "rows_in": len(rows) + report["malformed_rows"],
+        "rows_out": sum(q.kept for q in rows),
+        "drops": {k: n for k, n in drops.items() if n},
+        "report": report,
+        **gw.stats.as_dict(),
+    }
+
+
+def lines(report: Stats) -> list[str]:
+    if not report.get("malformed"):
+        return []
+    return [
+        f"question files: {report['malformed_rows']} malformed rows left out, "
+        f"e.g. {report['malformed'][0]}"
+    ]
+
+
+STAGE = Stage(
+    name="candidates",
+    row_type=Question,
+    compute=compute,
+    sections=("questions", "models", "sim"),
+    prompts=prompts,
+    roles=roles,
+    check=question_steps.validate,
+    funnel="candidates",
+    preview=("source", "task", "prompt", "reference_answer"),
+    accepted=("drop_reason", ""),
+    lines=lines,
+)

@@ -1,0 +1,107 @@
+"""Dialogues: the teacher and the user stand-in on each kept question until it is solved."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from raspberry.build_report import bar_chart
+from raspberry.config import BuildConfig
+from raspberry.dialogue import DialoguePrompts, run_dialogues
+from raspberry.pipeline.spec import ShardContext, Stage, Stats
+from raspberry.records import Dialogue, Question
+
+
+def prompts(config: BuildConfig) -> dict[str, tuple[str, set[str]]]:
+    d = config.dialogues
+    return {
+        "teacher_prompt": (d.teacher_prompt, set()),
+        "user_standin_prompt": (d.user_standin_prompt, {"question", "reference", "attempt"}),
+        "critic_prompt": (d.critic_prompt, {"question", "reference", "response"}),
+    }
+
+
+def dialogue_prompts(config: BuildConfig) -> DialoguePrompts:
+    p = STAGE.load_prompts(config)
+    return DialoguePrompts(p["teacher_prompt"], p["user_standin_prompt"], p["critic_prompt"])
+
+
+def dialogue_report(rows: list[Dialogue]) -> Stats:
+    """Additive counts: shards' reports are summed, rates derived by summarise."""
+    solved = [d for d in rows if d.solved]
+    return {
+        "dialogues": len(rows),
+        "solved": len(solved),
+        "turns_to_solve": sum(d.solved_at_turn or 0 for d in solved),
+        "solved_at_turn": dict(Counter(str(d.solved_at_turn) for d in solved)),
+        "stop_reasons": dict(Counter(d.stop_reason for d in rows)),
+        "nudges_rejected": sum(d.nudges_rejected for d in rows),
+    }
+
+
+async def compute(ctx: ShardContext, questions: list[Question]) -> tuple[list[Dialogue], Stats]:
+    kept = [q for q in questions if q.kept]
+    async with ctx.gateway() as gw:
+        rows = await run_dialogues(
+            gw, kept, ctx.config.dialogues, dialogue_prompts(ctx.config), ctx.key
+        )
+    return rows, {
+        "rows_in": len(kept),
+        "rows_out": len(rows),
+        "report": dialogue_report(rows),
+        **gw.stats.as_dict(),
+    }
+
+
+def summarise(report: Stats) -> Stats:
+    if not report.get("dialogues"):
+        return report
+    solved = report.get("solved", 0)
+    return {
+        **report,
+        "mean_turns_to_solve": round(report["turns_to_solve"] / solved, 3) if solved else None,
+        "give_up_rate": round(1 - solved / report["dialogues"], 4),
+        "solved_at_turn": dict(sorted(report.get("solved_at_turn", {}).items())),
+    }
+
+
+def lines(report: Stats) -> list[str]:
+    if not report.get("dialogues"):
+        return []
+    return [
+        f"dialogues: solved at turn {report['solved_at_turn']}, mean turns to solve "
+        f"{report['mean_turns_to_solve']}, give-up rate {report['give_up_rate']:.1%}, "
+        f"stop reasons {report['stop_reasons']}, nudges rejected {report['nudges_rejected']}"
+    ]
+
+
+def charts(report: Stats) -> list[str]:
+    turns = dict(report.get("solved_at_turn", {}))
+    unsolved = report.get("dialogues", 0) - report.get("solved", 0)
+    return [
+        "<h2>Turns to correct</h2>",
+        bar_chart(
+            [f"solved at turn {t}" for t in turns] + ["not solved"],
+            [float(c) for c in turns.values()] + [float(unsolved)],
+            "dialogues",
+        ),
+        f"<p>mean turns to solve: {report.get('mean_turns_to_solve')}; give-up rate: "
+        f"{report.get('give_up_rate')}</p>",
+    ]
+
+
+STAGE = Stage(
+    name="dialogues",
+    row_type=Dialogue,
+    compute=compute,
+    upstream=("questions",),
+    sections=("dialogues", "models", "sim"),
+    prompts=prompts,
+    roles=lambda config: ["teacher", "user_standin"],
+    funnel="dialogues",
+    preview=("question_id", "sample_index", "solved_at_turn", "stop_reason", "final_answer"),
+    accepted=("solved", True),
+    length=("tokens_out", "teacher output per dialogue (tokens)", False),
+    charts=charts,
+    summarise=summarise,
+    lines=lines,
+)

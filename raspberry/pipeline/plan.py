@@ -1,0 +1,48 @@
+"""The build plan, free of any executor: what a shard or a build-wide input reads, and whether
+it can run now. A shard runs when every input it reads is done with its file intact (present
+and matching its recorded fingerprint); its inputs' fingerprints then key its cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from raspberry.config import BuildConfig
+from raspberry.pipeline.spec import BuildInput, Stage
+from raspberry.store import fingerprint, intact, shard_name
+
+Inputs = dict[str, str]  # what is read -> its fingerprint
+
+
+def shard_inputs(
+    folder: Path, manifest: dict[str, Any], spec: Stage, shard: int
+) -> tuple[Inputs, str | None]:
+    """The fingerprints of what shard `shard` of `spec` reads, or the reason it cannot run."""
+    inputs = {}
+    for up in spec.upstream:
+        entry = manifest["stages"].get(up, {}).get(shard_name(shard))
+        if not intact(folder, entry):
+            return {}, f"input {up}/{shard_name(shard)} is not done or its file changed"
+        inputs[up] = entry["fingerprint"]  # type: ignore[index]
+    for build_input in spec.build_inputs:
+        entry = manifest.get(build_input.name)
+        if not intact(folder, entry):
+            return {}, f"the build-wide {build_input.name} pass is not done or its file changed"
+        inputs[build_input.name] = entry["fingerprint"]  # type: ignore[index]
+    return inputs, None
+
+
+def build_input_sources(
+    config: BuildConfig, folder: Path, manifest: dict[str, Any], spec: BuildInput, output_dir: str
+) -> tuple[Inputs, Inputs, str | None]:
+    """What a build-wide input is computed from: the fingerprints of every shard of the stage it
+    reads and of the earlier builds' shards; or the reason it cannot be computed yet."""
+    shards = manifest["stages"].get(spec.reads, {})
+    inputs = {}
+    for shard in range(config.questions.shards):
+        entry = shards.get(shard_name(shard))
+        if not intact(folder, entry):
+            return {}, {}, f"{spec.reads}/{shard_name(shard)} is not done"
+        inputs[shard_name(shard)] = entry["fingerprint"]  # type: ignore[index]
+    earlier = {str(p): fingerprint(p) for p in spec.earlier(config, output_dir)}
+    return inputs, earlier, None

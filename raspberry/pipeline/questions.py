@@ -1,0 +1,132 @@
+"""Questions: a shard's candidates with the build's duplicates dropped, then the paid checks
+(reference answers confirmed by the teacher, difficulty by the student)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from raspberry import questions as question_steps
+from raspberry.config import BuildConfig
+from raspberry.errors import StoreError
+from raspberry.pipeline.spec import BuildInput, ShardContext, Stage, Stats
+from raspberry.records import Question
+from raspberry.store import atomic_path, build_dir, fingerprint
+
+# The build-wide duplicate decisions: which candidate rows (shard, row) to drop, and why.
+DUPLICATES_SCHEMA = pa.schema(
+    [("shard", pa.int32()), ("row", pa.int64()), ("reason", pa.string()), ("detail", pa.string())]
+)
+
+
+def write_duplicates(path: Path, decisions: list[dict[str, Any]]) -> str:
+    with atomic_path(path) as tmp:
+        pq.write_table(pa.Table.from_pylist(decisions, schema=DUPLICATES_SCHEMA), tmp)
+    return fingerprint(path)
+
+
+def read_duplicates(path: Path, shard: int) -> dict[int, tuple[str, str]]:
+    """row -> (reason, detail) for one shard's candidates."""
+    try:
+        table = pq.read_table(path, schema=DUPLICATES_SCHEMA, filters=[("shard", "=", shard)])
+    except FileNotFoundError:
+        raise StoreError(f"{path} not found: the duplicate pass has not run") from None
+    except (pa.ArrowException, OSError) as exc:
+        raise StoreError(f"corrupt duplicates file {path}: {exc}; delete it and rerun") from None
+    return {r["row"]: (r["reason"], r["detail"]) for r in table.to_pylist()}
+
+
+def earlier_shards(config: BuildConfig, output_dir: str | Path) -> list[Path]:
+    """The question shards of the earlier builds new questions must not repeat, in order."""
+    paths = []
+    for other in config.questions.filters.near_duplicates.earlier_builds:
+        found = sorted((build_dir(output_dir, other) / STAGE.name).glob("shard-*.parquet"))
+        if not found:
+            raise StoreError(
+                f"questions.filters.near_duplicates.earlier_builds: build '{other}' has no "
+                f"question shards under {build_dir(output_dir, other)}"
+            )
+        paths.extend(found)
+    return paths
+
+
+DUPLICATES = BuildInput(
+    name="duplicates",
+    reads="candidates",
+    compute=lambda config, shards, earlier: question_steps.duplicates(
+        config.questions, shards, earlier
+    ),
+    write=write_duplicates,
+    read=read_duplicates,
+    earlier=earlier_shards,
+)
+
+
+def _check(config: BuildConfig, output_dir: str) -> None:
+    earlier_shards(config, output_dir)  # raises when an earlier build it names has no shards
+
+
+def _asks_teacher(config: BuildConfig) -> bool:
+    """Whether the stage pays for teacher or student solutions."""
+    q = config.questions
+    return bool(q.synthesis or q.evolution or q.difficulty or any(f.confirm for f in q.files))
+
+
+def prompts(config: BuildConfig) -> dict[str, tuple[str, set[str]]]:
+    if not _asks_teacher(config):
+        return {}
+    return {"teacher_prompt": (config.dialogues.teacher_prompt, set())}
+
+
+def roles(config: BuildConfig) -> list[str]:
+    q = config.questions
+    return (["teacher"] if _asks_teacher(config) else []) + (["student"] if q.difficulty else [])
+
+
+async def compute(
+    ctx: ShardContext, candidates: list[Question], duplicates: dict[int, tuple[str, str]]
+) -> tuple[list[Question], Stats]:
+    teacher = STAGE.load_prompts(ctx.config).get("teacher_prompt")
+    async with ctx.gateway() as gw:
+        rows = await question_steps.checked(
+            gw, ctx.config, candidates, duplicates, teacher, ctx.key
+        )
+    report = question_steps.funnel(rows)
+    # The rows carry the candidates' own drops too: this stage's are those it added.
+    earlier = Counter(question_steps.funnel(candidates)["drop_reasons"])
+    return rows, {
+        "rows_in": sum(q.kept for q in candidates),
+        "rows_out": sum(q.kept for q in rows),
+        "drops": dict(Counter(report["drop_reasons"]) - earlier),
+        "report": report,
+        **gw.stats.as_dict(),
+    }
+
+
+def lines(report: Stats) -> list[str]:
+    if not report.get("by_source"):
+        return []
+    kept = ", ".join(f"{s} {c['kept']}/{c['rows']}" for s, c in sorted(report["by_source"].items()))
+    return [f"questions kept by source: {kept}; dropped: {report.get('drop_reasons', {})}"]
+
+
+STAGE = Stage(
+    name="questions",
+    row_type=Question,
+    compute=compute,
+    upstream=("candidates",),
+    build_inputs=(DUPLICATES,),
+    sections=("questions", "models", "sim"),
+    prompts=prompts,
+    roles=roles,
+    check=_check,
+    funnel="questions",
+    preview=("source", "task", "prompt", "reference_answer"),
+    accepted=("drop_reason", ""),
+    length=("prompt", "question length (characters)", True),
+    lines=lines,
+)

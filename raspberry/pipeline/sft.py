@@ -1,0 +1,111 @@
+"""SFT: each accepted dialogue rewritten into one self-correcting monologue; then the exports."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from raspberry.config import BuildConfig, ExportConfig
+from raspberry.pipeline.spec import Exports, ShardContext, Stage, Stats
+from raspberry.records import Dialogue, Question, SftRow, Verdict
+from raspberry.report import median_bucket, stage_reports
+from raspberry.sft.card import Made
+from raspberry.sft.export import BuildRows, export_rows
+from raspberry.sft.rewrite import run_sft
+from raspberry.store import read_manifest, read_shard, shard_path
+
+UPSTREAM = ("questions", "dialogues", "verdicts")
+
+
+def prompts(config: BuildConfig) -> dict[str, tuple[str, set[str]]]:
+    return {"rewriter_prompt": (config.sft.rewriter_prompt, {"question", "conversation"})}
+
+
+async def compute(
+    ctx: ShardContext, questions: list[Question], dialogues: list[Dialogue], verdicts: list[Verdict]
+) -> tuple[list[SftRow], Stats]:
+    prompt = STAGE.load_prompts(ctx.config)["rewriter_prompt"]
+    accepted = {v.dialogue_id for v in verdicts if v.accepted}
+    chosen = [d for d in dialogues if d.id in accepted]
+    by_id = {q.id: q for q in questions if q.kept}
+    async with ctx.gateway(ctx.config.sft.transport) as gw:
+        rows, drops = await run_sft(gw, chosen, by_id, ctx.config.sft, prompt, ctx.key)
+    # Retention in 0.01 buckets, so shards' reports add up and the median can be read off.
+    retention = Counter(f"{r.retention:.2f}" for r in rows if r.retention is not None)
+    return rows, {
+        "rows_in": len(chosen),
+        "rows_out": len(rows),
+        "drops": drops,
+        "report": {"rewritten": sum(retention.values()), "retention": dict(retention)},
+        **gw.stats.as_dict(),
+    }
+
+
+def summarise(report: Stats) -> Stats:
+    if not report.get("retention"):
+        return report
+    rest = {k: v for k, v in report.items() if k != "retention"}
+    return {**rest, "median_retention": median_bucket(report["retention"])}
+
+
+def lines(report: Stats) -> list[str]:
+    out = [f"{STAGE.name} drops: {report['drops']}"] if report.get("drops") else []
+    if report.get("rewritten"):
+        out.append(
+            f"{STAGE.name}: {report['rewritten']} rewritten, median retention "
+            f"{report['median_retention']}"
+        )
+    return out
+
+
+def load_build(output_dir: str | Path, build_id: str) -> BuildRows:
+    """The rows of every done SFT shard, with the questions, dialogues and verdicts beside them."""
+    from raspberry import pipeline as registry  # the registry imports this module
+
+    shards = read_manifest(output_dir, build_id)["stages"].get(STAGE.name, {})
+    found: dict[str, list[Any]] = {name: [] for name in (STAGE.name, *UPSTREAM)}
+    for name in sorted(n for n, entry in shards.items() if entry["state"] == "done"):
+        index = int(name.split("-")[1])
+        for stage, rows in found.items():
+            path = shard_path(output_dir, build_id, stage, index)
+            rows += read_shard(path, registry.stage(stage).row_type)
+    return BuildRows(*(found[name] for name in (STAGE.name, *UPSTREAM)))
+
+
+def export(
+    output_dir: str | Path,
+    build_id: str,
+    settings: dict[str, Any],
+    folder: Path,
+    formats: tuple[str, ...] | None = None,
+) -> dict[str, Any]:
+    """Write a build's export files into folder; return their paths and the export report."""
+    manifest = read_manifest(output_dir, build_id)
+    reports = stage_reports(manifest)
+    made = Made(*(reports[name] for name in UPSTREAM[1:]), reports[STAGE.name])
+    return export_rows(
+        load_build(output_dir, build_id),
+        ExportConfig.model_validate(settings),
+        folder,
+        manifest,
+        made,
+        *([formats] if formats else []),
+    )
+
+
+STAGE = Stage(
+    name="sft",
+    row_type=SftRow,
+    compute=compute,
+    upstream=UPSTREAM,
+    sections=("sft", "models", "sim"),
+    prompts=prompts,
+    roles=lambda config: ["rewriter"],
+    funnel="SFT rows",
+    preview=("source", "prompt", "response"),
+    length=("response", "SFT response length (characters)", False),
+    summarise=summarise,
+    lines=lines,
+    exports=Exports(settings=lambda config: config.sft.export.model_dump(), write=export),
+)

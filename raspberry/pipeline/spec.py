@@ -1,0 +1,141 @@
+"""What a stage is: the one description everything else about it is derived from.
+
+A `Stage` names its row type (the Arrow schema comes from it), the stages whose shard i its shard
+i reads, build-wide inputs it also reads (computed once over a whole upstream stage), the config
+sections and prompts that shape its output, the roles it asks, the async function that computes
+one shard, and how its report is summed, summarised and shown. Executors (the Prefect flow) and
+reports read the registry of specs; they never name a stage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from raspberry.config import BuildConfig
+from raspberry.llm import Gateway
+from raspberry.prompts import Prompt, load_prompt
+from raspberry.records import Row
+
+Stats = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ShardContext:
+    """What a shard's computation may know besides its input rows."""
+
+    config: BuildConfig
+    sim_url: str | None
+    build_id: str | None
+    shard: int
+    key: str  # the stage key: its config and prompts, hashed
+
+    def gateway(self, transport: str = "direct") -> Gateway:
+        return Gateway(self.config, self.sim_url, build_id=self.build_id, transport=transport)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class BuildInput:
+    """A table computed once per build from all shards of one stage (and earlier builds), that
+    each shard of the stage that declares it reads its part of (e.g. the duplicates table)."""
+
+    name: str
+    reads: str  # the stage whose shards it is computed from
+    # (config, that stage's shard paths, earlier builds' shard paths) -> rows of the table
+    compute: Callable[[BuildConfig, list[Path], list[Path]], list[dict[str, Any]]]
+    write: Callable[[Path, list[dict[str, Any]]], str]  # -> fingerprint
+    read: Callable[[Path, int], Any]  # (path, shard) -> what that shard's computation gets
+    # (config, output_dir) -> earlier builds' shard paths that also enter it
+    earlier: Callable[[BuildConfig, str], list[Path]] = lambda config, output_dir: []
+
+    def summary(self, rows: list[dict[str, Any]]) -> Stats:
+        reasons: dict[str, int] = {}
+        for row in rows:
+            reasons[row["reason"]] = reasons.get(row["reason"], 0) + 1
+        return {"rows": len(rows), "reasons": reasons}
+
+
+@dataclass(frozen=True)
+class Exports:
+    """The files a build ends with, written from a stage's rows once the stage has run."""
+
+    settings: Callable[[BuildConfig], dict[str, Any]]  # recorded in the manifest
+    # (output_dir, build_id, settings, folder, formats or None) -> {"paths", "report"}
+    write: Callable[..., dict[str, Any]]
+
+
+def _no_prompts(config: BuildConfig) -> dict[str, tuple[str, set[str]]]:
+    return {}
+
+
+def _no_roles(config: BuildConfig) -> list[str]:
+    return []
+
+
+def _same(report: Stats) -> Stats:
+    return report
+
+
+def _no_lines(report: Stats) -> list[str]:
+    return []
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    row_type: type[Row]
+    # compute(ctx, *rows of each upstream stage, *each build input's part) -> (rows, stats)
+    compute: Callable[..., Awaitable[tuple[list[Row], Stats]]]
+    upstream: tuple[str, ...] = ()
+    build_inputs: tuple[BuildInput, ...] = ()
+    sections: tuple[str, ...] = ()  # config sections that shape its output
+    # config -> {prompt key: (prompt file name, its placeholders)}
+    prompts: Callable[[BuildConfig], dict[str, tuple[str, set[str]]]] = _no_prompts
+    roles: Callable[[BuildConfig], list[str]] = _no_roles
+    # Checks before anything runs: (config, output_dir) -> None or a RaspberryError.
+    check: Callable[[BuildConfig, str], None] | None = None
+    funnel: str = ""  # how its rows_out reads in the funnel ("accepted", "SFT rows")
+    preview: tuple[str, ...] = ()  # columns of its rows shown in previews
+    accepted: tuple[str, Any] | None = None  # (column, value) of the rows that count as kept
+    # (column, title, of accepted rows only) of the length its rows plot in the build report
+    length: tuple[str, str, bool] | None = None
+    summarise: Callable[[Stats], Stats] = _same  # derived figures of its summed report
+    lines: Callable[[Stats], list[str]] = _no_lines  # what the CLI summary says of it
+    charts: Callable[[Stats], list[str]] = _no_lines  # HTML sections of the build report
+    exports: Exports | None = None  # the build's export files, written after it ran
+
+    async def run(self, ctx: ShardContext, *inputs: Any) -> tuple[list[Row], Stats]:
+        """One shard: its rows (their lineage naming this stage) and its stats."""
+        rows, stats = await self.compute(ctx, *inputs)
+        for row in rows:
+            if lineage := getattr(row, "lineage", None):
+                lineage.stage = self.name
+        return rows, stats
+
+    def reads(self) -> set[str]:
+        """Every stage it reads, shard by shard or through a build-wide input."""
+        return {*self.upstream, *(i.reads for i in self.build_inputs)}
+
+    def load_prompts(self, config: BuildConfig) -> dict[str, Prompt]:
+        """Its prompts, loaded and checked; a missing or malformed file is a ConfigError."""
+        folder = config.prompts_path()
+        return {
+            key: load_prompt(folder, name, placeholders)
+            for key, (name, placeholders) in self.prompts(config).items()
+        }
+
+    def key(self, config: BuildConfig) -> str:
+        """What its output depends on: its config sections and models, and its prompts' texts."""
+        data = config.model_dump(mode="json")
+        payload = {k: data[k] for k in self.sections}
+        # How requests travel does not change what they return (both transports share the cache).
+        for section in payload.values():
+            if isinstance(section, dict):
+                section.pop("transport", None)
+        sections = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+        refs = sorted(p.fingerprint for p in self.load_prompts(config).values())
+        return hashlib.sha256(f"{sections}|{refs}".encode()).hexdigest()[:16]
