@@ -14,6 +14,7 @@ COPY pyproject.toml README.md prefect.yaml ./
 COPY raspberry raspberry
 COPY flows flows
 COPY tasks tasks
+COPY app app
 COPY prompts prompts
 COPY configs configs
 # The demo config decontaminates against this benchmark sample.

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from raspberry.errors import ConfigError
+from raspberry.sim.config import SimConfig
 
 Role = Literal[
     "teacher", "user_standin", "judge", "second_judge", "rewriter", "question_writer", "student"
@@ -125,30 +126,6 @@ class GatewayConfig(Strict):
 class BudgetConfig(Strict):
     # Dollars a build id may spend in all (every run of it counted); None: no limit.
     max_usd: float | None = Field(None, ge=0)
-
-
-class SimConfig(Strict):
-    latency_ms: float = Field(0.0, ge=0)
-    jitter_ms: float = Field(0.0, ge=0)
-    rpm: int | None = Field(None, gt=0)
-    error_rate: float = Field(0.0, ge=0, le=1)
-    # Faults for reliability runs: shares of requests answered 429 with Retry-After, never
-    # answered (the client's timeout must end them), answered with an empty completion, and of
-    # judge answers whose JSON is cut in half.
-    rate_limit_rate: float = Field(0.0, ge=0, le=1)
-    hang_rate: float = Field(0.0, ge=0, le=1)
-    empty_rate: float = Field(0.0, ge=0, le=1)
-    malformed_judge_rate: float = Field(0.0, ge=0, le=1)
-    # Requests whose messages contain any of these texts always get a 500 (an outage of one part).
-    fail_containing: list[str] = Field(default_factory=list)
-    # Chance that the teacher's first attempt is wrong, and that a later attempt is wrong again.
-    wrong_first_prob: float = Field(0.4, ge=0, le=1)
-    wrong_retry_prob: float = Field(0.2, ge=0, le=1)
-    # Batch APIs: seconds until a batch ends, and shares of its requests that error or expire.
-    batch_delay_s: float = Field(0.2, ge=0)
-    batch_error_rate: float = Field(0.0, ge=0, le=1)
-    batch_expire_rate: float = Field(0.0, ge=0, le=1)
-    seed: int = 0
 
 
 class ReasoningGymTask(Strict):

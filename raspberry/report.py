@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -226,3 +227,89 @@ def _cut(value: Any, limit: int = 300) -> Any:
     if isinstance(value, str) and len(value) > limit:
         return value[:limit] + " …"
     return value
+
+
+def build_summary(manifest: dict[str, Any], run: dict[str, Any] | None) -> dict[str, Any]:
+    """What `build --json` and `status --json` print: per stage totals of the build, with the
+    requests and cost of `run` (this run) where given, and the latest exports."""
+    totals = stage_totals(manifest)
+    reports = stage_reports(manifest)
+    stages = {}
+    for stage, t in totals.items():
+        this_run = (run or {}).get("stages", {}).get(stage)
+        # requests_sent and friends describe this run when there is one (0 for cached shards).
+        source = this_run if this_run is not None else t
+        stages[stage] = {
+            "shards_done": t["shards_done"],
+            "shards_failed": t["shards_failed"],
+            "rows_in": t["rows_in"],
+            "rows_out": t["rows_out"],
+            **{
+                k: source.get(k, 0)
+                for k in ("requests_sent", "cache_hits", "tokens_in", "tokens_out", "cost_usd")
+            },
+            "shards_cached": (this_run or {}).get("shards_cached", 0),
+            "report": reports[stage],
+        }
+        if t["failed"]:
+            stages[stage]["failed"] = t["failed"]
+        if t["failed_rows"]:
+            stages[stage]["failed_rows"] = t["failed_rows"]
+    return {
+        "build_id": manifest["build_id"],
+        # A build run reports its own state (it may have run some stages only); status the build's.
+        "state": run["state"] if run else build_state(manifest),
+        "stages": stages,
+        # The latest run that exported (a run of some stages only may not have).
+        **next(
+            (
+                {"exports": r["exports"], "export_report": r.get("export_report", {})}
+                for r in ([run] if run else []) + (manifest.get("runs") or [])[::-1]
+                if r.get("exports")
+            ),
+            {"exports": {}, "export_report": {}},
+        ),
+    }
+
+
+def summary_lines(summary: dict[str, Any], manifest: dict[str, Any], paid_when: str) -> list[str]:
+    """The build summary as the terminal shows it."""
+    out: list[str] = []
+    print = out.append  # noqa: A001 - the lines are collected, not printed
+    runs = len(manifest.get("runs", []))
+    print(f"build {summary['build_id']}: {summary['state']} ({runs} run{'s' * (runs != 1)})")
+    print(
+        f"  {'stage':<10} {'shards':>9} {'rows in → out':>15} {'requests':>9} {'cached':>7} "
+        f"{'cost $':>9}   (requests and cost: {paid_when})"
+    )
+    for stage, t in summary["stages"].items():
+        shards = f"{t['shards_done']} ok/{t['shards_failed']} ✗"
+        rows = f"{t['rows_in']} → {t['rows_out']}"
+        print(
+            f"  {stage:<10} {shards:>9} {rows:>15} {t['requests_sent']:>9} "
+            f"{t['cache_hits']:>7} {t['cost_usd']:>9.4f}"
+        )
+        for shard, error in t.get("failed", {}).items():
+            print(f"  failed: {stage}/{shard}: {error}")
+        for shard, rows in t.get("failed_rows", {}).items():
+            for label, reason in list(rows.items())[:5]:
+                print(f"  row failed: {stage}/{shard}: {label}: {reason}")
+            if len(rows) > 5:
+                print(f"  ... and {len(rows) - 5} more rows of {stage}/{shard}")
+    print(f"funnel: {funnel_line(manifest)}")
+    for spec in stage_specs():
+        for line in spec.lines(summary["stages"][spec.name]["report"]):
+            print(line)
+    if report := summary["export_report"]:
+        checks = report.get("openai_chat_checks", {})
+        print(
+            f"exports: {report['rows_out']} rows {report['splits']}, "
+            f"{report.get('preference_pairs', 0)} preference pairs, "
+            f"{report['dropped_over_token_limit']} over the token limit; OpenAI format checks "
+            f"{'passed' if checks.get('ok') else 'FAILED: ' + json.dumps(checks)}"
+        )
+    if summary["exports"]:
+        print(f"dataset: {Path(summary['exports']['prompt_response']).parent}")
+    for line in run_lines(manifest):
+        print(line)
+    return out

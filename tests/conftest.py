@@ -124,7 +124,7 @@ def rg_questions(task: str, n: int, seed: int = 9) -> list[Question]:
     ]
 
 
-CLI = [sys.executable, "-m", "raspberry.cli"]
+CLI = [sys.executable, "-m", "raspberry_app.cli"]
 
 
 def run_cli(

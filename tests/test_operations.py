@@ -328,7 +328,7 @@ def test_serve_runs_the_nightly_build_from_one_process(ops):
     config_path = _ops_config(ops)
     log = (ops.root / "serve.log").open("w")
     serve = subprocess.Popen(
-        [sys.executable, "-m", "raspberry.cli", "serve", "--config", str(config_path)],
+        [sys.executable, "-m", "raspberry_app.cli", "serve", "--config", str(config_path)],
         env=ops.env,
         cwd=ROOT,
         stdout=log,

@@ -7,6 +7,7 @@ from collections import Counter
 from raspberry.build_report import bar_chart
 from raspberry.config import BuildConfig
 from raspberry.dialogue import DialoguePrompts, run_dialogues
+from raspberry.pipeline import questions
 from raspberry.pipeline.spec import ShardContext, Stage, Stats
 from raspberry.records import Dialogue, Question
 
@@ -93,7 +94,7 @@ STAGE = Stage(
     name="dialogues",
     row_type=Dialogue,
     compute=compute,
-    upstream=("questions",),
+    upstream=(questions.STAGE.name,),
     sections=("dialogues", "models", "sim"),
     prompts=prompts,
     roles=lambda config: ["teacher", "user_standin"],

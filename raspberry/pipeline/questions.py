@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 from raspberry import questions as question_steps
 from raspberry.config import BuildConfig
 from raspberry.errors import StoreError
+from raspberry.pipeline import candidates
 from raspberry.pipeline.spec import BuildInput, ShardContext, Stage, Stats
 from raspberry.records import Question
 from raspberry.store import atomic_path, build_dir, fingerprint
@@ -56,7 +57,7 @@ def earlier_shards(config: BuildConfig, output_dir: str | Path) -> list[Path]:
 
 DUPLICATES = BuildInput(
     name="duplicates",
-    reads="candidates",
+    reads=candidates.STAGE.name,
     compute=lambda config, shards, earlier: question_steps.duplicates(
         config.questions, shards, earlier
     ),
@@ -118,7 +119,7 @@ STAGE = Stage(
     name="questions",
     row_type=Question,
     compute=compute,
-    upstream=("candidates",),
+    upstream=(candidates.STAGE.name,),
     build_inputs=(DUPLICATES,),
     sections=("questions", "models", "sim"),
     prompts=prompts,

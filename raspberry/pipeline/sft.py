@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from raspberry.config import BuildConfig, ExportConfig
+from raspberry.pipeline import dialogues, questions, verdicts
 from raspberry.pipeline.spec import Exports, ShardContext, Stage, Stats
 from raspberry.records import Dialogue, Question, SftRow, Verdict
 from raspberry.report import median_bucket, stage_reports
@@ -15,7 +16,7 @@ from raspberry.sft.export import BuildRows, export_rows
 from raspberry.sft.rewrite import run_sft
 from raspberry.store import read_manifest, read_shard, shard_path
 
-UPSTREAM = ("questions", "dialogues", "verdicts")
+UPSTREAM = (questions.STAGE.name, dialogues.STAGE.name, verdicts.STAGE.name)
 
 
 def prompts(config: BuildConfig) -> dict[str, tuple[str, set[str]]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from raspberry.config import BuildConfig
+from raspberry.pipeline import dialogues, questions
 from raspberry.pipeline.spec import ShardContext, Stage, Stats
 from raspberry.records import Dialogue, Question, Verdict
 from raspberry.report import drop_counts
@@ -94,7 +95,7 @@ STAGE = Stage(
     name="verdicts",
     row_type=Verdict,
     compute=compute,
-    upstream=("questions", "dialogues"),
+    upstream=(questions.STAGE.name, dialogues.STAGE.name),
     sections=("verdicts", "models", "sim"),
     prompts=prompts,
     roles=roles,

@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 
 import uvicorn
 from starlette.applications import Starlette
@@ -25,25 +24,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from raspberry.sim.batches import Batches, BatchFaults
+from raspberry.sim.batches import Batches
 from raspberry.sim.completions import ERROR_KINDS, answer, error_body, text_of
-from raspberry.sim.roles import Behaviour
-
-
-@dataclass
-class SimSettings:
-    latency_ms: float = 0.0
-    jitter_ms: float = 0.0
-    rpm: int | None = None
-    error_rate: float = 0.0
-    rate_limit_rate: float = 0.0
-    hang_rate: float = 0.0
-    empty_rate: float = 0.0
-    malformed_judge_rate: float = 0.0
-    # An outage of one part of the work: requests mentioning any of these texts always get a 500.
-    fail_containing: tuple[str, ...] = ()
-    behaviour: Behaviour = field(default_factory=Behaviour)
-    batch: BatchFaults = field(default_factory=BatchFaults)
+from raspberry.sim.config import SimConfig
 
 
 class _Limiter:
@@ -91,11 +74,11 @@ def _error(
     return JSONResponse(error_body(style, kind, message), status_code=status, headers=headers)
 
 
-def create_app(settings: SimSettings) -> Starlette:
+def create_app(settings: SimConfig) -> Starlette:
     limiter = _Limiter(settings.rpm)
-    faults = random.Random(settings.behaviour.seed)
+    faults = random.Random(settings.seed)
     stats: Counter[str] = Counter()
-    batches = Batches(settings.behaviour, settings.batch, stats)
+    batches = Batches(settings.behaviour(), settings.batch(), stats)
 
     async def handle(request: Request, style: str) -> Response:
         # Requests being answered at once, and the most ever: what a client's limits let through.
@@ -157,7 +140,7 @@ def create_app(settings: SimSettings) -> Starlette:
                 return text[: len(text) // 2]
             return text
 
-        status, payload = answer(style, body, settings.behaviour, mangle)
+        status, payload = answer(style, body, settings.behaviour(), mangle)
         stats[f"status_{status}"] += 1
         return JSONResponse(payload, status_code=status, headers=limiter.headers(style))
 
@@ -187,7 +170,7 @@ def _exit_when_orphaned(parent: int) -> None:
     os._exit(0)
 
 
-def serve(settings: SimSettings, port: int = 0, exit_with_parent: bool = False) -> None:
+def serve(settings: SimConfig, port: int = 0, exit_with_parent: bool = False) -> None:
     """Serve on 127.0.0.1:port (0 picks a free port); prints the URL on the first line."""
     if exit_with_parent:
         threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
@@ -209,3 +192,23 @@ def serve(settings: SimSettings, port: int = 0, exit_with_parent: bool = False) 
         http="httptools",
     )
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def main() -> None:
+    """`python -m raspberry.sim.server --port P [--exit-with-parent] --settings JSON`: what a
+    build starts (raspberry/sim/process.py); people use `raspberry sim serve` and its flags."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--exit-with-parent", action="store_true")
+    parser.add_argument("--settings", default="{}", help="a SimConfig as JSON")
+    args = parser.parse_args()
+    try:
+        serve(SimConfig.model_validate_json(args.settings), args.port, args.exit_with_parent)
+    except KeyboardInterrupt:  # stopped with its build's process group: the build says why
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

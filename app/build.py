@@ -1,0 +1,218 @@
+"""The build commands: build, rerun, status and export, over the core's calls.
+
+Exit codes: 0 every shard done; 1 some shard or row failed; 2 bad input (config, prompts, keys,
+build); 3 the disk is full (everything already written is intact: free space and rerun the
+build id); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from raspberry_app.settings import parse_stages, prefect_env
+
+from raspberry import pipeline
+from raspberry.build_report import REPORT_NAME
+from raspberry.config import BuildConfig, load_config
+from raspberry.errors import DiskFull, RaspberryError, disk_full
+from raspberry.report import build_summary, summary_lines
+from raspberry.sft.export import FORMATS
+from raspberry.store import (
+    build_dir,
+    build_lock,
+    build_writer,
+    changed_shards,
+    check_build_id,
+    read_manifest,
+)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from raspberry.preflight import preflight  # imports the question sources: only when building
+
+    config = load_config(args.config)
+    stages = parse_stages(args.stages)
+    output_dir = args.output_dir or config.output_dir
+    build_id = check_build_id(args.build_id or config.build_id_for(dt.datetime.now(dt.UTC)))
+    preflight(config, stages, output_dir, build_id)
+    config_path = str(Path(args.config).resolve())
+    with build_lock(output_dir, build_id):  # refused at once when another process writes it
+        return _run_build(config, config_path, build_id, output_dir, stages, args.json)
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    """The build again with the config, stages and output folder its last run used: failed or
+    missing shards are computed, the rest come from the cache once their files check out."""
+    from raspberry.preflight import preflight
+
+    manifest = read_manifest(args.output_dir, args.build_id)
+    last = (manifest.get("runs") or [{}])[-1]
+    if "config_path" not in last:
+        raise RaspberryError(
+            f"build '{args.build_id}' has no recorded run to repeat; run it with "
+            f"`raspberry build --config CONFIG --build-id {args.build_id}`"
+        )
+    config_path, stages = last["config_path"], last["selected"]
+    config = load_config(config_path)
+    changed = [s for s in stages if manifest["config_hash"].get(s) != pipeline.stage(s).key(config)]
+    if changed:
+        raise RaspberryError(
+            f"{config_path} changed since build '{args.build_id}' last ran: stages {changed} would "
+            "be computed again, not rerun; if that is what you want, run `raspberry build "
+            f"--config {config_path} --build-id {args.build_id}`"
+        )
+    # The folder the manifest was found in, wherever the build ran before (it may have moved).
+    preflight(config, stages, args.output_dir, args.build_id)
+    with build_lock(args.output_dir, args.build_id):
+        return _run_build(config, config_path, args.build_id, args.output_dir, stages, args.json)
+
+
+def _run_build(
+    config: BuildConfig,
+    config_path: str,
+    build_id: str,
+    output_dir: str,
+    stages: list[str],
+    as_json: bool,
+) -> int:
+    prefect_env()
+    from raspberry_flows.server import api_server
+
+    with api_server() as api_url, _interruptible(output_dir, build_id, api_url):
+        from raspberry_flows.build import (
+            build_dataset,  # imported late: Prefect reads its settings then
+        )
+
+        state = build_dataset(
+            config_path=config_path,
+            build_id=build_id,
+            output_dir=output_dir,
+            stages=stages,
+            return_state=True,
+        )
+    manifest = read_manifest(output_dir, build_id)
+    _raise_if_disk_full(state.message or "", manifest, output_dir, config.gateway.cache_path)
+    summary = build_summary(manifest, (manifest.get("runs") or [None])[-1])
+    print()
+    _print(summary, manifest, "this run")
+    if as_json:
+        print(json.dumps(summary), flush=True)
+    return 0 if summary["state"] == "completed" else 1
+
+
+@contextlib.contextmanager
+def _interruptible(output_dir: str, build_id: str, api_url: str | None) -> Iterator[None]:
+    """Ctrl-C ends the build at once with one line and exit 130. Everything it wrote is whole
+    (shards and the manifest are replaced atomically, answers committed one by one), so it stops
+    as a kill would, and `raspberry rerun` resumes it; a server's flow run is marked Crashed."""
+    ours = os.environ.get("PREFECT_API_URL") != api_url  # a temporary server dies with us
+
+    def stop(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C changes nothing
+        print(
+            f"interrupted: build '{build_id}' stopped; `raspberry rerun {build_id} --output-dir "
+            f"{output_dir}` resumes it without paying again for what was answered",
+            file=sys.stderr,
+            flush=True,
+        )
+        quiet = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(quiet, 1)
+        os.dup2(quiet, 2)
+        if not ours:
+            from raspberry_flows.build import mark_interrupted
+
+            runs = read_manifest(output_dir, build_id).get("runs") or [{}]
+            mark_interrupted(runs[-1].get("flow_run_id"), timeout_s=3.0)
+        os._exit(130)
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _raise_if_disk_full(
+    message: str, manifest: dict[str, Any], output_dir: str, cache_path: str
+) -> None:
+    """A build that stopped on a full disk ends with one line saying so (exit 3), not a summary
+    of shards that could not even record why they failed."""
+    errors = [message] + [
+        e.get("error", "") for shards in manifest["stages"].values() for e in shards.values()
+    ]
+    if any(disk_full(e) for e in errors):
+        raise DiskFull(
+            f"the disk is full under {Path(output_dir).resolve()} or {Path(cache_path).resolve()}; "
+            f"every file written is intact: free space and rerun build '{manifest['build_id']}'"
+        )
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    manifest = read_manifest(args.output_dir, args.build_id)
+    runs = manifest.get("runs") or [{}]
+    if runs[-1].get("state") == "running" and not build_writer(args.output_dir, args.build_id):
+        runs[-1]["state"] = "interrupted"  # its process is gone: `raspberry rerun` resumes it
+    summary = build_summary(manifest, None)
+    changed = changed_shards(args.output_dir, manifest)
+    if changed:
+        summary["changed"] = changed
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        _print(summary, manifest, "when computed")
+        for name in changed:
+            print(
+                f"changed: {name}: its file is gone or no longer matches its fingerprint; "
+                f"`raspberry rerun {args.build_id}` computes it again"
+            )
+    return 1 if summary["state"] == "failed" else 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    manifest = read_manifest(args.output_dir, args.build_id)
+    spec = next(s for s in pipeline.stages() if s.exports)
+    if "export" not in manifest:
+        raise RaspberryError(
+            f"build '{args.build_id}' has no export settings: its {spec.name} stage has not run; "
+            "run `raspberry build` first"
+        )
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise RaspberryError(f"--out {out} is a file; give a folder for the export files")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RaspberryError(f"--out {out}: cannot make the folder ({exc.strerror})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise RaspberryError(f"--out {out} is not writable; give another folder")
+    shards = manifest["stages"].get(spec.name, {}).values()
+    if not any(entry["state"] == "done" for entry in shards):
+        raise RaspberryError(
+            f"build '{args.build_id}' has no completed {spec.name} shard to export"
+        )
+    formats = FORMATS if args.format == "all" else (args.format,)
+    exported = spec.exports.write(  # type: ignore[union-attr]
+        args.output_dir, args.build_id, manifest["export"], out, formats
+    )
+    for fmt, path in exported["paths"].items():
+        print(f"{fmt}: {path}")
+    print(f"{exported['report']['rows_out']} rows; report: {Path(args.out) / 'export_report.json'}")
+    return 0
+
+
+def _print(summary: dict[str, Any], manifest: dict[str, Any], paid_when: str) -> None:
+    for line in summary_lines(summary, manifest, paid_when):
+        print(line)
+    last = (manifest.get("runs") or [{}])[-1]
+    report = build_dir(last.get("output_dir", "."), manifest["build_id"]) / REPORT_NAME
+    if report.exists():
+        print(f"report: {report}")
