@@ -18,7 +18,7 @@ from typing import Any
 from raspberry.config import GatewayConfig
 from raspberry.errors import ProviderError
 from raspberry.llm.providers import Provider, anthropic_completion, openai_completion
-from raspberry.llm.types import Completion
+from raspberry.llm.types import Completion, Request
 
 
 @dataclass
@@ -40,20 +40,11 @@ class Batcher:
         self._queues: dict[tuple[str, str], list[_Item]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def complete(
-        self,
-        provider_name: str,
-        key: str,
-        model: str,
-        system: str | None,
-        messages: list[dict[str, str]],
-        params: dict[str, Any],
-        sample_index: int,
-    ) -> Completion:
+    async def complete(self, provider_name: str, key: str, request: Request) -> Completion:
         provider = self._provider(provider_name)
-        body = provider.request_body(model, system, messages, params, sample_index)
+        body = provider.request_body(request)
         item = _Item(key, body, asyncio.get_running_loop().create_future())
-        group = (provider_name, model)
+        group = (provider_name, request.model)
         queue = self._queues.setdefault(group, [])
         queue.append(item)
         if len(queue) == 1:

@@ -23,7 +23,7 @@ from raspberry.llm.cost import Budget, budget_for, most_cost, request_cost
 from raspberry.llm.limits import LIMITS, CircuitBreaker, Gate
 from raspberry.llm.progress import BOARD
 from raspberry.llm.providers import Provider
-from raspberry.llm.types import STOP, Completion, RetryableError
+from raspberry.llm.types import STOP, Completion, Request, RetryableError
 
 
 @dataclass
@@ -47,11 +47,6 @@ class GatewayStats:
 def is_answer(completion: Completion) -> bool:
     """A finished, non-empty answer: the only kind the request cache keeps."""
     return completion.stop_reason == STOP and bool(completion.text.strip())
-
-
-def estimate_tokens(system: str | None, messages: list[dict[str, str]]) -> int:
-    """Input tokens, roughly (4 characters each), to book against token-per-minute limits."""
-    return (len(system or "") + sum(len(m["content"]) for m in messages)) // 4 + 1
 
 
 class Gateway:
@@ -143,25 +138,25 @@ class Gateway:
         """
         mc = self._config.model_for(role)
         pc = self._config.providers[mc.provider]
-        params = mc.params()
+        request = Request(mc.model, system, messages, mc.params(), sample_index, prompt_ref)
         # The configured base_url (not the resolved one) keys the cache, so the simulator's
         # random port does not defeat it.
         key = request_key(
             provider=pc.kind,
             base_url=pc.base_url,
-            model=mc.model,
-            system=system,
-            messages=messages,
-            params=params,
-            prompt=prompt_ref,
-            sample_index=sample_index,
+            model=request.model,
+            system=request.system,
+            messages=request.messages,
+            params=request.params,
+            prompt=request.prompt_ref,
+            sample_index=request.sample_index,
         )
         hit = self._cache.get(key)
         if hit is not None:
             self.stats.cache_hits += 1
             return hit.model_copy(update={"cached": True})
         price = self._config.prices.get(mc.model)
-        tokens_in = estimate_tokens(system, messages)
+        tokens_in = request.tokens_estimate()
         most = most_cost(price, tokens_in, mc.max_tokens, self._batcher is not None)
         gw = self._config.gateway
         for _ in range(gw.max_retries + 1):
@@ -170,20 +165,9 @@ class Gateway:
             try:
                 if self._batcher:
                     self.stats.requests_sent += 1
-                    completion = await self._batcher.complete(
-                        mc.provider, key, mc.model, system, messages, params, sample_index
-                    )
+                    completion = await self._batcher.complete(mc.provider, key, request)
                 else:
-                    completion = await self._send(
-                        mc.provider,
-                        mc.model,
-                        system,
-                        messages,
-                        params,
-                        sample_index,
-                        tokens_in,
-                        priority,
-                    )
+                    completion = await self._send(mc.provider, request, tokens_in, priority)
                 completion.cost_usd = request_cost(price, completion)
                 # Only a real, whole answer is kept: an empty, cut or refused one is paid for
                 # (the ledger says so) but asked again next time, not served forever.
@@ -212,20 +196,13 @@ class Gateway:
         return self._breakers[provider]
 
     async def _send(
-        self,
-        provider_name: str,
-        model: str,
-        system: str | None,
-        messages: list[dict[str, str]],
-        params: dict[str, Any],
-        sample_index: int,
-        tokens_in: int,
-        priority: int,
+        self, provider_name: str, request: Request, tokens_in: int, priority: int
     ) -> Completion:
         """Send one request under the limits; tokens_in is its estimated input, for the buckets."""
         provider = self._provider(provider_name)
         gw = self._config.gateway
         # Limits belong to the account behind an endpoint, whichever config or shard uses it.
+        model = request.model
         limits_key = (provider.base_url or provider.kind, model)
         configured = self._config.providers[provider_name].limits_for(model)
         if configured:
@@ -254,9 +231,7 @@ class Gateway:
                 self.stats.requests_sent += 1
                 self.stats.in_flight += 1
                 try:
-                    completion, info = await provider.complete(
-                        model, system, messages, params, sample_index
-                    )
+                    completion, info = await provider.complete(request)
                 except RetryableError as exc:
                     error = exc
                 else:

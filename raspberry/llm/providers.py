@@ -23,6 +23,7 @@ from raspberry.llm.types import (
     STOP,
     Completion,
     ContextLimitError,
+    Request,
     RetryableError,
 )
 
@@ -114,20 +115,13 @@ class Provider:
         )
         self._response_type = _response_type(sdk)
 
-    async def complete(
-        self,
-        model: str,
-        system: str | None,
-        messages: list[dict[str, str]],
-        params: dict[str, Any],
-        sample_index: int,
-    ) -> tuple[Completion, RateLimitInfo]:
+    async def complete(self, request: Request) -> tuple[Completion, RateLimitInfo]:
         """The completion and what the response's headers say about the rate limits."""
         # The request goes through the SDK client (auth, headers, timeouts, error types) as a
         # plain JSON body: the SDKs' typed create() walks every message with typing
         # introspection, about 5 ms of CPU per long dialogue request, more than all the rest.
         path = "/v1/messages" if self.kind == "anthropic" else "/chat/completions"
-        body = self.request_body(model, system, messages, params, sample_index)
+        body = self.request_body(request)
         started = time.monotonic()
         try:
             raw = await self._client.post(path, body=body, cast_to=self._response_type)
@@ -152,18 +146,11 @@ class Provider:
         completion.latency_s = time.monotonic() - started
         return completion, parse_rate_headers(self.kind, raw.headers, time.time())
 
-    def request_body(
-        self,
-        model: str,
-        system: str | None,
-        messages: list[dict[str, str]],
-        params: dict[str, Any],
-        sample_index: int,
-    ) -> dict[str, Any]:
+    def request_body(self, request: Request) -> dict[str, Any]:
         """The JSON body of one request in this provider's API, direct or in a batch."""
         if self.kind == "anthropic":
-            return anthropic_body(model, system, messages, params)
-        return openai_body(self.kind, model, system, messages, params, sample_index)
+            return anthropic_body(request)
+        return openai_body(self.kind, request)
 
     def client(self) -> Any:
         """An SDK client, for calls outside the request path (batch APIs)."""
@@ -191,31 +178,23 @@ class Provider:
 # --- Request bodies and responses, shared by direct calls and the batch APIs -------------------
 
 
-def anthropic_body(
-    model: str, system: str | None, messages: list[dict[str, str]], params: dict[str, Any]
-) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": model, "messages": messages, **params}
-    if system:
-        body["system"] = system
+def anthropic_body(request: Request) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": request.model, "messages": request.messages, **request.params}
+    if request.system:
+        body["system"] = request.system
     return body
 
 
-def openai_body(
-    kind: str,
-    model: str,
-    system: str | None,
-    messages: list[dict[str, str]],
-    params: dict[str, Any],
-    sample_index: int,
-) -> dict[str, Any]:
-    full = ([{"role": "system", "content": system}] if system else []) + messages
+def openai_body(kind: str, request: Request) -> dict[str, Any]:
+    system, params = request.system, request.params
+    full = ([{"role": "system", "content": system}] if system else []) + request.messages
     if kind == "openai":
         # OpenAI's own API wants max_completion_tokens (reasoning models reject max_tokens).
         params = {
             ("max_completion_tokens" if k == "max_tokens" else k): v for k, v in params.items()
         }
     # The seed keeps distinct samples of one request distinct and reproducible where honoured.
-    return {"model": model, "messages": full, "seed": sample_index, **params}
+    return {"model": request.model, "messages": full, "seed": request.sample_index, **params}
 
 
 def anthropic_completion(data: dict[str, Any]) -> Completion:

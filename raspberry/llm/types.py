@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -11,6 +12,23 @@ if TYPE_CHECKING:
 
 # Normalised stop reasons: "stop" (finished), "max_tokens" (truncated), "refusal".
 STOP, MAX_TOKENS, REFUSAL = "stop", "max_tokens", "refusal"
+
+
+@dataclass(frozen=True)
+class Request:
+    """One model call, as the gateway, the batcher and the providers pass it on."""
+
+    model: str
+    system: str | None
+    messages: list[dict[str, str]]
+    params: dict[str, Any]
+    sample_index: int = 0
+    prompt_ref: str = ""  # the prompt it renders, id@version (its text is in the messages)
+
+    def tokens_estimate(self) -> int:
+        """Input tokens, roughly (4 characters each), to book against token-per-minute limits."""
+        chars = len(self.system or "") + sum(len(m["content"]) for m in self.messages)
+        return chars // 4 + 1
 
 
 class Completion(BaseModel):
