@@ -18,8 +18,9 @@ from raspberry_app.build import cmd_build, cmd_export, cmd_rerun, cmd_status
 from raspberry_app.settings import prefect_env
 
 from raspberry import pipeline
-from raspberry.config import load_config, resolve_api_key
+from raspberry.config import load_config
 from raspberry.errors import RaspberryError
+from raspberry.llm.config import resolve_api_key
 from raspberry.sft.export import FORMATS
 
 

@@ -32,7 +32,7 @@ TASKS = (
 def make_shards(folder: Path, total: int) -> list[Path]:
     import reasoning_gym
 
-    from raspberry.config import ReasoningGymTask
+    from raspberry.questions.config import ReasoningGymTask
     from raspberry.questions.reasoning_gym_source import to_question
     from raspberry.records import Question
     from raspberry.store import write_shard
@@ -60,8 +60,8 @@ def make_shards(folder: Path, total: int) -> list[Path]:
 
 def measure(paths: list[str]) -> dict[str, float]:
     """Run in the child: the pass over these shards, its time and memory."""
-    from raspberry.config import QuestionsConfig
-    from raspberry.questions import duplicates
+    from raspberry.questions.config import QuestionsConfig
+    from raspberry.questions.steps import duplicates
 
     cfg = QuestionsConfig(reasoning_gym=[{"task": "basic_arithmetic", "count": 1}])
     before = _status_kib("VmRSS")

@@ -10,9 +10,10 @@ import os
 from pathlib import Path
 
 from raspberry import pipeline
-from raspberry.config import BuildConfig, resolve_api_key
+from raspberry.config import BuildConfig
 from raspberry.errors import ConfigError, StoreError
 from raspberry.llm.cache import RequestCache
+from raspberry.llm.config import resolve_api_key
 from raspberry.store import manifest_path, read_manifest, shard_name
 
 

@@ -5,9 +5,9 @@ import asyncio
 import httpx
 import pytest
 
-from raspberry.config import SimConfig
 from raspberry.errors import ProviderError
 from raspberry.llm import Gateway
+from raspberry.sim.config import SimConfig
 from raspberry.sim.process import running_sim
 
 FAST = {"batch_poll_s": 0.05, "batch_linger_s": 0.05, "max_retries": 2}

@@ -3,8 +3,9 @@ from pathlib import Path
 import pytest
 from conftest import config_dict, write_config
 
-from raspberry.config import load_config, resolve_api_key
+from raspberry.config import load_config
 from raspberry.errors import ConfigError
+from raspberry.llm.config import resolve_api_key
 
 
 def _error(tmp_path: Path, data: dict | str) -> str:

@@ -3,9 +3,9 @@ import os
 
 import pytest
 
-from raspberry.config import ExportConfig
 from raspberry.records import Dialogue, Lineage, Question, SftRow, Turn, Verdict
 from raspberry.sft.card import Made
+from raspberry.sft.config import ExportConfig
 from raspberry.sft.export import BuildRows, export_rows, mix, preference_pairs, splits
 from raspberry.sft.formats import prompt_response, trl_prompt_completion
 from raspberry.sft.openai_checks import check_file, count_tokens, format_errors

@@ -4,10 +4,10 @@ import time
 import httpx
 import pytest
 
-from raspberry.config import SimConfig
 from raspberry.errors import ProviderError
 from raspberry.llm import Gateway
 from raspberry.llm.providers import scrub
+from raspberry.sim.config import SimConfig
 from raspberry.sim.process import running_sim
 
 MSG = [{"role": "user", "content": "Calculate 2 + 2."}]

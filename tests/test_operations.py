@@ -27,8 +27,9 @@ import httpx
 import pytest
 from conftest import ROOT, config_dict, run_cli, write_config
 
-from raspberry.config import SimConfig, load_config
+from raspberry.config import load_config
 from raspberry.questions import reasoning_gym_source
+from raspberry.sim.config import SimConfig
 from raspberry.sim.process import running_sim
 from raspberry.store import build_dir, read_manifest
 

@@ -12,12 +12,14 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT, config_dict, run_stage
 
-from raspberry.config import BuildConfig, FiltersConfig, NearDuplicateConfig, QuestionFile
+from raspberry.config import BuildConfig
 from raspberry.errors import ConfigError
-from raspberry.questions import duplicates, files
+from raspberry.questions import files
+from raspberry.questions.config import FiltersConfig, NearDuplicateConfig, QuestionFile
 from raspberry.questions.decontamination import load_benchmarks
 from raspberry.questions.dedup import Doc, find_duplicates
 from raspberry.questions.filters import format_problem
+from raspberry.questions.steps import duplicates
 from raspberry.questions.text import text_key, words
 from raspberry.records import Question
 from raspberry.sim.process import running_sim

@@ -9,7 +9,7 @@ import pytest
 import reasoning_gym
 from conftest import FAMILIES
 
-from raspberry.config import SimConfig
+from raspberry.sim.config import SimConfig
 from raspberry.sim.process import running_sim
 from raspberry.sim.roles import Behaviour, teacher
 from raspberry.verify import check

@@ -50,8 +50,9 @@ def _free_port() -> int:
 def test_a_failing_request_fails_its_row_not_its_shard(tmp_path, prefect_api):
     from conftest import external_sim_dict
 
-    from raspberry.config import SimConfig, load_config
+    from raspberry.config import load_config
     from raspberry.questions import reasoning_gym_source
+    from raspberry.sim.config import SimConfig
     from raspberry.sim.process import running_sim
     from raspberry.store import build_dir
 

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from raspberry.config import GatewayConfig
 from raspberry.errors import ProviderError
+from raspberry.llm.config import GatewayConfig
 from raspberry.llm.providers import Provider, anthropic_completion, openai_completion
 from raspberry.llm.types import Completion, Request
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from raspberry.config import PriceConfig
 from raspberry.errors import BudgetExceeded
+from raspberry.llm.config import PriceConfig
 from raspberry.llm.types import Completion
 
 

@@ -15,10 +15,11 @@ import random
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from raspberry.config import SIM_BASE_URL, BuildConfig, resolve_api_key
+from raspberry.config import BuildConfig
 from raspberry.errors import ProviderError
 from raspberry.llm.batch import Batcher
 from raspberry.llm.cache import RequestCache, request_key
+from raspberry.llm.config import SIM_BASE_URL, resolve_api_key
 from raspberry.llm.cost import Budget, budget_for, most_cost, request_cost
 from raspberry.llm.limits import LIMITS, CircuitBreaker, Gate
 from raspberry.llm.progress import BOARD

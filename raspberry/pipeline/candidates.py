@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from raspberry import questions as question_steps
 from raspberry.config import BuildConfig
 from raspberry.pipeline.spec import ShardContext, Stage, Stats
 from raspberry.questions import evolution, synthesis
+from raspberry.questions import steps as question_steps
 from raspberry.records import Question
 
 

@@ -10,11 +10,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from raspberry import questions as question_steps
 from raspberry.config import BuildConfig
 from raspberry.errors import StoreError
 from raspberry.pipeline import candidates
 from raspberry.pipeline.spec import BuildInput, ShardContext, Stage, Stats
+from raspberry.questions import steps as question_steps
 from raspberry.records import Question
 from raspberry.store import atomic_path, build_dir, fingerprint
 

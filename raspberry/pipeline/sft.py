@@ -6,12 +6,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from raspberry.config import BuildConfig, ExportConfig
+from raspberry.config import BuildConfig
 from raspberry.pipeline import dialogues, questions, verdicts
 from raspberry.pipeline.spec import Exports, ShardContext, Stage, Stats
 from raspberry.records import Dialogue, Question, SftRow, Verdict
 from raspberry.report import median_bucket, stage_reports
 from raspberry.sft.card import Made
+from raspberry.sft.config import ExportConfig
 from raspberry.sft.export import BuildRows, export_rows
 from raspberry.sft.rewrite import run_sft
 from raspberry.store import read_manifest, read_shard, shard_path

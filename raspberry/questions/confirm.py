@@ -11,10 +11,10 @@ first attempt stays independent of the solutions that confirmed its question.
 
 from __future__ import annotations
 
-from raspberry.config import ConfirmConfig, DifficultyConfig
 from raspberry.llm import STOP, Gateway
 from raspberry.llm.progress import gather_all
 from raspberry.prompts import Prompt
+from raspberry.questions.config import ConfirmConfig, DifficultyConfig
 from raspberry.records import Question
 from raspberry.verify import acheck
 

@@ -31,7 +31,7 @@ import numpy as np
 if TYPE_CHECKING:
     from datasketch import MinHash
 
-from raspberry.config import NearDuplicateConfig
+from raspberry.questions.config import NearDuplicateConfig
 from raspberry.questions.text import ngrams, text_key, words
 
 BOILERPLATE_SAMPLE = 500

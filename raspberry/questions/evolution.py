@@ -12,11 +12,11 @@ from __future__ import annotations
 import random
 import re
 
-from raspberry.config import QuestionsConfig
 from raspberry.llm import Gateway
 from raspberry.llm.progress import gather_rows
 from raspberry.prompts import Prompt
 from raspberry.questions.answers import spec_json
+from raspberry.questions.config import QuestionsConfig
 from raspberry.questions.text import question_id, words
 from raspberry.questions.writer import WrittenQuestion, write
 from raspberry.records import Question

@@ -16,9 +16,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from raspberry.config import QuestionFile, QuestionsConfig
 from raspberry.errors import ConfigError
 from raspberry.questions.answers import spec_for, spec_json, spec_problem
+from raspberry.questions.config import QuestionFile, QuestionsConfig
 from raspberry.questions.text import question_id
 from raspberry.records import Lineage, Question
 

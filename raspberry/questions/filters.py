@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from raspberry.config import FiltersConfig
+from raspberry.questions.config import FiltersConfig
 
 # "see Figure 2", "the diagram below", "shown in the table above": the question needs a picture.
 _FIGURE = re.compile(

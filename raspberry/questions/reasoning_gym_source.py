@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from raspberry.config import QuestionsConfig, ReasoningGymTask
 from raspberry.errors import ConfigError
+from raspberry.questions.config import QuestionsConfig, ReasoningGymTask
 from raspberry.questions.text import question_id
 from raspberry.records import Lineage, Question
 

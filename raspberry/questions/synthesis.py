@@ -11,11 +11,11 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from raspberry.config import QuestionsConfig, TaxonomyConfig
 from raspberry.llm import Gateway
 from raspberry.llm.progress import gather_rows
 from raspberry.prompts import Prompt
 from raspberry.questions.answers import spec_json
+from raspberry.questions.config import QuestionsConfig, TaxonomyConfig
 from raspberry.questions.text import question_id
 from raspberry.questions.writer import WrittenQuestion, write
 from raspberry.records import Lineage, Question

@@ -20,9 +20,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from raspberry.config import ExportConfig
 from raspberry.records import Dialogue, Question, SftRow, Verdict
 from raspberry.sft.card import Made, dataset_card
+from raspberry.sft.config import ExportConfig
 from raspberry.sft.formats import JSONL_FORMATS, prompt_response
 from raspberry.sft.openai_checks import check_file, count_tokens
 from raspberry.store import atomic_path, write_text_atomic

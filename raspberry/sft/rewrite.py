@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 
-from raspberry.config import SftConfig
 from raspberry.llm import Gateway
 from raspberry.llm.progress import gather_rows
 from raspberry.prompts import Prompt
 from raspberry.records import Dialogue, Lineage, Question, SftRow
 from raspberry.report import drop_counts
 from raspberry.sft.checks import check_rewrite, retention
+from raspberry.sft.config import SftConfig
 
 
 def conversation_text(dialogue: Dialogue) -> str:

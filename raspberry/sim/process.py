@@ -8,9 +8,10 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
-from raspberry.config import BuildConfig, SimConfig
+from raspberry.config import BuildConfig
 from raspberry.errors import ProviderError
 from raspberry.processes import stop
+from raspberry.sim.config import SimConfig
 
 
 @contextlib.contextmanager

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from raspberry.config import VerdictsConfig
 from raspberry.llm import Gateway
 from raspberry.llm.progress import gather_rows
 from raspberry.prompts import Prompt
 from raspberry.records import Dialogue, Lineage, Question, Verdict
 from raspberry.verify.checks import acheck, has_verifier
+from raspberry.verify.config import VerdictsConfig
 from raspberry.verify.judge import JudgeScores, judge, judge_reference
 
 

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT, config_dict, run_cli, stored_question, write_config
 
-from raspberry.config import ExportConfig
+from raspberry.sft.config import ExportConfig
 from raspberry.store import init_manifest, set_shard, shard_path, update_manifest, write_shard
 
 Case = Callable[[Path, dict], list[str]]  # (tmp_path, config data) -> CLI arguments

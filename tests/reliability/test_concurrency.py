@@ -13,7 +13,7 @@ import httpx
 import pyarrow.parquet as pq
 from conftest import CLI, ROOT, config_dict, write_config
 
-from raspberry.config import SimConfig
+from raspberry.sim.config import SimConfig
 from raspberry.sim.process import running_sim
 
 

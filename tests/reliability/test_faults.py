@@ -19,7 +19,7 @@ import yaml
 from conftest import ROOT, run_cli, write_config
 from test_build_e2e import _latest_artifacts
 
-from raspberry.config import SimConfig
+from raspberry.sim.config import SimConfig
 from raspberry.sim.process import running_sim
 from raspberry.store import read_manifest
 

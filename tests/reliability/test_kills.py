@@ -16,7 +16,7 @@ from conftest import external_sim_dict, kill_build_when, run_cli, write_config
 from test_resume import _cached
 
 from raspberry import pipeline
-from raspberry.config import SimConfig
+from raspberry.sim.config import SimConfig
 from raspberry.sim.process import running_sim
 
 # The stage a kill lands in: the model only that stage asks, and how many answers to wait for.

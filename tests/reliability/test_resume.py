@@ -13,7 +13,7 @@ import httpx
 import pyarrow.parquet as pq
 from conftest import external_sim_dict, kill_build_when, run_cli, write_config
 
-from raspberry.config import SimConfig
+from raspberry.sim.config import SimConfig
 from raspberry.sim.process import running_sim
 from raspberry.store import shard_path
 

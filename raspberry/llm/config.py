@@ -1,0 +1,129 @@
+"""The gateway's config sections: providers, models, limits, prices, budget, transport."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Literal
+
+from pydantic import Field
+
+from raspberry.errors import ConfigError
+from raspberry.section import Section
+
+SIM_BASE_URL = "sim"  # a provider with this base_url talks to the build's own simulated server
+DEFAULT_KEY_ENV = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
+Transport = Literal["direct", "batch"]
+
+
+class LimitConfig(Section):
+    """A provider's published limits for one model, per minute; the response headers update them."""
+
+    rpm: int | None = Field(None, gt=0)
+    tpm: int | None = Field(None, gt=0)  # input and output tokens together (OpenAI)
+    input_tpm: int | None = Field(None, gt=0)  # Anthropic limits input and output separately
+    output_tpm: int | None = Field(None, gt=0)
+
+    def per_minute(self) -> dict[str, int | None]:
+        return {
+            "requests": self.rpm,
+            "tokens": self.tpm,
+            "input_tokens": self.input_tpm,
+            "output_tokens": self.output_tpm,
+        }
+
+
+class ProviderConfig(Section):
+    kind: Literal["anthropic", "openai", "openai_compatible"]
+    # None: the SDK's default endpoint; "sim": the simulated server the build starts.
+    base_url: str | None = None
+    # Name of the environment variable holding the key; defaults per kind (see DEFAULT_KEY_ENV).
+    api_key_env: str | None = None
+    timeout_s: float = Field(120.0, gt=0)
+    # Per model name; "*" applies to every model of this provider without its own entry.
+    limits: dict[str, LimitConfig] = Field(default_factory=dict)
+
+    def limits_for(self, model: str) -> LimitConfig | None:
+        return self.limits.get(model) or self.limits.get("*")
+
+    def key_env(self) -> str | None:
+        return self.api_key_env or DEFAULT_KEY_ENV.get(self.kind)
+
+    def needs_key(self) -> bool:
+        # Local OpenAI-compatible servers (vLLM, Ollama) and the simulator usually take any key.
+        if self.base_url == SIM_BASE_URL:
+            return False
+        return self.kind != "openai_compatible" or self.api_key_env is not None
+
+
+class ModelConfig(Section):
+    provider: str
+    model: str
+    # None: not sent, the provider's default applies (some models reject sampling parameters).
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int = Field(4096, gt=0)
+    top_p: float | None = Field(None, gt=0, le=1)
+
+    def params(self) -> dict[str, Any]:
+        """Generation parameters, as they enter the request cache key."""
+        out: dict[str, Any] = {"max_tokens": self.max_tokens}
+        for name in ("temperature", "top_p"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        return out
+
+
+class PriceConfig(Section):
+    """US dollars per million tokens."""
+
+    input_per_mtok: float = Field(0.0, ge=0)
+    output_per_mtok: float = Field(0.0, ge=0)
+    # Input tokens read from the provider's prompt cache; None: charged as ordinary input.
+    cached_input_per_mtok: float | None = Field(None, ge=0)
+    # Share taken off every price for requests sent through a batch API.
+    batch_discount: float = Field(0.5, ge=0, le=1)
+
+
+class GatewayConfig(Section):
+    # Requests in flight per (provider, model) in each shard task; cut on 429, regrown slowly.
+    max_concurrency: int = Field(64, ge=1)
+    max_retries: int = Field(6, ge=0)
+    backoff_base_s: float = Field(0.5, ge=0)
+    backoff_max_s: float = Field(30.0, ge=0)
+    # Longest a request may wait for a rate-limit slot before the gateway gives up on it.
+    max_wait_s: float = Field(600.0, gt=0)
+    # Failures in a row (429s not counted) that open a provider's circuit breaker, and how long
+    # it stays open before one request is let through to probe.
+    breaker_failures: int = Field(10, ge=1)
+    breaker_cooldown_s: float = Field(30.0, ge=0)
+    # Shared by every build; relative paths are relative to the working directory.
+    cache_path: str = "data/cache/requests.sqlite"
+    # Batch transport: how often a submitted batch is polled, how many requests one batch holds,
+    # how long to gather requests before submitting, and how often missing answers are resent.
+    batch_poll_s: float = Field(30.0, gt=0)
+    batch_max_requests: int = Field(10000, ge=1)
+    batch_linger_s: float = Field(1.0, ge=0)
+    batch_max_rounds: int = Field(3, ge=1)
+
+
+class BudgetConfig(Section):
+    # Dollars a build id may spend in all (every run of it counted); None: no limit.
+    max_usd: float | None = Field(None, ge=0)
+
+
+def resolve_api_key(name: str, provider: ProviderConfig) -> str | None:
+    """The provider's key from the environment; a missing key is a ConfigError naming it."""
+    env = provider.key_env()
+    if not provider.needs_key():
+        return os.environ.get(env) if env else None
+    value = os.environ.get(env or "")
+    if value is not None and not value.strip():
+        raise ConfigError(
+            f"provider '{name}': the environment variable {env} is set but empty; "
+            "put the key in it, or unset it"
+        )
+    if not value:
+        raise ConfigError(
+            f"provider '{name}' needs an API key: set the environment variable {env} "
+            "(keys are never read from the config file)"
+        )
+    return value

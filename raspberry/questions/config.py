@@ -1,0 +1,163 @@
+"""The `questions:` section: sources, filters, confirmation, difficulty, evolution."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from raspberry.section import Section
+
+
+class ReasoningGymTask(Section):
+    task: str
+    count: int = Field(gt=0)
+    # Passed to reasoning_gym.create_dataset as the task's config (difficulty settings).
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+# What the question writer is asked for in each style; a config may replace or add styles.
+DEFAULT_STYLES = {
+    "word_problem": "a multi-step word problem whose answer is a single number",
+    "trick_mcq": (
+        "a SimpleBench-style trick question about spatial, temporal or social reasoning: a "
+        "realistic scene with one distracting detail, where common sense (not arithmetic) "
+        "decides; six options labelled A) to F), exactly one right; the answer is its letter"
+    ),
+    "constraint_puzzle": (
+        "a writing puzzle whose answers can be checked by a rule, such as 'a 7-word sentence "
+        "whose n-th word has n letters'; give the rules and one answer that satisfies them"
+    ),
+}
+
+
+class TaxonomyConfig(Section):
+    """The cells questions are written for: domain x subtopic x persona x style x difficulty."""
+
+    domains: dict[str, list[str]] = Field(min_length=1)  # domain -> its subtopics
+    personas: list[str] = Field(default_factory=lambda: ["a curious student"], min_length=1)
+    styles: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_STYLES), min_length=1)
+    difficulties: list[str] = Field(default_factory=lambda: ["hard"], min_length=1)
+
+    @model_validator(mode="after")
+    def _subtopics(self) -> TaxonomyConfig:
+        empty = [d for d, subtopics in self.domains.items() if not subtopics]
+        if empty:
+            raise ValueError(f"domains {empty} have no subtopics")
+        return self
+
+
+class ConfirmConfig(Section):
+    # A written reference answer is kept only when enough of `solutions` independent teacher
+    # solutions reach it: all of them, or a strict majority.
+    solutions: int = Field(3, ge=1)
+    rule: Literal["all", "majority"] = "all"
+
+
+class SynthesisConfig(Section):
+    count: int = Field(gt=0)
+    taxonomy: TaxonomyConfig
+    prompt: str = "question_writer"
+    # Tries per question when the writer's JSON is invalid (the error is sent back each time).
+    max_attempts: int = Field(3, ge=1)
+
+
+EvolveOperation = Literal["add_constraints", "add_steps", "make_concrete", "complicate_input"]
+
+
+class EvolutionConfig(Section):
+    rounds: int = Field(1, ge=1)
+    # Share of the eligible questions evolved in each round (chosen by seed), and which sources
+    # are eligible; each round deepens the previous round's successful evolutions.
+    share: float = Field(1.0, gt=0, le=1)
+    sources: list[str] = Field(default_factory=lambda: ["synthesis", "files"], min_length=1)
+    operations: list[EvolveOperation] = Field(
+        default_factory=lambda: [
+            "add_constraints",
+            "add_steps",
+            "make_concrete",
+            "complicate_input",
+        ],
+        min_length=1,
+    )
+    prompt: str = "evolver"
+    max_attempts: int = Field(3, ge=1)
+
+
+class FileColumns(Section):
+    prompt: str = "question"
+    answer: str | None = "answer"
+    id: str | None = None
+    # A column holding a verification spec as JSON (docs/verification.md); wins over answer_type.
+    verification: str | None = None
+    domain: str | None = None
+
+
+class QuestionFile(Section):
+    path: str  # relative to the config file's folder
+    format: Literal["auto", "jsonl", "parquet", "csv"] = "auto"
+    columns: FileColumns = FileColumns()
+    # How the answer column is checked when no verification column is given.
+    answer_type: Literal["exact", "numeric", "mcq", "math", "judge"] = "exact"
+    # Ask the teacher to confirm the file's answers, as for written questions.
+    confirm: bool = False
+
+
+class NearDuplicateConfig(Section):
+    enabled: bool = True
+    # Jaccard similarity of word n-gram sets at or above which two questions are near-duplicates.
+    threshold: float = Field(0.8, gt=0, le=1)
+    ngram: int = Field(5, ge=1)
+    num_perm: int = Field(128, ge=16)
+    # Written, evolved and file questions are also compared as sets of words, which catches
+    # rewordings; None turns that off (see docs/questions.md).
+    paraphrase_threshold: float | None = Field(0.75, gt=0, le=1)
+    # An n-gram in at least this share of a group's questions (same source and task, 8 or more
+    # questions) is boilerplate of a template and does not count (see docs/questions.md).
+    boilerplate_share: float = Field(0.5, gt=0, le=1)
+    # Build ids (under output_dir) whose kept questions new ones must not repeat.
+    earlier_builds: list[str] = Field(default_factory=list)
+
+
+class DecontaminationConfig(Section):
+    # Benchmark files (SimpleBench JSON, JSONL or Parquet), relative to the config's folder.
+    benchmarks: list[str] = Field(default_factory=list)
+    ngram: int = Field(13, ge=1)
+
+
+class FiltersConfig(Section):
+    min_chars: int = Field(10, ge=0)
+    max_chars: int = Field(20000, gt=0)
+    drop_figure_references: bool = True
+    drop_multi_part: bool = True
+    near_duplicates: NearDuplicateConfig = NearDuplicateConfig()
+    decontamination: DecontaminationConfig = DecontaminationConfig()
+
+
+class DifficultyConfig(Section):
+    # Pass rate of the student role over `samples` tries; questions outside the band are dropped.
+    samples: int = Field(4, ge=1)
+    min_pass_rate: float = Field(0.0, ge=0, le=1)
+    max_pass_rate: float = Field(0.75, ge=0, le=1)
+
+
+class QuestionsConfig(Section):
+    seed: int = 0
+    shards: int = Field(1, ge=1)
+    reasoning_gym: list[ReasoningGymTask] = Field(default_factory=list)
+    synthesis: SynthesisConfig | None = None
+    evolution: EvolutionConfig | None = None
+    files: list[QuestionFile] = Field(default_factory=list)
+    # For written and evolved questions, and files marked `confirm`.
+    confirm: ConfirmConfig = ConfirmConfig()
+    filters: FiltersConfig = FiltersConfig()
+    difficulty: DifficultyConfig | None = None
+
+    @model_validator(mode="after")
+    def _some_source(self) -> QuestionsConfig:
+        if not (self.reasoning_gym or self.synthesis or self.files):
+            raise ValueError("no question source: give reasoning_gym, synthesis or files")
+        d = self.difficulty
+        if d and d.min_pass_rate > d.max_pass_rate:
+            raise ValueError("difficulty: min_pass_rate is above max_pass_rate")
+        return self

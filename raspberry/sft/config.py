@@ -1,0 +1,30 @@
+"""The `sft:` section: the rewrite and its checks, and the exports."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from raspberry.llm.config import Transport
+from raspberry.section import Section
+
+
+class ExportConfig(Section):
+    # none: the response as written; think: reasoning in <think>...</think> before the answer;
+    # fields: separate `reasoning` and `answer` fields where the format has room for them.
+    reasoning_wrapper: Literal["none", "think", "fields"] = "none"
+    validation_share: float = Field(0.05, ge=0, lt=1)
+    # Share of self-corrected rows (solved after a nudge) among exported rows; None keeps all.
+    self_corrected_share: float | None = Field(None, ge=0, le=1)
+    # Token counting for the OpenAI fine-tuning checks (tiktoken-compatible encodings).
+    encoding: Literal["o200k_base", "cl100k_base"] = "o200k_base"
+    max_tokens_per_example: int = Field(65536, gt=0)
+
+
+class SftConfig(Section):
+    rewriter_prompt: str = "rewriter"
+    transport: Transport = "direct"
+    min_length_retention: float = Field(0.85, ge=0, le=1)
+    max_rewrite_attempts: int = Field(3, ge=1)
+    export: ExportConfig = ExportConfig()
