@@ -202,9 +202,7 @@ def preview(
     output_dir: str | Path, build_id: str, manifest: dict[str, Any], stage: str, n: int = 3
 ) -> list[dict[str, Any]]:
     """The first n accepted rows of a stage's done shards, long texts cut to 300 characters."""
-    from raspberry import pipeline  # imported here: the stages import this module
-
-    spec = pipeline.stage(stage)
+    spec = next(s for s in stage_specs() if s.name == stage)
     rows: list[dict[str, Any]] = []
     accepted = spec.accepted
     wanted = list(spec.preview) + ([accepted[0]] if accepted else [])
