@@ -307,7 +307,7 @@ def summary_lines(summary: dict[str, Any], manifest: dict[str, Any], paid_when: 
             f"{'passed' if checks.get('ok') else 'FAILED: ' + json.dumps(checks)}"
         )
     if summary["exports"]:
-        print(f"dataset: {Path(summary['exports']['prompt_response']).parent}")
+        print(f"dataset: {Path(next(iter(summary['exports'].values()))).parent}")
     for line in run_lines(manifest):
         print(line)
     return out

@@ -126,10 +126,25 @@ def atomic_path(target: Path) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp_path, _file_mode())  # mkstemp makes 0600, whatever the umask says
         os.replace(tmp_path, target)
         _fsync_dir(target.parent)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _file_mode() -> int:
+    """The mode a new file gets under this process's umask."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # read it by setting it, and put it back at once
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def _fsync_dir(path: Path) -> None:

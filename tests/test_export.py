@@ -210,3 +210,40 @@ def test_datasets_loads_the_exports(tmp_path, monkeypatch):
     card = (tmp_path / "README.md").read_text()
     assert "| rows | 60 |" in card and "p/rewriter" in card
     assert os.path.exists(tmp_path / "export_report.json")
+
+
+def test_the_exports_folder_loads_as_a_hub_dataset_with_each_config(tmp_path, monkeypatch):
+    """Issue 22: the card's YAML maps each format and split to its files, so load_dataset takes
+    the folder itself; nothing empty is written; files take the umask's modes."""
+    import os
+
+    import datasets
+    from huggingface_hub import DatasetCard
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    rows = [_row(i, "a" if i % 3 else "b", rewritten=bool(i % 2)) for i in range(40)]
+    folder = tmp_path / "ex"
+    old = os.umask(0o027)
+    try:
+        export_rows(_data(rows), ExportConfig(validation_share=0.1), folder, MANIFEST, MADE)
+    finally:
+        os.umask(old)
+    card = DatasetCard.load(folder / "README.md")
+    assert card.data.license == "other" and card.data.task_categories == ["text-generation"]
+    assert card.data.size_categories == ["n<1K"]
+    configs = {c["config_name"]: c for c in card.data.configs}
+    # No preference pair can be made from these rows: no file, and no config, for them.
+    assert set(configs) == {"prompt_response", "openai_chat", "trl_prompt_completion", "sharegpt"}
+    assert configs["prompt_response"].get("default") is True
+    assert not (folder / "preference_pairs.jsonl").exists()
+    cache = str(tmp_path / "hf")
+    default = datasets.load_dataset(str(folder), cache_dir=cache)
+    assert set(default) == {"train", "validation"}
+    assert default["train"].num_rows + default["validation"].num_rows == 40
+    assert "prompt" in default["train"].column_names
+    for name in configs:
+        loaded = datasets.load_dataset(str(folder), name, cache_dir=cache)
+        assert sum(split.num_rows for split in loaded.values()) == 40, name
+    written = [p for p in folder.rglob("*") if p.is_file()]
+    assert all(p.stat().st_size > 0 for p in written)
+    assert {oct(p.stat().st_mode & 0o777) for p in written} == {oct(0o640)}

@@ -7,6 +7,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from huggingface_hub import DatasetCard, DatasetCardData
+
 from raspberry.records import Lineage, SftRow
 from raspberry.report import build_state, funnel_line, stage_totals
 
@@ -51,14 +53,67 @@ class Made:
     sft: dict[str, Any]
 
 
+def _size_category(n: int) -> str:
+    """The Hub's size bucket for n rows."""
+    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K")):
+        if n < limit:
+            return name
+    return "100K<n<1M" if n < 1_000_000 else "n>1M"
+
+
+def card_data(
+    files: dict[str, dict[str, str]], rows: int, licence: str | None, build_id: str
+) -> DatasetCardData:
+    """The card's YAML metadata: a config per JSONL format mapping each split to its file (the
+    first, prompt_response where written, is the default), the licence, task and size categories.
+    `datasets` reads every config of a folder with the builder it infers for the default one, so
+    the Parquet copy is not a config (the card says how to load it)."""
+    configs = [
+        {
+            "config_name": fmt,
+            **({"default": True} if i == 0 else {}),
+            "data_files": [{"split": split, "path": path} for split, path in by_split.items()],
+        }
+        for i, (fmt, by_split) in enumerate(
+            (fmt, by_split) for fmt, by_split in files.items() if fmt != "parquet"
+        )
+    ]
+    return DatasetCardData(
+        license=licence or "other",
+        task_categories=["text-generation"],
+        size_categories=[_size_category(rows)],
+        tags=["reasoning", "self-correction", "synthetic", "raspberry"],
+        pretty_name=f"{build_id}: self-correcting reasoning SFT data",
+        configs=configs,
+    )
+
+
 def dataset_card(
     manifest: dict[str, Any],
     rows: list[SftRow],
     report: dict[str, Any],
     lineages: list[Lineage],
     made: Made,
+    files: dict[str, dict[str, str]],
+    licence: str | None = None,
 ) -> str:
-    """lineages: of all the build's rows (dialogues, verdicts, SFT), naming models and prompts."""
+    """The README.md of an export folder: Hub metadata (huggingface_hub's DatasetCard), then
+    what is in it and how it was made. lineages: of all the build's rows, naming models and
+    prompts; files: format -> split -> path, as written."""
+    data = card_data(files, len(rows), licence, manifest["build_id"])
+    body = _body(manifest, rows, report, lineages, made, files, licence)
+    return str(DatasetCard(f"---\n{data.to_yaml()}\n---\n{body}"))
+
+
+def _body(
+    manifest: dict[str, Any],
+    rows: list[SftRow],
+    report: dict[str, Any],
+    lineages: list[Lineage],
+    made: Made,
+    files: dict[str, dict[str, str]],
+    licence: str | None,
+) -> str:
     sources = Counter(r.source for r in rows)
     models = sorted({m for lineage in lineages for m in lineage.models})
     prompts = sorted({p for lineage in lineages for p in lineage.prompts})
@@ -87,11 +142,14 @@ mistakes, notices them and corrects itself, ending with a verified final answer.
 | dropped over the token limit | {report["dropped_over_token_limit"]} |
 | preference pairs | {report.get("preference_pairs", "not exported")} |
 
-Files: `prompt_response.jsonl`, `openai_chat.jsonl`, `trl_prompt_completion.jsonl`,
-`sharegpt.jsonl` (all rows; line i is the same row in each), the same under `train/` and
-`validation/`, `parquet/{{train,validation}}.parquet` (load with
-`datasets.load_dataset("parquet", data_files=...)`), `preference_pairs.jsonl` (TRL preference
-format), and `export_report.json`.
+Load it with `datasets.load_dataset("<this folder or repo>")` (the default config,
+{next(iter(files), "none")}) or `load_dataset(..., "<config>")`; the configs:
+{", ".join(f for f in files if f != "parquet") or "none"}. The same rows in Parquet:
+`load_dataset("parquet", data_files={{"train": "parquet/train.parquet", ...}})`.
+Each JSONL format also holds all rows at the top level (line i is the same row in each);
+`export_report.json` has the counts. A format without rows is not written.
+
+Licence: {licence or 'not stated ("other"): the licences of the sources below apply'}.
 
 ## Sources and licences
 

@@ -11,6 +11,9 @@ from raspberry.section import Section
 
 
 class ExportConfig(Section):
+    # The dataset's licence as the Hub names it (e.g. apache-2.0); None: stated as "other" with
+    # a note that the sources' licences apply.
+    license: str | None = None
     # none: the response as written; think: reasoning in <think>...</think> before the answer;
     # fields: separate `reasoning` and `answer` fields where the format has room for them.
     reasoning_wrapper: Literal["none", "think", "fields"] = "none"

@@ -147,29 +147,41 @@ def export_rows(
     ]
     mixed, mix_counts = mix(within, cfg.self_corrected_share)
     split_of = splits(mixed, cfg.validation_share)
+    by_split = {s: [r for r in mixed if split_of[r.id] == s] for s in SPLITS}
+    # No empty file is written: a format or split without rows is left out (and out of the card).
     paths: dict[str, str] = {}
+    files: dict[str, dict[str, str]] = {}  # format -> split -> path within the folder
+    pairs: list[dict[str, str]] = []
     for fmt in formats:
-        if fmt in JSONL_FORMATS:
-            items = [JSONL_FORMATS[fmt](r, cfg.reasoning_wrapper) for r in mixed]
-            _jsonl(exports_dir / f"{fmt}.jsonl", items)
-            for split in SPLITS:
-                _jsonl(
-                    exports_dir / split / f"{fmt}.jsonl",
-                    [i for i, r in zip(items, mixed, strict=True) if split_of[r.id] == split],
-                )
+        if fmt in JSONL_FORMATS and mixed:
+            _jsonl(
+                exports_dir / f"{fmt}.jsonl",
+                [JSONL_FORMATS[fmt](r, cfg.reasoning_wrapper) for r in mixed],
+            )
             paths[fmt] = str(exports_dir / f"{fmt}.jsonl")
-        elif fmt == "parquet":
-            for split in SPLITS:
-                _parquet(
-                    exports_dir / "parquet" / f"{split}.parquet",
-                    [r for r in mixed if split_of[r.id] == split],
-                    cfg.reasoning_wrapper,
-                )
+            for split, split_rows in by_split.items():
+                if split_rows:
+                    _jsonl(
+                        exports_dir / split / f"{fmt}.jsonl",
+                        [JSONL_FORMATS[fmt](r, cfg.reasoning_wrapper) for r in split_rows],
+                    )
+                    files.setdefault(fmt, {})[split] = f"{split}/{fmt}.jsonl"
+        elif fmt == "parquet" and mixed:
+            for split, split_rows in by_split.items():
+                if split_rows:
+                    _parquet(
+                        exports_dir / "parquet" / f"{split}.parquet",
+                        split_rows,
+                        cfg.reasoning_wrapper,
+                    )
+                    files.setdefault(fmt, {})[split] = f"parquet/{split}.parquet"
             paths[fmt] = str(exports_dir / "parquet")
         elif fmt == "preference_pairs":
             pairs = preference_pairs(mixed, data.questions, data.dialogues, data.verdicts)
-            _jsonl(exports_dir / "preference_pairs.jsonl", pairs)
-            paths[fmt] = str(exports_dir / "preference_pairs.jsonl")
+            if pairs:
+                _jsonl(exports_dir / "preference_pairs.jsonl", pairs)
+                paths[fmt] = str(exports_dir / "preference_pairs.jsonl")
+                files[fmt] = {"train": "preference_pairs.jsonl"}
     report: dict[str, Any] = {
         "rows_in": len(rows),
         "dropped_over_token_limit": len(rows) - len(within),
@@ -184,10 +196,10 @@ def export_rows(
         report["openai_chat_checks"] = check_file(
             Path(paths["openai_chat"]), cfg.encoding, cfg.max_tokens_per_example
         )
-    if "preference_pairs" in paths:
+    if "preference_pairs" in formats:
         report["preference_pairs"] = len(pairs)
     write_text_atomic(exports_dir / "export_report.json", json.dumps(report, indent=2))
     lineages = [row.lineage for stage_rows in astuple(data) for row in stage_rows]
-    card = dataset_card(manifest, mixed, report, lineages, made)
+    card = dataset_card(manifest, mixed, report, lineages, made, files, cfg.license)
     write_text_atomic(exports_dir / "README.md", card)
     return {"paths": paths, "report": report}
