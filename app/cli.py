@@ -150,6 +150,27 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_push(args: argparse.Namespace) -> int:
+    from raspberry.hub import push_build
+
+    token = os.environ.get("HF_TOKEN", "").strip()
+    if not token:
+        raise RaspberryError(
+            "HF_TOKEN is not set: put a Hugging Face token with write access in the environment "
+            "(it is never read from the command line or written anywhere)"
+        )
+    url = push_build(
+        args.output_dir,
+        args.build_id,
+        args.repo,
+        token,
+        private=args.private,
+        revision=args.revision,
+    )
+    print(f"pushed build {args.build_id} to {args.repo}: {url}")
+    return 0
+
+
 def cmd_sim_serve(args: argparse.Namespace) -> int:
     from raspberry.sim.config import from_flags
     from raspberry.sim.server import serve
@@ -221,6 +242,20 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--out", required=True, help="folder for the files")
     export.add_argument("--output-dir", default="data/builds", help="where the build is")
     export.set_defaults(func=cmd_export)
+
+    push = sub.add_parser(
+        "push",
+        help="upload a build's exports to the Hugging Face Hub (token from HF_TOKEN)",
+        description="Upload <build>/exports/ (files and dataset card) to a Hub dataset repo as "
+        "one commit, making the repo and branch when missing. Example: raspberry push "
+        "demo-20261202 --repo my-org/raspberry-demo --private",
+    )
+    push.add_argument("build_id")
+    push.add_argument("--repo", required=True, help="the dataset repo, ORG/NAME")
+    push.add_argument("--private", action="store_true", help="make the repo private if new")
+    push.add_argument("--revision", help="a branch to commit to (default: main)")
+    push.add_argument("--output-dir", default="data/builds", help="where the build is")
+    push.set_defaults(func=cmd_push)
 
     ev = sub.add_parser("eval", help="measure models on a benchmark file")
     ev.add_argument("--config", required=True, help="YAML config with the models")

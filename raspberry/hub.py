@@ -1,0 +1,53 @@
+"""Publishing a build's exports to the Hugging Face Hub, as one commit of a dataset repository."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from raspberry.errors import RaspberryError
+from raspberry.store import build_dir
+
+
+def push_build(
+    output_dir: str | Path,
+    build_id: str,
+    repo: str,
+    token: str,
+    *,
+    private: bool = False,
+    revision: str | None = None,
+) -> str:
+    """Upload `<build>/exports/` (files and card) to the dataset repo `repo` in one commit, making
+    the repo (and the branch `revision`) when missing; return the commit's URL. The token is used
+    for these requests only and never written anywhere."""
+    from huggingface_hub import HfApi  # imported here: only this command needs it
+
+    folder = build_dir(output_dir, build_id) / "exports"
+    if not (folder / "README.md").is_file():
+        partial = (
+            " (it has exports-partial/: rerun it first)"
+            if folder.with_name("exports-partial").is_dir()
+            else ""
+        )
+        raise RaspberryError(
+            f"build '{build_id}' has no complete exports under {folder}{partial}; "
+            "run `raspberry build` to the end first"
+        )
+    from huggingface_hub.errors import HfHubHTTPError
+
+    api = HfApi(token=token)
+    try:
+        api.create_repo(repo, repo_type="dataset", private=private, exist_ok=True)
+        if revision:
+            api.create_branch(repo, branch=revision, repo_type="dataset", exist_ok=True)
+        commit = api.upload_folder(
+            folder_path=str(folder),
+            repo_id=repo,
+            repo_type="dataset",
+            revision=revision,
+            commit_message=f"Raspberry build {build_id}",
+        )
+    except (HfHubHTTPError, OSError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise RaspberryError(f"the Hub refused the push to {repo}: {first}") from None
+    return str(commit.commit_url)
