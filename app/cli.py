@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import os
 import sys
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -192,108 +193,133 @@ def _quiet_on_ctrl_c(command: Any) -> Any:
     return run
 
 
+def _command(sub: Any, name: str, summary: str, example: str, func: Any) -> argparse.ArgumentParser:
+    """A subcommand with its one-line summary, a description and an example in its --help."""
+    command = sub.add_parser(
+        name,
+        help=summary,
+        description=summary[0].upper() + summary[1:] + ".",
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    command.set_defaults(func=func)
+    return command
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="raspberry", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--version", action="version", version=f"raspberry {metadata.version('raspberry')}"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
+    build_id = "the build id (a folder under --output-dir)"
+    builds = "where the build is (default data/builds)"
+    as_json = "end with one JSON object on its own line"
 
-    build = sub.add_parser("build", help="run a build through Prefect")
+    build = _command(sub, "build", "run a build through Prefect",
+                     "raspberry build --config configs/demo.yaml --stages candidates,questions",
+                     cmd_build)  # fmt: skip
     build.add_argument("--config", required=True, help="YAML build config")
     build.add_argument(
         "--build-id", help="default: <config name>-<date in the schedule's timezone>"
     )
     build.add_argument("--output-dir", help="default: the config's output_dir (data/builds)")
     build.add_argument("--stages", help=f"comma-separated subset of {','.join(pipeline.names())}")
-    build.add_argument("--json", action="store_true", help="end with one JSON summary line")
-    build.set_defaults(func=cmd_build)
+    build.add_argument("--json", action="store_true", help=as_json)
 
-    rerun = sub.add_parser(
-        "rerun", help="run a build again: only its failed or missing shards are computed"
-    )
-    rerun.add_argument("build_id")
-    rerun.add_argument("--output-dir", default="data/builds", help="where the build is")
-    rerun.add_argument("--json", action="store_true", help="end with one JSON summary line")
-    rerun.set_defaults(func=cmd_rerun)
+    rerun = _command(sub, "rerun",
+                     "run a build again: only its failed or missing shards are computed",
+                     "raspberry rerun demo-20261202", cmd_rerun)  # fmt: skip
+    rerun.add_argument("build_id", help=build_id)
+    rerun.add_argument("--output-dir", default="data/builds", help=builds)
+    rerun.add_argument("--json", action="store_true", help=as_json)
 
-    serve = sub.add_parser("serve", help="serve the nightly build on its schedule from here")
+    serve = _command(sub, "serve", "serve the nightly build on its schedule from here",
+                     "raspberry serve --config configs/demo.yaml", cmd_serve)  # fmt: skip
     serve.add_argument("--config", required=True, help="YAML build config (its schedule section)")
-    serve.set_defaults(func=cmd_serve)
 
-    alerts = sub.add_parser("alerts", help="create the Prefect automations that alert a webhook")
+    alerts = _command(sub, "alerts", "create the Prefect automations that alert a webhook",
+                      "RASPBERRY_ALERT_WEBHOOK=https://... raspberry alerts",
+                      cmd_alerts)  # fmt: skip
     alerts.add_argument(
         "--webhook-env",
         default="RASPBERRY_ALERT_WEBHOOK",
         help="environment variable holding the webhook URL",
     )
-    alerts.add_argument("--deployment", default="nightly-build")
+    alerts.add_argument("--deployment", default="nightly-build", help="the deployment to watch")
     alerts.add_argument(
         "--stale-hours", type=float, default=26.0, help="alert when no nightly completed this long"
     )
-    alerts.set_defaults(func=cmd_alerts)
 
-    status = sub.add_parser("status", help="what a build has done, from its manifest")
-    status.add_argument("build_id")
-    status.add_argument("--output-dir", default="data/builds")
-    status.add_argument("--json", action="store_true")
-    status.set_defaults(func=cmd_status)
+    status = _command(sub, "status", "what a build has done, from its manifest",
+                      "raspberry status demo-20261202 --json", cmd_status)  # fmt: skip
+    status.add_argument("build_id", help=build_id)
+    status.add_argument("--output-dir", default="data/builds", help=builds)
+    status.add_argument("--json", action="store_true", help="print the summary as JSON")
 
-    export = sub.add_parser("export", help="write a build's export files again, no model calls")
-    export.add_argument("build_id")
-    export.add_argument("--format", choices=[*FORMATS, "all"], default="all")
-    export.add_argument("--out", required=True, help="folder for the files")
-    export.add_argument("--output-dir", default="data/builds", help="where the build is")
-    export.set_defaults(func=cmd_export)
-
-    push = sub.add_parser(
-        "push",
-        help="upload a build's exports to the Hugging Face Hub (token from HF_TOKEN)",
-        description="Upload <build>/exports/ (files and dataset card) to a Hub dataset repo as "
-        "one commit, making the repo and branch when missing. Example: raspberry push "
-        "demo-20261202 --repo my-org/raspberry-demo --private",
+    export = _command(sub, "export", "write a build's export files again, no model calls",
+                      "raspberry export demo-20261202 --out /tmp/exports --format openai_chat",
+                      cmd_export)  # fmt: skip
+    export.add_argument("build_id", help=build_id)
+    export.add_argument(
+        "--format", choices=[*FORMATS, "all"], default="all", help="one format, or all"
     )
-    push.add_argument("build_id")
+    export.add_argument("--out", required=True, help="folder for the files")
+    export.add_argument("--output-dir", default="data/builds", help=builds)
+
+    push = _command(sub, "push",
+                    "upload a build's exports and card to a Hugging Face dataset repo as one "
+                    "commit (token from HF_TOKEN)",
+                    "raspberry push demo-20261202 --repo my-org/raspberry-demo --private",
+                    cmd_push)  # fmt: skip
+    push.add_argument("build_id", help=build_id)
     push.add_argument("--repo", required=True, help="the dataset repo, ORG/NAME")
     push.add_argument("--private", action="store_true", help="make the repo private if new")
     push.add_argument("--revision", help="a branch to commit to (default: main)")
-    push.add_argument("--output-dir", default="data/builds", help="where the build is")
-    push.set_defaults(func=cmd_push)
+    push.add_argument("--output-dir", default="data/builds", help=builds)
 
-    ev = sub.add_parser("eval", help="measure models on a benchmark file")
+    ev = _command(sub, "eval", "measure models on a benchmark file",
+                  "raspberry eval --config configs/demo.yaml --benchmark "
+                  "tests/data/simplebench_sample.json --runs 2", cmd_eval)  # fmt: skip
     ev.add_argument("--config", required=True, help="YAML config with the models")
     ev.add_argument("--benchmark", required=True, help="SimpleBench JSON or JSONL file")
     ev.add_argument("--role", action="append", help="a role or eval.models name (repeatable)")
     ev.add_argument("--runs", type=int, default=3, help="samples of every question (K)")
     ev.add_argument("--eval-id", help="default: <benchmark name>-<UTC time>")
-    ev.add_argument("--output-dir", default="data/evals")
-    ev.add_argument("--json", action="store_true", help="end with one JSON summary line")
-    ev.set_defaults(func=cmd_eval)
+    ev.add_argument("--output-dir", default="data/evals", help="where results go")
+    ev.add_argument("--json", action="store_true", help=as_json)
 
-    verify = sub.add_parser("verify", help="check one answer against a verification spec")
+    verify = _command(sub, "verify", "check one answer against a verification spec",
+                      """raspberry verify --spec '{"kind": "math", "reference": "1/2"}' """
+                      "--answer 'Final answer: 0.5'", cmd_verify)  # fmt: skip
     verify.add_argument("--spec", required=True, help="the spec as JSON, as stored in questions")
     verify.add_argument("--answer", required=True, help="the answer text; '-' reads stdin")
-    verify.add_argument("--json", action="store_true")
-    verify.set_defaults(func=cmd_verify)
+    verify.add_argument("--json", action="store_true", help="print the result as JSON")
 
-    cache = sub.add_parser("cache", help="the durable request cache")
+    cache = sub.add_parser("cache", help="the durable request cache",
+                           description="The durable request cache.")  # fmt: skip
     cache_sub = cache.add_subparsers(dest="cache_command", required=True)
-    cache_stats = cache_sub.add_parser("stats", help="responses, tokens and cost per model/build")
+    cache_stats = _command(cache_sub, "stats", "responses, tokens and cost per model and build",
+                           "raspberry cache stats --config configs/demo.yaml",
+                           cmd_cache_stats)  # fmt: skip
     where = cache_stats.add_mutually_exclusive_group(required=True)
     where.add_argument("--config", help="the cache named by this build config")
     where.add_argument("--path", help="a cache file")
-    cache_stats.add_argument("--json", action="store_true")
-    cache_stats.set_defaults(func=cmd_cache_stats)
+    cache_stats.add_argument("--json", action="store_true", help="print the figures as JSON")
 
-    sim = sub.add_parser("sim", help="the offline simulated model server")
+    sim = sub.add_parser("sim", help="the offline simulated model server",
+                         description="The offline simulated model server.")  # fmt: skip
     sim_sub = sim.add_subparsers(dest="sim_command", required=True)
-    sim_serve = sim_sub.add_parser("serve", help="serve on 127.0.0.1")
+    sim_serve = _command(sim_sub, "serve", "serve the simulated OpenAI and Anthropic APIs on "
+                         "127.0.0.1", "raspberry sim serve --port 8700 --latency-ms 30",
+                         _quiet_on_ctrl_c(cmd_sim_serve))  # fmt: skip
     from raspberry.sim.config import add_flags  # the flags are the sim: section's settings
 
-    add = sim_serve.add_argument
-    add("--port", type=int, default=8700, help="0 picks a free port")
+    sim_serve.add_argument("--port", type=int, default=8700, help="0 picks a free port")
     add_flags(sim_serve)
-    add(
+    sim_serve.add_argument(
         "--exit-with-parent", action="store_true", help="stop when the process that started it dies"
     )
-    sim_serve.set_defaults(func=_quiet_on_ctrl_c(cmd_sim_serve))
     return parser
 
 

@@ -133,3 +133,34 @@ def test_alerts_need_the_webhook_in_the_environment_and_a_server(tmp_path):
     _assert_bad_input(run_cli("alerts", env=env), "RASPBERRY_ALERT_WEBHOOK", "environment")
     env["RASPBERRY_ALERT_WEBHOOK"] = "https://hooks.example.com/x"
     _assert_bad_input(run_cli("alerts", env=env), "PREFECT_API_URL")
+
+
+def test_every_command_says_what_it_does_with_an_example_and_every_flag_is_explained():
+    import argparse
+    import importlib.metadata
+
+    from raspberry_app.cli import _parser
+
+    parser = _parser()
+    proc = run_cli("--version")
+    assert proc.stdout.strip() == f"raspberry {importlib.metadata.version('raspberry')}"
+
+    def commands(p: argparse.ArgumentParser, path: str):
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    yield from commands(child, f"{path} {name}")
+        if path != "raspberry":
+            yield path, p
+
+    found = dict(commands(parser, "raspberry"))
+    assert "raspberry push" in found and "raspberry sim serve" in found
+    for path, command in found.items():
+        assert command.description, path
+        leaf = not any(isinstance(a, argparse._SubParsersAction) for a in command._actions)
+        if leaf:
+            assert command.epilog and "example:\n  " in command.epilog, path
+            assert "raspberry " in command.epilog, path
+        for action in command._actions:
+            if not isinstance(action, argparse._HelpAction | argparse._SubParsersAction):
+                assert action.help, (path, action.dest)
