@@ -46,7 +46,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     preflight(config, stages, output_dir, build_id)
     config_path = str(Path(args.config).resolve())
     with build_lock(output_dir, build_id):  # refused at once when another process writes it
-        return _run_build(config, config_path, build_id, output_dir, stages, args.json)
+        return _report_run(
+            run_flow(config, config_path, build_id, output_dir, stages, exit_on_ctrl_c=True),
+            args.json,
+        )
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
@@ -73,34 +76,49 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     # The folder the manifest was found in, wherever the build ran before (it may have moved).
     preflight(config, stages, args.output_dir, args.build_id)
     with build_lock(args.output_dir, args.build_id):
-        return _run_build(config, config_path, args.build_id, args.output_dir, stages, args.json)
+        manifest = run_flow(
+            config, config_path, args.build_id, args.output_dir, stages, exit_on_ctrl_c=True
+        )
+        return _report_run(manifest, args.json)
 
 
-def _run_build(
+def run_flow(
     config: BuildConfig,
     config_path: str,
     build_id: str,
     output_dir: str,
     stages: list[str],
-    as_json: bool,
-) -> int:
+    exit_on_ctrl_c: bool = False,
+) -> dict[str, Any]:
+    """Run the build flow (under the build's lock, which the caller holds); return the manifest.
+    A command exits at once on Ctrl-C; a library caller gets KeyboardInterrupt."""
     prefect_env()
     from raspberry_flows.server import api_server
 
-    with api_server() as api_url, _interruptible(output_dir, build_id, api_url):
-        from raspberry_flows.build import (
-            build_dataset,  # imported late: Prefect reads its settings then
+    with api_server() as api_url:
+        guard = (
+            _interruptible(output_dir, build_id, api_url)
+            if exit_on_ctrl_c
+            else contextlib.nullcontext()
         )
+        with guard:
+            from raspberry_flows.build import (
+                build_dataset,  # imported late: Prefect reads its settings then
+            )
 
-        state = build_dataset(
-            config_path=config_path,
-            build_id=build_id,
-            output_dir=output_dir,
-            stages=stages,
-            return_state=True,
-        )
+            state = build_dataset(
+                config_path=config_path,
+                build_id=build_id,
+                output_dir=output_dir,
+                stages=stages,
+                return_state=True,
+            )
     manifest = read_manifest(output_dir, build_id)
     _raise_if_disk_full(state.message or "", manifest, output_dir, config.gateway.cache_path)
+    return manifest
+
+
+def _report_run(manifest: dict[str, Any], as_json: bool) -> int:
     summary = build_summary(manifest, (manifest.get("runs") or [None])[-1])
     print()
     _print(summary, manifest, "this run")

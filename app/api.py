@@ -1,0 +1,152 @@
+"""The Python API: what `import raspberry` offers a notebook or a script, over the same calls as
+the CLI (`raspberry.build`, `raspberry.load_build`, `raspberry.check`).
+
+    import raspberry
+    build = raspberry.build("configs/demo.yaml", build_id="demo-nb", stages=["candidates"])
+    build.state, build.summary["stages"]["candidates"]["rows_out"]
+    questions = build.dataset("candidates")  # a datasets.Dataset
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from raspberry_app.build import run_flow
+
+from raspberry import pipeline
+from raspberry.config import BuildConfig, load_config
+from raspberry.errors import RaspberryError
+from raspberry.report import build_state, build_summary
+from raspberry.store import (
+    build_dir,
+    build_lock,
+    check_build_id,
+    read_manifest,
+    read_shard,
+    shard_name,
+    shard_path,
+)
+
+
+class Build:
+    """A build on disk: its state, summary, rows per stage, and its exports."""
+
+    def __init__(self, output_dir: str | Path, build_id: str):
+        self.output_dir, self.build_id = str(output_dir), check_build_id(build_id)
+        read_manifest(self.output_dir, self.build_id)  # one clear error if there is none
+
+    def __repr__(self) -> str:
+        return (
+            f"Build({self.build_id!r}, {self.state}, {build_dir(self.output_dir, self.build_id)})"
+        )
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return read_manifest(self.output_dir, self.build_id)
+
+    @property
+    def state(self) -> str:
+        """completed, failed or incomplete."""
+        return build_state(self.manifest)
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """The same summary as `raspberry status --json`."""
+        return build_summary(self.manifest, None)
+
+    def stage(self, name: str) -> list[Any]:
+        """Every row of a stage's done shards, as its row type (Question, Dialogue, ...)."""
+        spec = pipeline.stage(name)
+        shards = self.manifest["stages"].get(name, {})
+        return [
+            row
+            for index in range(len(shards))
+            if shards.get(shard_name(index), {}).get("state") == "done"
+            for row in read_shard(
+                shard_path(self.output_dir, self.build_id, name, index), spec.row_type
+            )
+        ]
+
+    def dataset(self, name: str) -> Any:
+        """A stage's rows as a `datasets.Dataset` (needs the `datasets` package)."""
+        import datasets
+
+        return datasets.Dataset.from_list([row.model_dump() for row in self.stage(name)])
+
+    def export(self, out: str | Path, formats: tuple[str, ...] | None = None) -> dict[str, Any]:
+        """Write the export files again into `out`, with the settings the build recorded."""
+        spec = next(s for s in pipeline.stages() if s.exports)
+        manifest = self.manifest
+        if "export" not in manifest:
+            raise RaspberryError(f"build '{self.build_id}' has not run its {spec.name} stage")
+        return spec.exports.write(  # type: ignore[union-attr]
+            self.output_dir, self.build_id, manifest["export"], Path(out), formats
+        )
+
+    def push(
+        self,
+        repo: str,
+        *,
+        private: bool = False,
+        revision: str | None = None,
+        token: str | None = None,
+    ) -> str:
+        """Upload the exports to a Hugging Face dataset repo (token: HF_TOKEN unless given)."""
+        from raspberry.hub import push_build
+
+        token = token or os.environ.get("HF_TOKEN", "").strip()
+        if not token:
+            raise RaspberryError("no Hugging Face token: pass token= or set HF_TOKEN")
+        return push_build(
+            self.output_dir, self.build_id, repo, token, private=private, revision=revision
+        )
+
+
+def build(
+    config: str | Path | BuildConfig,
+    *,
+    build_id: str | None = None,
+    stages: list[str] | None = None,
+    output_dir: str | Path | None = None,
+) -> Build:
+    """Run a build (all stages by default) and return it; a failed shard or row does not raise:
+    look at `.state` and `.summary`. Bad input raises a RaspberryError saying what to fix."""
+    from raspberry.preflight import preflight
+
+    if isinstance(config, BuildConfig):
+        config_path = _write_config(config, output_dir or config.output_dir)
+    else:
+        config_path = str(Path(config).resolve())
+    loaded = load_config(config_path)
+    names = list(stages) if stages else pipeline.names()
+    for name in names:
+        pipeline.stage(name)  # one clear error for an unknown stage
+    out = str(output_dir or loaded.output_dir)
+    build_id = check_build_id(build_id or loaded.build_id_for(dt.datetime.now(dt.UTC)))
+    preflight(loaded, names, out, build_id)
+    with build_lock(out, build_id):
+        run_flow(loaded, config_path, build_id, out, names)
+    return Build(out, build_id)
+
+
+def load_build(path: str | Path) -> Build:
+    """A build from its folder, <output_dir>/<build_id>."""
+    folder = Path(path)
+    return Build(folder.parent, folder.name)
+
+
+def _write_config(config: BuildConfig, output_dir: str | Path) -> str:
+    """A config object as the YAML file the flow reads (prompts_dir made absolute)."""
+    data = config.model_dump(mode="json", exclude={"source"})
+    data["prompts_dir"] = str(config.prompts_path())
+    folder = Path(output_dir) / "_configs"
+    folder.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(data, sort_keys=False)
+    path = folder / f"{config.name}-{hashlib.sha256(text.encode()).hexdigest()[:12]}.yaml"
+    path.write_text(text, encoding="utf-8")
+    return str(path.resolve())
