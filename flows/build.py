@@ -31,6 +31,7 @@ from raspberry.errors import RaspberryError
 from raspberry.pipeline import Stage
 from raspberry.pipeline.plan import build_input_sources, shard_inputs
 from raspberry.preflight import preflight
+from raspberry.report import stage_line
 from raspberry.sim.process import sim_for
 from raspberry.store import (
     build_dir,
@@ -187,7 +188,7 @@ def build_stage(
             for name in PAID:
                 # A shard served from the cache cost nothing in this run.
                 totals[name] += 0 if cached else result.get(name, 0)
-    logger.info("%s: %s", stage, totals)
+    logger.info("%s", stage_line(stage, totals))
     publish_stage(output_dir, build_id, stage, totals)
     if totals["shards_failed"] or totals["rows_failed"]:
         message = f"{totals['shards_failed']} shard(s) and {totals['rows_failed']} row(s) failed"

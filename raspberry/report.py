@@ -270,6 +270,25 @@ def build_summary(manifest: dict[str, Any], run: dict[str, Any] | None) -> dict[
     }
 
 
+def money(usd: float) -> str:
+    """Dollars to the cent, or to 4 significant digits below a cent."""
+    if usd == 0 or abs(usd) >= 0.01:
+        return f"${usd:,.2f}"
+    return f"${usd:.4g}"
+
+
+def stage_line(stage: str, totals: dict[str, Any]) -> str:
+    """One stage's run in a line, for the run log."""
+    return (
+        f"{stage}: {totals['shards_done']} shard(s) done ({totals['shards_cached']} from the "
+        f"cache), {totals['shards_failed']} failed; rows {totals['rows_in']} → "
+        f"{totals['rows_out']}"
+        + (f", {totals['rows_failed']} failed" if totals.get("rows_failed") else "")
+        + f"; {totals['requests_sent']} requests sent, {totals['cache_hits']} from the cache; "
+        f"{money(totals['cost_usd'])}"
+    )
+
+
 def summary_lines(summary: dict[str, Any], manifest: dict[str, Any], paid_when: str) -> list[str]:
     """The build summary as the terminal shows it."""
     out: list[str] = []
@@ -277,15 +296,15 @@ def summary_lines(summary: dict[str, Any], manifest: dict[str, Any], paid_when: 
     runs = len(manifest.get("runs", []))
     print(f"build {summary['build_id']}: {summary['state']} ({runs} run{'s' * (runs != 1)})")
     print(
-        f"  {'stage':<10} {'shards':>9} {'rows in → out':>15} {'requests':>9} {'cached':>7} "
-        f"{'cost $':>9}   (requests and cost: {paid_when})"
+        f"  {'stage':<10} {'shards':>9} {'shards cached':>13} {'rows in → out':>15} "
+        f"{'requests':>9} {'requests cached':>15} {'cost':>9}   (requests, cost: {paid_when})"
     )
     for stage, t in summary["stages"].items():
         shards = f"{t['shards_done']} ok/{t['shards_failed']} ✗"
         rows = f"{t['rows_in']} → {t['rows_out']}"
         print(
-            f"  {stage:<10} {shards:>9} {rows:>15} {t['requests_sent']:>9} "
-            f"{t['cache_hits']:>7} {t['cost_usd']:>9.4f}"
+            f"  {stage:<10} {shards:>9} {t['shards_cached']:>13} {rows:>15} "
+            f"{t['requests_sent']:>9} {t['cache_hits']:>15} {money(t['cost_usd']):>9}"
         )
         for shard, error in t.get("failed", {}).items():
             print(f"  failed: {stage}/{shard}: {error}")

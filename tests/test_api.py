@@ -31,7 +31,7 @@ def test_the_python_api_builds_inspects_exports_and_reloads(tmp_path, prefect_ap
             "exported": exported["report"]["rows_out"],
             "reloaded": [again.build_id, again.state, len(again.stage("sft"))],
             "object": [object_build.state, len(object_build.stage("candidates"))],
-            "check": raspberry.check({{"kind": "exact", "reference": "4"}}, "Final answer: 4").passed,
+            "check": raspberry.check({{"kind": "exact", "reference": "4"}}, "4").passed,
         }}))
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,

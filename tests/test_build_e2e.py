@@ -256,4 +256,4 @@ def test_a_moved_build_keeps_its_shards(tmp_path, prefect_api):
     (tmp_path / "before").rename(tmp_path / "after")
     proc = build(tmp_path / "after", "dialogues")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "dialogues   2 ok/0" in proc.stdout, proc.stdout + proc.stderr
+    assert "dialogues   2 ok/0 ✗" in proc.stdout, proc.stdout + proc.stderr
