@@ -5,19 +5,13 @@ The Python API, loaded on first use (it sits in the application layer, over the 
 `raspberry.load_build(folder)` opens one; `raspberry.check(spec, answer)` verifies one answer.
 """
 
-from importlib import import_module
-from typing import Any
+from raspberry.lazy import lazy_names
 
-_HOME = {
+_HOMES = {
     "build": "raspberry_app.api",
     "load_build": "raspberry_app.api",
     "Build": "raspberry_app.api",
     "check": "raspberry.verify",
 }
-__all__ = list(_HOME)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOME:
-        raise AttributeError(f"module 'raspberry' has no attribute {name!r}")
-    return getattr(import_module(_HOME[name]), name)
+__all__ = list(_HOMES)
+__getattr__ = lazy_names(__name__, _HOMES)

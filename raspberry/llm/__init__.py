@@ -4,23 +4,15 @@ Its names load on first use: the build config imports this package's config sect
 (raspberry/llm/config.py), and the gateway imports the build config.
 """
 
-from importlib import import_module
-from typing import Any
+from raspberry.lazy import lazy_names
 
-_HOME = {
-    "Gateway": "gateway",
-    "GatewayStats": "gateway",
-    "Completion": "types",
-    "ContextLimitError": "types",
-    "Request": "types",
-    "STOP": "types",
-    "MAX_TOKENS": "types",
-    "REFUSAL": "types",
+_HOMES = {
+    name: f"raspberry.llm.{module}"
+    for module, names in {
+        "gateway": ["Gateway", "GatewayStats"],
+        "types": ["Completion", "ContextLimitError", "Request", "STOP", "MAX_TOKENS", "REFUSAL"],
+    }.items()
+    for name in names
 }
-__all__ = list(_HOME)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOME:
-        raise AttributeError(f"module 'raspberry.llm' has no attribute {name!r}")
-    return getattr(import_module(f"raspberry.llm.{_HOME[name]}"), name)
+__all__ = list(_HOMES)
+__getattr__ = lazy_names(__name__, _HOMES)
