@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 from pathlib import Path
 from typing import Any
 
 import yaml
-from raspberry_app.build import run_flow
+from raspberry_app.build import export_build, run_flow
 
 from raspberry import pipeline
 from raspberry.config import BuildConfig, load_config
-from raspberry.errors import RaspberryError
 from raspberry.report import build_state, build_summary
 from raspberry.store import (
     build_dir,
@@ -80,13 +78,7 @@ class Build:
 
     def export(self, out: str | Path, formats: tuple[str, ...] | None = None) -> dict[str, Any]:
         """Write the export files again into `out`, with the settings the build recorded."""
-        spec = next(s for s in pipeline.stages() if s.exports)
-        manifest = self.manifest
-        if "export" not in manifest:
-            raise RaspberryError(f"build '{self.build_id}' has not run its {spec.name} stage")
-        return spec.exports.write(  # type: ignore[union-attr]
-            self.output_dir, self.build_id, manifest["export"], Path(out), formats
-        )
+        return export_build(self.output_dir, self.build_id, out, formats)
 
     def push(
         self,
@@ -99,9 +91,6 @@ class Build:
         """Upload the exports to a Hugging Face dataset repo (token: HF_TOKEN unless given)."""
         from raspberry.hub import push_build
 
-        token = token or os.environ.get("HF_TOKEN", "").strip()
-        if not token:
-            raise RaspberryError("no Hugging Face token: pass token= or set HF_TOKEN")
         return push_build(
             self.output_dir, self.build_id, repo, token, private=private, revision=revision
         )

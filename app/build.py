@@ -195,32 +195,38 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 1 if summary["state"] == "failed" else 0
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    manifest = read_manifest(args.output_dir, args.build_id)
+def export_build(
+    output_dir: str, build_id: str, out: str | Path, formats: tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    """Write a build's export files again into `out`, with the settings the build recorded
+    (`raspberry export` and `Build.export`); return their paths and the export report."""
+    manifest = read_manifest(output_dir, build_id)
     spec = next(s for s in pipeline.stages() if s.exports)
     if "export" not in manifest:
         raise RaspberryError(
-            f"build '{args.build_id}' has no export settings: its {spec.name} stage has not run; "
+            f"build '{build_id}' has no export settings: its {spec.name} stage has not run; "
             "run `raspberry build` first"
         )
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise RaspberryError(f"--out {out} is a file; give a folder for the export files")
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise RaspberryError(f"--out {folder} is a file; give a folder for the export files")
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise RaspberryError(f"--out {out}: cannot make the folder ({exc.strerror})") from None
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise RaspberryError(f"--out {out} is not writable; give another folder")
+        raise RaspberryError(f"--out {folder}: cannot make the folder ({exc.strerror})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise RaspberryError(f"--out {folder} is not writable; give another folder")
     shards = manifest["stages"].get(spec.name, {}).values()
     if not any(entry["state"] == "done" for entry in shards):
-        raise RaspberryError(
-            f"build '{args.build_id}' has no completed {spec.name} shard to export"
-        )
-    formats = FORMATS if args.format == "all" else (args.format,)
-    exported = spec.exports.write(  # type: ignore[union-attr]
-        args.output_dir, args.build_id, manifest["export"], out, formats
+        raise RaspberryError(f"build '{build_id}' has no completed {spec.name} shard to export")
+    return spec.exports.write(  # type: ignore[union-attr]
+        output_dir, build_id, manifest["export"], folder, formats or FORMATS
     )
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    formats = FORMATS if args.format == "all" else (args.format,)
+    exported = export_build(args.output_dir, args.build_id, args.out, formats)
     for fmt, path in exported["paths"].items():
         print(f"{fmt}: {path}")
     print(f"{exported['report']['rows_out']} rows; report: {Path(args.out) / 'export_report.json'}")

@@ -154,19 +154,8 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 def cmd_push(args: argparse.Namespace) -> int:
     from raspberry.hub import push_build
 
-    token = os.environ.get("HF_TOKEN", "").strip()
-    if not token:
-        raise RaspberryError(
-            "HF_TOKEN is not set: put a Hugging Face token with write access in the environment "
-            "(it is never read from the command line or written anywhere)"
-        )
     url = push_build(
-        args.output_dir,
-        args.build_id,
-        args.repo,
-        token,
-        private=args.private,
-        revision=args.revision,
+        args.output_dir, args.build_id, args.repo, private=args.private, revision=args.revision
     )
     print(f"pushed build {args.build_id} to {args.repo}: {url}")
     return 0

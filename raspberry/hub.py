@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from raspberry.errors import RaspberryError
@@ -12,16 +13,22 @@ def push_build(
     output_dir: str | Path,
     build_id: str,
     repo: str,
-    token: str,
+    token: str | None = None,
     *,
     private: bool = False,
     revision: str | None = None,
 ) -> str:
     """Upload `<build>/exports/` (files and card) to the dataset repo `repo` in one commit, making
-    the repo (and the branch `revision`) when missing; return the commit's URL. The token is used
-    for these requests only and never written anywhere."""
+    the repo (and the branch `revision`) when missing; return the commit's URL. The token (HF_TOKEN
+    unless given) is used for these requests only and never written anywhere."""
     from huggingface_hub import HfApi  # imported here: only this command needs it
 
+    token = token or os.environ.get("HF_TOKEN", "").strip()
+    if not token:
+        raise RaspberryError(
+            "HF_TOKEN is not set: put a Hugging Face token with write access in the environment "
+            "(it is never read from the command line or written anywhere)"
+        )
     folder = build_dir(output_dir, build_id) / "exports"
     if not (folder / "README.md").is_file():
         partial = (
