@@ -28,7 +28,7 @@ from raspberry_tasks.shard import build_input_task, shard_task
 from raspberry import pipeline
 from raspberry.config import BuildConfig, load_config
 from raspberry.errors import RaspberryError
-from raspberry.pipeline import Stage
+from raspberry.pipeline import BuildInput, Stage
 from raspberry.pipeline.plan import build_input_sources, shard_inputs
 from raspberry.preflight import preflight
 from raspberry.report import stage_line
@@ -76,12 +76,17 @@ def _checked(folder: Path, run: Any) -> tuple[State, bool]:
 
 
 def _run_build_input(
-    config: BuildConfig, config_path: str, build_id: str, output_dir: str, spec: Stage, name: str
+    config: BuildConfig,
+    config_path: str,
+    build_id: str,
+    output_dir: str,
+    spec: Stage,
+    build_input: BuildInput,
 ) -> None:
     """A build-wide input of a stage, once all shards it reads are done; recorded in the manifest
     (or its absence explained in the log, and the stage's shards are then blocked)."""
     logger = get_run_logger()
-    build_input = next(i for i in spec.build_inputs if i.name == name)
+    name = build_input.name
     folder = build_dir(output_dir, build_id)
     manifest = read_manifest(output_dir, build_id)
     inputs, earlier, blocked = build_input_sources(
@@ -109,7 +114,8 @@ def _run_build_input(
     result = state.result() if state.is_completed() else None
     update_manifest(output_dir, build_id, **{name: result or {"state": "failed"}})
     if result:
-        logger.info("%s: %s dropped %s", name, result["rows"], result["reasons"])
+        said = {k: v for k, v in result.items() if k not in ("state", "path", "fingerprint")}
+        logger.info("%s: %s", name, said)
 
 
 @flow(name="build_stage", flow_run_name="{build_id}-{stage}")
@@ -123,7 +129,7 @@ def build_stage(
     config = load_config(config_path)
     spec = pipeline.stage(stage)
     for build_input in spec.build_inputs:
-        _run_build_input(config, config_path, build_id, output_dir, spec, build_input.name)
+        _run_build_input(config, config_path, build_id, output_dir, spec, build_input)
     manifest = read_manifest(output_dir, build_id)
     folder = build_dir(output_dir, build_id)
     task = _cached_task(shard_task(stage), output_dir)
@@ -285,7 +291,7 @@ def _build(
                 get_run_logger().error("%s stage failed: %s", stage, result)
                 result = {"shards_failed": config.questions.shards, "error": str(result)}
             summary["stages"][stage] = result
-    for spec in [pipeline.stage(s) for s in selected if pipeline.stage(s).exports]:
+    for spec in (s for s in map(pipeline.stage, selected) if s.exports):
         settings = spec.exports.settings(config)  # type: ignore[union-attr]
         # Recorded so that `raspberry export` can redo the files the same way, without the config.
         update_manifest(out, build_id, export=settings)

@@ -135,5 +135,5 @@ def build_input_task(
         "state": "done",
         "path": out.name,
         "fingerprint": spec.write(out, found),
-        **spec.summary(found),
+        **spec.summarise(found),
     }

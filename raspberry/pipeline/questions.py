@@ -64,6 +64,7 @@ DUPLICATES = BuildInput(
     write=write_duplicates,
     read=read_duplicates,
     earlier=earlier_shards,
+    summarise=lambda rows: {"rows": len(rows), "reasons": dict(Counter(r["reason"] for r in rows))},
 )
 
 
