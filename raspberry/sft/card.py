@@ -61,30 +61,32 @@ def _size_category(n: int) -> str:
     return "100K<n<1M" if n < 1_000_000 else "n>1M"
 
 
+def _configs(files: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """The formats that are dataset configs: every JSONL one. `datasets` reads every config of a
+    folder with the builder it infers for the default one, so the Parquet copy is not a config
+    (the card says how to load it)."""
+    return {fmt: by_split for fmt, by_split in files.items() if fmt != "parquet"}
+
+
 def card_data(
-    files: dict[str, dict[str, str]], rows: int, licence: str | None, build_id: str
+    configs: dict[str, dict[str, str]], rows: int, licence: str | None, build_id: str
 ) -> DatasetCardData:
-    """The card's YAML metadata: a config per JSONL format mapping each split to its file (the
-    first, prompt_response where written, is the default), the licence, task and size categories.
-    `datasets` reads every config of a folder with the builder it infers for the default one, so
-    the Parquet copy is not a config (the card says how to load it)."""
-    configs = [
-        {
-            "config_name": fmt,
-            **({"default": True} if i == 0 else {}),
-            "data_files": [{"split": split, "path": path} for split, path in by_split.items()],
-        }
-        for i, (fmt, by_split) in enumerate(
-            (fmt, by_split) for fmt, by_split in files.items() if fmt != "parquet"
-        )
-    ]
+    """The card's YAML metadata: a config per format mapping each split to its file (the first,
+    prompt_response where written, is the default), the licence, task and size categories."""
     return DatasetCardData(
         license=licence or "other",
         task_categories=["text-generation"],
         size_categories=[_size_category(rows)],
         tags=["reasoning", "self-correction", "synthetic", "raspberry"],
         pretty_name=f"{build_id}: self-correcting reasoning SFT data",
-        configs=configs,
+        configs=[
+            {
+                "config_name": fmt,
+                **({"default": True} if i == 0 else {}),
+                "data_files": [{"split": split, "path": path} for split, path in splits.items()],
+            }
+            for i, (fmt, splits) in enumerate(configs.items())
+        ],
     )
 
 
@@ -100,20 +102,8 @@ def dataset_card(
     """The README.md of an export folder: Hub metadata (huggingface_hub's DatasetCard), then
     what is in it and how it was made. lineages: of all the build's rows, naming models and
     prompts; files: format -> split -> path, as written."""
-    data = card_data(files, len(rows), licence, manifest["build_id"])
-    body = _body(manifest, rows, report, lineages, made, files, licence)
-    return str(DatasetCard(f"---\n{data.to_yaml()}\n---\n{body}"))
-
-
-def _body(
-    manifest: dict[str, Any],
-    rows: list[SftRow],
-    report: dict[str, Any],
-    lineages: list[Lineage],
-    made: Made,
-    files: dict[str, dict[str, str]],
-    licence: str | None,
-) -> str:
+    configs = _configs(files)
+    data = card_data(configs, len(rows), licence, manifest["build_id"])
     sources = Counter(r.source for r in rows)
     models = sorted({m for lineage in lineages for m in lineage.models})
     prompts = sorted({p for lineage in lineages for p in lineage.prompts})
@@ -125,7 +115,11 @@ def _body(
     source_lines = "\n".join(
         f"| {s} | {n} | {LICENCES.get(s, 'see the source')} |" for s, n in sorted(sources.items())
     )
-    return f"""# {manifest["build_id"]}: self-correcting reasoning SFT data
+    return str(
+        DatasetCard(f"""---
+{data.to_yaml()}
+---
+# {manifest["build_id"]}: self-correcting reasoning SFT data
 {_partial_note(manifest)}
 Built by Raspberry. Each row is a question and one monologue that reasons step by step, makes
 mistakes, notices them and corrects itself, ending with a verified final answer.
@@ -143,8 +137,8 @@ mistakes, notices them and corrects itself, ending with a verified final answer.
 | preference pairs | {report.get("preference_pairs", "not exported")} |
 
 Load it with `datasets.load_dataset("<this folder or repo>")` (the default config,
-{next(iter(files), "none")}) or `load_dataset(..., "<config>")`; the configs:
-{", ".join(f for f in files if f != "parquet") or "none"}. The same rows in Parquet:
+{next(iter(configs), "none")}) or `load_dataset(..., "<config>")`; the configs:
+{", ".join(configs) or "none"}. The same rows in Parquet:
 `load_dataset("parquet", data_files={{"train": "parquet/train.parquet", ...}})`.
 Each JSONL format also holds all rows at the top level (line i is the same row in each);
 `export_report.json` has the counts. A format without rows is not written.
@@ -174,4 +168,5 @@ Licence: {licence or 'not stated ("other"): the licences of the sources below ap
 ```
 {_histogram([len(r.response) for r in rows])}
 ```
-"""
+""")
+    )
