@@ -31,6 +31,7 @@ from raspberry.questions.config import QuestionsConfig
 from raspberry.section import Section
 from raspberry.sft.config import SftConfig
 from raspberry.sim.config import SimConfig
+from raspberry.store import plain_name
 from raspberry.verify.config import VerdictsConfig
 
 Role = Literal[
@@ -146,7 +147,7 @@ class BuildConfig(Section):
     @classmethod
     def _plain_name(cls, name: str) -> str:
         # The name starts every default build id, which names a folder in output_dir.
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,100}", name) or ".." in name:
+        if not plain_name(name, longest=101):
             raise ValueError("use letters, digits, '.', '_' and '-' only (no '/', no '..')")
         return name
 

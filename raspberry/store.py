@@ -28,12 +28,18 @@ from raspberry.errors import StoreError
 from raspberry.records import R, Row, from_table, schema, to_table
 
 SHARD_STATES = ("pending", "done", "failed")
-# A build id names a folder inside the output folder, never a path out of it.
-BUILD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def plain_name(text: str, longest: int = 128) -> bool:
+    """A name that can only be a folder inside another, never a path out of it: letters, digits,
+    '.', '_' and '-', starting with a letter or digit, no '..'."""
+    return bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", text)) and (
+        len(text) <= longest and ".." not in text
+    )
 
 
 def check_build_id(build_id: str) -> str:
-    if not BUILD_ID.fullmatch(build_id) or ".." in build_id:
+    if not plain_name(build_id):
         raise StoreError(
             f"build id {build_id!r} is not a plain name: use letters, digits, '.', '_' and '-' "
             "(no '/', no '..'; at most 128 characters)"
@@ -45,9 +51,13 @@ def build_dir(output_dir: str | Path, build_id: str) -> Path:
     return Path(output_dir) / check_build_id(build_id)
 
 
+def _writer_lock(output_dir: str | Path, build_id: str) -> Path:
+    return (build_dir(output_dir, build_id) / ".writer.lock").resolve()
+
+
 def build_writer(output_dir: str | Path, build_id: str) -> str | None:
     """Who is writing the build now ("pid N on HOST"), or None."""
-    path = build_dir(output_dir, build_id) / ".writer.lock"
+    path = _writer_lock(output_dir, build_id)
     if not path.exists():
         return None
     with open(path) as lock:
@@ -70,7 +80,7 @@ _HELD_LOCK = threading.Lock()
 def build_lock(output_dir: str | Path, build_id: str) -> Iterator[None]:
     """Hold the build's writer lock: one process writes a build at a time. Taken again by the
     same process (the CLI, then its flow) it nests; the OS frees it when its holder dies."""
-    path = (build_dir(output_dir, build_id) / ".writer.lock").resolve()
+    path = _writer_lock(output_dir, build_id)
     with _HELD_LOCK:
         held = _HELD.get(path)
         if held is None:
