@@ -25,7 +25,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from functools import cache
 from pathlib import Path
 
 from raspberry.verify.seccomp import UnsupportedMachine, sandbox_filter
@@ -88,10 +89,11 @@ def _user_namespace() -> Iterator[int]:
         helper.wait()
 
 
-@contextmanager
-def sandboxed(folder: Path, argv: list[str], fds: tuple[int, ...] = ()) -> Iterator[tuple]:
-    """The command that runs the launcher with `argv` on `folder` in isolation, and the fds to
-    pass it. Raises SandboxUnavailable where this machine cannot isolate it."""
+@cache
+def _fixed() -> tuple[str, str, str, str, str, tuple[str, ...]]:
+    """What every sandbox of this process shares: bwrap, the filter (hex), the Python
+    installation, its interpreter within it, the launcher's source and the system binds. Raises
+    SandboxUnavailable where this machine cannot isolate (nothing is cached then)."""
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise SandboxUnavailable(f"bubblewrap (bwrap) is not installed; {HINT}")
@@ -100,31 +102,34 @@ def sandboxed(folder: Path, argv: list[str], fds: tuple[int, ...] = ()) -> Itera
     except UnsupportedMachine as exc:
         raise SandboxUnavailable(str(exc)) from exc
     prefix, exe = _interpreter()
-    with _user_namespace() if os.geteuid() == 0 else _no_namespace() as userns:
+    launcher = LAUNCHER.read_text(encoding="utf-8")
+    return bwrap, bpf.hex(), prefix, exe, launcher, tuple(_system_binds())
+
+
+@contextmanager
+def sandboxed(folder: Path, argv: list[str], fds: tuple[int, ...] = ()) -> Iterator[tuple]:
+    """The command that runs the launcher with `argv` on `folder` in isolation, and the fds to
+    pass it. Raises SandboxUnavailable where this machine cannot isolate it."""
+    bwrap, bpf, prefix, exe, launcher, binds = _fixed()
+    with _user_namespace() if os.geteuid() == 0 else nullcontext() as userns:
         identity = (
             ["--userns", str(userns), "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
             if userns is not None
             else ["--unshare-user"]
         )
         cmd = [
-                bwrap, *identity,
-                "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
-                "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--clearenv",
-                "--setenv", "PATH", "/nonexistent", "--setenv", "LANG", "C.UTF-8",
-                "--setenv", "LD_LIBRARY_PATH", f"{PYTHON_DEST}/lib",
-                *_system_binds(),
-                "--ro-bind", prefix, PYTHON_DEST,
-                "--dev", "/dev",
-                "--bind", str(folder), FOLDER_DEST, "--chdir", FOLDER_DEST,
-                f"{PYTHON_DEST}/{exe}", "-I", "-S", "-c", LAUNCHER.read_text(encoding="utf-8"),
-                argv[0], argv[1], bpf.hex(), *argv[2:],
-            ]  # fmt: skip
+            bwrap, *identity,
+            "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+            "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--clearenv",
+            "--setenv", "PATH", "/nonexistent", "--setenv", "LANG", "C.UTF-8",
+            "--setenv", "LD_LIBRARY_PATH", f"{PYTHON_DEST}/lib",
+            *binds,
+            "--ro-bind", prefix, PYTHON_DEST,
+            "--dev", "/dev",
+            "--bind", str(folder), FOLDER_DEST, "--chdir", FOLDER_DEST,
+            f"{PYTHON_DEST}/{exe}", "-I", "-S", "-c", launcher, argv[0], argv[1], bpf, *argv[2:],
+        ]  # fmt: skip
         yield cmd, (*fds, *([userns] if userns is not None else []))
-
-
-@contextmanager
-def _no_namespace() -> Iterator[None]:
-    yield None
 
 
 def setup_failure(stderr: str) -> str | None:
