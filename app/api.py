@@ -9,20 +9,19 @@ the CLI (`raspberry.build`, `raspberry.load_build`, `raspberry.check`).
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from pathlib import Path
 from typing import Any
 
 import yaml
-from raspberry_app.build import export_build, run_flow
+from raspberry_app.build import export_build, new_build
+from raspberry_app.settings import parse_stages
 
 from raspberry import pipeline
-from raspberry.config import BuildConfig, load_config
+from raspberry.config import BuildConfig
 from raspberry.report import build_state, build_summary
 from raspberry.store import (
     build_dir,
-    build_lock,
     check_build_id,
     read_manifest,
     read_shard,
@@ -105,21 +104,10 @@ def build(
 ) -> Build:
     """Run a build (all stages by default) and return it; a failed shard or row does not raise:
     look at `.state` and `.summary`. Bad input raises a RaspberryError saying what to fix."""
-    from raspberry.preflight import preflight
-
     if isinstance(config, BuildConfig):
-        config_path = _write_config(config, output_dir or config.output_dir)
-    else:
-        config_path = str(Path(config).resolve())
-    loaded = load_config(config_path)
-    names = list(stages) if stages else pipeline.names()
-    for name in names:
-        pipeline.stage(name)  # one clear error for an unknown stage
-    out = str(output_dir or loaded.output_dir)
-    build_id = check_build_id(build_id or loaded.build_id_for(dt.datetime.now(dt.UTC)))
-    preflight(loaded, names, out, build_id)
-    with build_lock(out, build_id):
-        run_flow(loaded, config_path, build_id, out, names)
+        config = _write_config(config, output_dir or config.output_dir)
+    names = parse_stages(",".join(stages) if stages else None)
+    out, build_id, _ = new_build(config, build_id, names, output_dir)
     return Build(out, build_id)
 
 

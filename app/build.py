@@ -36,20 +36,33 @@ from raspberry.store import (
 )
 
 
-def cmd_build(args: argparse.Namespace) -> int:
+def new_build(
+    config_path: str | Path,
+    build_id: str | None,
+    stages: list[str],
+    output_dir: str | Path | None,
+    exit_on_ctrl_c: bool = False,
+) -> tuple[str, str, dict[str, Any]]:
+    """Check everything, take the build's lock and run it (`raspberry build` and
+    `raspberry.build`); return its output folder, its id and its manifest."""
     from raspberry.preflight import preflight  # imports the question sources: only when building
 
-    config = load_config(args.config)
+    config_path = str(Path(config_path).resolve())
+    config = load_config(config_path)
+    out = str(output_dir or config.output_dir)
+    build_id = check_build_id(build_id or config.build_id_for(dt.datetime.now(dt.UTC)))
+    preflight(config, stages, out, build_id)
+    with build_lock(out, build_id):  # refused at once when another process writes it
+        manifest = run_flow(config, config_path, build_id, out, stages, exit_on_ctrl_c)
+    return out, build_id, manifest
+
+
+def cmd_build(args: argparse.Namespace) -> int:
     stages = parse_stages(args.stages)
-    output_dir = args.output_dir or config.output_dir
-    build_id = check_build_id(args.build_id or config.build_id_for(dt.datetime.now(dt.UTC)))
-    preflight(config, stages, output_dir, build_id)
-    config_path = str(Path(args.config).resolve())
-    with build_lock(output_dir, build_id):  # refused at once when another process writes it
-        return _report_run(
-            run_flow(config, config_path, build_id, output_dir, stages, exit_on_ctrl_c=True),
-            args.json,
-        )
+    _, _, manifest = new_build(
+        args.config, args.build_id, stages, args.output_dir, exit_on_ctrl_c=True
+    )
+    return _report_run(manifest, args.json)
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
