@@ -60,6 +60,18 @@ class Snapshot:
         )
 
 
+class _WarnOnce:
+    """Logs the first error only: a broken display would repeat it at every tick."""
+
+    def __init__(self, what: str):
+        self._what, self._done = what, False
+
+    def __call__(self, exc: Exception) -> None:
+        if not self._done:
+            self._done = True
+            log.warning("%s error (ignored, the build goes on): %r", self._what, exc)
+
+
 class Board:
     """Process-wide sums over the attached gateways' stats, safe under any interleaving of threads.
 
@@ -72,7 +84,7 @@ class Board:
         self._lock = threading.Lock()
         self._live: dict[int, Any] = {}
         self._base: dict[str, float] = {}
-        self._warned = False
+        self._warn = _WarnOnce("progress board")
         self.items_total = 0
         self.items_done = 0
         self.started = time.monotonic()
@@ -83,9 +95,7 @@ class Board:
             with self._lock:
                 yield
         except Exception as exc:  # progress must never fail the work it reports on
-            if not self._warned:
-                self._warned = True
-                log.warning("progress board error (ignored, the build goes on): %r", exc)
+            self._warn(exc)
 
     def attach(self, stats: Any) -> None:
         with self._guarded():
@@ -199,7 +209,7 @@ class Reporter:
     def __init__(self, sinks: list[Sink], every_s: float = 2.0):
         self._sinks, self._every = sinks, every_s
         self._stop = threading.Event()
-        self._warned = False
+        self._warn = _WarnOnce("progress display")
         self._thread = threading.Thread(target=self._run, name="progress", daemon=True)
 
     def __enter__(self) -> Reporter:
@@ -226,8 +236,3 @@ class Reporter:
                     self._warn(exc)
         except Exception as exc:  # a progress display must never break a build
             self._warn(exc)
-
-    def _warn(self, exc: Exception) -> None:
-        if not self._warned:
-            self._warned = True
-            log.warning("progress display error (ignored, the build goes on): %r", exc)
