@@ -80,3 +80,27 @@ def test_check_is_safe_from_a_plain_script_and_from_stdin(tmp_path):
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.split() == ["True", "False"]
         assert time.monotonic() - started < 60
+
+
+def test_a_check_waiting_for_the_only_worker_goes_on_when_that_worker_hangs():
+    """The hung worker is replaced at once: a thread waiting for a free worker is not left
+    waiting for one that will never come back."""
+    pool = MathPool(workers=1, timeout_s=2, compare=hangs_on_forever)
+    results = {}
+
+    def ask(name: str, pair: tuple[str, str], delay: float) -> None:
+        time.sleep(delay)
+        results[name] = pool.verify_many([pair])
+
+    threads = [
+        threading.Thread(target=ask, args=("hung", ("x^2", "forever"), 0.0)),
+        threading.Thread(target=ask, args=("waiting", ("2x", "x+x"), 0.3), daemon=True),
+    ]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert results == {"hung": [None], "waiting": [True]}
+    finally:
+        pool.close()

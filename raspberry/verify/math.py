@@ -129,12 +129,14 @@ class MathPool:
     def _check(self, gold: str, answer: str) -> bool | None:
         worker = self._take()
         result = worker.ask(gold, answer, self.timeout_s)
-        if result is None:  # hung or dead: killed, and a new one takes its place when needed
+        if result is None:  # hung or dead: killed, and a new one takes its place at once (a
+            worker.kill()  # thread may be waiting for a free worker: none would come back)
+            fresh = _Worker(self._target, self._path)
             with self._lock:
                 self._all.discard(worker)
-            worker.kill()
-        else:
-            self._idle.put(worker)
+                self._all.add(fresh)
+            worker = fresh
+        self._idle.put(worker)
         return result
 
     def verify_many(self, pairs: list[tuple[str, str]]) -> list[bool | None]:
