@@ -10,6 +10,7 @@ the CLI (`raspberry.build`, `raspberry.load_build`, `raspberry.check`).
 from __future__ import annotations
 
 import hashlib
+import posixpath
 from pathlib import Path
 from typing import Any
 
@@ -20,31 +21,24 @@ from raspberry_app.settings import parse_stages
 from raspberry import pipeline
 from raspberry.config import BuildConfig
 from raspberry.report import build_state, build_summary
-from raspberry.store import (
-    build_dir,
-    check_build_id,
-    read_manifest,
-    read_shard,
-    shard_name,
-    shard_path,
-)
+from raspberry.storage import Folder
+from raspberry.store import BuildStore, shard_name
 
 
 class Build:
     """A build on disk: its state, summary, rows per stage, and its exports."""
 
     def __init__(self, output_dir: str | Path, build_id: str):
-        self.output_dir, self.build_id = str(output_dir), check_build_id(build_id)
-        read_manifest(self.output_dir, self.build_id)  # one clear error if there is none
+        self.store = BuildStore(output_dir, build_id)
+        self.output_dir, self.build_id = self.store.output_dir, self.store.build_id
+        self.store.manifest()  # one clear error if there is none
 
     def __repr__(self) -> str:
-        return (
-            f"Build({self.build_id!r}, {self.state}, {build_dir(self.output_dir, self.build_id)})"
-        )
+        return f"Build({self.build_id!r}, {self.state}, {self.store.files.url()})"
 
     @property
     def manifest(self) -> dict[str, Any]:
-        return read_manifest(self.output_dir, self.build_id)
+        return self.store.manifest()
 
     @property
     def state(self) -> str:
@@ -64,9 +58,7 @@ class Build:
             row
             for index in range(len(shards))
             if shards.get(shard_name(index), {}).get("state") == "done"
-            for row in read_shard(
-                shard_path(self.output_dir, self.build_id, name, index), spec.row_type
-            )
+            for row in self.store.read_shard(name, index, spec.row_type)
         ]
 
     def dataset(self, name: str) -> Any:
@@ -112,16 +104,17 @@ def build(
 
 
 def load_build(path: str | Path) -> Build:
-    """A build from its folder, <output_dir>/<build_id>."""
-    folder = Path(path)
-    return Build(folder.parent, folder.name)
+    """A build from its folder, <output_dir>/<build_id> (a path or an fsspec URL)."""
+    url = Folder(path).url()
+    return Build(posixpath.dirname(url), posixpath.basename(url))
 
 
 def _write_config(config: BuildConfig, output_dir: str | Path) -> str:
     """A config object as the YAML file the flow reads (prompts_dir made absolute)."""
     data = config.model_dump(mode="json", exclude={"source"})
     data["prompts_dir"] = str(config.prompts_path())
-    folder = Path(output_dir) / "_configs"
+    # Beside the builds when they are on this disk, else beside the request cache.
+    folder = Folder(output_dir).local_path("_configs") or Path(config.gateway.cache_path).parent
     folder.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(data, sort_keys=False)
     path = folder / f"{config.name}-{hashlib.sha256(text.encode()).hexdigest()[:12]}.yaml"

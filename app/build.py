@@ -26,14 +26,8 @@ from raspberry.config import BuildConfig, load_config
 from raspberry.errors import DiskFull, RaspberryError, disk_full
 from raspberry.report import build_summary, summary_lines
 from raspberry.sft.export import FORMATS
-from raspberry.store import (
-    build_dir,
-    build_lock,
-    build_writer,
-    changed_shards,
-    check_build_id,
-    read_manifest,
-)
+from raspberry.storage import Folder
+from raspberry.store import BuildStore, check_build_id
 
 
 def new_build(
@@ -52,7 +46,7 @@ def new_build(
     out = str(output_dir or config.output_dir)
     build_id = check_build_id(build_id or config.build_id_for(dt.datetime.now(dt.UTC)))
     preflight(config, stages, out, build_id)
-    with build_lock(out, build_id):  # refused at once when another process writes it
+    with BuildStore(out, build_id).lock():  # refused at once when another process writes it
         manifest = run_flow(config, config_path, build_id, out, stages, exit_on_ctrl_c)
     return out, build_id, manifest
 
@@ -70,7 +64,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     missing shards are computed, the rest come from the cache once their files check out."""
     from raspberry.preflight import preflight
 
-    manifest = read_manifest(args.output_dir, args.build_id)
+    manifest = BuildStore(args.output_dir, args.build_id).manifest()
     last = (manifest.get("runs") or [{}])[-1]
     if "config_path" not in last:
         raise RaspberryError(
@@ -88,7 +82,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         )
     # The folder the manifest was found in, wherever the build ran before (it may have moved).
     preflight(config, stages, args.output_dir, args.build_id)
-    with build_lock(args.output_dir, args.build_id):
+    with BuildStore(args.output_dir, args.build_id).lock():
         manifest = run_flow(
             config, config_path, args.build_id, args.output_dir, stages, exit_on_ctrl_c=True
         )
@@ -126,7 +120,7 @@ def run_flow(
                 stages=stages,
                 return_state=True,
             )
-    manifest = read_manifest(output_dir, build_id)
+    manifest = BuildStore(output_dir, build_id).manifest()
     _raise_if_disk_full(state.message or "", manifest, output_dir, config.gateway.cache_path)
     return manifest
 
@@ -161,7 +155,7 @@ def _interruptible(output_dir: str, build_id: str, api_url: str | None) -> Itera
         if not ours:
             from raspberry_flows.build import mark_interrupted
 
-            runs = read_manifest(output_dir, build_id).get("runs") or [{}]
+            runs = BuildStore(output_dir, build_id).manifest().get("runs") or [{}]
             mark_interrupted(runs[-1].get("flow_run_id"), timeout_s=3.0)
         os._exit(130)
 
@@ -182,18 +176,19 @@ def _raise_if_disk_full(
     ]
     if any(disk_full(e) for e in errors):
         raise DiskFull(
-            f"the disk is full under {Path(output_dir).resolve()} or {Path(cache_path).resolve()}; "
+            f"the disk is full under {Folder(output_dir).url()} or {Path(cache_path).resolve()}; "
             f"every file written is intact: free space and rerun build '{manifest['build_id']}'"
         )
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    manifest = read_manifest(args.output_dir, args.build_id)
+    store = BuildStore(args.output_dir, args.build_id)
+    manifest = store.manifest()
     runs = manifest.get("runs") or [{}]
-    if runs[-1].get("state") == "running" and not build_writer(args.output_dir, args.build_id):
+    if runs[-1].get("state") == "running" and not store.writer():
         runs[-1]["state"] = "interrupted"  # its process is gone: `raspberry rerun` resumes it
     summary = build_summary(manifest, None)
-    changed = changed_shards(args.output_dir, manifest)
+    changed = store.changed_shards(manifest)
     if changed:
         summary["changed"] = changed
     if args.json:
@@ -213,27 +208,31 @@ def export_build(
 ) -> dict[str, Any]:
     """Write a build's export files again into `out`, with the settings the build recorded
     (`raspberry export` and `Build.export`); return their paths and the export report."""
-    manifest = read_manifest(output_dir, build_id)
+    store = BuildStore(output_dir, build_id)
+    manifest = store.manifest()
     spec = next(s for s in pipeline.stages() if s.exports)
     if "export" not in manifest:
         raise RaspberryError(
             f"build '{build_id}' has no export settings: its {spec.name} stage has not run; "
             "run `raspberry build` first"
         )
-    folder = Path(out)
-    if folder.exists() and not folder.is_dir():
-        raise RaspberryError(f"--out {folder} is a file; give a folder for the export files")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RaspberryError(f"--out {folder}: cannot make the folder ({exc.strerror})") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise RaspberryError(f"--out {folder} is not writable; give another folder")
+    folder = Folder(out)
+    if (local := folder.local_path()) is not None:
+        if local.exists() and not local.is_dir():
+            raise RaspberryError(f"--out {local} is a file; give a folder for the export files")
+        try:
+            local.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RaspberryError(
+                f"--out {local}: cannot make the folder ({exc.strerror})"
+            ) from None
+        if not os.access(local, os.W_OK | os.X_OK):
+            raise RaspberryError(f"--out {local} is not writable; give another folder")
     shards = manifest["stages"].get(spec.name, {}).values()
     if not any(entry["state"] == "done" for entry in shards):
         raise RaspberryError(f"build '{build_id}' has no completed {spec.name} shard to export")
     return spec.exports.write(  # type: ignore[union-attr]
-        output_dir, build_id, manifest["export"], folder, formats or FORMATS
+        store, manifest["export"], folder, formats or FORMATS
     )
 
 
@@ -242,7 +241,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     exported = export_build(args.output_dir, args.build_id, args.out, formats)
     for fmt, path in exported["paths"].items():
         print(f"{fmt}: {path}")
-    print(f"{exported['report']['rows_out']} rows; report: {Path(args.out) / 'export_report.json'}")
+    report = Folder(args.out).url("export_report.json")
+    print(f"{exported['report']['rows_out']} rows; report: {report}")
     return 0
 
 
@@ -250,6 +250,6 @@ def _print(summary: dict[str, Any], manifest: dict[str, Any], paid_when: str) ->
     for line in summary_lines(summary, manifest, paid_when):
         print(line)
     last = (manifest.get("runs") or [{}])[-1]
-    report = build_dir(last.get("output_dir", "."), manifest["build_id"]) / REPORT_NAME
-    if report.exists():
-        print(f"report: {report}")
+    report = BuildStore(last.get("output_dir", "."), manifest["build_id"]).files
+    if report.exists(REPORT_NAME):
+        print(f"report: {report.url(REPORT_NAME)}")

@@ -29,13 +29,13 @@ TASKS = (
 ).split()
 
 
-def make_shards(folder: Path, total: int) -> list[Path]:
+def make_shards(folder: Path, total: int) -> list[str]:
     import reasoning_gym
 
     from raspberry.questions.config import ReasoningGymTask
     from raspberry.questions.reasoning_gym_source import to_question
-    from raspberry.records import Question
-    from raspberry.store import write_shard
+    from raspberry.records import Question, to_table
+    from raspberry.storage import Folder
 
     per_task = total // len(TASKS)
     rows = []
@@ -52,9 +52,9 @@ def make_shards(folder: Path, total: int) -> list[Path]:
     rows = rows[:total]
     paths = []
     for s in range(0, len(rows), SHARD):
-        path = folder / f"shard-{s // SHARD:05d}.parquet"
-        write_shard(path, rows[s : s + SHARD], Question)
-        paths.append(path)
+        name = f"shard-{s // SHARD:05d}.parquet"
+        Folder(folder).write_table(name, to_table(rows[s : s + SHARD], Question))
+        paths.append(str(folder / name))
     return paths
 
 
@@ -67,7 +67,7 @@ def measure(paths: list[str]) -> dict[str, float]:
     before = _status_kib("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM, the peak RSS, to the current
     start = time.perf_counter()
-    found = duplicates(cfg, [Path(p) for p in paths], [])
+    found = duplicates(cfg, paths, [])
     wall = time.perf_counter() - start
     return {
         "wall_s": wall,

@@ -70,7 +70,7 @@ def config(cache: Path, concurrency: int) -> BuildConfig:
 
 
 async def one_run(cfg: BuildConfig, url: str, qs: list[Question], latency_s: float) -> dict:
-    async with Gateway(cfg, url) as gw:
+    async with Gateway(cfg.llm, url) as gw:
         cpu, wall = time.process_time(), time.perf_counter()
         rows = await run_dialogues(gw, qs, cfg.dialogues, dialogue_prompts(cfg), "bench")
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu

@@ -67,7 +67,7 @@ async def run_gateway(args: argparse.Namespace, cache: Path) -> dict[str, Any]:
             "questions": {"reasoning_gym": [{"task": "chain_sum", "count": 1}]},
         }
     )
-    async with Gateway(config) as gw:
+    async with Gateway(config.llm) as gw:
 
         async def one(i: int) -> bool:
             try:

@@ -12,9 +12,9 @@ from typing import Any
 
 from prefect.artifacts import create_link_artifact, create_table_artifact
 
-from raspberry.build_report import write_report
+from raspberry.build_report import REPORT_NAME, write_report
 from raspberry.report import cost_rows, funnel_line, funnel_rows, preview, shard_rows
-from raspberry.store import read_manifest
+from raspberry.store import BuildStore
 
 
 def artifact_key(*parts: str) -> str:
@@ -22,8 +22,8 @@ def artifact_key(*parts: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")
 
 
-def publish_stage(output_dir: str, build_id: str, stage: str, totals: dict[str, Any]) -> None:
-    manifest = read_manifest(output_dir, build_id)
+def publish_stage(store: BuildStore, stage: str, totals: dict[str, Any]) -> None:
+    build_id, manifest = store.build_id, store.manifest()
     shards = shard_rows(manifest, stage, totals["computed"])
     failed = totals["shards_failed"]
     create_table_artifact(
@@ -44,7 +44,7 @@ def publish_stage(output_dir: str, build_id: str, stage: str, totals: dict[str, 
         key=artifact_key("cost", build_id, stage),
         description=f"{stage}: requests, tokens and cost",
     )
-    rows = preview(output_dir, build_id, manifest, stage)
+    rows = preview(store, manifest, stage)
     create_table_artifact(
         rows or [{"note": "no accepted row yet"}],
         key=artifact_key("preview", build_id, stage),
@@ -52,16 +52,17 @@ def publish_stage(output_dir: str, build_id: str, stage: str, totals: dict[str, 
     )
 
 
-def publish_build(output_dir: str, manifest: dict[str, Any]) -> None:
-    build_id = manifest["build_id"]
-    report = write_report(output_dir, build_id, manifest)
+def publish_build(store: BuildStore) -> None:
+    build_id, manifest = store.build_id, store.manifest()
+    report = write_report(store, manifest)
+    local = store.files.local_path(REPORT_NAME)
     create_table_artifact(
         funnel_rows(manifest),
         key=artifact_key("funnel", build_id),
         description=f"build {build_id}: {funnel_line(manifest)}",
     )
     create_link_artifact(
-        report.as_uri(),
+        local.as_uri() if local else report,
         link_text=f"build report {build_id} ({report})",
         key=artifact_key("report", build_id),
         description="plots of the funnel, turns to correct, lengths and cost per stage",

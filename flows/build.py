@@ -10,12 +10,14 @@ rerun`, the nightly deployment (prefect.yaml) and `raspberry serve`.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from prefect import Task, flow, get_client, get_run_logger
+from prefect.filesystems import RemoteFileSystem
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.states import Crashed, Failed, State
@@ -29,21 +31,12 @@ from raspberry import pipeline
 from raspberry.config import BuildConfig, load_config
 from raspberry.errors import RaspberryError
 from raspberry.pipeline import BuildInput, Stage
-from raspberry.pipeline.plan import build_input_sources, shard_inputs
+from raspberry.pipeline.plan import build_input_sources, shard_inputs, stale
 from raspberry.preflight import preflight
 from raspberry.report import stage_line
 from raspberry.sim.process import sim_for
-from raspberry.store import (
-    build_dir,
-    build_lock,
-    init_manifest,
-    intact,
-    read_manifest,
-    results_dir,
-    set_shard,
-    shard_name,
-    update_manifest,
-)
+from raspberry.storage import Folder
+from raspberry.store import BuildStore, results_folder, shard_name
 
 PAID = (
     "requests_sent",
@@ -58,19 +51,29 @@ PAID = (
 
 def _cached_task(task: Task, output_dir: str) -> Task:
     """The task with its results kept beside the builds, whatever process runs it."""
-    return task.with_options(result_storage=results_dir(output_dir))
+    return task.with_options(result_storage=_result_storage(output_dir))
 
 
-def _checked(folder: Path, run: Any) -> tuple[State, bool]:
+def _result_storage(output_dir: str) -> Path | str:
+    folder = results_folder(output_dir)
+    if folder.local:
+        return Path(folder.path())
+    # Prefect takes a remote result store only as a saved block; it is named after its location.
+    # Prefect wants scheme://location/path; fsspec's form of an in-memory path has no location.
+    protocol = folder.fs.protocol if isinstance(folder.fs.protocol, str) else folder.fs.protocol[0]
+    basepath = f"{protocol}://{folder.path().lstrip('/')}"
+    name = "raspberry-results-" + hashlib.sha256(basepath.encode()).hexdigest()[:12]
+    RemoteFileSystem(basepath=basepath).save(name, overwrite=True)
+    return f"remote-file-system/{name}"
+
+
+def _checked(store: BuildStore, run: Any) -> tuple[State, bool]:
     """Run a cached task (`run(refresh)` returns its final state); a result served from the cache
-    whose file is missing or altered, or that left rows failed, is recomputed (its rows that were
-    answered come from the request cache). Returns (state, from cache)."""
+    that the plan finds stale is computed again (its rows that were answered come from the
+    request cache). Returns (state, from cache)."""
     state = run(False)
-    if state.name == "Cached" and not intact(folder, state.result()):
-        get_run_logger().warning("cached output missing or altered; recomputing")
-        state = run(True)
-    elif state.name == "Cached" and state.result().get("rows_failed"):
-        get_run_logger().info("computing again the rows that failed last time")
+    if state.name == "Cached" and (reason := stale(store, state.result())):
+        get_run_logger().warning("%s", reason)
         state = run(True)
     return state, state.name == "Cached"
 
@@ -87,14 +90,11 @@ def _run_build_input(
     (or its absence explained in the log, and the stage's shards are then blocked)."""
     logger = get_run_logger()
     name = build_input.name
-    folder = build_dir(output_dir, build_id)
-    manifest = read_manifest(output_dir, build_id)
-    inputs, earlier, blocked = build_input_sources(
-        config, folder, manifest, build_input, output_dir
-    )
+    store = BuildStore(output_dir, build_id)
+    inputs, earlier, blocked = build_input_sources(config, store, store.manifest(), build_input)
     if blocked:
         logger.error("%s pass not run: %s", name, blocked)
-        update_manifest(output_dir, build_id, **{name: {"state": "failed"}})
+        store.record(name, {"state": "failed"})
         return
     params = {
         "build_id": build_id,
@@ -108,11 +108,11 @@ def _run_build_input(
     }
     task = _cached_task(build_input_task, output_dir)
     state, _ = _checked(
-        folder,
+        store,
         lambda refresh: task.with_options(refresh_cache=refresh)(**params, return_state=True),
     )
     result = state.result() if state.is_completed() else None
-    update_manifest(output_dir, build_id, **{name: result or {"state": "failed"}})
+    store.record(name, result or {"state": "failed"})
     if result:
         said = {k: v for k, v in result.items() if k not in ("state", "path", "fingerprint")}
         logger.info("%s: %s", name, said)
@@ -130,8 +130,8 @@ def build_stage(
     spec = pipeline.stage(stage)
     for build_input in spec.build_inputs:
         _run_build_input(config, config_path, build_id, output_dir, spec, build_input)
-    manifest = read_manifest(output_dir, build_id)
-    folder = build_dir(output_dir, build_id)
+    store = BuildStore(output_dir, build_id)
+    manifest = store.manifest()
     task = _cached_task(shard_task(stage), output_dir)
     key = spec.key(config)
     totals: dict[str, Any] = {
@@ -161,9 +161,9 @@ def build_stage(
     with StageProgress(stage, build_id, logger):
         futures: dict[int, tuple[PrefectFuture, dict[str, str]]] = {}
         for shard in range(config.questions.shards):
-            inputs, blocked = shard_inputs(folder, manifest, spec, shard)
+            inputs, blocked = shard_inputs(store, manifest, spec, shard)
             if blocked:
-                set_shard(output_dir, build_id, stage, shard, {"state": "failed", "error": blocked})
+                store.record_shard(stage, shard, {"state": "failed", "error": blocked})
                 totals["shards_failed"] += 1
                 logger.error("%s/%s not run: %s", stage, shard_name(shard), blocked)
                 continue
@@ -175,7 +175,7 @@ def build_stage(
                 f.wait()
                 return f.state
 
-            state, cached = _checked(folder, run)
+            state, cached = _checked(store, run)
             if not state.is_completed():
                 totals["shards_failed"] += 1
                 continue
@@ -183,7 +183,7 @@ def build_stage(
             if cached:
                 # The manifest may predate the cached result (e.g. a run that failed after it).
                 entry = {k: v for k, v in result.items() if k not in ("stage", "shard")}
-                set_shard(output_dir, build_id, stage, shard, entry)
+                store.record_shard(stage, shard, entry)
             else:
                 totals["computed"].append(shard_name(shard))
             totals["shards_done"] += 1
@@ -195,7 +195,7 @@ def build_stage(
                 # A shard served from the cache cost nothing in this run.
                 totals[name] += 0 if cached else result.get(name, 0)
     logger.info("%s", stage_line(stage, totals))
-    publish_stage(output_dir, build_id, stage, totals)
+    publish_stage(store, stage, totals)
     if totals["shards_failed"] or totals["rows_failed"]:
         message = f"{totals['shards_failed']} shard(s) and {totals['rows_failed']} row(s) failed"
         return Failed(message=message, data=totals)
@@ -254,18 +254,19 @@ def build_dataset(
     config_path = str(Path(config_path).resolve())
     config = load_config(config_path)
     build_id = build_id or config.build_id_for(_scheduled())
-    out = str(Path(output_dir or config.output_dir).resolve())
+    out = Folder(output_dir or config.output_dir).url()
     selected = [s for s in pipeline.names() if s in (stages or pipeline.names())]
     preflight(config, selected, out, build_id)
     _tag_run(f"build:{build_id}")
-    with build_lock(out, build_id):
+    with BuildStore(out, build_id).lock():
         return _build(config, config_path, build_id, out, selected)
 
 
 def _build(
     config: BuildConfig, config_path: str, build_id: str, out: str, selected: list[str]
 ) -> Any:
-    init_manifest(out, build_id, pipeline.stage_keys(config, selected))
+    store = BuildStore(out, build_id)
+    store.init(pipeline.stage_keys(config, selected))
     started = time.time()
     summary: dict[str, Any] = {
         "build_id": build_id,
@@ -279,7 +280,7 @@ def _build(
         "exports": {},
     }
     # Recorded now, so that a run killed midway can still be repeated by `raspberry rerun`.
-    update_manifest(out, build_id, run=summary)
+    store.record_run(summary)
     stage_flow = build_stage.with_options(
         task_runner=ThreadPoolTaskRunner(max_workers=config.run.parallel_shards)
     )
@@ -294,15 +295,15 @@ def _build(
     for spec in (s for s in map(pipeline.stage, selected) if s.exports):
         settings = spec.exports.settings(config)  # type: ignore[union-attr]
         # Recorded so that `raspberry export` can redo the files the same way, without the config.
-        update_manifest(out, build_id, export=settings)
+        store.record("export", settings)
         exported = export_task(build_id, out, spec.name, settings)
         summary["exports"], summary["export_report"] = exported["paths"], exported["report"]
     failed = sum(s["shards_failed"] for s in summary["stages"].values())
     failed_rows = sum(s.get("rows_failed", 0) for s in summary["stages"].values())
     summary["state"] = "failed" if failed or failed_rows else "completed"
     summary["wall_s"] = round(time.time() - started, 2)
-    manifest = update_manifest(out, build_id, run=summary)
-    publish_build(out, manifest)
+    store.record_run(summary)
+    publish_build(store)
     if failed or failed_rows:
         return Failed(
             message=f"{failed} shard(s) and {failed_rows} row(s) failed; see "

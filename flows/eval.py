@@ -13,7 +13,7 @@ from raspberry_tasks.eval import eval_task
 
 from raspberry.config import load_config
 from raspberry.sim.process import sim_for
-from raspberry.store import write_text_atomic
+from raspberry.storage import Folder
 
 
 @flow(name="evaluate_benchmark", flow_run_name="eval-{eval_id}")
@@ -27,10 +27,10 @@ def evaluate_benchmark(
 ) -> dict[str, Any]:
     """Writes <output_dir>/<eval_id>/<model>.parquet per model and summary.json."""
     config = load_config(config_path)
-    out = Path(output_dir) / eval_id
+    out = Folder(output_dir).sub(eval_id)
     with sim_for(config) as sim_url:
         futures = [
-            eval_task.submit(eval_id, m, config_path, benchmark_path, runs, str(out), sim_url)
+            eval_task.submit(eval_id, m, config_path, benchmark_path, runs, out.url(), sim_url)
             for m in models
         ]
         results = [f.result() for f in futures]
@@ -39,7 +39,7 @@ def evaluate_benchmark(
         "benchmark": benchmark_path,
         "models": {r["model"]: r for r in results},
     }
-    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2))
+    out.write_text("summary.json", json.dumps(summary, indent=2))
     create_table_artifact(
         key=re.sub(r"[^a-z0-9-]+", "-", f"eval-{eval_id}".lower()),
         table=[

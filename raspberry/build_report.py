@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -22,7 +21,7 @@ from raspberry.report import (
     stage_specs,
     stage_totals,
 )
-from raspberry.store import build_dir, read_columns, write_text_atomic
+from raspberry.store import BuildStore
 
 REPORT_NAME = "report.html"
 BAR_COLOUR = "#c2185b"  # raspberry
@@ -64,7 +63,7 @@ def histogram(values: list[float], title: str, bins: int = 12) -> str:
     return bar_chart(labels, [float(c) for c in counts], f"{title}, n = {len(values):,}")
 
 
-def lengths(output_dir: str | Path, build_id: str, manifest: dict[str, Any]) -> dict[str, list]:
+def lengths(store: BuildStore, manifest: dict[str, Any]) -> dict[str, list]:
     """Per plotted measure, the values over the build's done shards (read column by column)."""
     out: dict[str, list] = {}
     for spec in stage_specs():
@@ -76,8 +75,8 @@ def lengths(output_dir: str | Path, build_id: str, manifest: dict[str, Any]) -> 
         for entry in manifest["stages"].get(spec.name, {}).values():
             if entry["state"] != "done":
                 continue
-            path = build_dir(output_dir, build_id) / entry["path"]
-            table = read_columns(path, spec.row_type, [column] + ([keep[0]] if keep else []))
+            columns = [column] + ([keep[0]] if keep else [])
+            table = store.read_columns(entry["path"], spec.row_type, columns)
             if keep:
                 table = table.filter(pc.equal(table[keep[0]], keep[1]))
             col = table[column]
@@ -99,7 +98,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def render(output_dir: str | Path, build_id: str, manifest: dict[str, Any]) -> str:
+def render(store: BuildStore, manifest: dict[str, Any]) -> str:
     """The report page for a build, from its manifest and shards."""
     totals, reports = stage_totals(manifest), stage_reports(manifest)
     specs = stage_specs()
@@ -111,7 +110,7 @@ def render(output_dir: str | Path, build_id: str, manifest: dict[str, Any]) -> s
         _table(funnel_rows(manifest)),
         *(chart for s in specs for chart in s.charts(reports[s.name])),
         "<h2>Length distributions</h2>",
-        *(histogram(v, title) for title, v in lengths(output_dir, build_id, manifest).items()),
+        *(histogram(v, title) for title, v in lengths(store, manifest).items()),
         "<h2>Cost per stage</h2>",
         bar_chart(
             [s.name for s in specs], [totals[s.name]["cost_usd"] for s in specs], "cost", " $"
@@ -123,19 +122,18 @@ def render(output_dir: str | Path, build_id: str, manifest: dict[str, Any]) -> s
     made = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        f"<title>Raspberry build {html.escape(build_id)}</title><style>"
+        f"<title>Raspberry build {html.escape(store.build_id)}</title><style>"
         "body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
         "svg{font:12px sans-serif;display:block;margin:1em 0}"
         "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px}"
         "</style></head><body>"
-        f"<h1>Raspberry build {html.escape(build_id)}</h1><p>written {made}</p>"
+        f"<h1>Raspberry build {html.escape(store.build_id)}</h1><p>written {made}</p>"
         + "\n".join(sections)
         + "</body></html>\n"
     )
 
 
-def write_report(output_dir: str | Path, build_id: str, manifest: dict[str, Any]) -> Path:
-    """Write <build>/report.html atomically; return its path."""
-    path = build_dir(output_dir, build_id) / REPORT_NAME
-    write_text_atomic(path, render(output_dir, build_id, manifest))
-    return path
+def write_report(store: BuildStore, manifest: dict[str, Any]) -> str:
+    """Write <build>/report.html whole; return its URL."""
+    store.files.write_text(REPORT_NAME, render(store, manifest))
+    return store.files.url(REPORT_NAME)

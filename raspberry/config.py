@@ -23,6 +23,7 @@ from raspberry.llm.config import (
     SIM_BASE_URL,
     BudgetConfig,
     GatewayConfig,
+    LlmSettings,
     ModelConfig,
     PriceConfig,
     ProviderConfig,
@@ -136,6 +137,17 @@ class BuildConfig(Section):
         if uses_sim and self.sim is None:
             raise ValueError("a provider has base_url 'sim' but there is no 'sim:' section")
         return self
+
+    @property
+    def llm(self) -> LlmSettings:
+        """The sections the gateway reads (role and eval model names never clash)."""
+        return LlmSettings(
+            self.providers,
+            {**self.eval.models, **self.models},
+            self.prices,
+            self.gateway,
+            self.budget,
+        )
 
     def model_for(self, name: str) -> ModelConfig:
         """A role's model, or an eval model by name; KeyError when neither exists."""

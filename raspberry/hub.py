@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from raspberry.errors import RaspberryError
-from raspberry.store import build_dir
+from raspberry.store import BuildStore
 
 
 def push_build(
@@ -29,27 +29,32 @@ def push_build(
             "HF_TOKEN is not set: put a Hugging Face token with write access in the environment "
             "(it is never read from the command line or written anywhere)"
         )
-    folder = build_dir(output_dir, build_id) / "exports"
-    if not (folder / "README.md").is_file():
+    store = BuildStore(output_dir, build_id)
+    folder = store.exports()
+    if not folder.is_file("README.md"):
         partial = (
             " (it has exports-partial/: rerun it first)"
-            if folder.with_name("exports-partial").is_dir()
+            if store.exports(partial=True).exists()
             else ""
         )
         raise RaspberryError(
-            f"build '{build_id}' has no complete exports under {folder}{partial}; "
+            f"build '{build_id}' has no complete exports under {folder.url()}{partial}; "
             "run `raspberry build` to the end first"
         )
+    from huggingface_hub import CommitOperationAdd
     from huggingface_hub.errors import HfHubHTTPError
+
+    # Read through the storage layer, so a build on object storage is pushed the same way.
+    files = [CommitOperationAdd(rel, folder.read_bytes(rel)) for rel in folder.glob("**")]
 
     api = HfApi(token=token)
     try:
         api.create_repo(repo, repo_type="dataset", private=private, exist_ok=True)
         if revision:
             api.create_branch(repo, branch=revision, repo_type="dataset", exist_ok=True)
-        commit = api.upload_folder(
-            folder_path=str(folder),
-            repo_id=repo,
+        commit = api.create_commit(
+            repo,
+            files,
             repo_type="dataset",
             revision=revision,
             commit_message=f"Raspberry build {build_id}",

@@ -7,14 +7,14 @@ the build flow calls it again, so a scheduled run with a missing key fails at on
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from raspberry import pipeline
 from raspberry.config import BuildConfig
 from raspberry.errors import ConfigError, StoreError
 from raspberry.llm.cache import RequestCache
 from raspberry.llm.config import resolve_api_key
-from raspberry.store import manifest_path, read_manifest, shard_name
+from raspberry.storage import Folder
+from raspberry.store import BuildStore, shard_name
 
 
 def preflight(
@@ -42,8 +42,10 @@ def preflight(
 
 
 def _writable_folder(path: str, what: str) -> None:
-    """A folder that exists or can be made (its first existing ancestor is a writable folder)."""
-    p = Path(path).resolve()
+    """A folder that exists or can be made (its first existing ancestor is a writable folder).
+    Another backend (s3://...) says so at its first write."""
+    if (p := Folder(path).local_path()) is None:
+        return
     ancestor = next(a for a in [p, *p.parents] if a.exists())
     if not ancestor.is_dir():
         raise ConfigError(f"{what} {path}: {ancestor} is a file, not a folder; choose another")
@@ -60,11 +62,8 @@ def _inputs_exist(config: BuildConfig, stages: list[str], output_dir: str, build
     ]
     if not needed:
         return
-    manifest = (
-        read_manifest(output_dir, build_id)
-        if manifest_path(output_dir, build_id).exists()
-        else {"stages": {}}
-    )
+    store = BuildStore(output_dir, build_id)
+    manifest = store.manifest() if store.exists() else {"stages": {}}
     for up in needed:
         shards = manifest["stages"].get(up, {})
         done = [

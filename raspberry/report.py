@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
+import posixpath
 from collections import Counter
 from collections.abc import Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from raspberry.store import build_dir, read_columns
+from raspberry.store import BuildStore
 
 if TYPE_CHECKING:
     from raspberry.pipeline import Stage
@@ -199,7 +199,7 @@ def run_lines(manifest: dict[str, Any]) -> list[str]:
 
 
 def preview(
-    output_dir: str | Path, build_id: str, manifest: dict[str, Any], stage: str, n: int = 3
+    store: BuildStore, manifest: dict[str, Any], stage: str, n: int = 3
 ) -> list[dict[str, Any]]:
     """The first n accepted rows of a stage's done shards, long texts cut to 300 characters."""
     spec = next(s for s in stage_specs() if s.name == stage)
@@ -211,8 +211,7 @@ def preview(
             break
         if entry["state"] != "done":
             continue
-        path = build_dir(output_dir, build_id) / entry["path"]
-        for row in read_columns(path, spec.row_type, wanted).to_pylist():
+        for row in store.read_columns(entry["path"], spec.row_type, wanted).to_pylist():
             if accepted and row.pop(accepted[0]) != accepted[1]:
                 continue
             rows.append({k: _cut(v) for k, v in row.items()})
@@ -326,7 +325,7 @@ def summary_lines(summary: dict[str, Any], manifest: dict[str, Any], paid_when: 
             f"{'passed' if checks.get('ok') else 'FAILED: ' + json.dumps(checks)}"
         )
     if summary["exports"]:
-        print(f"dataset: {Path(next(iter(summary['exports'].values()))).parent}")
+        print(f"dataset: {posixpath.dirname(next(iter(summary['exports'].values())))}")
     for line in run_lines(manifest):
         print(line)
     return out

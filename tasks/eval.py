@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 from prefect import task
@@ -13,8 +12,8 @@ from raspberry.config import load_config
 from raspberry.evaluate import evaluate, summarize
 from raspberry.llm import Gateway
 from raspberry.prompts import load_prompt
-from raspberry.records import EvalRow
-from raspberry.store import write_shard
+from raspberry.records import EvalRow, to_table
+from raspberry.storage import Folder
 
 
 @task(name="eval-model", task_run_name="{eval_id}-{model}")
@@ -32,17 +31,17 @@ def eval_task(
     system = load_prompt(config.prompts_path(), config.eval.prompt, set())
 
     async def ask_all() -> tuple[list[EvalRow], dict[str, Any]]:
-        async with Gateway(config, sim_url) as gw:
+        async with Gateway(config.llm, sim_url) as gw:
             rows = await evaluate(gw, model, items, runs, system)
             return rows, gw.stats.as_dict()
 
     rows, stats = asyncio.run(ask_all())
-    path = Path(out_dir) / f"{model}.parquet"
-    write_shard(path, rows, EvalRow)
+    folder = Folder(out_dir)
+    folder.write_table(f"{model}.parquet", to_table(rows, EvalRow))
     return {
         "model": model,
         "model_ref": rows[0].model_ref,
-        "results": str(path),
+        "results": folder.url(f"{model}.parquet"),
         **summarize(rows, config.eval.bootstrap_resamples),
         "requests_sent": stats["requests_sent"],
         "cache_hits": stats["cache_hits"],

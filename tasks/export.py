@@ -6,14 +6,13 @@ files go; a complete export removes an earlier partial one.
 
 from __future__ import annotations
 
-import shutil
 from typing import Any
 
 from prefect import task
 
 from raspberry import pipeline
 from raspberry.report import build_state
-from raspberry.store import build_dir, read_manifest
+from raspberry.store import BuildStore
 
 
 @task(name="export", task_run_name="{build_id}-export")
@@ -22,11 +21,9 @@ def export_task(
 ) -> dict[str, Any]:
     exports = pipeline.stage(stage).exports
     assert exports is not None, f"stage {stage} writes no exports"
-    folder = build_dir(output_dir, build_id)
-    complete = build_state(read_manifest(output_dir, build_id)) == "completed"
-    exported = exports.write(
-        output_dir, build_id, settings, folder / ("exports" if complete else "exports-partial")
-    )
+    store = BuildStore(output_dir, build_id)
+    complete = build_state(store.manifest()) == "completed"
+    exported = exports.write(store, settings, store.exports(partial=not complete))
     if complete:
-        shutil.rmtree(folder / "exports-partial", ignore_errors=True)
+        store.exports(partial=True).remove("")
     return exported

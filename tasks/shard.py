@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from functools import cache
-from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from prefect import Task, task
 from prefect.cache_policies import INPUTS
 
@@ -23,48 +23,33 @@ from raspberry.config import load_config
 from raspberry.llm.progress import collecting_row_failures
 from raspberry.pipeline import ShardContext, Stage
 from raspberry.records import Row
-from raspberry.store import (
-    build_dir,
-    build_input_path,
-    read_shard,
-    set_shard,
-    shard_path,
-    write_shard,
-)
+from raspberry.store import BuildStore
 
 SHARD_CACHE = INPUTS - "config_path" - "sim_url" - "output_dir"
 
 
 def run_shard(
     spec: Stage,
-    build_id: str,
+    store: BuildStore,
     shard: int,
-    output_dir: str,
     inputs: dict[str, str],
     compute: Callable[[], tuple[list[Row], dict[str, Any]]],
 ) -> dict[str, Any]:
-    """Compute a shard, write it atomically, record done or failed; return path and counts."""
-    out = shard_path(output_dir, build_id, spec.name, shard)
+    """Compute a shard, write it whole, record done or failed; return path and counts."""
     try:
         with collecting_row_failures() as failed_rows:
             rows, stats = compute()
-        fp = write_shard(out, rows, spec.row_type)
+        fp = store.write_shard(spec.name, shard, rows, spec.row_type)
     except Exception as exc:
         error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        set_shard(
-            output_dir,
-            build_id,
-            spec.name,
-            shard,
-            {"state": "failed", "error": error, "inputs": inputs},
-        )
+        store.record_shard(spec.name, shard, {"state": "failed", "error": error, "inputs": inputs})
         raise
     # The path is relative to the build folder, so the build can be moved or read from elsewhere.
-    relative = str(out.relative_to(build_dir(output_dir, build_id)))
-    entry = {"state": "done", "path": relative, "fingerprint": fp, "inputs": inputs, **stats}
+    path = store.shard_path(spec.name, shard)
+    entry = {"state": "done", "path": path, "fingerprint": fp, "inputs": inputs, **stats}
     if failed_rows:  # done with the rest; a rerun computes it again for these rows
         entry["rows_failed"] = failed_rows
-    set_shard(output_dir, build_id, spec.name, shard, entry)
+    store.record_shard(spec.name, shard, entry)
     return {"stage": spec.name, "shard": shard, **entry}
 
 
@@ -80,19 +65,20 @@ def _run_shard(
 ) -> dict[str, Any]:
     spec = pipeline.stage(stage)
     config = load_config(config_path)
+    store = BuildStore(output_dir, build_id)
 
     def work() -> tuple[list[Row], dict[str, Any]]:
         rows: list[Any] = [
-            read_shard(shard_path(output_dir, build_id, up, shard), pipeline.stage(up).row_type)
-            for up in spec.upstream
+            store.read_shard(up, shard, pipeline.stage(up).row_type) for up in spec.upstream
         ]
         rows += [
-            i.read(build_input_path(output_dir, build_id, i.name), shard) for i in spec.build_inputs
+            i.read(store.read_table(f"{i.name}.parquet", i.schema), shard)
+            for i in spec.build_inputs
         ]
         ctx = ShardContext(config, sim_url, build_id, shard, stage_key)
         return asyncio.run(spec.run(ctx, *rows))
 
-    return run_shard(spec, build_id, shard, output_dir, inputs, work)
+    return run_shard(spec, store, shard, inputs, work)
 
 
 @cache
@@ -125,15 +111,12 @@ def build_input_task(
     config_path: str,
 ) -> dict[str, Any]:
     """Compute a build-wide input over all shards of the stage it reads (inputs: shard ->
-    fingerprint; earlier: earlier build shard path -> fingerprint); write it; return its entry."""
+    fingerprint; earlier: earlier build shard URL -> fingerprint); write it; return its entry."""
     spec = next(i for i in pipeline.stage(stage).build_inputs if i.name == name)
     config = load_config(config_path)
-    shards = [shard_path(output_dir, build_id, spec.reads, i) for i in range(len(inputs))]
-    found = spec.compute(config, shards, [Path(p) for p in earlier])
-    out = build_input_path(output_dir, build_id, name)
-    return {
-        "state": "done",
-        "path": out.name,
-        "fingerprint": spec.write(out, found),
-        **spec.summarise(found),
-    }
+    store = BuildStore(output_dir, build_id)
+    shards = [store.files.url(store.shard_path(spec.reads, i)) for i in range(len(inputs))]
+    found = spec.compute(config, shards, list(earlier))
+    path = f"{name}.parquet"
+    fp = store.files.write_table(path, pa.Table.from_pylist(found, schema=spec.schema))
+    return {"state": "done", "path": path, "fingerprint": fp, **spec.summarise(found)}

@@ -29,6 +29,7 @@ from raspberry.questions.reasoning_gym_source import to_question  # noqa: E402
 from raspberry.records import Lineage, Question  # noqa: E402
 from raspberry.sim.config import SimConfig  # noqa: E402
 from raspberry.sim.process import running_sim  # noqa: E402
+from raspberry.store import BuildStore  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 FAMILIES = ["basic_arithmetic", "chain_sum", "letter_counting", "word_sorting", "simple_equations"]
@@ -89,6 +90,11 @@ def external_sim_dict(
     }
     data["gateway"] = {"cache_path": str(tmp_path / cache), "max_concurrency": max_concurrency}
     return data
+
+
+def shard_file(output_dir: str | Path, build_id: str, stage: str, shard: int) -> Path:
+    """A shard's file of a build on the local disk."""
+    return Path(output_dir) / build_id / BuildStore.shard_path(stage, shard)
 
 
 def stored_question() -> Question:

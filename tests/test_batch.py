@@ -27,7 +27,7 @@ def _stats(url: str) -> dict:
 
 
 async def _ask(config, url, role, n, transport="batch", prefix="q"):
-    async with Gateway(config, url, transport=transport) as gw:
+    async with Gateway(config.llm, url, transport=transport) as gw:
         replies = await asyncio.gather(
             *(
                 gw.chat(

@@ -8,11 +8,12 @@ request, an altered output recomputed alone, and a failed shard named and then r
 import json
 import os
 import re
+from pathlib import Path
 
 import pyarrow.parquet as pq
-from conftest import ROOT, config_dict, run_cli, write_config
+from conftest import ROOT, config_dict, run_cli, shard_file, write_config
 
-from raspberry.store import build_dir, read_manifest, shard_path
+from raspberry.store import BuildStore
 
 
 def _build(config_path, *extra) -> tuple[int, dict, str]:
@@ -23,7 +24,7 @@ def _build(config_path, *extra) -> tuple[int, dict, str]:
 
 def _dialogue_of(out, sft_id: str) -> str:
     rows = [
-        r for s in range(2) for r in pq.read_table(shard_path(out, "e2e", "sft", s)).to_pylist()
+        r for s in range(2) for r in pq.read_table(shard_file(out, "e2e", "sft", s)).to_pylist()
     ]
     return next(r["dialogue_id"] for r in rows if r["id"] == sft_id)
 
@@ -65,7 +66,7 @@ def test_build_end_to_end(tmp_path, prefect_api):
     assert "40/40 items" in progress["progress-e2e-dialogues"].description
 
     # One self-contained HTML report: its plots drawn inline, nothing fetched from elsewhere.
-    page = (build_dir(out, "e2e") / "report.html").read_text()
+    page = ((Path(out) / "e2e") / "report.html").read_text()
     assert page.count("<svg") == 6  # funnel, turns to correct, 3 length histograms, cost
     assert not re.search(r"<script|<link|<img|src=|@import|url\(", page)
     solved = summary["stages"]["dialogues"]["report"]["solved_at_turn"]
@@ -77,10 +78,10 @@ def test_build_end_to_end(tmp_path, prefect_api):
     questions = {
         r["id"]: r
         for s in range(2)
-        for r in pq.read_table(shard_path(out, "e2e", "questions", s)).to_pylist()
+        for r in pq.read_table(shard_file(out, "e2e", "questions", s)).to_pylist()
     }
-    pr = _jsonl(build_dir(out, "e2e") / "exports" / "prompt_response.jsonl")
-    chat = _jsonl(build_dir(out, "e2e") / "exports" / "openai_chat.jsonl")
+    pr = _jsonl((Path(out) / "e2e") / "exports" / "prompt_response.jsonl")
+    chat = _jsonl((Path(out) / "e2e") / "exports" / "openai_chat.jsonl")
     assert len(pr) == len(chat) == stages["sft"]["rows_out"]
     for row, msgs in zip(pr, chat, strict=True):
         assert row["prompt"] == questions[row["question_id"]]["prompt"]
@@ -94,7 +95,7 @@ def test_build_end_to_end(tmp_path, prefect_api):
     dialogues = {
         r["id"]: r
         for s in range(2)
-        for r in pq.read_table(shard_path(out, "e2e", "dialogues", s)).to_pylist()
+        for r in pq.read_table(shard_file(out, "e2e", "dialogues", s)).to_pylist()
     }
     rewritten = [r for r in pr if len(dialogues[_dialogue_of(out, r["id"])]["turns"]) > 2]
     assert rewritten
@@ -103,7 +104,7 @@ def test_build_end_to_end(tmp_path, prefect_api):
         for nudge in (t["content"] for t in turns[2:] if t["role"] == "user"):
             assert not _shared_run(nudge, row["response"], 6), (nudge, row["response"])
         assert not re.search(r"\b(the user|your feedback|you said)\b", row["response"], re.I)
-    report = json.loads((build_dir(out, "e2e") / "exports" / "export_report.json").read_text())
+    report = json.loads(((Path(out) / "e2e") / "exports" / "export_report.json").read_text())
     assert report["openai_chat_checks"]["ok"] and report["openai_chat_checks"]["examples"] == len(
         pr
     )
@@ -112,7 +113,7 @@ def test_build_end_to_end(tmp_path, prefect_api):
     os.environ["HF_DATASETS_OFFLINE"] = "1"
     import datasets
 
-    exports = build_dir(out, "e2e") / "exports"
+    exports = (Path(out) / "e2e") / "exports"
     loaded = datasets.load_dataset(
         "parquet",
         cache_dir=str(tmp_path / "hf"),
@@ -134,7 +135,7 @@ def test_build_end_to_end(tmp_path, prefect_api):
     )
     assert proc.returncode == 0, proc.stderr
     assert (again_dir / "sharegpt.jsonl").read_text() == (
-        build_dir(out, "e2e") / "exports" / "sharegpt.jsonl"
+        (Path(out) / "e2e") / "exports" / "sharegpt.jsonl"
     ).read_text()
 
     # The same build id again: nothing is sent to any model.
@@ -146,7 +147,7 @@ def test_build_end_to_end(tmp_path, prefect_api):
 
     # A deleted output is not trusted from the cache: that shard alone is recomputed, and its
     # requests come from the durable request cache.
-    shard_path(out, "e2e", "dialogues", 1).unlink()
+    shard_file(out, "e2e", "dialogues", 1).unlink()
     code, repaired, log = _build(config_path)
     assert code == 0, log
     assert repaired["stages"]["dialogues"]["shards_cached"] == 1
@@ -155,11 +156,11 @@ def test_build_end_to_end(tmp_path, prefect_api):
     assert repaired["stages"]["verdicts"]["shards_cached"] == 2  # identical output, same inputs
 
     # A corrupt input makes its downstream shard fail: exit 1, the manifest names the shard.
-    shard_path(out, "e2e", "questions", 0).write_bytes(b"garbage")
+    shard_file(out, "e2e", "questions", 0).write_bytes(b"garbage")
     code, failed, log = _build(config_path, "--stages", "dialogues")
     assert code == 1, log
     assert failed["state"] == "failed"
-    error = read_manifest(out, "e2e")["stages"]["dialogues"]["shard-00000"]["error"]
+    error = BuildStore(out, "e2e").manifest()["stages"]["dialogues"]["shard-00000"]["error"]
     assert "questions/shard-00000" in error
     assert "failed: dialogues/shard-00000" in log
 

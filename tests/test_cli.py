@@ -95,31 +95,36 @@ def _recorded_build(tmp_path, build_id: str = "b1") -> tuple[str, str]:
     """A build whose manifest records one run of the config (as `raspberry build` leaves it)."""
     from raspberry import pipeline
     from raspberry.config import load_config
-    from raspberry.store import init_manifest, update_manifest
+    from raspberry.store import BuildStore
 
     config_path = write_config(tmp_path, config_dict(tmp_path))
     config, out = load_config(config_path), str(tmp_path / "builds")
-    init_manifest(out, build_id, pipeline.stage_keys(config, pipeline.names()))
+    store = BuildStore(out, build_id)
+    store.init(pipeline.stage_keys(config, pipeline.names()))
     run = {"config_path": str(config_path), "selected": pipeline.names(), "output_dir": out}
-    update_manifest(out, build_id, run={**run, "state": "failed", "stages": {}})
+    store.record_run({**run, "started_at": 1.0, "state": "failed", "stages": {}})
     return str(config_path), out
+
+
+def _files(folder) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
 def test_rerun_refuses_a_changed_config(tmp_path):
     config_path, out = _recorded_build(tmp_path)
-    manifest = (tmp_path / "builds" / "b1" / "manifest.json").read_bytes()
+    records = _files(tmp_path / "builds" / "b1" / "records")
     data = config_dict(tmp_path)
     data["dialogues"]["max_turns"] = 6
     write_config(tmp_path, data)  # the same file, edited since the build ran
     proc = run_cli("rerun", "b1", "--output-dir", out)
     _assert_bad_input(proc, "changed since build 'b1'", "dialogues", "raspberry build")
-    assert (tmp_path / "builds" / "b1" / "manifest.json").read_bytes() == manifest
+    assert _files(tmp_path / "builds" / "b1" / "records") == records
 
 
 def test_rerun_of_a_build_without_a_recorded_run(tmp_path):
-    from raspberry.store import init_manifest
+    from raspberry.store import BuildStore
 
-    init_manifest(tmp_path / "builds", "b2", {})
+    BuildStore(tmp_path / "builds", "b2").init({})
     proc = run_cli("rerun", "b2", "--output-dir", str(tmp_path / "builds"))
     _assert_bad_input(proc, "no recorded run", "raspberry build")
     _assert_bad_input(run_cli("rerun", "nope", "--output-dir", str(tmp_path)), "no build 'nope'")

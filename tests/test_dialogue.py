@@ -12,7 +12,7 @@ def run_dialogues_now(config, sim_url, questions):
     prompts = dialogue_prompts(config)
 
     async def go():
-        async with Gateway(config, sim_url) as gw:
+        async with Gateway(config.llm, sim_url) as gw:
             return await run_dialogues(gw, questions, config.dialogues, prompts, "h")
 
     return asyncio.run(go())
@@ -57,7 +57,7 @@ def test_each_call_asks_for_a_slot_with_the_calls_its_dialogue_made(make_config,
     prompts, asked = dialogue_prompts(config), []
 
     async def go():
-        async with Gateway(config, sim_url) as gw:
+        async with Gateway(config.llm, sim_url) as gw:
             chat = gw.chat
 
             async def recording(role, messages, **kw):

@@ -41,7 +41,7 @@ def test_evaluate_two_models_side_by_side(make_config, sim_url):
     system = load_prompt(config.prompts_path(), "eval_system", set())
 
     async def run(model):
-        async with Gateway(config, sim_url) as gw:
+        async with Gateway(config.llm, sim_url) as gw:
             return await evaluate(gw, model, items, 3, system)
 
     tuned, base_rows = asyncio.run(run("teacher")), asyncio.run(run("base"))

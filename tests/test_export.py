@@ -8,7 +8,8 @@ from raspberry.sft.card import Made
 from raspberry.sft.config import ExportConfig
 from raspberry.sft.export import BuildRows, export_rows, mix, preference_pairs, splits
 from raspberry.sft.formats import prompt_response, trl_prompt_completion
-from raspberry.sft.openai_checks import check_file, count_tokens, format_errors
+from raspberry.sft.openai_checks import check_lines, count_tokens, format_errors
+from raspberry.storage import Folder
 
 MANIFEST = {"build_id": "b", "stages": {}}
 
@@ -91,9 +92,8 @@ def test_cookbook_checks_catch_bad_examples(tmp_path):
         ),
     )
     assert 6 < short < longer
-    path = tmp_path / "chat.jsonl"
-    path.write_text(json.dumps(good) + "\n" + json.dumps({"messages": []}) + "\nnot json\n")
-    report = check_file(path, "o200k_base", 1000)
+    text = json.dumps(good) + "\n" + json.dumps({"messages": []}) + "\nnot json\n"
+    report = check_lines(text, "o200k_base", 1000)
     assert report["format_errors"] == {"missing_messages_list": 1, "invalid_json": 1}
     assert not report["ok"] and report["examples"] == 3
 
@@ -109,7 +109,7 @@ def test_rows_over_the_token_limit_are_dropped_everywhere(tmp_path):
     rows = [_row(i) for i in range(5)]
     rows[2] = rows[2].model_copy(update={"response": "word " * 400 + "\nFinal answer: 2"})
     result = export_rows(
-        _data(rows), ExportConfig(max_tokens_per_example=200), tmp_path, MANIFEST, MADE
+        _data(rows), ExportConfig(max_tokens_per_example=200), Folder(tmp_path), MANIFEST, MADE
     )
     assert result["report"]["dropped_over_token_limit"] == 1
     for fmt in ("prompt_response", "openai_chat", "sharegpt", "trl_prompt_completion"):
@@ -184,7 +184,7 @@ def test_datasets_loads_the_exports(tmp_path, monkeypatch):
     export_rows(
         _data(rows),
         ExportConfig(validation_share=0.1, reasoning_wrapper="fields"),
-        tmp_path,
+        Folder(tmp_path),
         MANIFEST,
         MADE,
     )
@@ -225,7 +225,7 @@ def test_the_exports_folder_loads_as_a_hub_dataset_with_each_config(tmp_path, mo
     folder = tmp_path / "ex"
     old = os.umask(0o027)
     try:
-        export_rows(_data(rows), ExportConfig(validation_share=0.1), folder, MANIFEST, MADE)
+        export_rows(_data(rows), ExportConfig(validation_share=0.1), Folder(folder), MANIFEST, MADE)
     finally:
         os.umask(old)
     card = DatasetCard.load(folder / "README.md")

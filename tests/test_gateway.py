@@ -18,7 +18,7 @@ def _requests(url: str) -> int:
 
 
 async def _chat(config, url, role="teacher", **kw):
-    async with Gateway(config, url) as gw:
+    async with Gateway(config.llm, url) as gw:
         reply = await gw.chat(
             role, kw.pop("messages", MSG), prompt_ref=kw.pop("prompt", "p@1"), **kw
         )
@@ -68,7 +68,7 @@ def test_retries_5xx_until_success(make_config):
     with running_sim(SimConfig(error_rate=0.5, seed=2)) as url:
 
         async def many(config):
-            async with Gateway(config, url) as gw:
+            async with Gateway(config.llm, url) as gw:
                 replies = await asyncio.gather(
                     *(
                         gw.chat("judge", [{"role": "user", "content": f"q{i}"}], prompt_ref="p@1")
@@ -86,7 +86,7 @@ def test_429_waits_for_retry_after(make_config):
     with running_sim(SimConfig(rpm=60, seed=2)) as url:  # one request per second
 
         async def three():
-            async with Gateway(make_config(), url) as gw:
+            async with Gateway(make_config().llm, url) as gw:
                 started = time.monotonic()
                 await asyncio.gather(
                     *(
@@ -107,7 +107,7 @@ def test_client_error_fails_at_once_without_retries(make_config, sim_url):
     config = make_config(models=models)
 
     async def go():
-        async with Gateway(config, sim_url) as gw:
+        async with Gateway(config.llm, sim_url) as gw:
             with pytest.raises(ProviderError, match="HTTP 404"):
                 await gw.chat("judge", MSG, prompt_ref="p@1")
             return gw.stats
@@ -139,7 +139,7 @@ def test_reordered_input_rows_hit_the_cache(make_config, sim_url):
     questions = rg_questions("chain_sum", 6)
 
     async def run(qs):
-        async with Gateway(config, sim_url) as gw:
+        async with Gateway(config.llm, sim_url) as gw:
             rows = await run_dialogues(gw, qs, config.dialogues, dialogue_prompts(config), "k")
             return rows, gw.stats
 
@@ -164,7 +164,7 @@ def test_budget_stops_new_requests_and_keeps_what_was_paid_for(make_config, sim_
     config = _priced(make_config, 3.0)
 
     async def ask(n, build_id):
-        async with Gateway(config, sim_url, build_id=build_id) as gw:
+        async with Gateway(config.llm, sim_url, build_id=build_id) as gw:
             results = []
             for i in range(n):  # one at a time, as scheduling would
                 try:
@@ -203,7 +203,7 @@ def test_circuit_breaker_fails_fast_when_the_provider_keeps_failing(make_config)
     with running_sim(SimConfig(error_rate=1.0, seed=2)) as url:
 
         async def go():
-            async with Gateway(config, url) as gw:
+            async with Gateway(config.llm, url) as gw:
                 started = time.monotonic()
                 with pytest.raises(ProviderError, match="circuit breaker open after 5 failures"):
                     await gw.chat("judge", MSG, prompt_ref="p@1")
@@ -223,7 +223,7 @@ def test_limit_learnt_from_headers_keeps_429s_rare(make_config):
     with running_sim(SimConfig(rpm=600, seed=2)) as url:
 
         async def go():
-            async with Gateway(config, url) as gw:
+            async with Gateway(config.llm, url) as gw:
                 started = time.monotonic()
                 await asyncio.gather(
                     *(
@@ -245,7 +245,7 @@ def test_cache_records_usage_cost_and_paying_build(make_config, sim_url, tmp_pat
     config = _priced(make_config, None)
 
     async def go():
-        async with Gateway(config, sim_url, build_id="paid") as gw:
+        async with Gateway(config.llm, sim_url, build_id="paid") as gw:
             await gw.chat("judge", [{"role": "user", "content": "stats"}], prompt_ref="p@1")
 
     asyncio.run(go())
@@ -301,7 +301,7 @@ def test_a_rate_limit_wait_beyond_max_wait_fails_with_its_reason(make_config):
     with running_sim(SimConfig(seed=2)) as url:  # its own port: its own limits
 
         async def go():
-            async with Gateway(config, url) as gw:
+            async with Gateway(config.llm, url) as gw:
                 await gw.chat("judge", [{"role": "user", "content": "w1"}], prompt_ref="p")
                 with pytest.raises(ProviderError, match="rate-limit slot is .* away"):
                     await gw.chat("judge", [{"role": "user", "content": "w2"}], prompt_ref="p")
@@ -323,7 +323,7 @@ def test_a_providers_models_share_its_connections_and_none_waits_for_one(make_co
     with running_sim(SimConfig(latency_ms=300, seed=2)) as url:
 
         async def go():
-            async with Gateway(config, url) as gw:
+            async with Gateway(config.llm, url) as gw:
                 return await asyncio.gather(
                     *(
                         gw.chat(role, [{"role": "user", "content": f"{role} {i}"}], prompt_ref="p")
@@ -345,7 +345,7 @@ def test_when_slots_are_short_lower_priority_numbers_are_sent_first(make_config)
 
         async def go():
             done: list[str] = []
-            async with Gateway(config, url) as gw:
+            async with Gateway(config.llm, url) as gw:
 
                 async def call(name: str, role: str, priority: int) -> None:
                     msg = [{"role": "user", "content": name}]
@@ -375,7 +375,7 @@ def test_an_empty_completion_is_retried_paid_and_never_cached(make_config):
     with running_sim(SimConfig(empty_rate=1.0, seed=2)) as url:
 
         async def ask():
-            async with Gateway(config, url, build_id="b") as gw:
+            async with Gateway(config.llm, url, build_id="b") as gw:
                 await gw.chat("teacher", MSG, prompt_ref="p@1")
 
         with pytest.raises(ProviderError, match="empty completion 3 times"):

@@ -41,7 +41,7 @@ def test_the_simulated_judge_is_not_talked_into_a_pass(make_config, sim_url):
     prompt = load_prompt(ROOT / "prompts", "judge", {"question", "reference", "response"})
 
     async def go():
-        async with Gateway(make_config(), sim_url) as gw:
+        async with Gateway(make_config().llm, sim_url) as gw:
             return await judge(gw, prompt, "What is 5 + 7?", "12", ATTACK, 2)
 
     scores = asyncio.run(go())

@@ -31,7 +31,7 @@ from raspberry.config import load_config
 from raspberry.questions import reasoning_gym_source
 from raspberry.sim.config import SimConfig
 from raspberry.sim.process import running_sim
-from raspberry.store import build_dir, read_manifest
+from raspberry.store import BuildStore
 
 BIN = Path(sys.executable).parent
 STAGES = ("candidates", "questions", "dialogues", "verdicts", "sft")
@@ -219,7 +219,7 @@ def test_nightly_deployment_runs_on_a_worker_with_its_artifacts(ops):
     build_id = f"ops-{when:%Y%m%d}"
     assert run["name"] == f"build-{build_id}"
     assert f"build:{build_id}" in run["tags"] and "nightly" in run["tags"]
-    manifest = read_manifest(ops.out, build_id)
+    manifest = BuildStore(ops.out, build_id).manifest()
     assert manifest["runs"][-1]["state"] == "completed"
 
     runs = ops.runs_of(run["id"])
@@ -237,7 +237,7 @@ def test_nightly_deployment_runs_on_a_worker_with_its_artifacts(ops):
     preview = json.loads(artifacts[f"preview-{build_id}-sft"]["data"])
     assert preview and all(row["response"] for row in preview)
     assert artifacts[f"progress-{build_id}-sft"]["data"] == 100.0
-    report = build_dir(ops.out, build_id) / "report.html"
+    report = (Path(ops.out) / build_id) / "report.html"
     assert report.as_uri() in artifacts[f"report-{build_id}"]["data"]
     assert report.read_text().count("<svg") >= 6
 
@@ -283,7 +283,7 @@ def test_a_failed_shard_alerts_and_is_computed_again_alone(ops):
     with running_sim(SimConfig(fail_containing=[marked]), port=ops.sim_port):
         run_id = ops.trigger({"build_id": "ops-fail", "config_path": str(config_path)})
         assert ops.finished(run_id)["state_type"] == "FAILED"
-    manifest = read_manifest(ops.out, "ops-fail")
+    manifest = BuildStore(ops.out, "ops-fail").manifest()
     entries = {
         f"{stage}/{name}": entry
         for stage, shards in manifest["stages"].items()
@@ -307,7 +307,7 @@ def test_a_failed_shard_alerts_and_is_computed_again_alone(ops):
         # The provider is back: retrying the flow run computes the failed row's shard alone.
         ops.prefect("flow-run", "retry", run_id)
         assert ops.finished(run_id)["state_type"] == "COMPLETED"
-        manifest = read_manifest(ops.out, "ops-fail")
+        manifest = BuildStore(ops.out, "ops-fail").manifest()
         retried = manifest["runs"][-1]
         assert retried["state"] == "completed"
         assert {s: t["computed"] for s, t in retried["stages"].items() if t["computed"]} == {
@@ -315,10 +315,10 @@ def test_a_failed_shard_alerts_and_is_computed_again_alone(ops):
         }
 
         # A deleted output is not trusted: `raspberry rerun` computes that shard again, alone.
-        (build_dir(ops.out, "ops-fail") / "verdicts" / "shard-00000.parquet").unlink()
+        ((Path(ops.out) / "ops-fail") / "verdicts" / "shard-00000.parquet").unlink()
         proc = run_cli("rerun", "ops-fail", "--output-dir", str(ops.out), env=ops.env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    rerun = read_manifest(ops.out, "ops-fail")["runs"][-1]
+    rerun = BuildStore(ops.out, "ops-fail").manifest()["runs"][-1]
     computed = [f"{s}/{n}" for s, t in rerun["stages"].items() for n in t["computed"]]
     assert "verdicts/shard-00000" in computed
     assert set(computed) <= {"verdicts/shard-00000", "sft/shard-00000"}
@@ -354,7 +354,7 @@ def test_serve_runs_the_nightly_build_from_one_process(ops):
         with running_sim(SimConfig(), port=ops.sim_port):
             run = ops.finished(ops.trigger({"build_id": "ops-served"}))
         assert run["state_type"] == "COMPLETED", (ops.root / "serve.log").read_text()[-3000:]
-        assert read_manifest(ops.out, "ops-served")["runs"][-1]["state"] == "completed"
+        assert BuildStore(ops.out, "ops-served").manifest()["runs"][-1]["state"] == "completed"
     finally:
         serve.terminate()
         serve.wait(timeout=30)

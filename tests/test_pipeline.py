@@ -51,8 +51,10 @@ def test_a_stage_must_come_after_what_it_reads():
 
 
 def test_a_registered_toy_stage_runs_in_a_build(tmp_path, prefect_api):
+    from conftest import shard_file
+
     from raspberry.report import funnel_line, stage_reports
-    from raspberry.store import read_manifest, shard_path
+    from raspberry.store import BuildStore
 
     config = write_config(tmp_path, config_dict(tmp_path, per_task=2, shards=2))
     pipeline.register(TOY)
@@ -63,12 +65,12 @@ def test_a_registered_toy_stage_runs_in_a_build(tmp_path, prefect_api):
             config_path=str(config), build_id="toy", output_dir=str(tmp_path / "builds")
         )
         assert summary["state"] == "completed", summary
-        manifest = read_manifest(tmp_path / "builds", "toy")
+        manifest = BuildStore(tmp_path / "builds", "toy").manifest()
         assert set(manifest["stages"]["tags"]) == {"shard-00000", "shard-00001"}
         rows = [
             r
             for s in range(2)
-            for r in pq.read_table(shard_path(tmp_path / "builds", "toy", "tags", s)).to_pylist()
+            for r in pq.read_table(shard_file(tmp_path / "builds", "toy", "tags", s)).to_pylist()
         ]
         sft_rows = summary["stages"]["sft"]["rows_out"]
         assert len(rows) == sft_rows > 0 and {r["tag"] for r in rows} <= {"long", "short"}

@@ -15,7 +15,7 @@ from test_export import MADE, MANIFEST, _data, _row
 
 from raspberry.sft.config import ExportConfig
 from raspberry.sft.export import export_rows
-from raspberry.store import build_dir, init_manifest
+from raspberry.store import BuildStore
 
 TOKEN = "hf_test_token_never_written_42"
 
@@ -58,11 +58,11 @@ class _Hub(http.server.BaseHTTPRequestHandler):
 
 
 def _build(out: Path) -> Path:
-    init_manifest(out, "pushed", {})
+    store = BuildStore(out, "pushed")
+    store.init({})
     rows = [_row(i, "a" if i % 3 else "b", rewritten=bool(i % 2)) for i in range(12)]
-    folder = build_dir(out, "pushed") / "exports"
-    export_rows(_data(rows), ExportConfig(validation_share=0.2), folder, MANIFEST, MADE)
-    return folder
+    export_rows(_data(rows), ExportConfig(validation_share=0.2), store.exports(), MANIFEST, MADE)
+    return out / "pushed" / "exports"
 
 
 def test_push_uploads_the_exports_as_one_commit(tmp_path):
@@ -108,7 +108,7 @@ def test_push_needs_a_token_and_a_complete_build(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "HF_TOKEN"}
     proc = run_cli("push", "pushed", "--repo", "o/n", "--output-dir", str(out), env=env)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "HF_TOKEN" in proc.stderr
-    init_manifest(out, "unfinished", {})
+    BuildStore(out, "unfinished").init({})
     proc = run_cli("push", "unfinished", "--repo", "o/n", "--output-dir", str(out),
                    env={**env, "HF_TOKEN": TOKEN})  # fmt: skip
     assert proc.returncode == 2 and "no complete exports" in proc.stderr

@@ -24,7 +24,7 @@ from raspberry.questions.text import text_key, words
 from raspberry.records import Question
 from raspberry.sim.process import running_sim
 from raspberry.sim.solvers import solve
-from raspberry.store import read_shard, shard_path, write_shard
+from raspberry.store import BuildStore
 from raspberry.verify.constraints import broken_rules
 
 DATA = ROOT / "tests" / "data"
@@ -45,25 +45,23 @@ def build_config(tmp_path: Path, questions: dict, **overrides) -> BuildConfig:
 
 def run_questions(config: BuildConfig, sim_url: str | None, out: Path, build_id: str = "b"):
     """candidates (every shard) -> duplicates -> questions, as the flow runs them."""
-    paths, cand_stats = [], []
+    store, cand_stats = BuildStore(out, build_id), []
     for shard in range(config.questions.shards):
         rows, stats = run_stage("candidates", config, sim_url, shard=shard, build_id=build_id)
-        path = shard_path(out, build_id, "candidates", shard)
-        write_shard(path, rows, Question)
-        paths.append(path)
+        store.write_shard("candidates", shard, rows, Question)
         cand_stats.append(stats)
     earlier = [
-        p
+        url
         for other in config.questions.filters.near_duplicates.earlier_builds
-        for p in sorted((out / other / "questions").glob("*.parquet"))
+        for url in BuildStore(out, other).shard_urls("questions")
     ]
-    found = duplicates(config.questions, paths, earlier)
+    found = duplicates(config.questions, store.shard_urls("candidates"), earlier)
     rows, stats = [], []
-    for shard, path in enumerate(paths):
+    for shard in range(config.questions.shards):
         drops = {d["row"]: (d["reason"], d["detail"]) for d in found if d["shard"] == shard}
-        candidates = read_shard(path, Question)
+        candidates = store.read_shard("candidates", shard, Question)
         got, st = run_stage("questions", config, sim_url, candidates, drops, build_id=build_id)
-        write_shard(shard_path(out, build_id, "questions", shard), got, Question)
+        store.write_shard("questions", shard, got, Question)
         rows += got
         stats.append(st)
     return rows, cand_stats, stats

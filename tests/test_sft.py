@@ -75,7 +75,7 @@ def _sft(config, sim_url, dialogues, questions):
     prompt = pipeline.stage("sft").load_prompts(config)["rewriter_prompt"]
 
     async def go():
-        async with Gateway(config, sim_url) as gw:
+        async with Gateway(config.llm, sim_url) as gw:
             rows, drops = await run_sft(
                 gw, dialogues, {q.id: q for q in questions}, config.sft, prompt, "h"
             )

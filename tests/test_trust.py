@@ -5,9 +5,9 @@ import json
 import shutil
 
 import pyarrow.parquet as pq
-from conftest import ROOT, config_dict, run_cli, write_config
+from conftest import ROOT, config_dict, run_cli, shard_file, write_config
 
-from raspberry.store import shard_path
+from raspberry.store import BuildStore
 
 
 def _build(config, build_id="t", *extra):
@@ -34,7 +34,7 @@ def test_editing_a_prompt_without_a_new_version_recomputes_what_it_shapes(tmp_pa
     # ...and nothing else is.
     for stage in ("candidates", "questions", "dialogues", "verdicts"):
         assert stages[stage]["shards_cached"] == 1 and stages[stage]["requests_sent"] == 0
-    rows = pq.read_table(shard_path(tmp_path / "builds", "t", "sft", 0)).to_pylist()
+    rows = pq.read_table(shard_file(tmp_path / "builds", "t", "sft", 0)).to_pylist()
     refs = {p for r in rows for p in r["lineage"]["prompts"] if p.startswith("rewriter@")}
     assert len(refs) == 1 and refs.pop().startswith("rewriter@1#")
 
@@ -54,7 +54,6 @@ def test_a_failing_request_fails_its_row_not_its_shard(tmp_path, prefect_api):
     from raspberry.questions import reasoning_gym_source
     from raspberry.sim.config import SimConfig
     from raspberry.sim.process import running_sim
-    from raspberry.store import build_dir
 
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -75,7 +74,7 @@ def test_a_failing_request_fails_its_row_not_its_shard(tmp_path, prefect_api):
     assert "row failed: dialogues/shard-00001: question" in proc.stdout
     # Every other row went on to the end; the exports say they are partial.
     assert summary["stages"]["sft"]["rows_out"] > 0, json.dumps(summary["stages"])[:3000]
-    folder = build_dir(tmp_path / "builds", "r")
+    folder = tmp_path / "builds" / "r"
     assert not (folder / "exports").exists()
     assert "PARTIAL BUILD" in (folder / "exports-partial" / "README.md").read_text()
 
@@ -96,8 +95,6 @@ def test_one_build_id_has_one_writer(tmp_path, prefect_api):
 
     from conftest import CLI
 
-    from raspberry.store import manifest_path
-
     config = write_config(tmp_path, config_dict(tmp_path, per_task=4, shards=2))
     first = subprocess.Popen(
         [*CLI, "build", "--config", str(config), "--build-id", "w"],
@@ -106,7 +103,7 @@ def test_one_build_id_has_one_writer(tmp_path, prefect_api):
         stderr=subprocess.STDOUT,
         text=True,
     )
-    manifest = manifest_path(tmp_path / "builds", "w")
+    manifest = tmp_path / "builds" / "w" / "records" / "build.json"
     deadline = time.time() + 120
     while not manifest.exists():
         assert first.poll() is None and time.time() < deadline
@@ -153,7 +150,7 @@ def test_rerun_acts_on_the_output_dir_it_is_given(tmp_path, prefect_api):
     proc = run_cli("rerun", "m", "--output-dir", str(tmp_path / "moved"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert not (tmp_path / "builds").exists()  # nothing written where the build used to be
-    runs = json.loads((tmp_path / "moved" / "m" / "manifest.json").read_text())["runs"]
+    runs = BuildStore(tmp_path / "moved", "m").manifest()["runs"]
     assert len(runs) == 2 and runs[-1]["output_dir"] == str((tmp_path / "moved").resolve())
 
 
@@ -250,15 +247,11 @@ def test_ctrl_c_stops_a_build_in_seconds_with_one_line(tmp_path, prefect_api):
 
     import httpx
 
-    from raspberry.store import manifest_path
-
     build = _start_build(tmp_path, dict(os.environ), "c")
-    manifest = manifest_path(tmp_path / "builds", "c")
+    store = BuildStore(tmp_path / "builds", "c")
 
-    def past_questions() -> bool:  # reading is safe: the manifest is replaced atomically
-        return manifest.exists() and bool(
-            json.loads(manifest.read_text())["stages"].get("questions")
-        )
+    def past_questions() -> bool:  # reading is safe: every record is written whole
+        return store.exists() and bool(store.manifest()["stages"].get("questions"))
 
     _wait_for("the questions stage", past_questions)
     left = _children(build.pid)
@@ -273,7 +266,7 @@ def test_ctrl_c_stops_a_build_in_seconds_with_one_line(tmp_path, prefect_api):
     assert "Traceback" not in tail
     time.sleep(1)
     assert not [p for p in left if _alive(p)], "a child of the build outlived it"
-    run = json.loads(manifest.read_text())["runs"][-1]
+    run = store.manifest()["runs"][-1]
     state = httpx.get(f"{prefect_api}/flow_runs/{run['flow_run_id']}").json()["state"]
     assert state["type"] == "CRASHED"
     proc = run_cli("status", "c", "--output-dir", str(tmp_path / "builds"))
@@ -285,23 +278,17 @@ def test_ctrl_c_stops_a_build_in_seconds_with_one_line(tmp_path, prefect_api):
 def test_status_names_a_shard_whose_file_changed(tmp_path):
     from conftest import stored_question
 
-    from raspberry.store import fingerprint, init_manifest, set_shard, write_shard
-
     out = tmp_path / "builds"
-    init_manifest(out, "s", {})
+    store = BuildStore(out, "s")
+    store.init({})
     q = stored_question()
     for shard in (0, 1):
-        path = shard_path(out, "s", "questions", shard)
-        write_shard(path, [q], type(q))
-        entry = {
-            "state": "done",
-            "path": f"questions/{path.name}",
-            "fingerprint": fingerprint(path),
-        }
-        set_shard(out, "s", "questions", shard, entry)
+        fp = store.write_shard("questions", shard, [q], type(q))
+        entry = {"state": "done", "path": store.shard_path("questions", shard), "fingerprint": fp}
+        store.record_shard("questions", shard, entry)
     proc = run_cli("status", "s", "--output-dir", str(out))
     assert "changed:" not in proc.stdout, proc.stdout
-    shard_path(out, "s", "questions", 1).write_bytes(b"altered")
+    (out / "s" / store.shard_path("questions", 1)).write_bytes(b"altered")
     proc = run_cli("status", "s", "--output-dir", str(out))
     assert "changed: questions/shard-00001: its file is gone or no longer matches" in proc.stdout
     assert "shard-00000: its file" not in proc.stdout

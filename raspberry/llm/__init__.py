@@ -1,7 +1,8 @@
 """The only door to any model. Nothing else in the project imports anthropic or openai.
 
-Its names load on first use: the build config imports this package's config sections
-(raspberry/llm/config.py), and the gateway imports the build config.
+Its names load on first use, so that reading a config (which imports raspberry/llm/config.py)
+does not import the SDKs. The gateway reads only its own sections (`LlmSettings`,
+`BuildConfig.llm`), never the whole build config.
 """
 
 from raspberry.lazy import lazy_names

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import Field
@@ -127,3 +128,14 @@ def resolve_api_key(name: str, provider: ProviderConfig) -> str | None:
             "(keys are never read from the config file)"
         )
     return value
+
+
+@dataclass(frozen=True)
+class LlmSettings:
+    """What the gateway reads of a build's config, and nothing else (`BuildConfig.llm`)."""
+
+    providers: dict[str, ProviderConfig]
+    models: dict[str, ModelConfig]  # every role and every eval model, by name
+    prices: dict[str, PriceConfig]
+    gateway: GatewayConfig
+    budget: BudgetConfig

@@ -15,11 +15,10 @@ import random
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from raspberry.config import BuildConfig
 from raspberry.errors import ProviderError
 from raspberry.llm.batch import Batcher
 from raspberry.llm.cache import RequestCache, request_key
-from raspberry.llm.config import SIM_BASE_URL, resolve_api_key
+from raspberry.llm.config import SIM_BASE_URL, LlmSettings, resolve_api_key
 from raspberry.llm.cost import Budget, budget_for, most_cost, request_cost
 from raspberry.llm.limits import LIMITS, CircuitBreaker, Gate
 from raspberry.llm.progress import BOARD
@@ -51,7 +50,7 @@ def is_answer(completion: Completion) -> bool:
 
 
 class Gateway:
-    """Use as `async with Gateway(config, sim_url) as gw: await gw.chat(...)`.
+    """Use as `async with Gateway(config.llm, sim_url) as gw: await gw.chat(...)`.
 
     build_id: whose budget pays (None: the budget applies to this gateway alone).
     transport: "batch" sends every uncached request through the provider's batch API.
@@ -59,7 +58,7 @@ class Gateway:
 
     def __init__(
         self,
-        config: BuildConfig,
+        config: LlmSettings,
         sim_url: str | None = None,
         *,
         build_id: str | None = None,
@@ -96,10 +95,10 @@ class Gateway:
         self._cache.close()
 
     def has_role(self, role: str) -> bool:
-        return role in self._config.models or role in self._config.eval.models
+        return role in self._config.models
 
     def model_ref(self, role: str) -> str:
-        model = self._config.model_for(role)
+        model = self._config.models[role]
         return f"{model.provider}/{model.model}"
 
     def _provider(self, name: str) -> Provider:
@@ -137,7 +136,7 @@ class Gateway:
         When the provider's slots are all taken, lower `priority` numbers are sent first (a
         dialogue passes how many calls it has made: see dialogue.py).
         """
-        mc = self._config.model_for(role)
+        mc = self._config.models[role]
         pc = self._config.providers[mc.provider]
         request = Request(mc.model, system, messages, mc.params(), sample_index, prompt_ref)
         # The configured base_url (not the resolved one) keys the cache, so the simulator's

@@ -4,36 +4,36 @@ and matching its recorded fingerprint); its inputs' fingerprints then key its ca
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from raspberry.config import BuildConfig
 from raspberry.pipeline.spec import BuildInput, Stage
-from raspberry.store import fingerprint, intact, shard_name
+from raspberry.storage import Folder
+from raspberry.store import BuildStore, shard_name
 
 Inputs = dict[str, str]  # what is read -> its fingerprint
 
 
 def shard_inputs(
-    folder: Path, manifest: dict[str, Any], spec: Stage, shard: int
+    store: BuildStore, manifest: dict[str, Any], spec: Stage, shard: int
 ) -> tuple[Inputs, str | None]:
     """The fingerprints of what shard `shard` of `spec` reads, or the reason it cannot run."""
     inputs = {}
     for up in spec.upstream:
         entry = manifest["stages"].get(up, {}).get(shard_name(shard))
-        if not intact(folder, entry):
+        if not store.intact(entry):
             return {}, f"input {up}/{shard_name(shard)} is not done or its file changed"
         inputs[up] = entry["fingerprint"]  # type: ignore[index]
     for build_input in spec.build_inputs:
         entry = manifest.get(build_input.name)
-        if not intact(folder, entry):
+        if not store.intact(entry):
             return {}, f"the build-wide {build_input.name} pass is not done or its file changed"
         inputs[build_input.name] = entry["fingerprint"]  # type: ignore[index]
     return inputs, None
 
 
 def build_input_sources(
-    config: BuildConfig, folder: Path, manifest: dict[str, Any], spec: BuildInput, output_dir: str
+    config: BuildConfig, store: BuildStore, manifest: dict[str, Any], spec: BuildInput
 ) -> tuple[Inputs, Inputs, str | None]:
     """What a build-wide input is computed from: the fingerprints of every shard of the stage it
     reads and of the earlier builds' shards; or the reason it cannot be computed yet."""
@@ -41,8 +41,18 @@ def build_input_sources(
     inputs = {}
     for shard in range(config.questions.shards):
         entry = shards.get(shard_name(shard))
-        if not intact(folder, entry):
+        if not store.intact(entry):
             return {}, {}, f"{spec.reads}/{shard_name(shard)} is not done"
         inputs[shard_name(shard)] = entry["fingerprint"]  # type: ignore[index]
-    earlier = {str(p): fingerprint(p) for p in spec.earlier(config, output_dir)}
+    earlier = {url: Folder(url).fingerprint() for url in spec.earlier(config, store.output_dir)}
     return inputs, earlier, None
+
+
+def stale(store: BuildStore, result: dict[str, Any]) -> str | None:
+    """Why a shard's result kept by an executor's cache must be computed again (its file is gone
+    or altered, or rows of it failed), or None when it stands."""
+    if not store.intact(result):
+        return "cached output missing or altered; recomputing"
+    if result.get("rows_failed"):
+        return "computing again the rows that failed last time"
+    return None

@@ -4,11 +4,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.compute as pc
 
 from raspberry.config import BuildConfig
 from raspberry.errors import StoreError
@@ -16,7 +14,7 @@ from raspberry.pipeline import candidates
 from raspberry.pipeline.spec import BuildInput, ShardContext, Stage, Stats
 from raspberry.questions import steps as question_steps
 from raspberry.records import Question
-from raspberry.store import atomic_path, build_dir, fingerprint
+from raspberry.store import BuildStore
 
 # The build-wide duplicate decisions: which candidate rows (shard, row) to drop, and why.
 DUPLICATES_SCHEMA = pa.schema(
@@ -24,35 +22,25 @@ DUPLICATES_SCHEMA = pa.schema(
 )
 
 
-def write_duplicates(path: Path, decisions: list[dict[str, Any]]) -> str:
-    with atomic_path(path) as tmp:
-        pq.write_table(pa.Table.from_pylist(decisions, schema=DUPLICATES_SCHEMA), tmp)
-    return fingerprint(path)
-
-
-def read_duplicates(path: Path, shard: int) -> dict[int, tuple[str, str]]:
+def read_duplicates(table: pa.Table, shard: int) -> dict[int, tuple[str, str]]:
     """row -> (reason, detail) for one shard's candidates."""
-    try:
-        table = pq.read_table(path, schema=DUPLICATES_SCHEMA, filters=[("shard", "=", shard)])
-    except FileNotFoundError:
-        raise StoreError(f"{path} not found: the duplicate pass has not run") from None
-    except (pa.ArrowException, OSError) as exc:
-        raise StoreError(f"corrupt duplicates file {path}: {exc}; delete it and rerun") from None
-    return {r["row"]: (r["reason"], r["detail"]) for r in table.to_pylist()}
+    mine = table.filter(pc.equal(table["shard"], shard))
+    return {r["row"]: (r["reason"], r["detail"]) for r in mine.to_pylist()}
 
 
-def earlier_shards(config: BuildConfig, output_dir: str | Path) -> list[Path]:
+def earlier_shards(config: BuildConfig, output_dir: str) -> list[str]:
     """The question shards of the earlier builds new questions must not repeat, in order."""
-    paths = []
+    urls = []
     for other in config.questions.filters.near_duplicates.earlier_builds:
-        found = sorted((build_dir(output_dir, other) / STAGE.name).glob("shard-*.parquet"))
+        store = BuildStore(output_dir, other)
+        found = store.shard_urls(STAGE.name)
         if not found:
             raise StoreError(
                 f"questions.filters.near_duplicates.earlier_builds: build '{other}' has no "
-                f"question shards under {build_dir(output_dir, other)}"
+                f"question shards under {store.files.url()}"
             )
-        paths.extend(found)
-    return paths
+        urls.extend(found)
+    return urls
 
 
 DUPLICATES = BuildInput(
@@ -61,7 +49,7 @@ DUPLICATES = BuildInput(
     compute=lambda config, shards, earlier: question_steps.duplicates(
         config.questions, shards, earlier
     ),
-    write=write_duplicates,
+    schema=DUPLICATES_SCHEMA,
     read=read_duplicates,
     earlier=earlier_shards,
     summarise=lambda rows: {"rows": len(rows), "reasons": dict(Counter(r["reason"] for r in rows))},

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from raspberry.config import BuildConfig
@@ -15,7 +14,8 @@ from raspberry.sft.card import Made
 from raspberry.sft.config import ExportConfig
 from raspberry.sft.export import BuildRows, export_rows
 from raspberry.sft.rewrite import run_sft
-from raspberry.store import read_manifest, read_shard, shard_path
+from raspberry.storage import Folder
+from raspberry.store import BuildStore
 
 UPSTREAM = (questions.STAGE.name, dialogues.STAGE.name, verdicts.STAGE.name)
 
@@ -61,33 +61,31 @@ def lines(report: Stats) -> list[str]:
     return out
 
 
-def load_build(output_dir: str | Path, build_id: str) -> BuildRows:
+def load_build(store: BuildStore) -> BuildRows:
     """The rows of every done SFT shard, with the questions, dialogues and verdicts beside them."""
     from raspberry import pipeline as registry  # the registry imports this module
 
-    shards = read_manifest(output_dir, build_id)["stages"].get(STAGE.name, {})
+    shards = store.manifest()["stages"].get(STAGE.name, {})
     found: dict[str, list[Any]] = {name: [] for name in (STAGE.name, *UPSTREAM)}
     for name in sorted(n for n, entry in shards.items() if entry["state"] == "done"):
         index = int(name.split("-")[1])
         for stage, rows in found.items():
-            path = shard_path(output_dir, build_id, stage, index)
-            rows += read_shard(path, registry.stage(stage).row_type)
+            rows += store.read_shard(stage, index, registry.stage(stage).row_type)
     return BuildRows(*(found[name] for name in (STAGE.name, *UPSTREAM)))
 
 
 def export(
-    output_dir: str | Path,
-    build_id: str,
+    store: BuildStore,
     settings: dict[str, Any],
-    folder: Path,
+    folder: Folder,
     formats: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     """Write a build's export files into folder; return their paths and the export report."""
-    manifest = read_manifest(output_dir, build_id)
+    manifest = store.manifest()
     reports = stage_reports(manifest)
     made = Made(*(reports[name] for name in UPSTREAM[1:]), reports[STAGE.name])
     return export_rows(
-        load_build(output_dir, build_id),
+        load_build(store),
         ExportConfig.model_validate(settings),
         folder,
         manifest,

@@ -13,8 +13,9 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
 
 from raspberry.config import BuildConfig
 from raspberry.llm import Gateway
@@ -35,7 +36,7 @@ class ShardContext:
     key: str  # the stage key: its config and prompts, hashed
 
     def gateway(self, transport: str = "direct") -> Gateway:
-        return Gateway(self.config, self.sim_url, build_id=self.build_id, transport=transport)  # type: ignore[arg-type]
+        return Gateway(self.config.llm, self.sim_url, build_id=self.build_id, transport=transport)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -45,12 +46,12 @@ class BuildInput:
 
     name: str
     reads: str  # the stage whose shards it is computed from
-    # (config, that stage's shard paths, earlier builds' shard paths) -> rows of the table
-    compute: Callable[[BuildConfig, list[Path], list[Path]], list[dict[str, Any]]]
-    write: Callable[[Path, list[dict[str, Any]]], str]  # -> fingerprint
-    read: Callable[[Path, int], Any]  # (path, shard) -> what that shard's computation gets
-    # (config, output_dir) -> earlier builds' shard paths that also enter it
-    earlier: Callable[[BuildConfig, str], list[Path]] = lambda config, output_dir: []
+    # (config, that stage's shard URLs, earlier builds' shard URLs) -> rows of the table
+    compute: Callable[[BuildConfig, list[str], list[str]], list[dict[str, Any]]]
+    schema: pa.Schema  # of the table, stored as <build>/<name>.parquet
+    read: Callable[[pa.Table, int], Any]  # (the table, shard) -> what that shard's compute gets
+    # (config, output_dir) -> earlier builds' shard URLs that also enter it
+    earlier: Callable[[BuildConfig, str], list[str]] = lambda config, output_dir: []
     # rows of the table -> what its manifest entry and the run log say of it
     summarise: Callable[[list[dict[str, Any]]], Stats] = lambda rows: {"rows": len(rows)}
 
@@ -60,7 +61,7 @@ class Exports:
     """The files a build ends with, written from a stage's rows once the stage has run."""
 
     settings: Callable[[BuildConfig], dict[str, Any]]  # recorded in the manifest
-    # (output_dir, build_id, settings, folder, formats or None) -> {"paths", "report"}
+    # (build store, settings, folder to write, formats or None) -> {"paths", "report"}
     write: Callable[..., dict[str, Any]]
 
 

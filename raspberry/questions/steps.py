@@ -12,11 +12,14 @@ Every row stays in its shard, a dropped one with its reason, so each question is
 
 from __future__ import annotations
 
+import posixpath
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import fsspec
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from raspberry.config import BuildConfig
@@ -93,15 +96,22 @@ async def candidates(
     return rows, report
 
 
-def _docs(paths: list[Path], earlier: bool = False) -> Iterator[Doc]:
-    """The kept rows of shard files as documents, read in batches (never a whole build)."""
-    for shard, path in enumerate(paths):
+def _batches(url: str, columns: list[str]) -> Iterator[pa.RecordBatch]:
+    with fsspec.open(url, "rb") as fh:
+        yield from pq.ParquetFile(fh).iter_batches(batch_size=4096, columns=columns)
+
+
+def _docs(urls: list[str], earlier: bool = False) -> Iterator[Doc]:
+    """The kept rows of shard files (by URL) as documents, read in batches (never a whole
+    build)."""
+    for shard, url in enumerate(urls):
         row = 0
+        build = posixpath.basename(posixpath.dirname(posixpath.dirname(url)))
         columns = ["id", "root_id", "source", "task", "prompt", "drop_reason"]
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=4096, columns=columns):
+        for batch in _batches(url, columns):
             for rec in batch.to_pylist():
                 if not rec["drop_reason"]:
-                    ref = f"{path.parent.parent.name}/{rec['id']}" if earlier else rec["id"]
+                    ref = f"{build}/{rec['id']}" if earlier else rec["id"]
                     yield Doc(
                         key=(shard, row),
                         ref=ref,
@@ -114,9 +124,7 @@ def _docs(paths: list[Path], earlier: bool = False) -> Iterator[Doc]:
                 row += 1
 
 
-def duplicates(
-    cfg: QuestionsConfig, shards: list[Path], earlier: list[Path]
-) -> list[dict[str, Any]]:
+def duplicates(cfg: QuestionsConfig, shards: list[str], earlier: list[str]) -> list[dict[str, Any]]:
     """Every candidate to drop as a duplicate: {shard, row, reason, detail}, in build order."""
     found = find_duplicates(
         lambda: _docs(shards),

@@ -14,18 +14,16 @@ import json
 import math
 from collections import Counter
 from dataclasses import astuple, dataclass
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from raspberry.records import Dialogue, Question, SftRow, Verdict
 from raspberry.sft.card import Made, dataset_card
 from raspberry.sft.config import ExportConfig
 from raspberry.sft.formats import JSONL_FORMATS, prompt_response
-from raspberry.sft.openai_checks import check_file, count_tokens
-from raspberry.store import atomic_path, write_text_atomic
+from raspberry.sft.openai_checks import check_lines, count_tokens
+from raspberry.storage import Folder
 
 FORMATS = (*JSONL_FORMATS, "preference_pairs", "parquet")
 SPLITS = ("train", "validation")
@@ -99,11 +97,14 @@ def preference_pairs(
     return pairs
 
 
-def _jsonl(path: Path, items: list[dict[str, Any]]) -> None:
-    write_text_atomic(path, "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items))
+def _jsonl(folder: Folder, path: str, items: list[dict[str, Any]]) -> str:
+    """Write a JSONL file; return its text."""
+    text = "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items)
+    folder.write_text(path, text)
+    return text
 
 
-def _parquet(path: Path, rows: list[SftRow], wrapper: str) -> None:
+def _parquet(folder: Folder, path: str, rows: list[SftRow], wrapper: str) -> None:
     items = [
         {
             **prompt_response(r, wrapper),
@@ -113,8 +114,7 @@ def _parquet(path: Path, rows: list[SftRow], wrapper: str) -> None:
         }
         for r in rows
     ]
-    with atomic_path(path) as tmp:
-        pq.write_table(pa.Table.from_pylist(items), tmp)
+    folder.write_table(path, pa.Table.from_pylist(items))
 
 
 @dataclass
@@ -130,7 +130,7 @@ class BuildRows:
 def export_rows(
     data: BuildRows,
     cfg: ExportConfig,
-    exports_dir: Path,
+    folder: Folder,
     manifest: dict[str, Any],
     made: Made,
     formats: tuple[str, ...] = FORMATS,
@@ -152,35 +152,34 @@ def export_rows(
     paths: dict[str, str] = {}
     files: dict[str, dict[str, str]] = {}  # format -> split -> path within the folder
     pairs: list[dict[str, str]] = []
+    texts: dict[str, str] = {}
     for fmt in formats:
         if fmt in JSONL_FORMATS and mixed:
-            _jsonl(
-                exports_dir / f"{fmt}.jsonl",
+            texts[fmt] = _jsonl(
+                folder,
+                f"{fmt}.jsonl",
                 [JSONL_FORMATS[fmt](r, cfg.reasoning_wrapper) for r in mixed],
             )
-            paths[fmt] = str(exports_dir / f"{fmt}.jsonl")
+            paths[fmt] = folder.url(f"{fmt}.jsonl")
             for split, split_rows in by_split.items():
                 if split_rows:
                     _jsonl(
-                        exports_dir / split / f"{fmt}.jsonl",
+                        folder,
+                        f"{split}/{fmt}.jsonl",
                         [JSONL_FORMATS[fmt](r, cfg.reasoning_wrapper) for r in split_rows],
                     )
                     files.setdefault(fmt, {})[split] = f"{split}/{fmt}.jsonl"
         elif fmt == "parquet" and mixed:
             for split, split_rows in by_split.items():
                 if split_rows:
-                    _parquet(
-                        exports_dir / "parquet" / f"{split}.parquet",
-                        split_rows,
-                        cfg.reasoning_wrapper,
-                    )
+                    _parquet(folder, f"parquet/{split}.parquet", split_rows, cfg.reasoning_wrapper)
                     files.setdefault(fmt, {})[split] = f"parquet/{split}.parquet"
-            paths[fmt] = str(exports_dir / "parquet")
+            paths[fmt] = folder.url("parquet")
         elif fmt == "preference_pairs":
             pairs = preference_pairs(mixed, data.questions, data.dialogues, data.verdicts)
             if pairs:
-                _jsonl(exports_dir / "preference_pairs.jsonl", pairs)
-                paths[fmt] = str(exports_dir / "preference_pairs.jsonl")
+                _jsonl(folder, "preference_pairs.jsonl", pairs)
+                paths[fmt] = folder.url("preference_pairs.jsonl")
                 files[fmt] = {"train": "preference_pairs.jsonl"}
     report: dict[str, Any] = {
         "rows_in": len(rows),
@@ -192,14 +191,14 @@ def export_rows(
         },
         "reasoning_wrapper": cfg.reasoning_wrapper,
     }
-    if "openai_chat" in paths:
-        report["openai_chat_checks"] = check_file(
-            Path(paths["openai_chat"]), cfg.encoding, cfg.max_tokens_per_example
+    if "openai_chat" in texts:
+        report["openai_chat_checks"] = check_lines(
+            texts["openai_chat"], cfg.encoding, cfg.max_tokens_per_example
         )
     if "preference_pairs" in formats:
         report["preference_pairs"] = len(pairs)
-    write_text_atomic(exports_dir / "export_report.json", json.dumps(report, indent=2))
+    folder.write_text("export_report.json", json.dumps(report, indent=2))
     lineages = [row.lineage for stage_rows in astuple(data) for row in stage_rows]
     card = dataset_card(manifest, mixed, report, lineages, made, files, cfg.license)
-    write_text_atomic(exports_dir / "README.md", card)
+    folder.write_text("README.md", card)
     return {"paths": paths, "report": report}

@@ -9,7 +9,6 @@ import json
 import statistics
 from collections import Counter
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 ROLES = {"system", "user", "assistant", "function", "tool"}
@@ -61,11 +60,11 @@ def format_errors(example: Any) -> list[str]:
     return errors
 
 
-def check_file(path: Path, encoding: str, max_tokens: int) -> dict[str, Any]:
-    """Format errors by kind, and token statistics, of a chat-format JSONL file."""
+def check_lines(text: str, encoding: str, max_tokens: int) -> dict[str, Any]:
+    """Format errors by kind, and token statistics, of a chat-format JSONL file's text."""
     errors: Counter[str] = Counter()
     tokens = []
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = text.splitlines()
     for line in lines:
         try:
             example = json.loads(line)

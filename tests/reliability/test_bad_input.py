@@ -1,10 +1,11 @@
-"""Bad input through the real command, 37 cases: each is answered with one line naming the
+"""Bad input through the real command, 38 cases: each is answered with one line naming the
 problem, exit code 2 (the documented code for bad input), and a build written before is left
 exactly as it was (every byte of every file under the output folder)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from conftest import ROOT, config_dict, run_cli, stored_question, write_config
 
 from raspberry.sft.config import ExportConfig
-from raspberry.store import init_manifest, set_shard, shard_path, update_manifest, write_shard
+from raspberry.store import BuildStore
 
 Case = Callable[[Path, dict], list[str]]  # (tmp_path, config data) -> CLI arguments
 
@@ -74,27 +75,25 @@ def _corrupt_manifest(tmp: Path, data: dict) -> list[str]:
     return _status_of("broken")(tmp, data)
 
 
+def _corrupt_record(tmp: Path, data: dict) -> list[str]:
+    (tmp / "builds" / "cut" / "records").mkdir(parents=True)
+    (tmp / "builds" / "cut" / "records" / "build.json").write_text('{"build_id": "cu')
+    return _status_of("cut")(tmp, data)
+
+
 def _other_builds_manifest(tmp: Path, data: dict) -> list[str]:
-    (tmp / "builds" / "copy").mkdir(parents=True)
-    old = (tmp / "builds" / "old" / "manifest.json").read_text()
-    (tmp / "builds" / "copy" / "manifest.json").write_text(old)
+    shutil.copytree(tmp / "builds" / "old" / "records", tmp / "builds" / "copy" / "records")
     return _status_of("copy")(tmp, data)
 
 
 def _corrupt_shard(tmp: Path, data: dict) -> list[str]:
     # A build whose SFT shard is garbage: exporting it must say so, not crash.
-    init_manifest(tmp / "builds", "garbled", {})
-    update_manifest(tmp / "builds", "garbled", export=ExportConfig().model_dump())
-    path = shard_path(tmp / "builds", "garbled", "sft", 0)
-    path.parent.mkdir(parents=True)
-    path.write_bytes(b"PAR1 this is not parquet")
-    set_shard(
-        tmp / "builds",
-        "garbled",
-        "sft",
-        0,
-        {"state": "done", "path": "sft/shard-00000.parquet", "fingerprint": "x"},
-    )
+    store = BuildStore(tmp / "builds", "garbled")
+    store.init({})
+    store.record("export", ExportConfig().model_dump())
+    store.files.write_bytes("sft/shard-00000.parquet", b"PAR1 this is not parquet")
+    entry = {"state": "done", "path": "sft/shard-00000.parquet", "fingerprint": "x"}
+    store.record_shard("sft", 0, entry)
     return ["export", "garbled", "--output-dir", str(tmp / "builds"), "--out", str(tmp / "x")]
 
 
@@ -118,8 +117,9 @@ def _question_file(text: str) -> Case:
 
 def _export_to(where: Callable[[Path], Path]) -> Case:
     def case(tmp: Path, data: dict) -> list[str]:
-        init_manifest(tmp / "builds", "done", {})
-        update_manifest(tmp / "builds", "done", export=ExportConfig().model_dump())
+        store = BuildStore(tmp / "builds", "done")
+        store.init({})
+        store.record("export", ExportConfig().model_dump())
         return ["export", "done", "--output-dir", str(tmp / "builds"), "--out", str(where(tmp))]
 
     return case
@@ -244,9 +244,10 @@ CASES: dict[str, tuple[Case, str]] = {
     ),
     "unknown stage": (lambda t, d: _build(t, d, "--stages", "dialogs"), "unknown stage"),
     "status of an unknown build": (_status_of("nope"), "no build 'nope'"),
-    "corrupt manifest": (_corrupt_manifest, "corrupt manifest"),
-    "manifest of another build": (_other_builds_manifest, "belongs to build 'old'"),
-    "corrupt Parquet shard": (_corrupt_shard, "corrupt or unreadable shard"),
+    "corrupt manifest": (_corrupt_manifest, "corrupt record"),
+    "corrupt record": (_corrupt_record, "corrupt record"),
+    "records of another build": (_other_builds_manifest, "belong to build 'old'"),
+    "corrupt Parquet shard": (_corrupt_shard, "corrupt or unreadable"),
 }
 
 
@@ -258,8 +259,9 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 def test_bad_input_is_one_line_exit_2_and_nothing_written_is_touched(tmp_path, name):
     out = tmp_path / "builds"
     q = stored_question()
-    init_manifest(out, "old", {})
-    write_shard(shard_path(out, "old", "questions", 0), [q], type(q))
+    store = BuildStore(out, "old")
+    store.init({})
+    store.write_shard("questions", 0, [q], type(q))
     before = _snapshot(out / "old")
     case, expected = CASES[name]
     args = case(tmp_path, config_dict(tmp_path))

@@ -12,7 +12,7 @@ import pytest
 from conftest import config_dict, run_cli, write_config
 
 from raspberry import pipeline
-from raspberry.store import fingerprint, read_manifest, read_shard
+from raspberry.store import BuildStore
 
 
 @pytest.fixture
@@ -36,7 +36,8 @@ def test_full_disk_is_one_line_exit_3_and_a_rerun_completes(tmp_path, prefect_ap
     assert full.returncode == 3, full.stderr[-3000:]
     last = full.stderr.strip().splitlines()[-1]
     assert last.startswith("error: the disk is full") and "rerun build 'full'" in last
-    manifest = read_manifest(small_disk / "builds", "full")
+    store = BuildStore(small_disk / "builds", "full")
+    manifest = store.manifest()
     done = [
         (stage, e)
         for stage, shards in manifest["stages"].items()
@@ -45,9 +46,8 @@ def test_full_disk_is_one_line_exit_3_and_a_rerun_completes(tmp_path, prefect_ap
     ]
     assert done  # some work was done before the disk filled, and it is intact
     for stage, entry in done:
-        path = small_disk / "builds" / "full" / entry["path"]
-        assert fingerprint(path) == entry["fingerprint"]
-        assert read_shard(path, pipeline.stage(stage).row_type)  # and it reads
+        assert store.files.fingerprint(entry["path"]) == entry["fingerprint"]
+        assert store.read_columns(entry["path"], pipeline.stage(stage).row_type)  # and it reads
 
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
     again = run_cli("build", "--config", str(config), "--build-id", "full", "--json")

@@ -21,7 +21,7 @@ from test_build_e2e import _latest_artifacts
 
 from raspberry.sim.config import SimConfig
 from raspberry.sim.process import running_sim
-from raspberry.store import read_manifest
+from raspberry.store import BuildStore
 
 FAULTS = {
     "rate_limit_rate": 0.20,
@@ -125,7 +125,7 @@ def test_build_completes_under_faults_with_every_question_accounted_for(tmp_path
     sft_drops = sum(summary["stages"]["sft"]["report"].get("drops", {}).values())
     assert {r["dialogue_id"] for r in sft} <= accepted
     assert len(sft) + sft_drops == len(accepted)
-    manifest = read_manifest(out, "faulty")
+    manifest = BuildStore(out, "faulty").manifest()
     assert all(
         e["state"] == "done" for shards in manifest["stages"].values() for e in shards.values()
     )

@@ -11,11 +11,10 @@ import sqlite3
 
 import httpx
 import pyarrow.parquet as pq
-from conftest import external_sim_dict, kill_build_when, run_cli, write_config
+from conftest import external_sim_dict, kill_build_when, run_cli, shard_file, write_config
 
 from raspberry.sim.config import SimConfig
 from raspberry.sim.process import running_sim
-from raspberry.store import shard_path
 
 CONCURRENCY, PARALLEL_SHARDS = 8, 2
 
@@ -63,8 +62,8 @@ def test_sigkill_midway_then_resume(tmp_path, prefect_api):
         in_flight = served_before - at_kill
         assert 0 <= in_flight <= CONCURRENCY * PARALLEL_SHARDS
         assert (
-            not shard_path(tmp_path / "builds", "killed", "dialogues", 0).exists()
-            or not shard_path(tmp_path / "builds", "killed", "dialogues", 1).exists()
+            not shard_file(tmp_path / "builds", "killed", "dialogues", 0).exists()
+            or not shard_file(tmp_path / "builds", "killed", "dialogues", 1).exists()
         )
 
         resumed = run_cli(*_args(config, "killed"), env=env)
@@ -81,6 +80,6 @@ def test_sigkill_midway_then_resume(tmp_path, prefect_api):
         done = run_cli(*_args(clean, "clean"), env=env)
         assert done.returncode == 0, done.stdout + done.stderr
     for shard in range(2):
-        killed = pq.read_table(shard_path(tmp_path / "builds", "killed", "dialogues", shard))
-        uninterrupted = pq.read_table(shard_path(tmp_path / "builds", "clean", "dialogues", shard))
+        killed = pq.read_table(shard_file(tmp_path / "builds", "killed", "dialogues", shard))
+        uninterrupted = pq.read_table(shard_file(tmp_path / "builds", "clean", "dialogues", shard))
         assert killed.to_pylist() == uninterrupted.to_pylist()
