@@ -24,6 +24,7 @@ from raspberry import pipeline
 from raspberry.build_report import REPORT_NAME
 from raspberry.config import BuildConfig, load_config
 from raspberry.errors import DiskFull, RaspberryError, disk_full
+from raspberry.llm.cache import paid
 from raspberry.report import build_summary, summary_lines
 from raspberry.sft.export import FORMATS
 from raspberry.storage import Folder
@@ -187,7 +188,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     runs = manifest.get("runs") or [{}]
     if runs[-1].get("state") == "running" and not store.writer():
         runs[-1]["state"] = "interrupted"  # its process is gone: `raspberry rerun` resumes it
-    summary = build_summary(manifest, None)
+    summary = build_summary(manifest, None, _ledger_paid(manifest))
     changed = store.changed_shards(manifest)
     if changed:
         summary["changed"] = changed
@@ -201,6 +202,16 @@ def cmd_status(args: argparse.Namespace) -> int:
                 f"`raspberry rerun {args.build_id}` computes it again"
             )
     return 1 if summary["state"] == "failed" else 0
+
+
+def _ledger_paid(manifest: dict[str, Any]) -> float | None:
+    """What the ledger says the build paid, read through the config of its last run (an
+    interrupted run never recorded it); None when that config is gone."""
+    config_path = (manifest.get("runs") or [{}])[-1].get("config_path")
+    try:
+        return paid(load_config(config_path).gateway.cache_path, manifest["build_id"])
+    except (RaspberryError, OSError, TypeError):
+        return None
 
 
 def export_build(

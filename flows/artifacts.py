@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from prefect.artifacts import create_link_artifact, create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from raspberry.build_report import REPORT_NAME, write_report
+from raspberry.build_report import write_report
 from raspberry.report import cost_rows, funnel_line, funnel_rows, preview, shard_rows
 from raspberry.store import BuildStore
 
@@ -52,18 +52,18 @@ def publish_stage(store: BuildStore, stage: str, totals: dict[str, Any]) -> None
     )
 
 
-def publish_build(store: BuildStore) -> None:
+def publish_build(store: BuildStore, paid_usd: float | None) -> None:
     build_id, manifest = store.build_id, store.manifest()
-    report = write_report(store, manifest)
-    local = store.files.local_path(REPORT_NAME)
+    page, markdown = write_report(store, manifest, paid_usd)
     create_table_artifact(
         funnel_rows(manifest),
         key=artifact_key("funnel", build_id),
         description=f"build {build_id}: {funnel_line(manifest)}",
     )
-    create_link_artifact(
-        local.as_uri() if local else report,
-        link_text=f"build report {build_id} ({report})",
+    # The report itself, not a link to a file only this machine can open.
+    create_markdown_artifact(
+        markdown,
         key=artifact_key("report", build_id),
-        description="plots of the funnel, turns to correct, lengths and cost per stage",
+        description=f"build {build_id}: what it paid, funnel, turns to correct, sample rows, "
+        f"lengths, cost per stage (also at {page})",
     )

@@ -23,15 +23,16 @@ from prefect.runtime import flow_run
 from prefect.states import Crashed, Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 from raspberry_flows.artifacts import publish_build, publish_stage
-from raspberry_flows.progress import StageProgress
+from raspberry_flows.progress import StageProgress, build_bars
 from raspberry_tasks.export import export_task
 from raspberry_tasks.shard import build_input_task, shard_task
 
 from raspberry import pipeline
 from raspberry.config import BuildConfig, load_config
 from raspberry.errors import RaspberryError
+from raspberry.llm.cache import paid
 from raspberry.pipeline import BuildInput, Stage
-from raspberry.pipeline.plan import build_input_sources, shard_inputs, stale
+from raspberry.pipeline.plan import build_input_sources, progress_units, shard_inputs, stale
 from raspberry.preflight import preflight
 from raspberry.report import stage_line
 from raspberry.sim.process import sim_for
@@ -158,12 +159,14 @@ def build_stage(
         )
 
     # Entered before the first submission: it zeroes the board the shards count on.
-    with StageProgress(stage, build_id, logger):
+    weights, unit = progress_units(manifest, spec, config.questions.shards)
+    with StageProgress(stage, build_id, logger, weights, unit) as progress:
         futures: dict[int, tuple[PrefectFuture, dict[str, str]]] = {}
         for shard in range(config.questions.shards):
             inputs, blocked = shard_inputs(store, manifest, spec, shard)
             if blocked:
                 store.record_shard(stage, shard, {"state": "failed", "error": blocked})
+                progress.finished(shard)
                 totals["shards_failed"] += 1
                 logger.error("%s/%s not run: %s", stage, shard_name(shard), blocked)
                 continue
@@ -176,6 +179,7 @@ def build_stage(
                 return f.state
 
             state, cached = _checked(store, run)
+            progress.finished(shard)
             if not state.is_completed():
                 totals["shards_failed"] += 1
                 continue
@@ -284,7 +288,7 @@ def _build(
     stage_flow = build_stage.with_options(
         task_runner=ThreadPoolTaskRunner(max_workers=config.run.parallel_shards)
     )
-    with sim_for(config) as sim_url:
+    with sim_for(config) as sim_url, build_bars(selected):
         for stage in selected:
             state = stage_flow(stage, config_path, build_id, out, sim_url, return_state=True)
             result = state.result(raise_on_failure=False)
@@ -302,8 +306,9 @@ def _build(
     failed_rows = sum(s.get("rows_failed", 0) for s in summary["stages"].values())
     summary["state"] = "failed" if failed or failed_rows else "completed"
     summary["wall_s"] = round(time.time() - started, 2)
+    summary["paid_usd"] = paid(config.gateway.cache_path, build_id)
     store.record_run(summary)
-    publish_build(store)
+    publish_build(store, summary["paid_usd"])
     if failed or failed_rows:
         return Failed(
             message=f"{failed} shard(s) and {failed_rows} row(s) failed; see "

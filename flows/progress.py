@@ -1,18 +1,26 @@
-"""A stage's live progress in the Prefect UI (a progress artifact), the run log and a terminal."""
+"""A stage's live progress in the Prefect UI (a progress artifact), the run log and a terminal.
+
+On a terminal a build shows one rich progress bar per stage for its whole run: rows done of the
+stage's input rows (known before it starts), requests, cost so far and an ETA from the recent
+rate. Log lines, Prefect's included, are printed above the bars, never on them.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.logging.handlers import PrefectConsoleHandler
 from raspberry_flows.artifacts import artifact_key
 from rich.console import Console
-from rich.live import Live
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
-from raspberry.llm.progress import Reporter, Snapshot
+from raspberry.llm.progress import BOARD, Reporter, Snapshot
 
 LOG_EVERY_S = 30.0
 
@@ -36,35 +44,91 @@ class _LogSink:
             self._logger.info("%s", snap.line(self._stage))
 
 
-class _TerminalSink:
-    """A status line redrawn in place; only when stderr is a terminal."""
+class Bars:
+    """One bar per stage of a build, drawn on the terminal for the build's whole run."""
 
-    def __init__(self, stage: str):
-        self._stage = stage
-        self.live = Live(console=Console(file=sys.stderr), transient=True, auto_refresh=False)
+    current: Bars | None = None  # the build's bars, while a build runs in this process
 
-    def __call__(self, snap: Snapshot) -> None:
-        self.live.update(snap.line(self._stage), refresh=True)
+    def __init__(self, stages: list[str]):
+        self.progress = Progress(
+            TextColumn("{task.description:<10}"),
+            BarColumn(bar_width=28),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TextColumn("{task.fields[count]}"),
+            TextColumn("{task.fields[paid]}"),
+            TextColumn("ETA {task.fields[eta]}"),
+            console=Console(file=sys.stderr),
+            auto_refresh=False,
+        )
+        self._tasks: dict[str, TaskID] = {
+            stage: self.progress.add_task(stage, total=None, count="waiting", paid="", eta="-")
+            for stage in stages
+        }
+
+    def show(self, stage: str, snap: Snapshot) -> None:
+        self.progress.update(
+            self._tasks[stage],
+            total=max(snap.total, 1),
+            completed=min(snap.done, snap.total) if snap.total else 0,
+            count=snap.count(),
+            paid=snap.paid(),
+            eta=snap.eta(),
+            refresh=True,
+        )
+
+    def done(self, stage: str) -> None:
+        """The stage ended (finished or failed): its bar stops moving."""
+        self.progress.update(self._tasks[stage], eta="-", refresh=True)
+
+
+@contextlib.contextmanager
+def build_bars(stages: list[str]) -> Iterator[None]:
+    """Show the build's bars while it runs, when stderr is a terminal; Prefect's console log
+    handlers print through the bars' console meanwhile, so their lines land above the bars."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    bars = Bars(stages)
+    handlers = [
+        h
+        for name in ("prefect", "prefect.flow_runs", "prefect.task_runs", "")
+        for h in logging.getLogger(name).handlers
+        if isinstance(h, PrefectConsoleHandler)
+    ]
+    consoles = [h.console for h in handlers]
+    Bars.current = bars
+    bars.progress.start()
+    for handler in handlers:
+        handler.console = bars.progress.console
+    try:
+        yield
+    finally:
+        for handler, console in zip(handlers, consoles, strict=True):
+            handler.console = console
+        bars.progress.stop()
+        Bars.current = None
 
 
 class StageProgress:
-    """`with StageProgress(stage, build_id, logger):` around the wait for a stage's shards."""
+    """`with StageProgress(stage, build_id, logger, weights, unit):` around the wait for a stage's
+    shards; `finished(shard)` as each ends. weights: per shard, the units it stands for."""
 
-    def __init__(self, stage: str, build_id: str, logger: Any):
+    def __init__(self, stage: str, build_id: str, logger: Any, weights: dict[int, int], unit: str):
+        self._stage, self._bars = stage, Bars.current
         key = artifact_key("progress", build_id, stage)
         sinks: list[Any] = [_ArtifactSink(key, stage), _LogSink(logger, stage)]
-        self._terminal = _TerminalSink(stage) if sys.stderr.isatty() else None
-        if self._terminal:
-            sinks.append(self._terminal)
-        self._reporter = Reporter(sinks)
+        if self._bars:
+            sinks.append(lambda snap: self._bars.show(stage, snap))  # type: ignore[union-attr]
+        self._reporter = Reporter(sinks, weights=weights, unit=unit)
+
+    def finished(self, shard: int) -> None:
+        BOARD.shard_finished(shard)
 
     def __enter__(self) -> StageProgress:
-        if self._terminal:
-            self._terminal.live.start()
         self._reporter.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._reporter.__exit__(*exc)
-        if self._terminal:
-            self._terminal.live.stop()
+        if self._bars:
+            self._bars.done(self._stage)

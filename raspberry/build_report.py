@@ -1,7 +1,7 @@
-"""One self-contained HTML page per build: the funnel, turns to correct, lengths, cost per stage.
-
-The plots are inline SVG drawn here, so the file opens anywhere (no script, stylesheet or font is
-fetched) and nothing beyond the standard library is needed to draw it.
+"""The build report: what it paid, the funnel, turns to correct, sample rows, lengths, cost per
+stage. Drawn twice from the same sections (figures.py): a self-contained HTML page beside the
+build (inline SVG: no script, stylesheet or font is fetched) and Markdown for a Prefect artifact,
+which any browser that reaches the Prefect UI can read.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from raspberry.figures import Block, Chart, Sample, histogram, shown
+from raspberry.llm.cost import money
 from raspberry.report import (
     cost_rows,
     funnel_rows,
@@ -27,40 +29,37 @@ REPORT_NAME = "report.html"
 BAR_COLOUR = "#c2185b"  # raspberry
 
 
-def bar_chart(labels: list[str], values: list[float], title: str, unit: str = "") -> str:
+def bar_chart(chart: Chart) -> str:
     """A horizontal bar chart as an SVG element, each bar labelled with its value."""
     row, left, width = 26, 170, 380
-    height = 40 + row * len(labels)
-    top = max(values, default=0) or 1
+    height = 40 + row * len(chart.labels)
+    top = max(chart.values, default=0) or 1
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 120}" '
-        f'height="{height}" role="img" aria-label="{html.escape(title)}">',
-        f'<text x="0" y="18" font-weight="bold">{html.escape(title)}</text>',
+        f'height="{height}" role="img" aria-label="{html.escape(chart.title)}">',
+        f'<text x="0" y="18" font-weight="bold">{html.escape(chart.title)}</text>',
     ]
-    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
+    for i, (label, value) in enumerate(zip(chart.labels, chart.values, strict=True)):
         y = 32 + i * row
         w = width * value / top
-        shown = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.4f}"
         parts += [
             f'<text x="{left - 8}" y="{y + 15}" text-anchor="end">{html.escape(label)}</text>',
             f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{row - 6}" fill="{BAR_COLOUR}"/>',
-            f'<text x="{left + w + 6:.1f}" y="{y + 15}">{shown}{unit}</text>',
+            f'<text x="{left + w + 6:.1f}" y="{y + 15}">{shown(value)}{chart.unit}</text>',
         ]
     parts.append("</svg>")
     return "\n".join(parts)
 
 
-def histogram(values: list[float], title: str, bins: int = 12) -> str:
-    """Counts of values in equal-width bins, drawn with bar_chart; a note when there are none."""
-    if not values:
-        return f"<p><b>{html.escape(title)}</b>: no rows.</p>"
-    low, high = min(values), max(values)
-    step = (high - low) / bins or 1
-    counts = [0] * bins
-    for v in values:
-        counts[min(int((v - low) / step), bins - 1)] += 1
-    labels = [f"{low + i * step:,.0f} – {low + (i + 1) * step:,.0f}" for i in range(bins)]
-    return bar_chart(labels, [float(c) for c in counts], f"{title}, n = {len(values):,}")
+def text_chart(chart: Chart, width: int = 30) -> str:
+    """The same chart in characters, for Markdown (a code block keeps the bars aligned)."""
+    top = max(chart.values, default=0) or 1
+    pad = max((len(label) for label in chart.labels), default=0)
+    bars = [
+        f"{label:<{pad}} {'█' * round(width * value / top):<{width}} {shown(value)}{chart.unit}"
+        for label, value in zip(chart.labels, chart.values, strict=True)
+    ]
+    return f"**{chart.title}**\n\n```\n" + "\n".join(bars) + "\n```"
 
 
 def lengths(store: BuildStore, manifest: dict[str, Any]) -> dict[str, list]:
@@ -87,53 +86,130 @@ def lengths(store: BuildStore, manifest: dict[str, Any]) -> dict[str, list]:
     return out
 
 
-def _table(rows: list[dict[str, Any]]) -> str:
-    if not rows:
-        return "<p>none</p>"
-    head = "".join(f"<th>{html.escape(str(k))}</th>" for k in rows[0])
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r.values()) + "</tr>"
-        for r in rows
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def render(store: BuildStore, manifest: dict[str, Any]) -> str:
-    """The report page for a build, from its manifest and shards."""
+def sections(
+    store: BuildStore, manifest: dict[str, Any], paid_usd: float | None
+) -> list[tuple[str, list[Block]]]:
+    """The report's sections, (heading, blocks), from the build's records and shards."""
     totals, reports = stage_totals(manifest), stage_reports(manifest)
     specs = stage_specs()
-    sections = [
-        "<h2>Stage funnel</h2>",
-        bar_chart(
-            [s.funnel or s.name for s in specs], [totals[s.name]["rows_out"] for s in specs], "rows"
-        ),
-        _table(funnel_rows(manifest)),
-        *(chart for s in specs for chart in s.charts(reports[s.name])),
-        "<h2>Length distributions</h2>",
-        *(histogram(v, title) for title, v in lengths(store, manifest).items()),
-        "<h2>Cost per stage</h2>",
-        bar_chart(
-            [s.name for s in specs], [totals[s.name]["cost_usd"] for s in specs], "cost", " $"
-        ),
-        _table(cost_rows(manifest, (manifest.get("runs") or [None])[-1])),
-        "<h2>Runs</h2>",
-        "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in run_lines(manifest)) + "</ul>",
+    runs = manifest.get("runs") or [None]
+    paid = [
+        f"Paid for this build over {len(manifest.get('runs') or [])} run(s), interrupted ones "
+        f"included: {money(paid_usd)} (the request ledger)."
+        if paid_usd is not None
+        else "What the build paid is kept in the request ledger (`raspberry cache stats`)."
     ]
+    funnel = Chart(
+        "rows", [s.funnel or s.name for s in specs], [totals[s.name]["rows_out"] for s in specs]
+    )
+    cost = Chart("cost", [s.name for s in specs], [totals[s.name]["cost_usd"] for s in specs], " $")
+    lengths_ = [histogram(v, title) for title, v in lengths(store, manifest).items()]
+    return [
+        ("Paid", paid),
+        ("Stage funnel", [funnel, funnel_rows(manifest)]),
+        *((title, blocks) for s in specs for title, blocks in s.charts(reports[s.name])),
+        (
+            "Sample rows",
+            [sample for s in specs if s.samples for sample in s.samples(store, manifest)],
+        ),
+        ("Length distributions", lengths_),
+        ("Cost per stage", [cost, cost_rows(manifest, runs[-1])]),
+        ("Runs", run_lines(manifest)),
+    ]
+
+
+def _html(block: Block) -> str:
+    if isinstance(block, Chart):
+        return bar_chart(block)
+    if isinstance(block, Sample):
+        turns = "".join(
+            f"<p><b>{html.escape(role)}</b></p><pre>{html.escape(text)}</pre>"
+            for role, text in block.dialogue
+        )
+        return (
+            f"<h3>{html.escape(block.title)}</h3><p><b>question</b></p><pre>"
+            f"{html.escape(block.question)}</pre><p><b>exported response</b></p><pre>"
+            f"{html.escape(block.response)}</pre><details><summary>the dialogue it came from "
+            f"({len(block.dialogue)} turns)</summary>{turns}</details>"
+        )
+    if isinstance(block, list):
+        if not block:
+            return "<p>none</p>"
+        head = "".join(f"<th>{html.escape(str(k))}</th>" for k in block[0])
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r.values()) + "</tr>"
+            for r in block
+        )
+        return f"<table><tr>{head}</tr>{body}</table>"
+    return f"<p>{html.escape(block)}</p>"
+
+
+def _markdown(block: Block) -> str:
+    if isinstance(block, Chart):
+        return text_chart(block)
+    if isinstance(block, Sample):
+        turns = "\n".join(f"- **{role}**: {_cut(text, 400)}" for role, text in block.dialogue)
+        return (
+            f"### {block.title}\n\n**question**: {_cut(block.question, 600)}\n\n"
+            f"**exported response**: {_cut(block.response, 1200)}\n\n"
+            f"the dialogue it came from ({len(block.dialogue)} turns):\n\n{turns}"
+        )
+    if isinstance(block, list):
+        if not block:
+            return "none"
+        cells = [list(block[0]), ["---"] * len(block[0])] + [
+            [str(v) for v in r.values()] for r in block
+        ]
+        return "\n".join("| " + " | ".join(_cell(c) for c in row) + " |" for row in cells)
+    return _cut(block, 2000)
+
+
+def _cut(text: str, limit: int) -> str:
+    text = " ".join(text.split())  # one line: Markdown lists and tables hold no line breaks
+    return text if len(text) <= limit else text[:limit] + " …"
+
+
+def _cell(value: str) -> str:
+    return _cut(value, 300).replace("|", "\\|")
+
+
+def render_html(build_id: str, parts: list[tuple[str, list[Block]]]) -> str:
+    """The report page: self-contained HTML."""
     made = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    body = "\n".join(
+        f"<h2>{html.escape(title)}</h2>" + "\n".join(_html(b) for b in blocks)
+        for title, blocks in parts
+        if blocks
+    )
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        f"<title>Raspberry build {html.escape(store.build_id)}</title><style>"
+        f"<title>Raspberry build {html.escape(build_id)}</title><style>"
         "body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
         "svg{font:12px sans-serif;display:block;margin:1em 0}"
+        "pre{white-space:pre-wrap;background:#f6f6f6;padding:6px}"
         "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px}"
         "</style></head><body>"
-        f"<h1>Raspberry build {html.escape(store.build_id)}</h1><p>written {made}</p>"
-        + "\n".join(sections)
+        f"<h1>Raspberry build {html.escape(build_id)}</h1><p>written {made}</p>"
+        + body
         + "</body></html>\n"
     )
 
 
-def write_report(store: BuildStore, manifest: dict[str, Any]) -> str:
-    """Write <build>/report.html whole; return its URL."""
-    store.files.write_text(REPORT_NAME, render(store, manifest))
-    return store.files.url(REPORT_NAME)
+def render_markdown(build_id: str, parts: list[tuple[str, list[Block]]], page: str) -> str:
+    """The same report as Markdown (a Prefect artifact, readable from any browser)."""
+    body = "\n\n".join(
+        f"## {title}\n\n" + "\n\n".join(_markdown(b) for b in blocks)
+        for title, blocks in parts
+        if blocks
+    )
+    return f"# Raspberry build {build_id}\n\nThe HTML page: `{page}`\n\n{body}\n"
+
+
+def write_report(
+    store: BuildStore, manifest: dict[str, Any], paid_usd: float | None = None
+) -> tuple[str, str]:
+    """Write <build>/report.html whole; return its URL and the report as Markdown."""
+    parts = sections(store, manifest, paid_usd)
+    store.files.write_text(REPORT_NAME, render_html(store.build_id, parts))
+    url = store.files.url(REPORT_NAME)
+    return url, render_markdown(store.build_id, parts, url)

@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from raspberry.llm.cost import money
 from raspberry.store import BuildStore
 
 if TYPE_CHECKING:
@@ -132,7 +133,7 @@ def shard_rows(manifest: dict[str, Any], stage: str, computed: list[str]) -> lis
                 "this run": "computed" if name in computed else ("from cache" if done else "-"),
                 "rows in": entry.get("rows_in", 0),
                 "rows out": entry.get("rows_out", 0),
-                "cost $": round(entry.get("cost_usd", 0.0), 6),
+                "cost": money(entry.get("cost_usd", 0.0)),
                 "error": entry.get("error", ""),
             }
         )
@@ -171,8 +172,8 @@ def cost_rows(manifest: dict[str, Any], run: dict[str, Any] | None) -> list[dict
                 "cache hits (this run)": this_run.get("cache_hits", 0),
                 "tokens in": totals[stage]["tokens_in"],
                 "tokens out": totals[stage]["tokens_out"],
-                "cost $ (this run)": round(this_run.get("cost_usd", 0.0), 6),
-                "cost $ (build)": totals[stage]["cost_usd"],
+                "cost (this run)": money(this_run.get("cost_usd", 0.0)),
+                "cost (build)": money(totals[stage]["cost_usd"]),
             }
         )
     return rows
@@ -226,11 +227,16 @@ def _cut(value: Any, limit: int = 300) -> Any:
     return value
 
 
-def build_summary(manifest: dict[str, Any], run: dict[str, Any] | None) -> dict[str, Any]:
+def build_summary(
+    manifest: dict[str, Any], run: dict[str, Any] | None, paid_usd: float | None = None
+) -> dict[str, Any]:
     """What `build --json` and `status --json` print: per stage totals of the build, with the
-    requests and cost of `run` (this run) where given, and the latest exports."""
+    requests and cost of `run` (this run) where given, what the build paid over all its runs
+    (the ledger's figure: `paid_usd`, else the latest run's record of it), and the latest
+    exports."""
     totals = stage_totals(manifest)
     reports = stage_reports(manifest)
+    runs = manifest.get("runs") or []
     stages = {}
     for stage, t in totals.items():
         this_run = (run or {}).get("stages", {}).get(stage)
@@ -256,24 +262,23 @@ def build_summary(manifest: dict[str, Any], run: dict[str, Any] | None) -> dict[
         "build_id": manifest["build_id"],
         # A build run reports its own state (it may have run some stages only); status the build's.
         "state": run["state"] if run else build_state(manifest),
+        "paid_usd": round(
+            paid_usd
+            if paid_usd is not None
+            else next((r["paid_usd"] for r in runs[::-1] if "paid_usd" in r), 0.0),
+            6,
+        ),
         "stages": stages,
         # The latest run that exported (a run of some stages only may not have).
         **next(
             (
                 {"exports": r["exports"], "export_report": r.get("export_report", {})}
-                for r in ([run] if run else []) + (manifest.get("runs") or [])[::-1]
+                for r in ([run] if run else []) + runs[::-1]
                 if r.get("exports")
             ),
             {"exports": {}, "export_report": {}},
         ),
     }
-
-
-def money(usd: float) -> str:
-    """Dollars to the cent, or to 4 significant digits below a cent."""
-    if usd == 0 or abs(usd) >= 0.01:
-        return f"${usd:,.2f}"
-    return f"${usd:.4g}"
 
 
 def stage_line(stage: str, totals: dict[str, Any]) -> str:
@@ -312,6 +317,11 @@ def summary_lines(summary: dict[str, Any], manifest: dict[str, Any], paid_when: 
                 print(f"  row failed: {stage}/{shard}: {label}: {reason}")
             if len(rows) > 5:
                 print(f"  ... and {len(rows) - 5} more rows of {stage}/{shard}")
+    this_run = sum(t["cost_usd"] for t in summary["stages"].values())
+    print(
+        f"paid: {money(summary['paid_usd'])} for this build over {runs} run{'s' * (runs != 1)} "
+        f"(the request ledger, interrupted runs included); stages {money(this_run)} ({paid_when})"
+    )
     print(f"funnel: {funnel_line(manifest)}")
     for spec in stage_specs():
         for line in spec.lines(summary["stages"][spec.name]["report"]):

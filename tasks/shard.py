@@ -20,7 +20,7 @@ from prefect.cache_policies import INPUTS
 
 from raspberry import pipeline
 from raspberry.config import load_config
-from raspberry.llm.progress import collecting_row_failures
+from raspberry.llm.progress import in_shard
 from raspberry.pipeline import ShardContext, Stage
 from raspberry.records import Row
 from raspberry.store import BuildStore
@@ -37,7 +37,7 @@ def run_shard(
 ) -> dict[str, Any]:
     """Compute a shard, write it whole, record done or failed; return path and counts."""
     try:
-        with collecting_row_failures() as failed_rows:
+        with in_shard(shard) as failed_rows:
             rows, stats = compute()
         fp = store.write_shard(spec.name, shard, rows, spec.row_type)
     except Exception as exc:

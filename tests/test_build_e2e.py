@@ -11,9 +11,13 @@ import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 from conftest import ROOT, config_dict, run_cli, shard_file, write_config
 
+from raspberry.llm.cost import money
 from raspberry.store import BuildStore
+
+PRICED = ("sim-teacher", "sim-user-standin", "sim-judge", "sim-rewriter")
 
 
 def _build(config_path, *extra) -> tuple[int, dict, str]:
@@ -43,6 +47,7 @@ def _jsonl(path):
 
 def test_build_end_to_end(tmp_path, prefect_api):
     data = config_dict(tmp_path, per_task=8, shards=2)
+    data["prices"] = {m: {"input_per_mtok": 3.0, "output_per_mtok": 15.0} for m in PRICED}
     config_path = write_config(tmp_path, data)
     out = tmp_path / "builds"
 
@@ -63,7 +68,7 @@ def test_build_end_to_end(tmp_path, prefect_api):
         f"progress-e2e-{s}" for s in ("candidates", "questions", "dialogues", "verdicts", "sft")
     }
     assert progress["progress-e2e-dialogues"].data == 100.0
-    assert "40/40 items" in progress["progress-e2e-dialogues"].description
+    assert "40/40 rows" in progress["progress-e2e-dialogues"].description
 
     # One self-contained HTML report: its plots drawn inline, nothing fetched from elsewhere.
     page = ((Path(out) / "e2e") / "report.html").read_text()
@@ -73,6 +78,18 @@ def test_build_end_to_end(tmp_path, prefect_api):
     for turn, count in solved.items():
         assert re.search(rf">solved at turn {turn}</text>.*?>{count}</text>", page, re.S)
     assert "question length (characters), n = 40" in page
+    # What the build paid over its runs, and one first-try and one self-corrected row with the
+    # dialogue it came from; the same report is a Markdown artifact in the Prefect UI.
+    ledger = json.loads(run_cli("cache", "stats", "--path", data["gateway"]["cache_path"],
+                                "--json").stdout)["builds"]["e2e"]["cost_usd"]  # fmt: skip
+    assert summary["paid_usd"] == pytest.approx(ledger) and ledger > 0
+    assert f"over 1 run(s), interrupted ones included: {money(ledger)}" in page
+    assert "<h3>Solved at the first try</h3>" in page and "<h3>Self-corrected</h3>" in page
+    assert page.count("<details><summary>the dialogue it came from") == 2
+    report = next(a for a in _latest_artifacts() if a.key == "report-e2e")
+    assert report.type == "markdown" and "## Sample rows" in report.data
+    assert "### Self-corrected" in report.data and "**Turns to correct**" not in report.data
+    assert "## Turns to correct" in report.data and "solved at turn 1" in report.data
 
     # Every exported row traces back to a question of this build; line i is row i everywhere.
     questions = {

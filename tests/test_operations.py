@@ -238,7 +238,10 @@ def test_nightly_deployment_runs_on_a_worker_with_its_artifacts(ops):
     assert preview and all(row["response"] for row in preview)
     assert artifacts[f"progress-{build_id}-sft"]["data"] == 100.0
     report = (Path(ops.out) / build_id) / "report.html"
-    assert report.as_uri() in artifacts[f"report-{build_id}"]["data"]
+    # The report is in the UI itself (Markdown), not a link to a file on the worker's disk.
+    markdown = artifacts[f"report-{build_id}"]
+    assert markdown["type"] == "markdown" and f"`{report}`" in markdown["data"]
+    assert "## Stage funnel" in markdown["data"] and "## Sample rows" in markdown["data"]
     assert report.read_text().count("<svg") >= 6
 
 

@@ -41,8 +41,8 @@ def test_gather_counted_counts_items_and_waits_for_all_before_raising():
             asyncio.run(gather_counted(job(i) for i in range(5)))
     # The failing job did not cut the others short: their answers would have been paid for.
     assert sorted(finished) == [1, 2, 3, 4]
-    assert seen[-1].items_total == 5 and seen[-1].items_done == 4
-    assert BOARD.snapshot().items_done == 4
+    assert seen[-1].total == 5 and seen[-1].done == 4
+    assert BOARD.snapshot().done == 4
 
 
 def test_a_failing_sink_does_not_stop_the_others():
@@ -122,3 +122,95 @@ def test_a_broken_board_never_fails_a_shard(caplog):
     warnings = [r for r in caplog.records if r.name == "raspberry.llm.progress"]
     assert len(warnings) == 1 and "progress" in warnings[0].getMessage()
     assert board.items_done == 3  # the rest of the board still counts
+
+
+def test_a_stage_total_is_known_before_it_starts_and_progress_never_goes_back():
+    """Issue 22: the total grew as shards started (58% -> 57%). Now each shard stands for its
+    input rows from the start; a running shard counts by the share of its items finished."""
+    from raspberry.llm.progress import in_shard
+
+    board = Board()
+    board.reset({0: 10, 1: 30}, "rows")
+    seen = [board.snapshot()]
+    with in_shard(0):
+        board.add_items(5)
+        for _ in range(5):
+            board.item_done()
+            seen.append(board.snapshot())
+    with in_shard(1):  # a shard starting late must not lower the percentage
+        board.add_items(60)
+        seen.append(board.snapshot())
+        board.item_done()
+        seen.append(board.snapshot())
+    board.shard_finished(0)
+    seen.append(board.snapshot())
+    board.shard_finished(1)
+    seen.append(board.snapshot())
+    assert {s.total for s in seen} == {40} and {s.unit for s in seen} == {"rows"}
+    percents = [s.percent for s in seen]
+    assert percents == sorted(percents) and percents[0] == 0 and percents[-1] == 100
+    assert seen[5].count() == "9/40 rows"  # shard 0 all gathered but not yet finished: 99%
+    assert seen[-1].count() == "40/40 rows" and seen[-1].eta_s is None
+
+
+def test_the_eta_follows_the_recent_rate(monkeypatch):
+    """A stage that started slowly and then sped up: the ETA comes from the last 30 s."""
+    import raspberry.llm.progress as progress
+
+    now = [1000.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: now[0])
+    board = Board()
+    board.reset({0: 1000}, "rows")
+    with progress.in_shard(0):
+        board.add_items(1000)
+        for step in range(100):  # 100 s at 1 row per second
+            now[0] += 1
+            board.item_done()
+            if step % 2:
+                board.snapshot()
+        for step in range(60):  # then 60 s at 5 rows per second
+            now[0] += 1
+            for _ in range(5):
+                board.item_done()
+            if step % 2:
+                board.snapshot()
+    snap = board.snapshot()
+    assert snap.done == 400
+    # 600 rows left at the recent 5 rows/s: 120 s (the average since the start would say 240 s).
+    assert snap.eta_s == pytest.approx(120, rel=0.05)
+
+
+def test_a_terminal_build_draws_a_bar_per_stage_with_the_logs_above(tmp_path, prefect_api):
+    """The CLI on a terminal (a pseudo-terminal here): one bar per stage with rows done of its
+    input rows, and Prefect's log lines on lines of their own, never drawn over a bar."""
+    import os
+    import pty
+    import re
+    import subprocess
+
+    from conftest import CLI, ROOT, config_dict, write_config
+
+    config = write_config(tmp_path, config_dict(tmp_path, per_task=2, shards=2))
+    leader, follower = pty.openpty()
+    env = {**os.environ, "COLUMNS": "160", "LINES": "40", "TERM": "xterm"}
+    args = ["build", "--config", str(config), "--build-id", "tty"]
+    proc = subprocess.Popen([*CLI, *args], cwd=ROOT, env=env, stdout=follower, stderr=follower)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:  # the other end closed: the build is over
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=60) == 0
+    os.close(leader)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode("utf-8", "replace"))
+    pieces = re.split(r"[\r\n]+", text)
+    bars = {p.split()[0]: p for p in pieces if "━" in p and p.split()}
+    assert set(bars) == {"candidates", "questions", "dialogues", "verdicts", "sft"}, bars
+    assert "100%" in bars["dialogues"] and " rows " in bars["dialogues"], bars["dialogues"]
+    logs = [p for p in pieces if "| INFO" in p]
+    assert logs and not [p for p in logs if "━" in p]

@@ -294,3 +294,33 @@ def test_status_names_a_shard_whose_file_changed(tmp_path):
     assert "shard-00000: its file" not in proc.stdout
     proc = run_cli("status", "s", "--output-dir", str(out), "--json")
     assert json.loads(proc.stdout)["changed"] == ["questions/shard-00001"]
+
+
+def test_status_shows_what_an_interrupted_build_paid(tmp_path, prefect_api):
+    """The ledger is the truth: a build killed midway paid for requests no shard record holds;
+    `status` shows the ledger's figure, the same as `raspberry cache stats` for that build."""
+    import os
+
+    from conftest import kill_build_when
+
+    from raspberry.llm.cost import money
+
+    data = config_dict(tmp_path, per_task=4, shards=2)
+    models = ("sim-teacher", "sim-user-standin", "sim-judge", "sim-rewriter")
+    data["prices"] = {m: {"input_per_mtok": 3.0, "output_per_mtok": 15.0} for m in models}
+    config = write_config(tmp_path, data)
+    store = BuildStore(tmp_path / "builds", "k")
+
+    def in_dialogues() -> bool:
+        return store.exists() and bool(store.manifest()["stages"].get("dialogues"))
+
+    args = ["build", "--config", str(config), "--build-id", "k"]
+    kill_build_when(args, dict(os.environ), in_dialogues)
+    stats = run_cli("cache", "stats", "--path", data["gateway"]["cache_path"], "--json")
+    ledger = json.loads(stats.stdout)["builds"]["k"]["cost_usd"]
+    out = str(tmp_path / "builds")
+    summary = json.loads(run_cli("status", "k", "--output-dir", out, "--json").stdout)
+    recorded = sum(s["cost_usd"] for s in summary["stages"].values())
+    assert ledger > 0 and summary["paid_usd"] == ledger and recorded <= ledger
+    text = run_cli("status", "k", "--output-dir", out).stdout
+    assert f"paid: {money(ledger)} for this build over 1 run (the request ledger" in text, text

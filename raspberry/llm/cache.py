@@ -167,3 +167,14 @@ class RequestCache:
 
     def close(self) -> None:
         self._db.close()
+
+
+def paid(cache_path: str | Path, build_id: str) -> float:
+    """What the ledger says a build paid over all its runs, interrupted ones included."""
+    if not Path(cache_path).exists():
+        return 0.0
+    cache = RequestCache(cache_path)
+    try:
+        return cache.spent(build_id)
+    finally:
+        cache.close()

@@ -86,3 +86,10 @@ def budget_for(
         budget = _BUDGETS[key]
         budget.max_usd = max_usd  # a rerun may have raised it
         return budget
+
+
+def money(usd: float) -> str:
+    """Dollars to the cent, or to 4 significant digits below a cent."""
+    if usd == 0 or abs(usd) >= 0.01:
+        return f"${usd:,.2f}"
+    return f"${usd:.4g}"

@@ -1,9 +1,12 @@
-"""Live progress of a stage: items done, requests done and in flight, 429s, tokens, cost, ETA.
+"""Live progress of a stage: work done of a total known before it starts, requests done and in
+flight, 429s, tokens, cost, and an ETA from the recent rate.
 
 Every gateway of the process attaches its counters to one board (shard tasks run in threads);
-stages count the items they finish. A reporter thread reads the board every few seconds and
-hands a line and a percentage to its sinks: a rich status line in a terminal, a Prefect progress
-artifact in the UI.
+stages count the items they finish, each shard under its own name (`in_shard`). A stage's total
+comes from its plan: per shard, the units it stands for (its input rows); a running shard counts
+by the share of its gathered items finished, a finished one in full, so the total never moves
+and the percentage never goes back. A reporter thread reads the board every few seconds and
+hands a snapshot to its sinks: a progress bar in a terminal, a Prefect progress artifact.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -19,18 +23,22 @@ from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
 from raspberry.errors import ProviderError
+from raspberry.llm.cost import money
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 # The rows of the running shard whose requests kept failing: label -> reason (see gather_rows).
 FAILED_ROWS: ContextVar[dict[str, str] | None] = ContextVar("failed_rows", default=None)
+SHARD: ContextVar[int | None] = ContextVar("shard", default=None)  # whose work is counted
+RECENT_S = 30.0  # the ETA comes from the rate over this many seconds
 _LEFT_OUT = object()
 
 
 @dataclass
 class Snapshot:
-    items_total: int
-    items_done: int
+    done: float  # units of work done (a running shard counts by the share of its rows finished)
+    total: int  # units of the whole stage, known before it starts
+    unit: str  # what a unit is: the stage's input rows, or its shards, or counted items
     requests_sent: int
     in_flight: int
     cache_hits: int
@@ -39,24 +47,28 @@ class Snapshot:
     tokens_out: int
     cost_usd: float
     elapsed_s: float
+    eta_s: float | None  # from the rate of the last RECENT_S seconds
 
     @property
     def percent(self) -> float:
-        return 100.0 * self.items_done / self.items_total if self.items_total else 0.0
+        return min(100.0, 100.0 * self.done / self.total) if self.total else 0.0
 
-    @property
-    def eta_s(self) -> float | None:
-        if not self.items_done or self.items_done >= self.items_total:
-            return None
-        return self.elapsed_s / self.items_done * (self.items_total - self.items_done)
+    def count(self) -> str:
+        return f"{int(self.done)}/{self.total} {self.unit}"
+
+    def paid(self) -> str:
+        return (
+            f"{self.requests_sent} requests ({self.in_flight} in flight, {self.cache_hits} cached, "
+            f"{self.rate_limited} × 429) · {money(self.cost_usd)}"
+        )
+
+    def eta(self) -> str:
+        return "-" if self.eta_s is None else f"{self.eta_s:.0f} s"
 
     def line(self, stage: str) -> str:
-        eta = f"{self.eta_s:.0f} s" if self.eta_s is not None else "-"
         return (
-            f"{stage}: {self.items_done}/{self.items_total} items ({self.percent:.0f}%) · "
-            f"requests {self.requests_sent} sent, {self.in_flight} in flight, "
-            f"{self.cache_hits} cached, {self.rate_limited} × 429 · tokens "
-            f"{self.tokens_in:,} in / {self.tokens_out:,} out · ${self.cost_usd:.4f} · ETA {eta}"
+            f"{stage}: {self.count()} ({self.percent:.0f}%) · {self.paid()} · tokens "
+            f"{self.tokens_in:,} in / {self.tokens_out:,} out · ETA {self.eta()}"
         )
 
 
@@ -85,9 +97,7 @@ class Board:
         self._live: dict[int, Any] = {}
         self._base: dict[str, float] = {}
         self._warn = _WarnOnce("progress board")
-        self.items_total = 0
-        self.items_done = 0
-        self.started = time.monotonic()
+        self.reset()
 
     @contextmanager
     def _guarded(self) -> Iterator[None]:
@@ -109,30 +119,64 @@ class Board:
                     if f.name != "in_flight":
                         self._base[f.name] = self._base.get(f.name, 0) + getattr(stats, f.name)
 
-    def reset(self) -> None:
+    def reset(self, weights: dict[int, int] | None = None, unit: str = "items") -> None:
+        """Start counting a stage. weights: per shard, the units it stands for (its input rows),
+        so the total is known before any shard starts; without them, items are counted as
+        their work is gathered."""
         with self._guarded():
             self._base = {}
-            self.items_total = self.items_done = 0
+            self._weights, self._unit = dict(weights or {}), unit if weights else "items"
+            self._jobs: dict[int | None, list[int]] = {}  # shard -> [items gathered, done]
+            self._finished: set[int] = set()
             self.started = time.monotonic()
+            self._recent: deque[tuple[float, float]] = deque([(self.started, 0.0)])
 
     def add_items(self, n: int) -> None:
         with self._guarded():
-            self.items_total += n
+            self._jobs.setdefault(SHARD.get(), [0, 0])[0] += n
 
     def item_done(self) -> None:
         with self._guarded():
-            self.items_done += 1
+            self._jobs.setdefault(SHARD.get(), [0, 0])[1] += 1
+
+    def shard_finished(self, shard: int) -> None:
+        with self._guarded():
+            self._finished.add(shard)
+
+    @property
+    def items_done(self) -> int:
+        return sum(done for _, done in self._jobs.values())
+
+    def _progress(self) -> tuple[float, int]:
+        if not self._weights:
+            return float(self.items_done), sum(total for total, _ in self._jobs.values())
+        done = 0.0
+        for shard, weight in self._weights.items():
+            gathered, finished = self._jobs.get(shard, [0, 0])
+            if shard in self._finished:
+                done += weight
+            elif gathered:  # a shard may gather again (e.g. synthesis, then evolution)
+                done += weight * min(finished / gathered, 0.99)
+        return done, sum(self._weights.values())
 
     def snapshot(self) -> Snapshot:
         with self._lock:
+            now = time.monotonic()
             live = list(self._live.values())
             sums = dict(self._base)
             for stats in live:
                 for f in fields(stats):
                     sums[f.name] = sums.get(f.name, 0) + getattr(stats, f.name)
+            done, total = self._progress()
+            self._recent.append((now, done))
+            while len(self._recent) > 2 and now - self._recent[1][0] >= RECENT_S:
+                self._recent.popleft()
+            then, done_then = self._recent[0]
+            rate = (done - done_then) / (now - then) if now > then else 0.0
             return Snapshot(
-                items_total=self.items_total,
-                items_done=self.items_done,
+                done=done,
+                total=total,
+                unit=self._unit,
                 requests_sent=int(sums.get("requests_sent", 0)),
                 in_flight=int(sum(s.in_flight for s in live)),
                 cache_hits=int(sums.get("cache_hits", 0)),
@@ -140,7 +184,8 @@ class Board:
                 tokens_in=int(sums.get("tokens_in", 0)),
                 tokens_out=int(sums.get("tokens_out", 0)),
                 cost_usd=float(sums.get("cost_usd", 0.0)),
-                elapsed_s=time.monotonic() - self.started,
+                elapsed_s=now - self.started,
+                eta_s=(total - done) / rate if rate > 0 and done < total else None,
             )
 
 
@@ -171,14 +216,16 @@ async def gather_counted(jobs: Iterable[Awaitable[T]]) -> list[T]:
 
 
 @contextmanager
-def collecting_row_failures() -> Iterator[dict[str, str]]:
-    """Within it, gather_rows leaves out a row whose requests keep failing and names it here."""
+def in_shard(shard: int) -> Iterator[dict[str, str]]:
+    """Within it, work is counted on the board for this shard, and gather_rows leaves out a row
+    whose requests keep failing and names it in the dict it yields."""
     failed: dict[str, str] = {}
-    token = FAILED_ROWS.set(failed)
+    tokens = FAILED_ROWS.set(failed), SHARD.set(shard)
     try:
         yield failed
     finally:
-        FAILED_ROWS.reset(token)
+        FAILED_ROWS.reset(tokens[0])
+        SHARD.reset(tokens[1])
 
 
 async def gather_rows(jobs: Iterable[tuple[str, Awaitable[T]]]) -> list[T]:
@@ -206,14 +253,20 @@ Sink = Callable[[Snapshot], None]
 class Reporter:
     """Calls each sink with a fresh snapshot every `every_s` seconds, and once more at the end."""
 
-    def __init__(self, sinks: list[Sink], every_s: float = 2.0):
-        self._sinks, self._every = sinks, every_s
+    def __init__(
+        self,
+        sinks: list[Sink],
+        every_s: float = 2.0,
+        weights: dict[int, int] | None = None,
+        unit: str = "items",
+    ):
+        self._sinks, self._every, self._plan = sinks, every_s, (weights, unit)
         self._stop = threading.Event()
         self._warn = _WarnOnce("progress display")
         self._thread = threading.Thread(target=self._run, name="progress", daemon=True)
 
     def __enter__(self) -> Reporter:
-        BOARD.reset()
+        BOARD.reset(*self._plan)
         self._thread.start()
         return self
 

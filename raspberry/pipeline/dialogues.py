@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from raspberry.build_report import bar_chart
 from raspberry.config import BuildConfig
 from raspberry.dialogue import DialoguePrompts, run_dialogues
+from raspberry.figures import Block, Chart
 from raspberry.pipeline import questions
 from raspberry.pipeline.spec import ShardContext, Stage, Stats
 from raspberry.records import Dialogue, Question
@@ -75,19 +75,21 @@ def lines(report: Stats) -> list[str]:
     ]
 
 
-def charts(report: Stats) -> list[str]:
+def charts(report: Stats) -> list[tuple[str, list[Block]]]:
     turns = dict(report.get("solved_at_turn", {}))
     unsolved = report.get("dialogues", 0) - report.get("solved", 0)
-    return [
-        "<h2>Turns to correct</h2>",
-        bar_chart(
-            [f"solved at turn {t}" for t in turns] + ["not solved"],
-            [float(c) for c in turns.values()] + [float(unsolved)],
-            "dialogues",
-        ),
-        f"<p>mean turns to solve: {report.get('mean_turns_to_solve')}; give-up rate: "
-        f"{report.get('give_up_rate')}</p>",
-    ]
+    chart = Chart(
+        "dialogues",
+        [f"solved at turn {t}" for t in turns] + ["not solved"],
+        [float(c) for c in turns.values()] + [float(unsolved)],
+    )
+    mean, give_up = report.get("mean_turns_to_solve"), report.get("give_up_rate")
+    note = (
+        f"mean turns to solve: {mean}; give-up rate: {give_up:.1%}"
+        if give_up is not None
+        else "no dialogue yet"
+    )
+    return [("Turns to correct", [chart, note])]
 
 
 STAGE = Stage(

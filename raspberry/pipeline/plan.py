@@ -48,6 +48,20 @@ def build_input_sources(
     return inputs, earlier, None
 
 
+def progress_units(
+    manifest: dict[str, Any], spec: Stage, shards: int
+) -> tuple[dict[int, int], str]:
+    """What a stage's progress counts, known before it starts: per shard, the rows the last stage
+    it reads wrote there ("rows"); for a stage that reads none, or whose inputs are all empty,
+    one per shard ("shards")."""
+    if spec.upstream:
+        written = manifest["stages"].get(spec.upstream[-1], {})
+        rows = {s: int(written.get(shard_name(s), {}).get("rows_out", 0)) for s in range(shards)}
+        if sum(rows.values()):
+            return rows, "rows"
+    return dict.fromkeys(range(shards), 1), "shards"
+
+
 def stale(store: BuildStore, result: dict[str, Any]) -> str | None:
     """Why a shard's result kept by an executor's cache must be computed again (its file is gone
     or altered, or rows of it failed), or None when it stands."""

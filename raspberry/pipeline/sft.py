@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Any
 
 from raspberry.config import BuildConfig
+from raspberry.figures import Sample
 from raspberry.pipeline import dialogues, questions, verdicts
 from raspberry.pipeline.spec import Exports, ShardContext, Stage, Stats
 from raspberry.records import Dialogue, Question, SftRow, Verdict
@@ -74,6 +75,27 @@ def load_build(store: BuildStore) -> BuildRows:
     return BuildRows(*(found[name] for name in (STAGE.name, *UPSTREAM)))
 
 
+def samples(store: BuildStore, manifest: dict[str, Any]) -> list[Sample]:
+    """The first exported row solved at the first try and the first self-corrected one (a
+    rewritten monologue), each with the dialogue it came from."""
+    wanted = {False: "Solved at the first try", True: "Self-corrected"}
+    found: list[Sample] = []
+    for name, entry in sorted(manifest["stages"].get(STAGE.name, {}).items()):
+        if not wanted:
+            break
+        if entry["state"] != "done":
+            continue
+        index = int(name.split("-")[1])
+        rows = store.read_shard(STAGE.name, index, SftRow)
+        by_id = {d.id: d for d in store.read_shard(dialogues.STAGE.name, index, Dialogue)}
+        for row in rows:
+            if row.rewritten in wanted and row.dialogue_id in by_id:
+                turns = [(t.role, t.content) for t in by_id[row.dialogue_id].turns]
+                title = wanted.pop(row.rewritten)
+                found.append(Sample(title, row.prompt, row.response, turns))
+    return found
+
+
 def export(
     store: BuildStore,
     settings: dict[str, Any],
@@ -107,5 +129,6 @@ STAGE = Stage(
     length=("response", "SFT response length (characters)", False),
     summarise=summarise,
     lines=lines,
+    samples=samples,
     exports=Exports(settings=lambda config: config.sft.export.model_dump(), write=export),
 )

@@ -18,9 +18,11 @@ from typing import Any
 import pyarrow as pa
 
 from raspberry.config import BuildConfig
+from raspberry.figures import Block, Sample
 from raspberry.llm import Gateway
 from raspberry.prompts import Prompt, load_prompt
 from raspberry.records import Row
+from raspberry.store import BuildStore
 
 Stats = dict[str, Any]
 
@@ -102,7 +104,10 @@ class Stage:
     length: tuple[str, str, bool] | None = None
     summarise: Callable[[Stats], Stats] = _same  # derived figures of its summed report
     lines: Callable[[Stats], list[str]] = _no_lines  # what the CLI summary says of it
-    charts: Callable[[Stats], list[str]] = _no_lines  # HTML sections of the build report
+    # report -> sections of the build report: (heading, charts, tables and notes)
+    charts: Callable[[Stats], list[tuple[str, list[Block]]]] = lambda report: []
+    # (store, manifest) -> sample rows the build report shows, with what they came from
+    samples: Callable[[BuildStore, dict[str, Any]], list[Sample]] | None = None
     exports: Exports | None = None  # the build's export files, written after it ran
 
     async def run(self, ctx: ShardContext, *inputs: Any) -> tuple[list[Row], Stats]:

@@ -1,0 +1,50 @@
+"""What a build report shows, apart from how it is drawn: bar charts, tables, notes and sample
+rows. build_report.py draws them as an HTML page and as the Markdown of a Prefect artifact."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Chart:
+    """Horizontal bars, one per label."""
+
+    title: str
+    labels: list[str]
+    values: list[float]
+    unit: str = ""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One exported row with the dialogue it came from."""
+
+    title: str
+    question: str
+    response: str
+    dialogue: list[tuple[str, str]]  # (role, text) per turn
+
+
+Table = list[dict[str, Any]]
+# A section's content: charts, tables, samples, and notes (plain text).
+Block = Chart | Sample | Table | str
+
+
+def histogram(values: list[float], title: str, bins: int = 12) -> Chart | str:
+    """Counts of values in equal-width bins; a note when there are none."""
+    if not values:
+        return f"{title}: no rows."
+    low, high = min(values), max(values)
+    step = (high - low) / bins or 1
+    counts = [0] * bins
+    for v in values:
+        counts[min(int((v - low) / step), bins - 1)] += 1
+    labels = [f"{low + i * step:,.0f} – {low + (i + 1) * step:,.0f}" for i in range(bins)]
+    return Chart(f"{title}, n = {len(values):,}", labels, [float(c) for c in counts])
+
+
+def shown(value: float) -> str:
+    """A chart's value as it is printed: whole numbers as they are, others to 4 digits."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.4g}"
