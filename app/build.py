@@ -25,7 +25,7 @@ from raspberry.build_report import REPORT_NAME
 from raspberry.config import BuildConfig, load_config
 from raspberry.errors import DiskFull, RaspberryError, disk_full
 from raspberry.llm.cache import paid
-from raspberry.report import build_summary, summary_lines
+from raspberry.report import build_facts, build_summary, summary_lines
 from raspberry.sft.export import FORMATS
 from raspberry.storage import Folder
 from raspberry.store import BuildStore, check_build_id
@@ -243,7 +243,7 @@ def export_build(
     if not any(entry["state"] == "done" for entry in shards):
         raise RaspberryError(f"build '{build_id}' has no completed {spec.name} shard to export")
     return spec.exports.write(  # type: ignore[union-attr]
-        store, manifest["export"], folder, formats or FORMATS
+        store, manifest["export"], folder, build_facts(manifest), formats or FORMATS
     )
 
 

@@ -1,10 +1,44 @@
-"""What a build report shows, apart from how it is drawn: bar charts, tables, notes and sample
-rows. build_report.py draws them as an HTML page and as the Markdown of a Prefect artifact."""
+"""What a build report shows, apart from how it is drawn: how shard reports add up, bar charts,
+tables, notes and sample rows. build_report.py draws them as an HTML page and as the Markdown of
+a Prefect artifact."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+
+def drop_counts(rejections: Iterable[list[str]]) -> dict[str, int]:
+    """Rejections per category: the part before ':' of each rejection's first reason."""
+    return dict(
+        Counter(reasons[0].split(":")[0] if reasons else "unknown" for reasons in rejections)
+    )
+
+
+def merge(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sum additive reports key by key (numbers add, lists join, nested dicts merge)."""
+    out: dict[str, Any] = {}
+    for report in reports:
+        for key, value in report.items():
+            if isinstance(value, dict):
+                out[key] = merge([out.get(key, {}), value])
+            elif isinstance(value, int | float):
+                out[key] = out.get(key, 0) + value
+            elif isinstance(value, list):
+                out[key] = out.get(key, []) + value
+    return out
+
+
+def median_bucket(hist: dict[str, int]) -> float | None:
+    total = sum(hist.values())
+    seen = 0
+    for bucket in sorted(hist, key=float):
+        seen += hist[bucket]
+        if 2 * seen >= total:
+            return float(bucket)
+    return None
 
 
 @dataclass(frozen=True)

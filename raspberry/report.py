@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import posixpath
-from collections import Counter
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from raspberry.llm.cost import money
@@ -26,7 +24,7 @@ COUNTERS = (
 
 
 def stage_specs() -> list[Stage]:
-    from raspberry import pipeline  # imported here: the stages import this module
+    from raspberry import pipeline  # imported here: reading a build needs no stage loaded
 
     return pipeline.stages()
 
@@ -63,48 +61,21 @@ def stage_totals(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def drop_counts(rejections: Iterable[list[str]]) -> dict[str, int]:
-    """Rejections per category: the part before ':' of each rejection's first reason."""
-    return dict(
-        Counter(reasons[0].split(":")[0] if reasons else "unknown" for reasons in rejections)
-    )
-
-
-def merge(reports: list[dict[str, Any]]) -> dict[str, Any]:
-    """Sum additive reports key by key (numbers add, lists join, nested dicts merge)."""
-    out: dict[str, Any] = {}
-    for report in reports:
-        for key, value in report.items():
-            if isinstance(value, dict):
-                out[key] = merge([out.get(key, {}), value])
-            elif isinstance(value, int | float):
-                out[key] = out.get(key, 0) + value
-            elif isinstance(value, list):
-                out[key] = out.get(key, []) + value
-    return out
-
-
-def median_bucket(hist: dict[str, int]) -> float | None:
-    total = sum(hist.values())
-    seen = 0
-    for bucket in sorted(hist, key=float):
-        seen += hist[bucket]
-        if 2 * seen >= total:
-            return float(bucket)
-    return None
-
-
 def stage_reports(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per stage: the done shards' reports merged, plus drop reasons and derived figures."""
-    out: dict[str, dict[str, Any]] = {}
-    for spec in stage_specs():
-        done = [e for e in manifest["stages"].get(spec.name, {}).values() if e["state"] == "done"]
-        report = merge([e.get("report", {}) for e in done])
-        drops = merge([e.get("drops", {}) for e in done])
-        if drops:
-            report["drops"] = drops
-        out[spec.name] = spec.summarise(report)
-    return out
+    return {spec.name: spec.report(manifest) for spec in stage_specs()}
+
+
+def build_facts(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What a stage's exports say of the whole build: its id, funnel, and what failed."""
+    totals = stage_totals(manifest).values()
+    return {
+        "build_id": manifest["build_id"],
+        "funnel": funnel_line(manifest),
+        "complete": build_state(manifest) == "completed",
+        "failed_shards": sum(t["shards_failed"] for t in totals),
+        "failed_rows": sum(len(r) for t in totals for r in t["failed_rows"].values()),
+    }
 
 
 def build_state(manifest: dict[str, Any]) -> str:

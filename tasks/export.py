@@ -11,7 +11,7 @@ from typing import Any
 from prefect import task
 
 from raspberry import pipeline
-from raspberry.report import build_state
+from raspberry.report import build_facts
 from raspberry.store import BuildStore
 
 
@@ -22,8 +22,9 @@ def export_task(
     exports = pipeline.stage(stage).exports
     assert exports is not None, f"stage {stage} writes no exports"
     store = BuildStore(output_dir, build_id)
-    complete = build_state(store.manifest()) == "completed"
-    exported = exports.write(store, settings, store.exports(partial=not complete))
+    facts = build_facts(store.manifest())
+    complete = facts["complete"]
+    exported = exports.write(store, settings, store.exports(partial=not complete), facts)
     if complete:
         store.exports(partial=True).remove("")
     return exported

@@ -11,8 +11,6 @@ from raspberry.sft.formats import prompt_response, trl_prompt_completion
 from raspberry.sft.openai_checks import check_lines, count_tokens, format_errors
 from raspberry.storage import Folder
 
-MANIFEST = {"build_id": "b", "stages": {}}
-
 
 def _row(i: int, source: str = "s", rewritten: bool = False) -> SftRow:
     return SftRow(
@@ -102,14 +100,14 @@ def _data(rows):
     return BuildRows(sft=rows, questions=[], dialogues=[], verdicts=[])
 
 
-MADE = Made(dialogues={}, verdicts={}, sft={})
+MADE = Made("b", "candidates 1 → SFT rows 1", True, 0, 0, dialogues={}, verdicts={}, sft={})
 
 
 def test_rows_over_the_token_limit_are_dropped_everywhere(tmp_path):
     rows = [_row(i) for i in range(5)]
     rows[2] = rows[2].model_copy(update={"response": "word " * 400 + "\nFinal answer: 2"})
     result = export_rows(
-        _data(rows), ExportConfig(max_tokens_per_example=200), Folder(tmp_path), MANIFEST, MADE
+        _data(rows), ExportConfig(max_tokens_per_example=200), Folder(tmp_path), MADE
     )
     assert result["report"]["dropped_over_token_limit"] == 1
     for fmt in ("prompt_response", "openai_chat", "sharegpt", "trl_prompt_completion"):
@@ -185,7 +183,6 @@ def test_datasets_loads_the_exports(tmp_path, monkeypatch):
         _data(rows),
         ExportConfig(validation_share=0.1, reasoning_wrapper="fields"),
         Folder(tmp_path),
-        MANIFEST,
         MADE,
     )
     parquet = datasets.load_dataset(
@@ -225,7 +222,7 @@ def test_the_exports_folder_loads_as_a_hub_dataset_with_each_config(tmp_path, mo
     folder = tmp_path / "ex"
     old = os.umask(0o027)
     try:
-        export_rows(_data(rows), ExportConfig(validation_share=0.1), Folder(folder), MANIFEST, MADE)
+        export_rows(_data(rows), ExportConfig(validation_share=0.1), Folder(folder), MADE)
     finally:
         os.umask(old)
     card = DatasetCard.load(folder / "README.md")

@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 from conftest import run_cli
-from test_export import MADE, MANIFEST, _data, _row
+from test_export import MADE, _data, _row
 
 from raspberry.sft.config import ExportConfig
 from raspberry.sft.export import export_rows
@@ -61,7 +61,7 @@ def _build(out: Path) -> Path:
     store = BuildStore(out, "pushed")
     store.init({})
     rows = [_row(i, "a" if i % 3 else "b", rewritten=bool(i % 2)) for i in range(12)]
-    export_rows(_data(rows), ExportConfig(validation_share=0.2), store.exports(), MANIFEST, MADE)
+    export_rows(_data(rows), ExportConfig(validation_share=0.2), store.exports(), MADE)
     return out / "pushed" / "exports"
 
 

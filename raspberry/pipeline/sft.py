@@ -6,11 +6,10 @@ from collections import Counter
 from typing import Any
 
 from raspberry.config import BuildConfig
-from raspberry.figures import Sample
+from raspberry.figures import Sample, median_bucket
 from raspberry.pipeline import dialogues, questions, verdicts
 from raspberry.pipeline.spec import Exports, ShardContext, Stage, Stats
 from raspberry.records import Dialogue, Question, SftRow, Verdict
-from raspberry.report import median_bucket, stage_reports
 from raspberry.sft.card import Made
 from raspberry.sft.config import ExportConfig
 from raspberry.sft.export import BuildRows, export_rows
@@ -100,17 +99,22 @@ def export(
     store: BuildStore,
     settings: dict[str, Any],
     folder: Folder,
+    build: dict[str, Any],
     formats: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
-    """Write a build's export files into folder; return their paths and the export report."""
+    """Write a build's export files into folder; return their paths and the export report.
+    build: what the card says of the whole build (report.build_facts)."""
     manifest = store.manifest()
-    reports = stage_reports(manifest)
-    made = Made(*(reports[name] for name in UPSTREAM[1:]), reports[STAGE.name])
+    made = Made(
+        **build,
+        dialogues=dialogues.STAGE.report(manifest),
+        verdicts=verdicts.STAGE.report(manifest),
+        sft=STAGE.report(manifest),
+    )
     return export_rows(
         load_build(store),
         ExportConfig.model_validate(settings),
         folder,
-        manifest,
         made,
         *([formats] if formats else []),
     )

@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 
 from raspberry.config import BuildConfig
-from raspberry.figures import Block, Sample
+from raspberry.figures import Block, Sample, merge
 from raspberry.llm import Gateway
 from raspberry.prompts import Prompt, load_prompt
 from raspberry.records import Row
@@ -63,7 +63,8 @@ class Exports:
     """The files a build ends with, written from a stage's rows once the stage has run."""
 
     settings: Callable[[BuildConfig], dict[str, Any]]  # recorded in the manifest
-    # (build store, settings, folder to write, formats or None) -> {"paths", "report"}
+    # (build store, settings, folder to write, the build's facts, formats or None)
+    # -> {"paths", "report"}
     write: Callable[..., dict[str, Any]]
 
 
@@ -117,6 +118,14 @@ class Stage:
             if lineage := getattr(row, "lineage", None):
                 lineage.stage = self.name
         return rows, stats
+
+    def report(self, manifest: dict[str, Any]) -> Stats:
+        """Its done shards' reports merged, with their drop reasons, and its derived figures."""
+        done = [e for e in manifest["stages"].get(self.name, {}).values() if e["state"] == "done"]
+        report = merge([e.get("report", {}) for e in done])
+        if drops := merge([e.get("drops", {}) for e in done]):
+            report["drops"] = drops
+        return self.summarise(report)
 
     def reads(self) -> set[str]:
         """Every stage it reads, shard by shard or through a build-wide input."""

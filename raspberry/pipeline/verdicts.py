@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import Counter
 
 from raspberry.config import BuildConfig
+from raspberry.figures import drop_counts
 from raspberry.pipeline import dialogues, questions
 from raspberry.pipeline.spec import ShardContext, Stage, Stats
 from raspberry.records import Dialogue, Question, Verdict
-from raspberry.report import drop_counts
 from raspberry.verify.verdict import run_verdicts
 
 

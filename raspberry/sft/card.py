@@ -10,7 +10,6 @@ from typing import Any
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from raspberry.records import Lineage, SftRow
-from raspberry.report import build_state, funnel_line, stage_totals
 
 LICENCES = {"reasoning_gym": "Apache-2.0 (reasoning-gym generators)"}
 
@@ -32,25 +31,28 @@ def _histogram(values: list[int], buckets: int = 8) -> str:
     return "\n".join(lines)
 
 
-def _partial_note(manifest: dict[str, Any]) -> str:
-    if build_state(manifest) == "completed":
-        return ""
-    totals = stage_totals(manifest).values()
-    shards = sum(t["shards_failed"] for t in totals)
-    rows = sum(len(r) for t in totals for r in t["failed_rows"].values())
-    return (
-        f"\n**PARTIAL BUILD**: {shards} shard(s) and {rows} row(s) failed, so rows are missing. "
-        f"`raspberry rerun {manifest['build_id']}` completes it.\n"
-    )
-
-
 @dataclass
 class Made:
-    """The summed reports of the stages the card tells of."""
+    """What the card tells of the build: its id, funnel and state (given by the caller, which
+    reads the whole build: report.build_facts), and the summed reports of the stages it names."""
 
+    build_id: str
+    funnel: str
+    complete: bool
+    failed_shards: int
+    failed_rows: int
     dialogues: dict[str, Any]
     verdicts: dict[str, Any]
     sft: dict[str, Any]
+
+
+def _partial_note(made: Made) -> str:
+    if made.complete:
+        return ""
+    return (
+        f"\n**PARTIAL BUILD**: {made.failed_shards} shard(s) and {made.failed_rows} row(s) "
+        f"failed, so rows are missing. `raspberry rerun {made.build_id}` completes it.\n"
+    )
 
 
 def _size_category(n: int) -> str:
@@ -91,7 +93,6 @@ def card_data(
 
 
 def dataset_card(
-    manifest: dict[str, Any],
     rows: list[SftRow],
     report: dict[str, Any],
     lineages: list[Lineage],
@@ -103,7 +104,7 @@ def dataset_card(
     what is in it and how it was made. lineages: of all the build's rows, naming models and
     prompts; files: format -> split -> path, as written."""
     configs = _configs(files)
-    data = card_data(configs, len(rows), licence, manifest["build_id"])
+    data = card_data(configs, len(rows), licence, made.build_id)
     sources = Counter(r.source for r in rows)
     models = sorted({m for lineage in lineages for m in lineage.models})
     prompts = sorted({p for lineage in lineages for p in lineage.prompts})
@@ -119,8 +120,8 @@ def dataset_card(
         DatasetCard(f"""---
 {data.to_yaml()}
 ---
-# {manifest["build_id"]}: self-correcting reasoning SFT data
-{_partial_note(manifest)}
+# {made.build_id}: self-correcting reasoning SFT data
+{_partial_note(made)}
 Built by Raspberry. Each row is a question and one monologue that reasons step by step, makes
 mistakes, notices them and corrects itself, ending with a verified final answer.
 
@@ -153,7 +154,7 @@ Licence: {licence or 'not stated ("other"): the licences of the sources below ap
 
 ## How it was made
 
-- Funnel: {funnel_line(manifest)}.
+- Funnel: {made.funnel}.
 - Dialogues: {solved_at} solved at turn n; give-up rate {dialogues.get("give_up_rate")}.
 - Verification: each final answer passed the question's programmatic verifier (reasoning-gym
   scorer at 1.0), then an LLM judge's rubric. Rejected: {rejected}.

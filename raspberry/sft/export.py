@@ -131,7 +131,6 @@ def export_rows(
     data: BuildRows,
     cfg: ExportConfig,
     folder: Folder,
-    manifest: dict[str, Any],
     made: Made,
     formats: tuple[str, ...] = FORMATS,
 ) -> dict[str, Any]:
@@ -199,6 +198,6 @@ def export_rows(
         report["preference_pairs"] = len(pairs)
     folder.write_text("export_report.json", json.dumps(report, indent=2))
     lineages = [row.lineage for stage_rows in astuple(data) for row in stage_rows]
-    card = dataset_card(manifest, mixed, report, lineages, made, files, cfg.license)
+    card = dataset_card(mixed, report, lineages, made, files, cfg.license)
     folder.write_text("README.md", card)
     return {"paths": paths, "report": report}

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 
+from raspberry.figures import drop_counts
 from raspberry.llm import Gateway
 from raspberry.llm.progress import gather_rows
 from raspberry.prompts import Prompt
 from raspberry.records import Dialogue, Lineage, Question, SftRow
-from raspberry.report import drop_counts
 from raspberry.sft.checks import check_rewrite, retention
 from raspberry.sft.config import SftConfig
 
