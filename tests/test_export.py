@@ -6,7 +6,7 @@ import pytest
 from raspberry.records import Dialogue, Lineage, Question, SftRow, Turn, Verdict
 from raspberry.sft.card import Made
 from raspberry.sft.config import ExportConfig
-from raspberry.sft.export import BuildRows, export_rows, mix, preference_pairs, splits
+from raspberry.sft.export import BuildRows, export_rows, mix, splits
 from raspberry.sft.formats import prompt_response, trl_prompt_completion
 from raspberry.sft.openai_checks import check_lines, count_tokens, format_errors
 from raspberry.storage import Folder
@@ -115,63 +115,105 @@ def test_rows_over_the_token_limit_are_dropped_everywhere(tmp_path):
     assert result["report"]["openai_chat_checks"]["ok"]
 
 
-def test_preference_pairs_need_an_accepted_and_a_rejected_sample():
-    def dialogue(did, qid, answer):
-        return Dialogue(
-            id=did,
-            question_id=qid,
-            sample_index=0,
-            attempts=1,
-            solved=False,
-            turns=[
-                Turn(role="user", content="Q", tokens=0),
-                Turn(role="assistant", content=answer, tokens=1),
-            ],
-            solved_at_turn=None,
-            stop_reason="turn_limit",
-            final_answer=None,
-            nudges_rejected=0,
-            tokens_in=0,
-            tokens_out=0,
-            cost_usd=0.0,
-            lineage=Lineage(question_id=qid, stage="dialogues", config_hash="h"),
-        )
+def _dialogue(did: str, qid: str, attempts: list[str], solved_at: int | None) -> Dialogue:
+    turns = [Turn(role="user", content="Q", tokens=0)]
+    for k, text in enumerate(attempts):
+        turns.append(Turn(role="assistant", content=text, tokens=1))
+        if k < len(attempts) - 1:
+            turns.append(Turn(role="user", content="Close, but not quite.", tokens=1))
+    return Dialogue(
+        id=did,
+        question_id=qid,
+        sample_index=int(did[-1]),
+        attempts=len(attempts),
+        solved=solved_at is not None,
+        turns=turns,
+        solved_at_turn=solved_at,
+        stop_reason="solved" if solved_at else "turn_limit",
+        final_answer=None,
+        nudges_rejected=0,
+        tokens_in=0,
+        tokens_out=0,
+        cost_usd=0.0,
+        lineage=Lineage(question_id=qid, stage="dialogues", config_hash="h"),
+    )
 
-    def verdict(did, qid, accepted):
-        return Verdict(
-            dialogue_id=did,
-            question_id=qid,
-            accepted=accepted,
-            programmatic_pass=accepted,
-            programmatic_reason="",
-            judge_score=None,
-            judge_reasons="",
-            reject_reasons=[],
-            lineage=Lineage(question_id=qid, stage="verdicts", config_hash="h"),
-        )
 
-    questions = [
-        Question(
-            id=f"q{i}",
-            source="s",
-            task="t",
-            prompt=f"Question {i}?",
-            reference_answer="1",
-            verification="{}",
-            lineage=Lineage(question_id=f"q{i}", stage="questions", config_hash="h"),
-        )
-        for i in (1, 2)
-    ]
+def _verdict(did: str, qid: str, accepted: bool) -> Verdict:
+    return Verdict(
+        dialogue_id=did,
+        question_id=qid,
+        accepted=accepted,
+        programmatic_pass=accepted,
+        programmatic_reason="",
+        judge_score=None,
+        judge_reasons="",
+        reject_reasons=[],
+        lineage=Lineage(question_id=qid, stage="verdicts", config_hash="h"),
+    )
+
+
+def _question(i: int, verification: str) -> Question:
+    return Question(
+        id=f"q{i}",
+        source="s",
+        task="t",
+        prompt=f"Question {i}?",
+        reference_answer=str(i),
+        verification=verification,
+        lineage=Lineage(question_id=f"q{i}", stage="questions", config_hash="h"),
+    )
+
+
+def test_every_correction_and_every_rejected_sample_makes_a_checked_pair():
+    from raspberry.sft.config import PreferenceConfig
+    from raspberry.sft.preferences import preference_pairs
+
+    exact = lambda i: json.dumps({"kind": "exact", "reference": str(i)})  # noqa: E731
+    questions = [_question(1, exact(1)), _question(2, exact(2)), _question(3, exact(3)),
+                 _question(4, "{}"), _question(5, exact(5))]  # fmt: skip
     dialogues = [
-        dialogue("d1", "q1", "right"),
-        dialogue("x1", "q1", "Final answer: wrong"),
-        dialogue("d2", "q2", "right"),
+        # q1: wrong twice, then right: a correction (the last wrong attempt by default).
+        _dialogue("d1-0", "q1", ["Final answer: 7", "Final answer: 8", "Final answer: 1"], 3),
+        # ...and a second sample that never got there: a pair across samples.
+        _dialogue("d1-1", "q1", ["Final answer: 9"], None),
+        _dialogue("d2-0", "q2", ["Final answer: 2"], 1),  # right at once: no pair
+        # q3: the user stand-in nudged although the first attempt was right: that "wrong"
+        # attempt passes the verifier, so it is no rejected side.
+        _dialogue("d3-0", "q3", ["Final answer: 3", "Final answer: 3"], 2),
+        _dialogue("d4-0", "q4", ["Final answer: x", "Final answer: y"], 2),  # no verifier
+        _dialogue("d5-0", "q5", ["Final answer: 4", "Final answer: 5"], 2),
     ]
-    verdicts = [verdict("d1", "q1", True), verdict("x1", "q1", False), verdict("d2", "q2", True)]
-    pairs = preference_pairs([_row(1), _row(2)], questions, dialogues, verdicts)
-    assert pairs == [
-        {"prompt": "Question 1?", "chosen": _row(1).response, "rejected": "Final answer: wrong"}
+    verdicts = [_verdict(d.id, d.question_id, d.id != "d1-1") for d in dialogues]
+    rows = [
+        _row(1).model_copy(update={"dialogue_id": "d1-0"}),
+        _row(2).model_copy(update={"dialogue_id": "d2-0"}),
+        _row(3).model_copy(update={"dialogue_id": "d3-0"}),
+        _row(4).model_copy(update={"dialogue_id": "d4-0"}),
+        # The monologue for q5 ends on a wrong answer: its chosen side fails, so no pair.
+        _row(5).model_copy(update={"dialogue_id": "d5-0", "response": "Final answer: 6"}),
     ]
+    pairs, report = preference_pairs(rows, questions, dialogues, verdicts, PreferenceConfig())
+    assert [(p["question_id"], p["kind"], p["rejected"]) for p in pairs] == [
+        ("q1", "correction", "Final answer: 8"),
+        ("q1", "across_samples", "Final answer: 9"),
+    ]
+    assert pairs[0]["chosen"] == rows[0].response and pairs[0]["prompt"] == "Question 1?"
+    assert pairs[0]["chosen_from"] == "d1-0" and pairs[0]["rejected_attempt"] == 2
+    assert pairs[1]["rejected_from"] == "d1-1"
+    assert report == {
+        "pairs": 2,
+        "by_kind": {"correction": 1, "across_samples": 1},
+        "left_out": {
+            "rejected side passes its verifier": 1,
+            "no programmatic verifier": 1,
+            "chosen side fails its verifier": 1,
+        },
+    }
+    every = PreferenceConfig(kinds=["correction"], rejected="every", chosen="final_attempt")
+    pairs, _ = preference_pairs(rows[:1], questions, dialogues, verdicts, every)
+    assert [(p["rejected"], p["chosen"]) for p in pairs] == [
+        ("Final answer: 7", "Final answer: 1"), ("Final answer: 8", "Final answer: 1")]  # fmt: skip
 
 
 def test_datasets_loads_the_exports(tmp_path, monkeypatch):

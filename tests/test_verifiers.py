@@ -52,3 +52,37 @@ def test_exact_and_numeric_verifiers():
     assert not check({"kind": "numeric", "reference": "2"}, "Final answer: 2.1").passed
     assert not check({"kind": "numeric", "reference": "2"}, "Final answer: two").passed
     assert check({"kind": "numeric"}, "Final answer: 2").reason.startswith("bad numeric spec")
+
+
+@pytest.mark.parametrize(
+    ("answer", "spec", "passed"),
+    [
+        ("Final answer: 3, 1 and 2", {"reference": "3, 1, 2"}, True),
+        ("Final answer: [3; 1; 2].", {"reference": ["3", "1", "2"]}, True),
+        ("Final answer: 3, 1, and 2", {"reference": "3 and 1 and 2"}, True),  # Oxford comma
+        ("Final answer: Red, GREEN & blue", {"reference": "red, green, blue"}, True),
+        (
+            "Final answer: Red, GREEN & blue",
+            {"reference": "red, green, blue", "case_sensitive": True},
+            False,
+        ),  # fmt: skip
+        ("Final answer: 1, 2, 3", {"reference": "3, 1, 2"}, False),  # order matters by default
+        ("Final answer: 1, 2, 3", {"reference": "3, 1, 2", "ordered": False}, True),
+        ("Final answer: 1, 2, 2", {"reference": "1, 2", "ordered": False}, False),  # a multiset
+        ("Final answer: 1, 2", {"reference": "1, 2, 3", "ordered": False}, False),
+        ("I am not sure.\nMaybe.", {"reference": "1"}, False),
+    ],
+)
+def test_list_verifier(answer, spec, passed):
+    result = check({"kind": "list", **spec}, answer)
+    assert result.passed is passed, result.reason
+
+
+def test_list_answers_from_files_and_writers_get_a_list_spec():
+    from raspberry.questions.answers import spec_for, spec_problem
+
+    spec = spec_for("unordered_list", " paris, rome and oslo ")
+    assert spec == {"kind": "list", "reference": "paris, rome and oslo", "ordered": False}
+    assert spec_problem(spec, "paris, rome and oslo") is None
+    assert check(spec, "Final answer: Oslo; Paris; Rome").passed
+    assert not check(spec_for("list", "a, b"), "Final answer: b, a").passed

@@ -11,7 +11,7 @@ from raspberry.verify import check
 from raspberry.verify.checks import VERIFIERS
 from raspberry.verify.constraints import RULES
 
-ANSWER_TYPES = ("numeric", "exact", "mcq", "math", "constraint", "judge")
+ANSWER_TYPES = ("numeric", "exact", "mcq", "math", "list", "unordered_list", "constraint", "judge")
 
 
 def spec_for(
@@ -21,6 +21,8 @@ def spec_for(
         return {"kind": "constraint", "rules": rules or []}
     if answer_type == "mcq":
         return {"kind": "mcq", "reference": reference.strip().strip("()").upper()}
+    if answer_type in ("list", "unordered_list"):
+        return {"kind": "list", "reference": reference.strip(), "ordered": answer_type == "list"}
     return {"kind": answer_type, "reference": reference.strip()}
 
 

@@ -98,7 +98,9 @@ class QuestionFile(Section):
     format: Literal["auto", "jsonl", "parquet", "csv"] = "auto"
     columns: FileColumns = FileColumns()
     # How the answer column is checked when no verification column is given.
-    answer_type: Literal["exact", "numeric", "mcq", "math", "judge"] = "exact"
+    answer_type: Literal["exact", "numeric", "mcq", "math", "list", "unordered_list", "judge"] = (
+        "exact"
+    )
     # Ask the teacher to confirm the file's answers, as for written questions.
     confirm: bool = False
 

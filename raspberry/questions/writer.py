@@ -20,7 +20,7 @@ class WrittenQuestion(BaseModel):
 
     question: str = Field(min_length=1)
     reference_answer: str
-    answer_type: Literal["numeric", "exact", "mcq", "math", "constraint"]
+    answer_type: Literal["numeric", "exact", "mcq", "math", "list", "unordered_list", "constraint"]
     rules: list[dict[str, Any]] = Field(default_factory=list)  # constraint questions only
     how_to_verify: str = ""
 

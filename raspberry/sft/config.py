@@ -10,6 +10,18 @@ from raspberry.llm.config import Transport
 from raspberry.section import Section
 
 
+class PreferenceConfig(Section):
+    """Which preference pairs the export makes (sft/preferences.py)."""
+
+    # correction: a wrong attempt of a dialogue against its accepted answer; across_samples: an
+    # accepted sample of a question against one that was not accepted (samples_per_question > 1).
+    kinds: list[Literal["correction", "across_samples"]] = ["correction", "across_samples"]
+    # The chosen side: the exported monologue, or the dialogue's final (verified) attempt.
+    chosen: Literal["monologue", "final_attempt"] = "monologue"
+    # Which wrong attempts of a corrected dialogue become rejected sides.
+    rejected: Literal["first", "last", "every"] = "last"
+
+
 class ExportConfig(Section):
     # The dataset's licence as the Hub names it (e.g. apache-2.0); None: stated as "other" with
     # a note that the sources' licences apply.
@@ -23,6 +35,7 @@ class ExportConfig(Section):
     # Token counting for the OpenAI fine-tuning checks (tiktoken-compatible encodings).
     encoding: Literal["o200k_base", "cl100k_base"] = "o200k_base"
     max_tokens_per_example: int = Field(65536, gt=0)
+    preference: PreferenceConfig = PreferenceConfig()
 
 
 class SftConfig(Section):

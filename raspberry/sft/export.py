@@ -23,6 +23,7 @@ from raspberry.sft.card import Made, dataset_card
 from raspberry.sft.config import ExportConfig
 from raspberry.sft.formats import JSONL_FORMATS, prompt_response
 from raspberry.sft.openai_checks import check_lines, count_tokens
+from raspberry.sft.preferences import preference_pairs
 from raspberry.storage import Folder
 
 FORMATS = (*JSONL_FORMATS, "preference_pairs", "parquet")
@@ -67,34 +68,6 @@ def splits(rows: list[SftRow], share: float) -> dict[str, str]:
         for i, row in enumerate(ordered):
             out[row.id] = "validation" if i < n_validation else "train"
     return out
-
-
-def preference_pairs(
-    rows: list[SftRow],
-    questions: list[Question],
-    dialogues: list[Dialogue],
-    verdicts: list[Verdict],
-) -> list[dict[str, str]]:
-    """TRL preference rows (prompt, chosen, rejected) for questions with both an accepted SFT
-    response and a rejected sample."""
-    accepted = {v.dialogue_id for v in verdicts if v.accepted}
-    rejected: dict[str, Dialogue] = {}
-    for d in dialogues:
-        if d.id not in accepted and d.question_id not in rejected:
-            rejected[d.question_id] = d
-    prompts = {q.id: q.prompt for q in questions}
-    pairs, seen = [], set()
-    for row in rows:
-        loser = rejected.get(row.question_id)
-        if loser is None or row.question_id in seen:
-            continue
-        seen.add(row.question_id)
-        answer = next((t.content for t in reversed(loser.turns) if t.role == "assistant"), "")
-        if answer.strip():
-            pairs.append(
-                {"prompt": prompts[row.question_id], "chosen": row.response, "rejected": answer}
-            )
-    return pairs
 
 
 def _jsonl(folder: Folder, path: str, items: list[dict[str, Any]]) -> str:
@@ -150,7 +123,7 @@ def export_rows(
     # No empty file is written: a format or split without rows is left out (and out of the card).
     paths: dict[str, str] = {}
     files: dict[str, dict[str, str]] = {}  # format -> split -> path within the folder
-    pairs: list[dict[str, str]] = []
+    pairs: list[dict[str, Any]] = []
     texts: dict[str, str] = {}
     for fmt in formats:
         if fmt in JSONL_FORMATS and mixed:
@@ -175,7 +148,9 @@ def export_rows(
                     files.setdefault(fmt, {})[split] = f"parquet/{split}.parquet"
             paths[fmt] = folder.url("parquet")
         elif fmt == "preference_pairs":
-            pairs = preference_pairs(mixed, data.questions, data.dialogues, data.verdicts)
+            pairs, preference = preference_pairs(
+                within, data.questions, data.dialogues, data.verdicts, cfg.preference
+            )
             if pairs:
                 _jsonl(folder, "preference_pairs.jsonl", pairs)
                 paths[fmt] = folder.url("preference_pairs.jsonl")
@@ -196,6 +171,7 @@ def export_rows(
         )
     if "preference_pairs" in formats:
         report["preference_pairs"] = len(pairs)
+        report["preference"] = preference
     folder.write_text("export_report.json", json.dumps(report, indent=2))
     lineages = [row.lineage for stage_rows in astuple(data) for row in stage_rows]
     card = dataset_card(mixed, report, lineages, made, files, cfg.license)

@@ -11,6 +11,9 @@ A spec is a JSON object with a `kind` and that kind's parameters:
   (default 1e-6 relative to the reference).
 - {"kind": "math", "reference": "\\frac{1}{2}"}: mathematically equal (math-verify, gold first;
   run in a worker process with a hard timeout, see verify/math.py).
+- {"kind": "list", "reference": "3, 1 and 2", "ordered": true, "case_sensitive": false}: the
+  final answer's items equal the reference's (a list or a text), in order unless ordered is
+  false; separators and "and" normalised (verify/lists.py).
 - {"kind": "constraint", "rules": [{"rule": "word_count", "equals": 10}, ...]}: every predicate
   holds for the final answer (see verify/constraints.py for the rules).
 - {"kind": "code", "tests": "assert f(2) == 4", "limits": {...}}: the tests, run against the
@@ -36,6 +39,7 @@ from pydantic import BaseModel
 
 from raspberry.verify.constraints import broken_rules
 from raspberry.verify.extract import extract_final_answer
+from raspberry.verify.lists import compare_lists
 from raspberry.verify.math import MATH
 from raspberry.verify.mcq import extract_choice
 from raspberry.verify.sandbox import Limits, run_tests
@@ -131,6 +135,15 @@ def _math(spec: dict[str, Any], text: str) -> CheckResult:
     return CheckResult(passed=False, reason=f"{answer[:200]!r} is not equal to the reference")
 
 
+def _list(spec: dict[str, Any], text: str) -> CheckResult:
+    answer = _final(text)
+    if answer is None:
+        return CheckResult(passed=False, reason="no final answer found")
+    ordered, case = bool(spec.get("ordered", True)), bool(spec.get("case_sensitive", False))
+    passed, reason = compare_lists(answer, spec["reference"], ordered, case)
+    return CheckResult(passed=passed, reason=reason)
+
+
 def _constraint(spec: dict[str, Any], text: str) -> CheckResult:
     answer = _final(text)
     if answer is None:
@@ -161,6 +174,7 @@ VERIFIERS: dict[str, Callable[[dict[str, Any], str], CheckResult]] = {
     "exact": _exact,
     "numeric": _numeric,
     "math": _math,
+    "list": _list,
     "constraint": _constraint,
     "code": _code,
 }
