@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import ROOT, config_dict, run_stage
+from conftest import ROOT, config_dict, run_stage, stored_question
 
 from raspberry.config import BuildConfig
 from raspberry.errors import ConfigError
@@ -383,6 +383,7 @@ def test_written_evolved_confirmed_and_graded_questions(tmp_path):
             "",
             "evolution_refused",
             "evolution_unchanged",
+            "evolution_trivial",
             "evolution_copied_template",
             "evolution_invalid",
             "reference_not_confirmed",
@@ -402,3 +403,51 @@ def test_written_evolved_confirmed_and_graded_questions(tmp_path):
     assert set(report["by_source"]) == {"synthesis", "evolution"}
     for q in rows:
         assert isinstance(q, Question) and q.lineage.stage == "questions"
+
+
+@pytest.mark.parametrize(
+    ("evolved", "trivial"),
+    [
+        # Appended or inserted text that changes nothing about the problem.
+        ("Ann has 5 apples and gives 2 to Bo, given everything described above?", True),
+        (
+            "All of this happens on a grey Tuesday in March. Ann has 5 apples and gives 2 to Bo. "
+            "How many apples does Ann have?",
+            True,
+        ),  # fmt: skip
+        (
+            "Consider carefully: Ann has 5 apples and gives 2 to Bo. How many apples does Ann "
+            "have? Think it through.",
+            True,
+        ),  # fmt: skip
+        # A step, a constraint, a condition or new data.
+        (
+            "Ann has 5 apples and gives 2 to Bo. Then Ann gets 12 more apples. How many apples "
+            "does Ann have?",
+            False,
+        ),  # fmt: skip
+        (
+            "Ann has 5 apples and gives 2 to Bo. Ann counts only whole apples. How many apples "
+            "does Ann have?",
+            False,
+        ),  # fmt: skip
+        (
+            "Ann has 5 apples and gives 2 to Bo. If Bo gives back half, how many apples does "
+            "Ann have?",
+            False,
+        ),  # fmt: skip
+        ("Ann has 5 apples and gives three to Bo. How many apples does Ann have?", False),
+    ],
+)
+def test_an_evolution_that_adds_no_constraint_step_or_condition_is_trivial(evolved, trivial):
+    from raspberry.questions.evolution import failure
+    from raspberry.questions.writer import WrittenQuestion
+
+    parent = stored_question().model_copy(
+        update={"prompt": "Ann has 5 apples and gives 2 to Bo. How many apples does Ann have?"}
+    )
+    written = WrittenQuestion(question=evolved, reference_answer="3", answer_type="numeric")
+    reason, detail = failure(parent, written, "")
+    assert (reason == "evolution_trivial") is trivial, (reason, detail)
+    if trivial:
+        assert detail.startswith("adds only ")

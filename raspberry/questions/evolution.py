@@ -3,14 +3,16 @@
 Each round takes the eligible kept questions (the configured sources, then the previous round's
 successful evolutions), picks a seeded share of them and a seeded operation for each, and asks
 the question_writer for the new question and its answer. A failed evolution is kept as a dropped
-row with its reason: the reply was no valid question, a refusal, no real change, or the prompt's
-own words copied into the question. Every round is a step in the row's lineage.
+row with its reason: the reply was no valid question, a refusal, no real change, an addition that
+holds no number, constraint, step or condition (evolution_trivial), or the prompt's own words
+copied into the question. Every round is a step in the row's lineage.
 """
 
 from __future__ import annotations
 
 import random
 import re
+from collections import Counter
 
 from raspberry.llm import Gateway
 from raspberry.llm.progress import gather_rows
@@ -43,6 +45,33 @@ _TEMPLATE = re.compile(
 )
 
 
+# Words that make an addition a constraint, a step or a condition. An addition without any of
+# them and without a number ("..., given everything described above?", "All of this happens on
+# a grey Tuesday") leaves the problem as it was: the evolution is trivial.
+_MARKERS = frozenset(
+    "must only exactly least most without except unless if then after before each every per "
+    "twice thrice times more fewer less remove add subtract multiply divide round nearest "
+    "integer whole decimal fraction percent instead also both neither either not never cannot "
+    "until while such first last next previous remaining total sum difference product".split()
+)
+_NUMBER_WORDS = frozenset(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty "
+    "ninety hundred thousand million billion half third quarter double triple dozen".split()
+)
+
+
+def added_words(parent: str, evolved: str) -> list[str]:
+    """The evolved question's words that its parent lacks (counted: a repeated word counts)."""
+    return list((Counter(words(evolved)) - Counter(words(parent))).elements())
+
+
+def adds_nothing(parent: str, evolved: str) -> bool:
+    """Whether what the evolution added holds no number, constraint, step or condition."""
+    added = added_words(parent, evolved)
+    return not any(w.isdigit() or w in _MARKERS or w in _NUMBER_WORDS for w in added)
+
+
 def failure(parent: Question, written: WrittenQuestion | str, reply: str) -> tuple[str, str]:
     """(reason, detail) when the evolution failed, or ("", "") when it is a new question."""
     if not isinstance(written, WrittenQuestion):
@@ -54,6 +83,9 @@ def failure(parent: Question, written: WrittenQuestion | str, reply: str) -> tup
     old, new = set(words(parent.prompt)), set(words(written.question))
     if len(new - old) <= 1 and len(old - new) <= 1:
         return "evolution_unchanged", f"{len(new - old)} word(s) added, {len(old - new)} removed"
+    if adds_nothing(parent.prompt, written.question):
+        added = " ".join(added_words(parent.prompt, written.question))
+        return "evolution_trivial", f"adds only {added[:160]!r}: no number, constraint or step"
     return "", ""
 
 
