@@ -1,7 +1,9 @@
 """Time and peak memory of the build-wide duplicate pass at 10k, 50k and 100k questions.
 
-The questions are reasoning-gym items of 25 task types, plus one reworded copy (a word dropped)
-for every tenth question, written as candidate shards of 10,000 rows. Each size runs in a fresh
+The questions are reasoning-gym items of 25 task types, a third of them passed off as free text
+(source "files", with their reference answers, so the answer-aware pass of semantic.py runs on
+them), plus one reworded copy (a word dropped) for every tenth question, written as candidate
+shards of 10,000 rows. Each size runs in a fresh
 process that reads the first shards. Before the pass, with every import done, the process's peak
 RSS is reset (Linux: /proc/self/clear_refs), so the reported peak is the pass's own high-water
 mark, beside the RSS the process had when it began.
@@ -44,6 +46,8 @@ def make_shards(folder: Path, total: int) -> list[str]:
         ds = reasoning_gym.create_dataset(task, size=per_task, seed=100 + i)
         for j in range(per_task):
             q = to_question(spec, ds[j], "bench")
+            if j % 3 == 0:  # a third as free text with its answer: the answer-aware pass runs
+                q = q.model_copy(update={"source": "files"})
             rows.append(q)
             if j % 10 == 9:  # a reworded copy: one word dropped
                 words = q.prompt.split()

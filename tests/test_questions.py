@@ -451,3 +451,73 @@ def test_an_evolution_that_adds_no_constraint_step_or_condition_is_trivial(evolv
     assert (reason == "evolution_trivial") is trivial, (reason, detail)
     if trivial:
         assert detail.startswith("adds only ")
+
+
+def test_reworded_duplicates_and_reworded_benchmark_questions_are_caught(tmp_path):
+    """Issue 23's planted file (tests/data/planted_questions.jsonl, 46 rows): 16 originals, 4
+    exact copies, 16 rewordings (number words, 'thrice', a question turned into an instruction
+    and back, clauses reordered, synonyms), 6 distinct questions close to an original (same
+    template or the same numbers) and 4 reworded questions of tests/data/planted_benchmark.jsonl.
+    Every original and distinct question is kept once, and nothing else."""
+    planted = [json.loads(line) for line in (DATA / "planted_questions.jsonl").open()]
+    questions = {
+        "seed": 1,
+        "shards": 2,
+        "files": [
+            {
+                "path": str(DATA / "planted_questions.jsonl"),
+                "columns": {"prompt": "question", "answer": "answer", "id": "id"},
+            }
+        ],
+        "filters": {"decontamination": {"benchmarks": [str(DATA / "planted_benchmark.jsonl")]}},
+    }
+    config = build_config(tmp_path, questions)
+    rows, _, _ = run_questions(config, None, tmp_path / "builds")
+    # Each row's lineage names its line's id in the file.
+    by_planted = {q.lineage.steps[0].rsplit(" id ", 1)[1]: q for q in rows}
+    sets: dict[str, list[str]] = {}  # an original with its copies and rewordings
+    for r in planted:
+        if r["planted"] != "benchmark_reworded":
+            sets.setdefault(r.get("of", r["id"]), []).append(r["id"])
+    for members in sets.values():
+        kept = [m for m in members if by_planted[m].kept]
+        assert len(kept) == 1, (members, [(m, by_planted[m].drop_reason) for m in members])
+        # The others are named for what they repeat: the same text, or the same problem.
+        for m in set(members) - set(kept):
+            q = by_planted[m]
+            assert q.drop_reason in ("exact_duplicate", "paraphrase"), (m, q.drop_reason)
+            if q.drop_reason == "paraphrase":
+                assert q.drop_detail.startswith("the same problem as "), q.drop_detail
+    for r in planted:
+        if r["planted"] == "benchmark_reworded":
+            q = by_planted[r["id"]]
+            assert q.drop_reason == "contaminated", (r["id"], q.drop_reason)
+            assert f"planted_benchmark.jsonl question {r['of']} reworded" in q.drop_detail
+    assert len(sets) == 22 and sum(len(m) for m in sets.values()) == 42
+
+
+def test_the_same_words_with_another_answer_are_another_problem():
+    """Procedural items with their numbers swapped, and prose with the same words but another
+    answer, are kept; a reworded prose question with the same answer is not."""
+    from raspberry.questions.config import NearDuplicateConfig
+    from raspberry.questions.dedup import Doc, find_duplicates
+
+    texts = [
+        ("Calculate 5 - 3.", "2", False),
+        ("Calculate 3 - 5.", "-2", False),
+        ("Maya has 12 marbles, gives 4 to Leo and buys 7. How many does she have?", "15", True),
+        ("Maya has 12 marbles, gives 7 to Leo and buys 4. How many does she have?", "9", True),
+        (
+            "Maya starts with twelve marbles, hands four to Leo and purchases seven. How many "
+            "marbles does she have?",
+            "15",
+            True,
+        ),  # fmt: skip
+    ]
+    docs = [
+        Doc((0, i), f"q{i}", "g", text, prose=prose, answer=answer)
+        for i, (text, answer, prose) in enumerate(texts)
+    ]
+    found = list(find_duplicates(lambda: docs, NearDuplicateConfig()))
+    assert [(key, reason) for key, reason, _ in found] == [((0, 4), "paraphrase")]
+    assert found[0][2].startswith("the same problem as q2 (answer '15', numbers ['4', '7', '12']")

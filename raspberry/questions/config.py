@@ -114,6 +114,10 @@ class NearDuplicateConfig(Section):
     # Written, evolved and file questions are also compared as sets of words, which catches
     # rewordings; None turns that off (see docs/questions.md).
     paraphrase_threshold: float | None = Field(0.75, gt=0, le=1)
+    # Written, evolved and file questions with the same reference answer and numbers are the same
+    # problem reworded when their content words overlap this much (questions/semantic.py);
+    # None turns that pass off.
+    semantic_overlap: float | None = Field(0.4, gt=0, le=1)
     # An n-gram in at least this share of a group's questions (same source and task, 8 or more
     # questions) is boilerplate of a template and does not count (see docs/questions.md).
     boilerplate_share: float = Field(0.5, gt=0, le=1)
@@ -125,6 +129,10 @@ class DecontaminationConfig(Section):
     # Benchmark files (SimpleBench JSON, JSONL or Parquet), relative to the config's folder.
     benchmarks: list[str] = Field(default_factory=list)
     ngram: int = Field(13, ge=1)
+    # A written, evolved or file question is also a reworded benchmark question when it has a
+    # benchmark question's answer and numbers and their content words overlap this much; None:
+    # n-grams only.
+    semantic_overlap: float | None = Field(0.4, gt=0, le=1)
 
 
 class FiltersConfig(Section):

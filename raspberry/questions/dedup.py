@@ -10,10 +10,12 @@ held: memory grows with the number of questions by a few hundred bytes each, nev
 - Pass 2 keeps the first of each set of duplicates. A question is dropped when its normalised
   text was seen before (exact_duplicate); when an LSH finds an earlier question whose estimated
   Jaccard similarity on non-boilerplate word n-grams reaches `threshold` (near_duplicate); or,
-  for free-text sources only, when a second LSH finds one whose estimated Jaccard on sets of
-  words reaches `paraphrase_threshold` (paraphrase). Word order is what tells two procedural
-  questions apart ("5 - 3" from "3 - 5"), so reasoning-gym questions are not compared as bags of
-  words; reworded prose is, since rewording breaks most n-grams but keeps most words.
+  for free-text sources only (paraphrase): with a reference answer, when semantic.py finds the
+  same problem reworded (the same answer and numbers, and enough content words in common);
+  without one, when a second LSH finds an earlier question whose estimated Jaccard on sets of
+  words reaches `paraphrase_threshold`. Word order is what tells two procedural questions apart
+  ("5 - 3" from "3 - 5"), so reasoning-gym questions are never compared as bags of words.
+  Questions with different reference answers are never duplicates of each other.
   Questions of earlier builds are indexed first: a repeat of one is seen_in_earlier_build.
   An evolved question is never a duplicate of the question it was evolved from (same family).
 """
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from datasketch import MinHash
 
 from raspberry.questions.config import NearDuplicateConfig
+from raspberry.questions.semantic import SemanticIndex, answer_tag, signature
 from raspberry.questions.text import ngrams, text_key, words
 
 BOILERPLATE_SAMPLE = 500
@@ -47,10 +50,12 @@ class Doc:
     family: str = ""  # the id of the question an evolved one descends from (or its own)
     prose: bool = False  # free text (written, evolved, from files): also compared as words
     earlier: bool = False  # from an earlier build: indexed, never dropped
+    answer: str = ""  # the reference answer (kept as its answer_tag once read)
 
     def reference(self) -> Doc:
         """The fields the pass keeps after reading a question: all but the text."""
-        return Doc(self.key, self.ref, "", "", self.family, self.prose, self.earlier)
+        tag = answer_tag(self.answer)
+        return Doc(self.key, self.ref, "", "", self.family, self.prose, self.earlier, tag)
 
 
 Docs = Callable[[], Iterable[Doc]]  # called once per pass
@@ -163,10 +168,15 @@ class Index:
         return found
 
     def match(self, doc: Doc, signed: Signed) -> tuple[Doc, float] | None:
-        """The earliest indexed question of another family at least `threshold` similar."""
+        """The earliest indexed question of another family at least `threshold` similar, and
+        with the same reference answer where both have one (a different answer is a different
+        problem however alike the words: "gives 4, buys 7" and "gives 7, buys 4")."""
         best: tuple[int, float] | None = None
+        tag = answer_tag(doc.answer)
         for index in sorted(self._candidates(self._band_keys(signed.minhash))):
             if doc.family and self._docs[index].family == doc.family:
+                continue
+            if tag and self._docs[index].answer and self._docs[index].answer != tag:
                 continue
             other = self._hashes[index]
             shared = len(np.intersect1d(other, signed.hashes, assume_unique=True))
@@ -221,6 +231,9 @@ def find_duplicates(
         if cfg.enabled and cfg.paraphrase_threshold
         else None
     )
+    same: SemanticIndex[Doc] | None = (
+        SemanticIndex(cfg.semantic_overlap) if cfg.enabled and cfg.semantic_overlap else None
+    )
     for stream in (earlier() if earlier else (), docs()):
         for doc in stream:
             key = text_key(doc.text)
@@ -235,12 +248,24 @@ def find_duplicates(
                 continue
             group_common = common.get(doc.group, set())
             checks = [(near, shingles(doc.text, cfg.ngram, group_common), "near_duplicate")]
-            if para and doc.prose:
+            problem = signature(doc.text, doc.answer, group_common) if same and doc.prose else None
+            # Prose with a reference answer is compared as the same problem (semantic.py); as a
+            # bag of words only without one.
+            if para and doc.prose and problem is None:
                 checks.append((para, shingles(doc.text, 1, group_common), "paraphrase"))
             signed = [(index, index.sign(grams), reason) for index, grams, reason in checks]
             hit = None if doc.earlier else _first_hit(doc, signed)
+            if hit is None and problem and not doc.earlier:
+                if found := same.match(problem, doc.family):  # type: ignore[union-attr]
+                    first, evidence = found
+                    hit = (
+                        _reason(first, "paraphrase"),
+                        f"the same problem as {first.ref} ({evidence})",
+                    )
             if hit:
                 yield doc.key, *hit
                 continue
             for index, sig, _ in signed:
                 index.add(ref, sig)
+            if problem:
+                same.add(problem, ref, doc.family)  # type: ignore[union-attr]

@@ -32,6 +32,7 @@ from raspberry.questions.confirm import confirm, difficulty
 from raspberry.questions.decontamination import BenchmarkNgrams, load_benchmarks
 from raspberry.questions.dedup import Doc, find_duplicates
 from raspberry.questions.filters import format_problem
+from raspberry.questions.semantic import answer_of
 from raspberry.records import Question
 from raspberry.verify import has_verifier
 
@@ -50,7 +51,8 @@ def validate(config: BuildConfig, output_dir: str) -> None:
 def benchmarks(config: BuildConfig) -> BenchmarkNgrams:
     d = config.questions.filters.decontamination
     folder = Path(config.source).parent
-    return load_benchmarks([(folder / p).resolve() for p in d.benchmarks], d.ngram)
+    paths = [(folder / p).resolve() for p in d.benchmarks]
+    return load_benchmarks(paths, d.ngram, d.semantic_overlap)
 
 
 def _screen(rows: list[Question], config: BuildConfig, index: BenchmarkNgrams) -> list[Question]:
@@ -59,7 +61,9 @@ def _screen(rows: list[Question], config: BuildConfig, index: BenchmarkNgrams) -
     for q in rows:
         if q.kept:
             problem = format_problem(q.prompt, config.questions.filters)
-            if problem is None and (hit := index.hit(q.prompt)):
+            answer, free_text = answer_of(q.reference_answer, q.verification)
+            prose = free_text and q.source != reasoning_gym_source.SOURCE
+            if problem is None and (hit := index.hit(q.prompt, answer, prose)):
                 problem = ("contaminated", hit)
             if problem:
                 q = q.model_copy(update={"drop_reason": problem[0], "drop_detail": problem[1]})
@@ -107,9 +111,13 @@ def _docs(urls: list[str], earlier: bool = False) -> Iterator[Doc]:
     for shard, url in enumerate(urls):
         row = 0
         build = posixpath.basename(posixpath.dirname(posixpath.dirname(url)))
-        columns = ["id", "root_id", "source", "task", "prompt", "drop_reason"]
+        columns = [
+            "id", "root_id", "source", "task", "prompt", "reference_answer", "verification",
+            "drop_reason",
+        ]  # fmt: skip
         for batch in _batches(url, columns):
             for rec in batch.to_pylist():
+                answer, free_text = answer_of(rec["reference_answer"] or "", rec["verification"])
                 if not rec["drop_reason"]:
                     ref = f"{build}/{rec['id']}" if earlier else rec["id"]
                     yield Doc(
@@ -118,7 +126,8 @@ def _docs(urls: list[str], earlier: bool = False) -> Iterator[Doc]:
                         group=f"{rec['source']}/{rec['task']}",
                         text=rec["prompt"],
                         family=rec["root_id"] or rec["id"],
-                        prose=rec["source"] != reasoning_gym_source.SOURCE,
+                        prose=free_text and rec["source"] != reasoning_gym_source.SOURCE,
+                        answer=answer,
                         earlier=earlier,
                     )
                 row += 1
