@@ -65,10 +65,22 @@ def _final(answer_text: str) -> str | None:
     return answer
 
 
-def _reasoning_gym(spec: dict[str, Any], text: str) -> CheckResult:
-    answer = _final(text)
-    if answer is None:
-        return CheckResult(passed=False, reason="no final answer found")
+def _of_final_answer(
+    verify: Callable[[dict[str, Any], str], CheckResult],
+) -> Callable[[dict[str, Any], str], CheckResult]:
+    """A verifier of the final answer alone: a text without one fails, saying so."""
+
+    def check_final(spec: dict[str, Any], text: str) -> CheckResult:
+        answer = _final(text)
+        if answer is None:
+            return CheckResult(passed=False, reason="no final answer found")
+        return verify(spec, answer)
+
+    return check_final
+
+
+@_of_final_answer
+def _reasoning_gym(spec: dict[str, Any], answer: str) -> CheckResult:
     score = _rg_scorer(spec["task"])(answer, spec["entry"])
     if score == 1.0:
         return CheckResult(passed=True, reason="reasoning_gym score 1.0")
@@ -89,10 +101,8 @@ def _normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().strip(".!?,;:").strip().casefold()
 
 
-def _exact(spec: dict[str, Any], text: str) -> CheckResult:
-    answer = _final(text)
-    if answer is None:
-        return CheckResult(passed=False, reason="no final answer found")
+@_of_final_answer
+def _exact(spec: dict[str, Any], answer: str) -> CheckResult:
     if _normalise(answer) == _normalise(str(spec["reference"])):
         return CheckResult(passed=True, reason="matches the reference")
     return CheckResult(passed=False, reason=f"{answer!r} differs from the reference")
@@ -135,19 +145,15 @@ def _math(spec: dict[str, Any], text: str) -> CheckResult:
     return CheckResult(passed=False, reason=f"{answer[:200]!r} is not equal to the reference")
 
 
-def _list(spec: dict[str, Any], text: str) -> CheckResult:
-    answer = _final(text)
-    if answer is None:
-        return CheckResult(passed=False, reason="no final answer found")
+@_of_final_answer
+def _list(spec: dict[str, Any], answer: str) -> CheckResult:
     ordered, case = bool(spec.get("ordered", True)), bool(spec.get("case_sensitive", False))
     passed, reason = compare_lists(answer, spec["reference"], ordered, case)
     return CheckResult(passed=passed, reason=reason)
 
 
-def _constraint(spec: dict[str, Any], text: str) -> CheckResult:
-    answer = _final(text)
-    if answer is None:
-        return CheckResult(passed=False, reason="no final answer found")
+@_of_final_answer
+def _constraint(spec: dict[str, Any], answer: str) -> CheckResult:
     problems = broken_rules(answer, spec["rules"])
     if problems:
         return CheckResult(passed=False, reason="; ".join(problems))
