@@ -521,3 +521,19 @@ def test_the_same_words_with_another_answer_are_another_problem():
     found = list(find_duplicates(lambda: docs, NearDuplicateConfig()))
     assert [(key, reason) for key, reason, _ in found] == [((0, 4), "paraphrase")]
     assert found[0][2].startswith("the same problem as q2 (answer '15', numbers ['4', '7', '12']")
+
+
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [
+        ("Omar reads twenty-five pages", ["Omar", "reads", "25", "pages"]),
+        ("one thousand two hundred apples", ["1200", "apples"]),
+        ("pick five, six and seven", ["pick", "5", "6", "and", "7"]),  # a list, not 18
+        ("Ken has thrice as many", ["Ken", "has", "3", "as", "many"]),
+        ("Solve 3x + 4 = 19", ["Solve", "3", "x", "4", "19"]),
+    ],
+)
+def test_number_words_are_read_as_digits(text, read):
+    from raspberry.questions.semantic import tokens
+
+    assert tokens(text) == read

@@ -52,23 +52,37 @@ _TOKEN = re.compile(r"-?\d+(?:\.\d+)?|[A-Za-z]+")
 
 
 def _numbers_as_digits(tokens: list[str]) -> list[str]:
-    """Number words to digits ("twenty five" -> "25", "three hundred" -> "300")."""
+    """Number words to digits: "twenty five" -> "25", "one thousand two hundred" -> "1200";
+    "five six" stays two numbers."""
     out: list[str] = []
-    value: int | None = None
+    total: int | None = None  # the number being read, without its last group
+    group, last = 0, ""  # the last group's value; "ones", "tens" or "scale"
+
+    def flush() -> None:
+        nonlocal total
+        if total is not None:
+            out.append(str(total + group))
+            total = None
+
     for token in tokens:
         low = token.lower()
-        if low in NUMBER_WORDS:
-            value = (value or 0) + NUMBER_WORDS[low]
-            continue
-        if low in _SCALES and value is not None:
-            value *= _SCALES[low]
-            continue
-        if value is not None:
-            out.append(str(value))
-            value = None
-        out.append(token)
-    if value is not None:
-        out.append(str(value))
+        if (n := NUMBER_WORDS.get(low)) is not None:
+            kind = "tens" if low in _TENS else "ones"
+            if total is not None and (last == "scale" or (last == "tens" and n < 10)):
+                group, last = group + n, kind
+                continue
+            flush()
+            total, group, last = 0, n, kind
+        elif low in _SCALES and total is not None:
+            if _SCALES[low] == 100:
+                group *= 100
+            else:
+                total, group = total + group * _SCALES[low], 0
+            last = "scale"
+        else:
+            flush()
+            out.append(token)
+    flush()
     return out
 
 
