@@ -30,6 +30,7 @@ from raspberry_tasks.shard import build_input_task, shard_task
 from raspberry import pipeline
 from raspberry.config import BuildConfig, load_config
 from raspberry.errors import RaspberryError
+from raspberry.figures import tally
 from raspberry.llm.cache import paid
 from raspberry.pipeline import BuildInput, Stage
 from raspberry.pipeline.plan import build_input_sources, progress_units, shard_inputs, stale
@@ -115,8 +116,12 @@ def _run_build_input(
     result = state.result() if state.is_completed() else None
     store.record(name, result or {"state": "failed"})
     if result:
-        said = {k: v for k, v in result.items() if k not in ("state", "path", "fingerprint")}
-        logger.info("%s: %s", name, said)
+        said = [
+            f"{k} {tally(v) if isinstance(v, dict) else v}"
+            for k, v in result.items()
+            if k not in ("state", "path", "fingerprint")
+        ]
+        logger.info("%s: %s", name, "; ".join(said))
 
 
 @flow(name="build_stage", flow_run_name="{build_id}-{stage}")

@@ -41,6 +41,15 @@ def median_bucket(hist: dict[str, int]) -> float | None:
     return None
 
 
+def tally(counts: dict[str, Any], label: str = "{}") -> str:
+    """Counts as a reader wants them: "passed 388, failed 1", most first; "none" when empty.
+    label formats each key (e.g. "turn {}")."""
+    if not counts:
+        return "none"
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
+    return ", ".join(f"{label.format(key)} {count:,}" for key, count in ordered)
+
+
 @dataclass(frozen=True)
 class Chart:
     """Horizontal bars, one per label."""

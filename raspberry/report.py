@@ -6,6 +6,7 @@ import json
 import posixpath
 from typing import TYPE_CHECKING, Any
 
+from raspberry.figures import tally
 from raspberry.llm.cost import money
 from raspberry.store import BuildStore
 
@@ -299,8 +300,13 @@ def summary_lines(summary: dict[str, Any], manifest: dict[str, Any], paid_when: 
             print(line)
     if report := summary["export_report"]:
         checks = report.get("openai_chat_checks", {})
+        splits = "; ".join(
+            f"{split} {sum(by_source.values())} ({tally(by_source)})"
+            for split, by_source in report["splits"].items()
+            if by_source
+        )
         print(
-            f"exports: {report['rows_out']} rows {report['splits']}, "
+            f"exports: {report['rows_out']} rows ({splits}), "
             f"{report.get('preference_pairs', 0)} preference pairs, "
             f"{report['dropped_over_token_limit']} over the token limit; OpenAI format checks "
             f"{'passed' if checks.get('ok') else 'FAILED: ' + json.dumps(checks)}"

@@ -49,3 +49,11 @@ def test_the_same_sections_as_html_and_markdown():
     assert "| stage | rows |\n| --- | --- |\n| a\\|b | 3 |" in markdown
     assert "### Self-corrected" in markdown and "- **assistant**: 5" in markdown
     assert "in  ██████████████████████████████ 4" in markdown and "## Empty" not in markdown
+
+
+def test_counts_read_as_words_not_dicts():
+    from raspberry.figures import tally
+
+    assert tally({"failed": 1, "passed": 388}) == "passed 388, failed 1"
+    assert tally({"1": 226, "2": 125}, "turn {}:") == "turn 1: 226, turn 2: 125"
+    assert tally({}) == "none"

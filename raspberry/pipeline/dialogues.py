@@ -6,7 +6,7 @@ from collections import Counter
 
 from raspberry.config import BuildConfig
 from raspberry.dialogue import DialoguePrompts, run_dialogues
-from raspberry.figures import Block, Chart
+from raspberry.figures import Block, Chart, tally
 from raspberry.pipeline import questions
 from raspberry.pipeline.spec import ShardContext, Stage, Stats
 from raspberry.records import Dialogue, Question
@@ -69,9 +69,9 @@ def lines(report: Stats) -> list[str]:
     if not report.get("dialogues"):
         return []
     return [
-        f"dialogues: solved at turn {report['solved_at_turn']}, mean turns to solve "
-        f"{report['mean_turns_to_solve']}, give-up rate {report['give_up_rate']:.1%}, "
-        f"stop reasons {report['stop_reasons']}, nudges rejected {report['nudges_rejected']}"
+        f"dialogues: solved at {tally(report['solved_at_turn'], 'turn {}:')}; mean turns to "
+        f"solve {report['mean_turns_to_solve']}, give-up rate {report['give_up_rate']:.1%}; "
+        f"stopped: {tally(report['stop_reasons'])}; nudges rejected {report['nudges_rejected']}"
     ]
 
 

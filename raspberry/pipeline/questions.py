@@ -10,6 +10,7 @@ import pyarrow.compute as pc
 
 from raspberry.config import BuildConfig
 from raspberry.errors import StoreError
+from raspberry.figures import tally
 from raspberry.pipeline import candidates
 from raspberry.pipeline.spec import BuildInput, ShardContext, Stage, Stats
 from raspberry.questions import steps as question_steps
@@ -101,7 +102,7 @@ def lines(report: Stats) -> list[str]:
     if not report.get("by_source"):
         return []
     kept = ", ".join(f"{s} {c['kept']}/{c['rows']}" for s, c in sorted(report["by_source"].items()))
-    return [f"questions kept by source: {kept}; dropped: {report.get('drop_reasons', {})}"]
+    return [f"questions kept by source: {kept}; dropped: {tally(report.get('drop_reasons', {}))}"]
 
 
 STAGE = Stage(

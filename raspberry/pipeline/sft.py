@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any
 
 from raspberry.config import BuildConfig
-from raspberry.figures import Sample, median_bucket
+from raspberry.figures import Sample, median_bucket, tally
 from raspberry.pipeline import dialogues, questions, verdicts
 from raspberry.pipeline.spec import Exports, ShardContext, Stage, Stats
 from raspberry.records import Dialogue, Question, SftRow, Verdict
@@ -52,7 +52,7 @@ def summarise(report: Stats) -> Stats:
 
 
 def lines(report: Stats) -> list[str]:
-    out = [f"{STAGE.name} drops: {report['drops']}"] if report.get("drops") else []
+    out = [f"{STAGE.name} drops: {tally(report['drops'])}"] if report.get("drops") else []
     if report.get("rewritten"):
         out.append(
             f"{STAGE.name}: {report['rewritten']} rewritten, median retention "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from raspberry.config import BuildConfig
-from raspberry.figures import drop_counts
+from raspberry.figures import drop_counts, tally
 from raspberry.pipeline import dialogues, questions
 from raspberry.pipeline.spec import ShardContext, Stage, Stats
 from raspberry.records import Dialogue, Question, Verdict
@@ -78,7 +78,7 @@ def lines(report: Stats) -> list[str]:
     if report.get("programmatic"):
         jp, jj = report["judge_vs_programmatic"], report["judges"]
         out.append(
-            f"verification: programmatic {report['programmatic']}; the judge agreed with a "
+            f"verification: programmatic {tally(report['programmatic'])}; the judge agreed with a "
             f"programmatic pass {jp['agree']}/{jp['both_ran']}"
             + (f"; the two judges agreed {jj['agree']}/{jj['both_ran']}" if jj["both_ran"] else "")
         )
@@ -87,7 +87,7 @@ def lines(report: Stats) -> list[str]:
             for source, counts in sorted(report["by_source"].items())
         ]
     if report.get("drops"):
-        out.append(f"{STAGE.name} drops: {report['drops']}")
+        out.append(f"{STAGE.name} drops: {tally(report['drops'])}")
     return out
 
 
