@@ -12,7 +12,8 @@ Jaccard is often 0.4-0.7), so this pass compares what a rewording keeps:
   stemmed), which must still overlap by `min_overlap`: the same answer and numbers alone do not
   make two problems one.
 
-Only the signature's hash and a few bytes of content hashes are kept per question, never its text.
+Per question only the signature's hash and its content words' hashes are kept, never its text
+(about 1.3 KB a free-text question with Python's overheads: benchmarks/dedup_throughput.py).
 Procedural items (reasoning-gym) never come here: for them word order is the problem.
 """
 
