@@ -167,16 +167,17 @@ class Index:
             found.update((hits + len(self._docs) - self._n_pending).tolist())
         return found
 
-    def match(self, doc: Doc, signed: Signed) -> tuple[Doc, float] | None:
+    def match(self, ref: Doc, signed: Signed) -> tuple[Doc, float] | None:
         """The earliest indexed question of another family at least `threshold` similar, and
         with the same reference answer where both have one (a different answer is a different
-        problem however alike the words: "gives 4, buys 7" and "gives 7, buys 4")."""
+        problem however alike the words: "gives 4, buys 7" and "gives 7, buys 4"). ref: the
+        question as `Doc.reference` keeps it (its answer as a tag)."""
         best: tuple[int, float] | None = None
-        tag = answer_tag(doc.answer)
         for index in sorted(self._candidates(self._band_keys(signed.minhash))):
-            if doc.family and self._docs[index].family == doc.family:
+            indexed = self._docs[index]
+            if ref.family and indexed.family == ref.family:
                 continue
-            if tag and self._docs[index].answer and self._docs[index].answer != tag:
+            if ref.answer and indexed.answer and indexed.answer != ref.answer:
                 continue
             other = self._hashes[index]
             shared = len(np.intersect1d(other, signed.hashes, assume_unique=True))
@@ -210,10 +211,10 @@ def _reason(first: Doc, repeat: str) -> str:
     return "seen_in_earlier_build" if first.earlier else repeat
 
 
-def _first_hit(doc: Doc, signed: list[tuple[Index, Signed, str]]) -> tuple[str, str] | None:
+def _first_hit(ref: Doc, signed: list[tuple[Index, Signed, str]]) -> tuple[str, str] | None:
     """(reason, detail) of the first index that finds an earlier question like this one."""
     for index, sig, reason in signed:
-        if found := index.match(doc, sig):
+        if found := index.match(ref, sig):
             first, similarity = found
             return _reason(first, reason), f"similar to {first.ref} (Jaccard {similarity:.2f})"
     return None
@@ -254,7 +255,7 @@ def find_duplicates(
             if para and doc.prose and problem is None:
                 checks.append((para, shingles(doc.text, 1, group_common), "paraphrase"))
             signed = [(index, index.sign(grams), reason) for index, grams, reason in checks]
-            hit = None if doc.earlier else _first_hit(doc, signed)
+            hit = None if doc.earlier else _first_hit(ref, signed)
             if hit is None and problem and not doc.earlier:
                 if found := same.match(problem, doc.family):  # type: ignore[union-attr]
                     first, evidence = found
