@@ -28,6 +28,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
+from raspberry.errors import StoreError
+
 
 def digest(data: bytes) -> str:
     """A file's fingerprint: the first 32 hex digits of its SHA-256."""
@@ -39,7 +41,13 @@ class Folder:
 
     def __init__(self, url: str | Path, fs: fsspec.AbstractFileSystem | None = None) -> None:
         if fs is None:
-            fs, root = fsspec.core.url_to_fs(str(url))
+            try:
+                fs, root = fsspec.core.url_to_fs(str(url))
+            except (ImportError, ValueError) as exc:  # an unknown protocol, a backend missing
+                raise StoreError(
+                    f"{url}: no file system for it ({exc}); give a local folder or an fsspec "
+                    "URL whose backend is installed (e.g. `pip install s3fs` for s3://)"
+                ) from None
         else:
             root = str(url)
         self.fs = fs
@@ -109,10 +117,6 @@ class Folder:
         return pq.read_table(
             self.path(rel), schema=schema, filesystem=None if self.local else self.fs, **options
         )
-
-    def parquet_file(self, rel: str) -> pq.ParquetFile:
-        """A Parquet file to stream in batches."""
-        return pq.ParquetFile(self.fs.open(self.path(rel), "rb"))
 
     def fingerprint(self, rel: str = "") -> str:
         h = hashlib.sha256()

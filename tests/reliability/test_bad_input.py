@@ -1,4 +1,4 @@
-"""Bad input through the real command, 38 cases: each is answered with one line naming the
+"""Bad input through the real command, 39 cases: each is answered with one line naming the
 problem, exit code 2 (the documented code for bad input), and a build written before is left
 exactly as it was (every byte of every file under the output folder)."""
 
@@ -73,6 +73,10 @@ def _corrupt_manifest(tmp: Path, data: dict) -> list[str]:
     (tmp / "builds" / "broken").mkdir(parents=True)
     (tmp / "builds" / "broken" / "manifest.json").write_text("{not json")
     return _status_of("broken")(tmp, data)
+
+
+def _unknown_storage(tmp: Path, data: dict) -> list[str]:
+    return ["status", "old", "--output-dir", "nope://bucket/builds"]
 
 
 def _corrupt_record(tmp: Path, data: dict) -> list[str]:
@@ -246,6 +250,7 @@ CASES: dict[str, tuple[Case, str]] = {
     "status of an unknown build": (_status_of("nope"), "no build 'nope'"),
     "corrupt manifest": (_corrupt_manifest, "corrupt record"),
     "corrupt record": (_corrupt_record, "corrupt record"),
+    "output folder on an unknown file system": (_unknown_storage, "no file system for it"),
     "records of another build": (_other_builds_manifest, "belong to build 'old'"),
     "corrupt Parquet shard": (_corrupt_shard, "corrupt or unreadable"),
 }
