@@ -208,9 +208,11 @@ def _ledger_paid(manifest: dict[str, Any]) -> float | None:
     """What the ledger says the build paid, read through the config of its last run (an
     interrupted run never recorded it); None when that config is gone."""
     config_path = (manifest.get("runs") or [{}])[-1].get("config_path")
+    if not config_path:
+        return None
     try:
         return paid(load_config(config_path).gateway.cache_path, manifest["build_id"])
-    except (RaspberryError, OSError, TypeError):
+    except (RaspberryError, OSError):
         return None
 
 

@@ -34,6 +34,8 @@ from raspberry.storage import Folder
 SHARD_STATES = ("pending", "done", "failed")
 RECORDS = "records"
 LEGACY_MANIFEST = "manifest.json"  # builds written before the records: read, then converted
+# Names a build-level record may not take: record folders and the manifest's own keys.
+_NOT_FIELDS = ("build", "shards", "runs", "stages", "build_id", "created_at", "config_hash")
 
 
 def plain_name(text: str, longest: int = 128) -> bool:
@@ -225,7 +227,7 @@ class BuildStore:
                 for run in data.get("runs", []):
                     self.record_run(run)
                 for key, value in data.items():
-                    if key not in ("build_id", "created_at", "config_hash", "stages", "runs"):
+                    if key not in _NOT_FIELDS:
                         self.record(key, value)
             created = data.get("created_at", time.time())
         else:
@@ -241,7 +243,7 @@ class BuildStore:
 
     def record(self, name: str, value: Any) -> None:
         """A build-level field: a build-wide input's entry, the export settings."""
-        if not plain_name(name) or name in ("build", "shards", "runs"):
+        if not plain_name(name) or name in _NOT_FIELDS:
             raise ValueError(f"bad record name {name!r}")
         self._write_record(name, value)
 

@@ -143,8 +143,9 @@ def test_manifest_gathers_every_record(output_dir):
     assert manifest["build_id"] == "b1" and manifest["config_hash"] == {"questions": "h"}
     assert [r["state"] for r in manifest["runs"]] == ["failed", "running"]
     assert manifest["export"] == {"license": "mit"}
-    with pytest.raises(ValueError):
-        store.record("runs", {})
+    for reserved in ("runs", "stages", "config_hash"):
+        with pytest.raises(ValueError):
+            store.record(reserved, {})
 
 
 def test_intact_and_changed_shards(output_dir):

@@ -61,11 +61,11 @@ def lines(report: Stats) -> list[str]:
     return out
 
 
-def load_build(store: BuildStore) -> BuildRows:
+def load_build(store: BuildStore, manifest: dict[str, Any]) -> BuildRows:
     """The rows of every done SFT shard, with the questions, dialogues and verdicts beside them."""
     from raspberry import pipeline as registry  # the registry imports this module
 
-    shards = store.manifest()["stages"].get(STAGE.name, {})
+    shards = manifest["stages"].get(STAGE.name, {})
     found: dict[str, list[Any]] = {name: [] for name in (STAGE.name, *UPSTREAM)}
     for name in sorted(n for n, entry in shards.items() if entry["state"] == "done"):
         index = int(name.split("-")[1])
@@ -112,7 +112,7 @@ def export(
         sft=STAGE.report(manifest),
     )
     return export_rows(
-        load_build(store),
+        load_build(store, manifest),
         ExportConfig.model_validate(settings),
         folder,
         made,
