@@ -26,41 +26,26 @@ def _attempts(dialogue: Dialogue) -> list[str]:
 
 def _candidates(
     row: SftRow, dialogue: Dialogue, others: list[Dialogue], cfg: PreferenceConfig
-) -> list[tuple[str, str, dict[str, Any]]]:
-    """(chosen, rejected, provenance) for one exported row, before the verifier's check."""
+) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
+    """The chosen side for one exported row, and its (rejected side, provenance) candidates,
+    before the verifier's check."""
     attempts = _attempts(dialogue)
     chosen = row.response if cfg.chosen == "monologue" else attempts[-1]
-    found = []
+    found: list[tuple[str, dict[str, Any]]] = []
     if "correction" in cfg.kinds and (dialogue.solved_at_turn or 1) > 1:
         wrong = list(enumerate(attempts[: dialogue.solved_at_turn - 1], 1))  # type: ignore[operator]
         picked = {"first": wrong[:1], "last": wrong[-1:], "every": wrong}[cfg.rejected]
         for attempt, text in picked:
-            found.append(
-                (
-                    chosen,
-                    text,
-                    {
-                        "kind": "correction",
-                        "rejected_from": dialogue.id,
-                        "rejected_attempt": attempt,
-                    },
-                )  # fmt: skip
-            )
+            provenance = {"kind": "correction", "rejected_from": dialogue.id,
+                          "rejected_attempt": attempt}  # fmt: skip
+            found.append((text, provenance))
     if "across_samples" in cfg.kinds:
         for other in others:
             if attempts_of := _attempts(other):
-                found.append(
-                    (
-                        chosen,
-                        attempts_of[-1],
-                        {
-                            "kind": "across_samples",
-                            "rejected_from": other.id,
-                            "rejected_attempt": len(attempts_of),
-                        },
-                    )  # fmt: skip
-                )
-    return found
+                provenance = {"kind": "across_samples", "rejected_from": other.id,
+                              "rejected_attempt": len(attempts_of)}  # fmt: skip
+                found.append((attempts_of[-1], provenance))
+    return chosen, found
 
 
 def preference_pairs(
@@ -85,14 +70,18 @@ def preference_pairs(
         question, dialogue = by_question.get(row.question_id), by_id.get(row.dialogue_id)
         if question is None or dialogue is None:
             continue
-        found = _candidates(row, dialogue, not_accepted.get(row.question_id, []), cfg)
+        chosen, found = _candidates(row, dialogue, not_accepted.get(row.question_id, []), cfg)
         if found and not has_verifier(question.verification):
             left_out["no programmatic verifier"] += len(found)
             continue
-        for chosen, rejected, provenance in found:
+        chosen_passes: bool | None = None  # checked once per row, when first needed
+        for rejected, provenance in found:
             if not rejected.strip():
                 left_out["empty rejected side"] += 1
-            elif not check(question.verification, chosen).passed:
+                continue
+            if chosen_passes is None:
+                chosen_passes = check(question.verification, chosen).passed
+            if not chosen_passes:
                 left_out["chosen side fails its verifier"] += 1
             elif check(question.verification, rejected).passed:
                 left_out["rejected side passes its verifier"] += 1
