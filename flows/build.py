@@ -87,6 +87,7 @@ def _run_build_input(
     output_dir: str,
     spec: Stage,
     build_input: BuildInput,
+    sim_url: str | None,
 ) -> None:
     """A build-wide input of a stage, once all shards it reads are done; recorded in the manifest
     (or its absence explained in the log, and the stage's shards are then blocked)."""
@@ -107,6 +108,7 @@ def _run_build_input(
         "inputs": inputs,
         "earlier": earlier,
         "config_path": config_path,
+        "sim_url": sim_url,
     }
     task = _cached_task(build_input_task, output_dir)
     state, _ = _checked(
@@ -135,7 +137,7 @@ def build_stage(
     config = load_config(config_path)
     spec = pipeline.stage(stage)
     for build_input in spec.build_inputs:
-        _run_build_input(config, config_path, build_id, output_dir, spec, build_input)
+        _run_build_input(config, config_path, build_id, output_dir, spec, build_input, sim_url)
     store = BuildStore(output_dir, build_id)
     manifest = store.manifest()
     task = _cached_task(shard_task(stage), output_dir)

@@ -36,7 +36,14 @@ from raspberry.store import plain_name
 from raspberry.verify.config import VerdictsConfig
 
 Role = Literal[
-    "teacher", "user_standin", "judge", "second_judge", "rewriter", "question_writer", "student"
+    "teacher",
+    "user_standin",
+    "judge",
+    "second_judge",
+    "rewriter",
+    "question_writer",
+    "student",
+    "embedder",
 ]
 ROLES: tuple[str, ...] = Role.__args__  # type: ignore[attr-defined]
 SECRET_KEYS = {"api_key", "apikey", "key", "secret", "token", "password"}
@@ -133,6 +140,12 @@ class BuildConfig(Section):
                     f"models.{role}.provider '{model.provider}' is not one of providers: "
                     f"{sorted(self.providers)}"
                 )
+        embedder = self.models.get("embedder")
+        if embedder and self.providers[embedder.provider].kind == "anthropic":
+            raise ValueError(
+                f"models.embedder: provider '{embedder.provider}' is Anthropic, which has no "
+                "embeddings API; use an openai or openai_compatible provider"
+            )
         uses_sim = any(p.base_url == SIM_BASE_URL for p in self.providers.values())
         if uses_sim and self.sim is None:
             raise ValueError("a provider has base_url 'sim' but there is no 'sim:' section")

@@ -21,7 +21,7 @@ from prefect.cache_policies import INPUTS
 from raspberry import pipeline
 from raspberry.config import load_config
 from raspberry.llm.progress import in_shard
-from raspberry.pipeline import ShardContext, Stage
+from raspberry.pipeline import BuildContext, ShardContext, Stage
 from raspberry.records import Row
 from raspberry.store import BuildStore
 
@@ -109,6 +109,7 @@ def build_input_task(
     inputs: dict[str, str],
     earlier: dict[str, str],
     config_path: str,
+    sim_url: str | None,
 ) -> dict[str, Any]:
     """Compute a build-wide input over all shards of the stage it reads (inputs: shard ->
     fingerprint; earlier: earlier build shard URL -> fingerprint); write it; return its entry."""
@@ -116,7 +117,7 @@ def build_input_task(
     config = load_config(config_path)
     store = BuildStore(output_dir, build_id)
     shards = [store.files.url(store.shard_path(spec.reads, i)) for i in range(len(inputs))]
-    found = spec.compute(config, shards, list(earlier))
+    found = spec.compute(BuildContext(config, sim_url, build_id), shards, list(earlier))
     path = f"{name}.parquet"
     fp = store.files.write_table(path, pa.Table.from_pylist(found, schema=spec.schema))
     return {"state": "done", "path": path, "fingerprint": fp, **spec.summarise(found)}

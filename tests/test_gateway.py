@@ -398,3 +398,54 @@ def test_a_truncated_completion_is_returned_but_asked_again_next_time(make_confi
     second, s2 = asyncio.run(_chat(config, sim_url))
     assert first.stop_reason == "max_tokens" and second.stop_reason == "max_tokens"
     assert (s1.requests_sent, s2.requests_sent, s2.cache_hits) == (1, 1, 0)
+
+
+def _embedder(make_config, provider="sim_openai"):
+    config = make_config()
+    models = {
+        **config.model_dump()["models"],
+        "embedder": {"provider": provider, "model": "sim-embed"},
+    }
+    return make_config(models=models, prices={"sim-embed": {"input_per_mtok": 0.02}})
+
+
+async def _embed(config, url, texts, build_id="b"):
+    async with Gateway(config.llm, url, build_id=build_id) as gw:
+        return await gw.embed("embedder", texts), gw.stats
+
+
+def test_embeddings_are_unit_vectors_cached_per_text_and_paid_once(make_config, sim_url):
+    from raspberry.llm.cache import paid
+
+    config = _embedder(make_config)
+    texts = [
+        "Tom has 4 apples and buys 7 more. How many apples does he have?",
+        "If Tom owns four apples and purchases seven more, how many apples does he have?",
+        "A train travels 60 miles per hour for 3 hours. How far does it go?",
+    ]
+    before = _requests(sim_url)
+    first, s1 = asyncio.run(_embed(config, sim_url, texts))
+    assert _requests(sim_url) == before + 1  # one request for all three
+    assert s1.cache_hits == 0 and s1.cost_usd > 0
+    assert all(abs(float(v @ v) - 1) < 1e-5 for v in first)
+    assert float(first[0] @ first[1]) > 0.8 > 0.2 > float(first[0] @ first[2])
+    # A new text among cached ones: only it is sent, and each cached vector comes back as it was.
+    again, s2 = asyncio.run(
+        _embed(config, sim_url, [texts[2], "Something else entirely.", texts[0]])
+    )
+    assert _requests(sim_url) == before + 2 and s2.cache_hits == 2
+    assert (again[0] == first[2]).all() and (again[2] == first[0]).all()
+    assert paid(config.gateway.cache_path, "b") == pytest.approx(s1.cost_usd + s2.cost_usd)
+
+
+def test_an_embedder_on_anthropic_is_refused_in_one_line(tmp_path):
+    from conftest import config_dict, run_cli, write_config
+
+    data = config_dict(tmp_path)
+    data["models"]["embedder"] = {"provider": "sim_anthropic", "model": "sim-embed"}
+    result = run_cli("build", "--config", str(write_config(tmp_path, data)))
+    assert result.returncode == 2
+    assert "models.embedder: provider 'sim_anthropic' is Anthropic, which has no embeddings" in (
+        result.stderr
+    )
+    assert not (tmp_path / "builds").exists()

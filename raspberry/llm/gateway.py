@@ -11,19 +11,26 @@ cache_hits the answers served from the durable cache.
 from __future__ import annotations
 
 import asyncio
+import base64
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
+
+import numpy as np
 
 from raspberry.errors import ProviderError
 from raspberry.llm.batch import Batcher
 from raspberry.llm.cache import RequestCache, request_key
 from raspberry.llm.config import SIM_BASE_URL, LlmSettings, resolve_api_key
 from raspberry.llm.cost import Budget, budget_for, most_cost, request_cost
-from raspberry.llm.limits import LIMITS, CircuitBreaker, Gate
+from raspberry.llm.limits import LIMITS, CircuitBreaker, Gate, RateLimitInfo
 from raspberry.llm.progress import BOARD
 from raspberry.llm.providers import Provider
 from raspberry.llm.types import STOP, Completion, Request, RetryableError
+
+T = TypeVar("T")
+EMBED_BATCH = 64  # texts per embeddings request
 
 
 @dataclass
@@ -42,6 +49,12 @@ class GatewayStats:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _unit(vector: str) -> np.ndarray:
+    v = np.frombuffer(base64.b64decode(vector), "<f4").astype(np.float32)
+    norm = float(np.linalg.norm(v))
+    return v / norm if norm else v
 
 
 def is_answer(completion: Completion) -> bool:
@@ -167,7 +180,14 @@ class Gateway:
                     self.stats.requests_sent += 1
                     completion = await self._batcher.complete(mc.provider, key, request)
                 else:
-                    completion = await self._send(mc.provider, request, tokens_in, priority)
+                    completion = await self._send(
+                        mc.provider,
+                        mc.model,
+                        tokens_in,
+                        priority,
+                        lambda p: p.complete(request),
+                        lambda c: c.tokens_out,
+                    )
                 completion.cost_usd = request_cost(price, completion)
                 # Only a real, whole answer is kept: an empty, cut or refused one is paid for
                 # (the ledger says so) but asked again next time, not served forever.
@@ -184,6 +204,49 @@ class Gateway:
             f"{mc.provider}/{mc.model}: empty completion {gw.max_retries + 1} times in a row"
         )
 
+    async def embed(self, role: str, texts: list[str]) -> list[np.ndarray]:
+        """A unit vector per text from `role`'s embeddings model; each text is cached, paid
+        and ledgered as a request of its own, and the uncached ones are sent EMBED_BATCH at a
+        time."""
+        mc = self._config.models[role]
+        pc = self._config.providers[mc.provider]
+        keys = [
+            request_key(provider=pc.kind, base_url=pc.base_url, model=mc.model, embed=text)
+            for text in texts
+        ]
+        found: dict[int, Completion] = {}
+        for i, key in enumerate(keys):
+            if (hit := self._cache.get(key)) is not None:
+                self.stats.cache_hits += 1
+                found[i] = hit
+        missing = [i for i in range(len(texts)) if i not in found]
+        price = self._config.prices.get(mc.model)
+        for start in range(0, len(missing), EMBED_BATCH):
+            chunk = missing[start : start + EMBED_BATCH]
+            chunk_texts = [texts[i] for i in chunk]
+            tokens_in = sum(len(t) // 4 + 1 for t in chunk_texts)
+            most = most_cost(price, tokens_in, 0, False)
+            self._budget.reserve(most)
+            answers: list[Completion] = []
+            try:
+                answers = await self._send(
+                    mc.provider,
+                    mc.model,
+                    tokens_in,
+                    0,
+                    lambda p, chunk_texts=chunk_texts: p.embed(mc.model, chunk_texts),
+                    lambda _: 0,
+                )
+                for i, completion in zip(chunk, answers, strict=True):
+                    completion.cost_usd = request_cost(price, completion)
+                    self._cache.put(keys[i], completion, self._build_id)
+                    found[i] = completion
+            finally:
+                self._budget.settle(most, sum(c.cost_usd for c in answers))
+            self.stats.tokens_in += sum(c.tokens_in for c in answers)
+            self.stats.cost_usd += sum(c.cost_usd for c in answers)
+        return [_unit(found[i].vector) for i in range(len(texts))]
+
     def _gate(self, provider: str) -> Gate:
         if provider not in self._gates:
             self._gates[provider] = Gate(self._config.gateway.max_concurrency)
@@ -196,13 +259,19 @@ class Gateway:
         return self._breakers[provider]
 
     async def _send(
-        self, provider_name: str, request: Request, tokens_in: int, priority: int
-    ) -> Completion:
-        """Send one request under the limits; tokens_in is its estimated input, for the buckets."""
+        self,
+        provider_name: str,
+        model: str,
+        tokens_in: int,
+        priority: int,
+        call: Callable[[Provider], Awaitable[tuple[T, RateLimitInfo]]],
+        tokens_out: Callable[[T], int],
+    ) -> T:
+        """Make one call under the limits; tokens_in is its estimated input, for the buckets, and
+        tokens_out says what the answer spent of the output bucket."""
         provider = self._provider(provider_name)
         gw = self._config.gateway
         # Limits belong to the account behind an endpoint, whichever config or shard uses it.
-        model = request.model
         limits_key = (provider.base_url or provider.kind, model)
         configured = self._config.providers[provider_name].limits_for(model)
         if configured:
@@ -231,15 +300,15 @@ class Gateway:
                 self.stats.requests_sent += 1
                 self.stats.in_flight += 1
                 try:
-                    completion, info = await provider.complete(request)
+                    result, info = await call(provider)
                 except RetryableError as exc:
                     error = exc
                 else:
                     LIMITS.learn(limits_key, info)
-                    LIMITS.spend_output(limits_key, completion.tokens_out)
+                    LIMITS.spend_output(limits_key, tokens_out(result))
                     gate.succeeded(model)
                     breaker.succeeded()
-                    return completion
+                    return result
                 finally:
                     self.stats.in_flight -= 1
             finally:

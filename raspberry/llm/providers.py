@@ -6,6 +6,7 @@ ContextLimitError or ProviderError, with any secret scrubbed from the provider's
 
 from __future__ import annotations
 
+import base64
 import functools
 import importlib
 import ssl
@@ -14,6 +15,7 @@ import time
 from typing import Any
 
 import certifi
+import numpy as np
 
 from raspberry.errors import ProviderError
 from raspberry.llm.limits import RateLimitInfo, parse_rate_headers
@@ -145,6 +147,49 @@ class Provider:
             ) from None
         completion.latency_s = time.monotonic() - started
         return completion, parse_rate_headers(self.kind, raw.headers, time.time())
+
+    async def embed(self, model: str, texts: list[str]) -> tuple[list[Completion], RateLimitInfo]:
+        """One embeddings request (OpenAI-compatible /embeddings): a Completion per text holding
+        its vector, the request's input tokens shared out by length."""
+        if self.kind == "anthropic":
+            raise ProviderError(
+                f"{self.name}: Anthropic has no embeddings API; give the embedder role an "
+                "openai or openai_compatible provider"
+            )
+        body = {"model": model, "input": texts, "encoding_format": "float"}
+        started = time.monotonic()
+        try:
+            raw = await self._client.post("/embeddings", body=body, cast_to=self._response_type)
+        except self._errors.APIStatusError as exc:
+            raise self._map_status(exc) from None
+        except (self._errors.APITimeoutError, self._errors.APIConnectionError) as exc:
+            raise RetryableError(f"{self.name}: {type(exc).__name__}") from None
+        try:
+            data = raw.json()
+            rows = sorted(data["data"], key=lambda d: d["index"])
+            vectors = [np.asarray(d["embedding"], np.float32) for d in rows]
+            if len(vectors) != len(texts) or any(not len(v) for v in vectors):
+                raise ValueError("not one vector per input")
+            total = (data.get("usage") or {}).get("prompt_tokens") or 0
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise RetryableError(
+                f"{self.name}: malformed response ({type(exc).__name__})"
+            ) from None
+        latency = time.monotonic() - started
+        chars = sum(len(t) for t in texts) or 1
+        out = [
+            Completion(
+                text="",
+                stop_reason=STOP,
+                tokens_in=round(total * len(text) / chars),
+                tokens_out=0,
+                model=data.get("model") or model,
+                latency_s=latency,
+                vector=base64.b64encode(v.astype("<f4").tobytes()).decode(),
+            )
+            for text, v in zip(texts, vectors, strict=True)
+        ]
+        return out, parse_rate_headers(self.kind, raw.headers, time.time())
 
     def request_body(self, request: Request) -> dict[str, Any]:
         """The JSON body of one request in this provider's API, direct or in a batch."""

@@ -42,6 +42,8 @@ class Completion(BaseModel):
     latency_s: float = 0.0
     cached: bool = False  # served from Raspberry's request cache
     batch: bool = False  # answered through a provider's batch API
+    # An embeddings request's vector (float32, little-endian, base64): compact in the cache.
+    vector: str = ""
 
 
 class RetryableError(Exception):

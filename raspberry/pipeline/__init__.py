@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from raspberry.config import BuildConfig
 from raspberry.errors import RaspberryError
-from raspberry.pipeline.spec import BuildInput, ShardContext, Stage, Stats
+from raspberry.pipeline.spec import BuildContext, BuildInput, ShardContext, Stage, Stats
 
 _REGISTRY: dict[str, Stage] = {}
 
@@ -56,4 +56,14 @@ register(dialogues.STAGE)
 register(verdicts.STAGE)
 register(sft.STAGE)
 
-__all__ = ["BuildInput", "ShardContext", "Stage", "Stats", "names", "register", "stage", "stages"]
+__all__ = [
+    "BuildContext",
+    "BuildInput",
+    "ShardContext",
+    "Stage",
+    "Stats",
+    "names",
+    "register",
+    "stage",
+    "stages",
+]

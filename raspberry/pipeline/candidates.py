@@ -20,7 +20,13 @@ def prompts(config: BuildConfig) -> dict[str, tuple[str, set[str]]]:
 
 
 def roles(config: BuildConfig) -> list[str]:
-    return ["question_writer"] if config.questions.synthesis or config.questions.evolution else []
+    q = config.questions
+    writes = ["question_writer"] if q.synthesis or q.evolution else []
+    # Embeddings compare prose with the benchmark files (decontamination.py).
+    embeds = (
+        ["embedder"] if "embedder" in config.models and q.filters.decontamination.benchmarks else []
+    )
+    return writes + embeds
 
 
 async def compute(ctx: ShardContext) -> tuple[list[Question], Stats]:

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
+from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -12,21 +15,72 @@ from raspberry.config import BuildConfig
 from raspberry.errors import StoreError
 from raspberry.figures import tally
 from raspberry.pipeline import candidates
-from raspberry.pipeline.spec import BuildInput, ShardContext, Stage, Stats
+from raspberry.pipeline.spec import BuildContext, BuildInput, ShardContext, Stage, Stats
+from raspberry.questions import same_problem
 from raspberry.questions import steps as question_steps
+from raspberry.questions.dedup import UNSURE
+from raspberry.questions.same_problem import Unsure
 from raspberry.records import Question
 from raspberry.store import BuildStore
 
-# The build-wide duplicate decisions: which candidate rows (shard, row) to drop, and why.
+# The build-wide duplicate decisions: which candidate rows (shard, row) to drop, and why; and the
+# unsure pairs, with the earlier question the judge compares them with.
 DUPLICATES_SCHEMA = pa.schema(
-    [("shard", pa.int32()), ("row", pa.int64()), ("reason", pa.string()), ("detail", pa.string())]
+    [
+        ("shard", pa.int32()),
+        ("row", pa.int64()),
+        ("reason", pa.string()),
+        ("detail", pa.string()),
+        ("other_id", pa.string()),
+        ("other_prompt", pa.string()),
+        ("other_answer", pa.string()),
+    ]
 )
 
 
-def read_duplicates(table: pa.Table, shard: int) -> dict[int, tuple[str, str]]:
-    """row -> (reason, detail) for one shard's candidates."""
-    mine = table.filter(pc.equal(table["shard"], shard))
-    return {r["row"]: (r["reason"], r["detail"]) for r in mine.to_pylist()}
+@dataclass(frozen=True)
+class Duplicates:
+    """One shard's part of the duplicates table: row -> (reason, detail), row -> unsure pair."""
+
+    drops: dict[int, tuple[str, str]]
+    unsure: dict[int, Unsure]
+
+
+def read_duplicates(table: pa.Table, shard: int) -> Duplicates:
+    mine = table.filter(pc.equal(table["shard"], shard)).to_pylist()
+    return Duplicates(
+        {r["row"]: (r["reason"], r["detail"]) for r in mine if r["reason"] != UNSURE},
+        {
+            r["row"]: Unsure(r["other_id"], r["other_prompt"], r["other_answer"] or "", r["detail"])
+            for r in mine
+            if r["reason"] == UNSURE
+        },
+    )
+
+
+def _judges(config: BuildConfig) -> bool:
+    """Whether unsure pairs of the duplicate pass go to the judge role."""
+    return config.questions.filters.near_duplicates.judge_unsure and "judge" in config.models
+
+
+def duplicates(ctx: BuildContext, shards: list[str], earlier: list[str]) -> list[dict[str, Any]]:
+    """The duplicates table; with an embedder role, prose questions are embedded (through the
+    gateway: cached, paid and budgeted like any request) as the pass reads them."""
+    q = ctx.config.questions
+    if "embedder" not in ctx.config.models:
+        return question_steps.duplicates(q, shards, earlier, unsure=_judges(ctx.config))
+    with asyncio.Runner() as runner:
+        gw = ctx.gateway()
+        try:
+            return question_steps.duplicates(
+                q,
+                shards,
+                earlier,
+                lambda texts: runner.run(gw.embed("embedder", texts)),
+                _judges(ctx.config),
+            )
+        finally:
+            runner.run(gw.__aexit__())
 
 
 def earlier_shards(config: BuildConfig, output_dir: str) -> list[str]:
@@ -47,9 +101,7 @@ def earlier_shards(config: BuildConfig, output_dir: str) -> list[str]:
 DUPLICATES = BuildInput(
     name="duplicates",
     reads=candidates.STAGE.name,
-    compute=lambda config, shards, earlier: question_steps.duplicates(
-        config.questions, shards, earlier
-    ),
+    compute=duplicates,
     schema=DUPLICATES_SCHEMA,
     read=read_duplicates,
     earlier=earlier_shards,
@@ -68,23 +120,37 @@ def _asks_teacher(config: BuildConfig) -> bool:
 
 
 def prompts(config: BuildConfig) -> dict[str, tuple[str, set[str]]]:
-    if not _asks_teacher(config):
-        return {}
-    return {"teacher_prompt": (config.dialogues.teacher_prompt, set())}
+    found = {}
+    if _asks_teacher(config):
+        found["teacher_prompt"] = (config.dialogues.teacher_prompt, set())
+    if _judges(config):
+        found["same_problem_prompt"] = ("same_problem", same_problem.PLACEHOLDERS)
+    return found
 
 
 def roles(config: BuildConfig) -> list[str]:
     q = config.questions
-    return (["teacher"] if _asks_teacher(config) else []) + (["student"] if q.difficulty else [])
+    return (
+        (["teacher"] if _asks_teacher(config) else [])
+        + (["student"] if q.difficulty else [])
+        + (["judge"] if _judges(config) else [])
+        + (["embedder"] if "embedder" in config.models else [])
+    )
 
 
 async def compute(
-    ctx: ShardContext, candidates: list[Question], duplicates: dict[int, tuple[str, str]]
+    ctx: ShardContext, candidates: list[Question], duplicates: Duplicates
 ) -> tuple[list[Question], Stats]:
-    teacher = STAGE.load_prompts(ctx.config).get("teacher_prompt")
+    prompts = STAGE.load_prompts(ctx.config)
     async with ctx.gateway() as gw:
         rows = await question_steps.checked(
-            gw, ctx.config, candidates, duplicates, teacher, ctx.key
+            gw,
+            ctx.config,
+            candidates,
+            duplicates.drops,
+            prompts.get("teacher_prompt"),
+            ctx.key,
+            (duplicates.unsure, prompts["same_problem_prompt"]) if duplicates.unsure else None,
         )
     report = question_steps.funnel(rows)
     # The rows carry the candidates' own drops too: this stage's are those it added.

@@ -28,17 +28,23 @@ Stats = dict[str, Any]
 
 
 @dataclass(frozen=True)
-class ShardContext:
-    """What a shard's computation may know besides its input rows."""
+class BuildContext:
+    """What a build-wide input's computation may know besides the shards it reads."""
 
     config: BuildConfig
     sim_url: str | None
     build_id: str | None
-    shard: int
-    key: str  # the stage key: its config and prompts, hashed
 
     def gateway(self, transport: str = "direct") -> Gateway:
         return Gateway(self.config.llm, self.sim_url, build_id=self.build_id, transport=transport)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class ShardContext(BuildContext):
+    """What a shard's computation may know besides its input rows."""
+
+    shard: int
+    key: str  # the stage key: its config and prompts, hashed
 
 
 @dataclass(frozen=True)
@@ -48,8 +54,8 @@ class BuildInput:
 
     name: str
     reads: str  # the stage whose shards it is computed from
-    # (config, that stage's shard URLs, earlier builds' shard URLs) -> rows of the table
-    compute: Callable[[BuildConfig, list[str], list[str]], list[dict[str, Any]]]
+    # (context, that stage's shard URLs, earlier builds' shard URLs) -> rows of the table
+    compute: Callable[[BuildContext, list[str], list[str]], list[dict[str, Any]]]
     schema: pa.Schema  # of the table, stored as <build>/<name>.parquet
     read: Callable[[pa.Table, int], Any]  # (the table, shard) -> what that shard's compute gets
     # (config, output_dir) -> earlier builds' shard URLs that also enter it

@@ -118,6 +118,17 @@ class NearDuplicateConfig(Section):
     # problem reworded when their content words overlap this much (questions/semantic.py);
     # None turns that pass off.
     semantic_overlap: float | None = Field(0.4, gt=0, le=1)
+    # With an `embedder` role in models: written, evolved and file questions whose embeddings'
+    # cosine similarity reaches this, with the same reference answer (or both without one), are
+    # the same problem.
+    embedding_similarity: float = Field(0.92, gt=0, le=1)
+    # Unsure pairs, which the judge role settles ("the same problem?") in the questions stage:
+    # a cosine from unsure_embedding up to embedding_similarity, or the same answer and numbers
+    # with content words overlapping from unsure_overlap up to semantic_overlap. judge_unsure:
+    # false keeps them all without asking.
+    unsure_embedding: float = Field(0.8, gt=0, le=1)
+    unsure_overlap: float = Field(0.2, gt=0, le=1)
+    judge_unsure: bool = True
     # An n-gram in at least this share of a group's questions (same source and task, 8 or more
     # questions) is boilerplate of a template and does not count (see docs/questions.md).
     boilerplate_share: float = Field(0.5, gt=0, le=1)
@@ -133,6 +144,9 @@ class DecontaminationConfig(Section):
     # benchmark question's answer and numbers and their content words overlap this much; None:
     # n-grams only.
     semantic_overlap: float | None = Field(0.4, gt=0, le=1)
+    # With an `embedder` role: the cosine similarity at which a written, evolved or file question
+    # with a benchmark question's answer is that question reworded.
+    embedding_similarity: float = Field(0.92, gt=0, le=1)
 
 
 class FiltersConfig(Section):

@@ -15,6 +15,9 @@ held: memory grows with the number of questions by a few hundred bytes each, nev
   without one, when a second LSH finds an earlier question whose estimated Jaccard on sets of
   words reaches `paraphrase_threshold`. Word order is what tells two procedural questions apart
   ("5 - 3" from "3 - 5"), so reasoning-gym questions are never compared as bags of words.
+  With embeddings (an embedder role), a free-text question whose vector is close enough to an
+  earlier one with the same answer is a paraphrase too (neighbours.py). Pairs that are close but
+  not surely one problem are yielded as UNSURE, for the judge (same_problem.py).
   Questions with different reference answers are never duplicates of each other.
   Questions of earlier builds are indexed first: a repeat of one is seen_in_earlier_build.
   An evolved question is never a duplicate of the question it was evolved from (same family).
@@ -25,8 +28,8 @@ from __future__ import annotations
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -34,7 +37,8 @@ if TYPE_CHECKING:
     from datasketch import MinHash
 
 from raspberry.questions.config import NearDuplicateConfig
-from raspberry.questions.semantic import SemanticIndex, answer_tag, signature
+from raspberry.questions.neighbours import VectorIndex
+from raspberry.questions.semantic import SemanticIndex, Signature, answer_tag, signature
 from raspberry.questions.text import ngrams, text_key, words
 
 BOILERPLATE_SAMPLE = 500
@@ -51,9 +55,10 @@ class Doc:
     prose: bool = False  # free text (written, evolved, from files): also compared as words
     earlier: bool = False  # from an earlier build: indexed, never dropped
     answer: str = ""  # the reference answer (kept as its answer_tag once read)
+    vector: np.ndarray | None = field(default=None, compare=False)  # its embedding, unit length
 
     def reference(self) -> Doc:
-        """The fields the pass keeps after reading a question: all but the text."""
+        """The fields the pass keeps after reading a question: all but its text and vector."""
         tag = answer_tag(self.answer)
         return Doc(self.key, self.ref, "", "", self.family, self.prose, self.earlier, tag)
 
@@ -220,10 +225,47 @@ def _first_hit(ref: Doc, signed: list[tuple[Index, Signed, str]]) -> tuple[str, 
     return None
 
 
+UNSURE = "unsure_duplicate"  # not a drop: a pair the judge settles in the questions stage
+
+
+class Finding(NamedTuple):
+    key: tuple[int, int]
+    reason: str  # a drop reason, or UNSURE
+    detail: str
+    # For UNSURE: the earlier question, as (from an earlier build, shard, row).
+    other: tuple[bool, int, int] | None = None
+
+
+# (prose questions) -> a unit vector each, from the embedder role
+Vectors = Callable[[list[Doc]], list[np.ndarray]]
+VECTOR_BATCH = 256  # questions embedded per call, as the stream goes by
+
+
+def _with_vectors(docs: Iterable[Doc], vectors: Vectors) -> Iterator[Doc]:
+    batch: list[Doc] = []
+    for doc in _and_end(docs):
+        if doc is not None:
+            batch.append(doc)
+        if batch and (doc is None or len(batch) == VECTOR_BATCH):
+            found = iter(vectors([d for d in batch if d.prose]))
+            yield from (replace(d, vector=next(found)) if d.prose else d for d in batch)
+            batch = []
+
+
+def _and_end(docs: Iterable[Doc]) -> Iterator[Doc | None]:
+    yield from docs
+    yield None
+
+
 def find_duplicates(
-    docs: Docs, cfg: NearDuplicateConfig, earlier: Docs | None = None
-) -> Iterator[tuple[tuple[int, int], str, str]]:
-    """(key, reason, detail) of every question to drop, in build order."""
+    docs: Docs,
+    cfg: NearDuplicateConfig,
+    earlier: Docs | None = None,
+    vectors: Vectors | None = None,
+    unsure: bool = False,
+) -> Iterator[Finding]:
+    """Every question to drop, in build order, and (when `unsure`) every pair a judge must
+    settle. vectors: embeds prose questions, for the nearest-neighbour pass."""
     common = boilerplate(docs(), cfg.ngram, cfg.boilerplate_share) if cfg.enabled else {}
     seen: dict[str, Doc] = {}  # normalised-text hash -> the first question with it
     near = Index(cfg.threshold, cfg.num_perm) if cfg.enabled else None
@@ -233,15 +275,20 @@ def find_duplicates(
         else None
     )
     same: SemanticIndex[Doc] | None = (
-        SemanticIndex(cfg.semantic_overlap) if cfg.enabled and cfg.semantic_overlap else None
+        SemanticIndex(cfg.semantic_overlap, cfg.unsure_overlap if unsure else None)
+        if cfg.enabled and cfg.semantic_overlap
+        else None
     )
+    close: VectorIndex[Doc] = VectorIndex()
     for stream in (earlier() if earlier else (), docs()):
-        for doc in stream:
+        for doc in _with_vectors(stream, vectors) if vectors and cfg.enabled else stream:
             key = text_key(doc.text)
             if key in seen:
                 if not doc.earlier:
                     first = seen[key]
-                    yield doc.key, _reason(first, "exact_duplicate"), f"same text as {first.ref}"
+                    yield Finding(
+                        doc.key, _reason(first, "exact_duplicate"), f"same text as {first.ref}"
+                    )
                 continue
             ref = doc.reference()
             seen[key] = ref
@@ -255,18 +302,57 @@ def find_duplicates(
             if para and doc.prose and problem is None:
                 checks.append((para, shingles(doc.text, 1, group_common), "paraphrase"))
             signed = [(index, index.sign(grams), reason) for index, grams, reason in checks]
-            hit = None if doc.earlier else _first_hit(ref, signed)
-            if hit is None and problem and not doc.earlier:
-                if found := same.match(problem, doc.family):  # type: ignore[union-attr]
-                    first, evidence = found
-                    hit = (
-                        _reason(first, "paraphrase"),
-                        f"the same problem as {first.ref} ({evidence})",
+            if not doc.earlier:
+                hit, maybe = _same_problem(doc, ref, signed, problem, same, close, cfg)
+                if hit:
+                    yield Finding(doc.key, *hit)
+                    continue
+                if maybe and unsure:
+                    first, evidence = maybe
+                    yield Finding(
+                        doc.key,
+                        UNSURE,
+                        f"maybe the same problem as {first.ref} ({evidence})",
+                        (first.earlier, *first.key),
                     )
-            if hit:
-                yield doc.key, *hit
-                continue
             for index, sig, _ in signed:
                 index.add(ref, sig)
             if problem:
                 same.add(problem, ref, doc.family)  # type: ignore[union-attr]
+            if doc.vector is not None:
+                close.add(doc.vector, ref.answer, ref, doc.family)
+
+
+def _same_problem(
+    doc: Doc,
+    ref: Doc,
+    signed: list[tuple[Index, Signed, str]],
+    problem: Signature | None,
+    same: SemanticIndex[Doc] | None,
+    close: VectorIndex[Doc],
+    cfg: NearDuplicateConfig,
+) -> tuple[tuple[str, str] | None, tuple[Doc, str] | None]:
+    """(reason, detail) when an earlier question is surely the same problem, else the closest
+    unsure one with the evidence for it."""
+    if hit := _first_hit(ref, signed):
+        return hit, None
+    maybe: tuple[Doc, str] | None = None
+    if problem and same and (found := same.match(problem, doc.family)):
+        first, similarity, evidence = found
+        if similarity >= (cfg.semantic_overlap or 1.0):
+            return (
+                _reason(first, "paraphrase"),
+                f"the same problem as {first.ref} ({evidence})",
+            ), None
+        maybe = (first, evidence)
+    if doc.vector is not None and (found_v := close.nearest(doc.vector, ref.answer, doc.family)):
+        first, cosine = found_v
+        evidence = f"embedding cosine {cosine:.2f}"
+        if cosine >= cfg.embedding_similarity:
+            return (
+                _reason(first, "paraphrase"),
+                f"the same problem as {first.ref} ({evidence})",
+            ), None
+        if cosine >= cfg.unsure_embedding and maybe is None:
+            maybe = (first, evidence)
+    return None, maybe

@@ -106,7 +106,7 @@ SYNONYMS = {
 }  # fmt: skip
 
 
-def _stem(word: str) -> str:
+def stem(word: str) -> str:
     """A crude stem: plural and verb endings off ("purchases" -> "purchase", "boxes" -> "box";
     "ran" stays "ran"), then a synonym's common form."""
     if len(word) > 4 and word.endswith("ies"):
@@ -167,7 +167,7 @@ def signature(
     numbers = sorted({t for t in found if _is_number(t)}, key=float)
     evidence = f"answer {answer_norm!r}, numbers {numbers}"
     content = {
-        _stem(t.lower())
+        stem(t.lower())
         for t in found
         if not _is_number(t) and t.lower() not in STOP and t.lower() not in common and len(t) > 1
     }
@@ -185,26 +185,34 @@ def overlap(a: np.ndarray, b: np.ndarray) -> float:
 
 class SemanticIndex(Generic[T]):
     """Questions by signature; a match is an earlier question with the same signature whose
-    content words overlap by at least min_overlap. Each question is kept as its owner (whatever
-    the caller names it by), its family and its content hashes."""
+    content words overlap by at least min_overlap, or else the closest one at or above `floor`
+    (an unsure pair, for a judge to settle). Each question is kept as its owner (whatever the
+    caller names it by), its family and its content hashes."""
 
-    def __init__(self, min_overlap: float):
+    def __init__(self, min_overlap: float, floor: float | None = None):
         self._min = min_overlap
+        self._floor = min_overlap if floor is None else min(floor, min_overlap)
         self._by_key: dict[int, list[int]] = {}
         self._content: list[np.ndarray] = []
         self._owners: list[tuple[T, str]] = []  # (owner, family)
 
-    def match(self, sig: Signature, family: str = "") -> tuple[T, str] | None:
-        """(the earlier question's owner, the evidence) of the first match, or None. Questions
-        of one family (an evolved question and its root) never match each other."""
+    def match(self, sig: Signature, family: str = "") -> tuple[T, float, str] | None:
+        """(the earlier question's owner, the overlap, the evidence), or None. Questions of one
+        family (an evolved question and its root) never match each other."""
+        best: tuple[T, float] | None = None
         for index in self._by_key.get(sig.key, []):
             owner, other_family = self._owners[index]
             if family and family == other_family:
                 continue
             similarity = overlap(self._content[index], sig.content)
             if similarity >= self._min:
-                return owner, f"{sig.evidence}; content words overlap {similarity:.2f}"
-        return None
+                best = (owner, similarity)
+                break
+            if similarity >= self._floor and (best is None or similarity > best[1]):
+                best = (owner, similarity)
+        if best is None:
+            return None
+        return *best, f"{sig.evidence}; content words overlap {best[1]:.2f}"
 
     def add(self, sig: Signature, owner: T, family: str = "") -> None:
         self._by_key.setdefault(sig.key, []).append(len(self._owners))

@@ -12,6 +12,9 @@ import random
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
+from raspberry.sim.embeddings import embed
 from raspberry.sim.solvers import solve, wrong_answer
 from raspberry.sim.writer import evolver, question_writer
 from raspberry.verify.constraints import RULES_PREFIX, broken_rules
@@ -118,6 +121,19 @@ def judge(prompt: str, harsh: bool = False) -> str:
     )
 
 
+def same_problem(prompt: str) -> str:
+    """A judge of "the same problem?" that reads the problems as the duplicate pass cannot: the
+    same answer, and the same numbers and things asked about, whatever the wording."""
+    a, b = _section(prompt, "question_a"), _section(prompt, "question_b")
+    same_answer = _normalise(_section(prompt, "answer_a")) == _normalise(
+        _section(prompt, "answer_b")
+    )
+    close = float(np.dot(embed(a), embed(b)))
+    same = same_answer and close >= 0.7
+    reason = f"answers {'agree' if same_answer else 'differ'}; meaning similarity {close:.2f}"
+    return json.dumps({"reason": reason, "same": same})
+
+
 def rewriter(prompt: str, truncate: bool = False) -> str:
     conversation = _section(prompt, "conversation")
     turns = re.findall(r"<(assistant|user)>\n(.*?)\n</\1>", conversation, re.S)
@@ -148,6 +164,8 @@ def respond(
     if model in ("sim-user-standin", "sim-user-standin-leaky"):
         return user_standin(last, leaky=model.endswith("leaky"), sample=sample)
     if model in ("sim-judge", "sim-judge-harsh"):
+        if "<question_a>" in last:
+            return same_problem(last)
         return judge(last, harsh=model.endswith("harsh"))
     if model in ("sim-rewriter", "sim-rewriter-truncating"):
         return rewriter(last, truncate=model.endswith("truncating"))

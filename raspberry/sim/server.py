@@ -1,4 +1,5 @@
-"""An offline server speaking the OpenAI Chat Completions and Anthropic Messages APIs.
+"""An offline server speaking the OpenAI Chat Completions and Embeddings and the Anthropic
+Messages APIs.
 
 Close enough that the official SDKs work against it unmodified: ids, usage blocks, stop
 reasons, error bodies and rate-limit headers. Knobs: latency and jitter, a requests-per-minute
@@ -24,6 +25,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from raspberry.sim import embeddings as sim_embeddings
 from raspberry.sim.batches import Batches
 from raspberry.sim.completions import ERROR_KINDS, answer, error_body, text_of
 from raspberry.sim.config import SimConfig
@@ -80,21 +82,22 @@ def create_app(settings: SimConfig) -> Starlette:
     stats: Counter[str] = Counter()
     batches = Batches(settings.behaviour(), settings.batch(), stats)
 
-    async def handle(request: Request, style: str) -> Response:
+    async def handle(request: Request, style: str, embeddings: bool = False) -> Response:
         # Requests being answered at once, and the most ever: what a client's limits let through.
         stats["in_flight"] += 1
         stats["peak_in_flight"] = max(stats["peak_in_flight"], stats["in_flight"])
         try:
-            return await answer_one(request, style)
+            return await answer_one(request, style, embeddings)
         finally:
             stats["in_flight"] -= 1
 
-    async def answer_one(request: Request, style: str) -> Response:
+    async def answer_one(request: Request, style: str, embeddings: bool) -> Response:
         stats["requests"] += 1
         kinds = ERROR_KINDS[style]
         try:
             body = await request.json()
             model = body["model"]
+            vectors = sim_embeddings.answer(body) if embeddings else None
         except ClientDisconnect:  # a client killed mid-request: nothing to answer
             stats["client_disconnects"] += 1
             return Response(status_code=499)
@@ -140,12 +143,18 @@ def create_app(settings: SimConfig) -> Starlette:
                 return text[: len(text) // 2]
             return text
 
+        if vectors is not None:
+            stats["status_200"] += 1
+            return JSONResponse(vectors, headers=limiter.headers(style))
         status, payload = answer(style, body, settings.behaviour(), mangle)
         stats[f"status_{status}"] += 1
         return JSONResponse(payload, status_code=status, headers=limiter.headers(style))
 
     async def openai_chat(request: Request) -> Response:
         return await handle(request, "openai")
+
+    async def openai_embeddings(request: Request) -> Response:
+        return await handle(request, "openai", embeddings=True)
 
     async def anthropic_messages(request: Request) -> Response:
         return await handle(request, "anthropic")
@@ -156,6 +165,7 @@ def create_app(settings: SimConfig) -> Starlette:
     return Starlette(
         routes=[
             Route("/v1/chat/completions", openai_chat, methods=["POST"]),
+            Route("/v1/embeddings", openai_embeddings, methods=["POST"]),
             Route("/v1/messages", anthropic_messages, methods=["POST"]),
             *batches.routes(),
             Route("/_sim/stats", get_stats, methods=["GET"]),
