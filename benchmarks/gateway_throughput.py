@@ -9,8 +9,9 @@ rate_limited (429s seen), cpu_s_per_1k (this process's CPU per 1,000 requests) a
 SDK's own retries (which honour Retry-After). `--rpm` seeds the gateway's request limit; the
 gateway also learns it from the response headers.
 
-`--base-url sim` starts the project's simulated server (`--sim-latency-ms`, `--sim-rpm`) for the
-run. `--runs K` repeats the run K times, each in a fresh process, and adds a line of medians.
+`--base-url sim` starts the project's simulated server (`--sim-latency-ms`, `--sim-rpm`,
+`--sim-limit-mode fixed|sliding|bucket`) for the run. `--runs K` repeats the run K times, each
+in a fresh process, and adds a line of medians.
 """
 
 from __future__ import annotations
@@ -181,13 +182,18 @@ def main() -> None:
     parser.add_argument("--api-key-env", help="environment variable holding the key")
     parser.add_argument("--sim-latency-ms", type=float, default=200)
     parser.add_argument("--sim-rpm", type=int)
+    parser.add_argument(
+        "--sim-limit-mode", choices=["fixed", "sliding", "bucket"], default="sliding"
+    )
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()
     if args.api_key_env is None:  # a local server takes any key; the SDKs want one
         args.api_key_env = "RASPBERRY_BENCH_KEY"
         os.environ.setdefault(args.api_key_env, "no-key")
     if args.base_url == "sim":
-        sim = SimConfig(latency_ms=args.sim_latency_ms, rpm=args.sim_rpm)
+        sim = SimConfig(
+            latency_ms=args.sim_latency_ms, rpm=args.sim_rpm, limit_mode=args.sim_limit_mode
+        )
         with running_sim(sim) as url:
             _runs(args, url)
     else:

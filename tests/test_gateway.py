@@ -216,11 +216,13 @@ def test_circuit_breaker_fails_fast_when_the_provider_keeps_failing(make_config)
     assert elapsed < 5
 
 
-def test_limit_learnt_from_headers_keeps_429s_rare(make_config):
-    # 600/min enforced per second (10/s), 60 requests at once and no limit configured: the first
-    # burst meets 429s (at most 50), whose headers teach the gateway 10/s; no retry meets another.
+@pytest.mark.parametrize("mode", ["fixed", "sliding", "bucket"])
+def test_limit_learnt_from_headers_keeps_429s_rare(make_config, mode):
+    # 600/min enforced per second (10/s) in each way providers do, 60 requests at once and no
+    # limit configured: the first burst meets 429s (at most 50), whose headers teach the gateway
+    # 10/s; no retry meets another.
     config = make_config()
-    with running_sim(SimConfig(rpm=600, seed=2)) as url:
+    with running_sim(SimConfig(rpm=600, seed=2, limit_mode=mode)) as url:
 
         async def go():
             async with Gateway(config.llm, url) as gw:

@@ -46,7 +46,9 @@ def test_openai_headers_give_limits_and_exhaustion():
     }
     info = parse_rate_headers("openai_compatible", headers, NOW)
     assert info.limits == {"requests": 6000, "tokens": 2_000_000}
-    assert info.exhausted_for == pytest.approx(0.75)  # only the exhausted budget's reset counts
+    # Only the exhausted budget counts, and only until one request's share of its reset: the
+    # limit replenishes continuously, and the bucket paces the rest at 6,000 a minute.
+    assert info.exhausted_for == pytest.approx(0.75 / 6000)
 
 
 def test_anthropic_headers_give_separate_input_and_output_limits():
@@ -63,7 +65,7 @@ def test_anthropic_headers_give_separate_input_and_output_limits():
     }
     info = parse_rate_headers("anthropic", headers, NOW)
     assert info.limits == {"requests": 4000, "input_tokens": 400_000, "output_tokens": 80_000}
-    assert info.exhausted_for == pytest.approx(12.0)
+    assert info.exhausted_for == pytest.approx(12.0 / 400_000)
 
 
 def test_missing_or_garbled_headers_say_nothing():
@@ -229,3 +231,17 @@ def test_a_pause_inside_booked_time_costs_nothing():
     assert bucket.reserve(0, now) == pytest.approx(before)
     bucket.pause_until(now + 5.0, now)  # a longer pause does move them
     assert bucket.reserve(0, now) == pytest.approx(5.0)
+
+
+def test_requests_booked_before_a_429_are_booked_again_after_its_pause():
+    limits = RateLimits()
+    key = ("p", "m")
+    limits.seed(key, {"requests": 6000})
+    booked_at = time.monotonic()
+    waits = [limits.reserve(key, 0) for _ in range(50)]  # booked 10 ms apart
+    assert max(waits) > 0.4
+    assert limits.rebook(key, 0, booked_at) == 0  # no 429 since: the booking stands
+    limits.pause(key, 0.8)
+    again = limits.rebook(key, 0, booked_at)
+    assert again >= 0.8  # after the pause, not at the old booking's time
+    assert limits.rebook(key, 0, time.monotonic()) == 0  # booked after the pause: stands

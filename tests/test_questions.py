@@ -460,10 +460,11 @@ def test_an_evolution_that_adds_no_constraint_step_or_condition_is_trivial(evolv
 def test_reworded_duplicates_and_reworded_benchmark_questions_are_caught(tmp_path, sim_url):
     """Issue 23's planted file (tests/data/planted_questions.jsonl, 53 rows): 19 originals, 4
     exact copies, 18 rewordings (number words, 'thrice', a question turned into an instruction
-    and back, clauses reordered, synonyms, no reference answer), 7 distinct questions close to
-    an original (same template, the same numbers, the same answer) and 5 reworded questions of
-    tests/data/planted_benchmark.jsonl (one of them with a number added, found by embedding). With an embedder and the judge, every original and
-    distinct question is kept once, and nothing else."""
+    and back, clauses reordered, synonyms, a number added), 7 distinct questions close to an
+    original (same template, the same numbers, the same answer) and 5 reworded questions of
+    tests/data/planted_benchmark.jsonl (one with a number added, found by embedding). With an
+    embedder and the judge, every original and distinct question is kept once, and nothing
+    else."""
     planted = [json.loads(line) for line in (DATA / "planted_questions.jsonl").open()]
     questions = {
         "seed": 1,

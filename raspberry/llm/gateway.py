@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, TypeVar
@@ -287,16 +288,18 @@ class Gateway:
             await gate.acquire(model, priority)
             try:
                 wait = LIMITS.reserve(limits_key, tokens_in)
-                if wait > gw.max_wait_s:
-                    raise ProviderError(
-                        f"{provider_name}/{model}: a rate-limit slot is {wait:.0f} s away, more "
-                        f"than gateway.max_wait_s ({gw.max_wait_s:.0f} s); raise the provider's "
-                        "limits or lower the build's size"
-                    )
-                if wait > 0:
+                while wait > 0:
+                    if wait > gw.max_wait_s:
+                        raise ProviderError(
+                            f"{provider_name}/{model}: a rate-limit slot is {wait:.0f} s away, "
+                            f"more than gateway.max_wait_s ({gw.max_wait_s:.0f} s); raise the "
+                            "provider's limits or lower the build's size"
+                        )
                     self.stats.waits += 1
                     self.stats.wait_s += wait
+                    booked_at = time.monotonic()
                     await asyncio.sleep(wait)
+                    wait = LIMITS.rebook(limits_key, tokens_in, booked_at)
                 self.stats.requests_sent += 1
                 self.stats.in_flight += 1
                 try:

@@ -72,6 +72,7 @@ class ModelLimits:
 
     buckets: dict[str, Bucket] = field(default_factory=dict)
     paused_until: float = 0.0
+    paused_at: float = 0.0  # when the last pause was ordered
     learnt: dict[str, float] = field(default_factory=dict)
 
 
@@ -97,18 +98,31 @@ class RateLimits:
 
     def reserve(self, key: tuple[str, str], input_tokens: int) -> float:
         """Book one request and its input tokens; seconds to wait before sending."""
+        with self._lock:
+            return self._reserve(self._get(key), input_tokens, time.monotonic())
+
+    def rebook(self, key: tuple[str, str], input_tokens: int, booked_at: float) -> float:
+        """For a request that waited out a booking made at `booked_at`: when a 429 ordered a
+        pause since, a new booking after it (seconds to wait); else 0. Without this, requests
+        booked before a 429 would all still leave at their times, into the exhausted limit."""
         now = time.monotonic()
         with self._lock:
             limits = self._get(key)
-            wait = 0.0
-            if limits.paused_until > now and "requests" not in limits.buckets:
-                # No known rate to spread the queued requests by: spread them at random.
-                wait = (limits.paused_until - now) * random.uniform(1.0, 1.5)
-            # Output tokens are booked after the answer (spend_output): only their debt counts.
-            amounts = {"requests": 1, "input_tokens": input_tokens, "tokens": input_tokens}
-            for kind, bucket in limits.buckets.items():
-                wait = max(wait, bucket.reserve(amounts.get(kind, 0), now))
-            return wait
+            if limits.paused_at > booked_at and limits.paused_until > now:
+                return self._reserve(limits, input_tokens, now)
+            return 0.0
+
+    @staticmethod
+    def _reserve(limits: ModelLimits, input_tokens: int, now: float) -> float:
+        wait = 0.0
+        if limits.paused_until > now and "requests" not in limits.buckets:
+            # No known rate to spread the queued requests by: spread them at random.
+            wait = (limits.paused_until - now) * random.uniform(1.0, 1.5)
+        # Output tokens are booked after the answer (spend_output): only their debt counts.
+        amounts = {"requests": 1, "input_tokens": input_tokens, "tokens": input_tokens}
+        for kind, bucket in limits.buckets.items():
+            wait = max(wait, bucket.reserve(amounts.get(kind, 0), now))
+        return wait
 
     def spend_output(self, key: tuple[str, str], output_tokens: int) -> None:
         """Output tokens are known only afterwards: they are charged as debt on later requests."""
@@ -127,6 +141,7 @@ class RateLimits:
     @staticmethod
     def _pause(limits: ModelLimits, seconds: float, now: float) -> None:
         limits.paused_until = max(limits.paused_until, now + seconds)
+        limits.paused_at = now
         for bucket in limits.buckets.values():
             bucket.pause_until(limits.paused_until, now)
 
@@ -155,7 +170,7 @@ LIMITS = RateLimits()
 @dataclass
 class RateLimitInfo:
     """What one response's headers say: per-minute limits, and how long until an exhausted one
-    resets (0 when none is exhausted)."""
+    has room for one more request (0 when none is exhausted)."""
 
     limits: dict[str, float] = field(default_factory=dict)
     exhausted_for: float = 0.0
@@ -209,8 +224,10 @@ def parse_rate_headers(kind: str, headers: Mapping[str, str], now: float) -> Rat
         if limit:
             info.limits[budget] = limit
         if _number(headers.get(header.format(kind=name, field="remaining"))) == 0:
-            reset = reset_in(headers.get(header.format(kind=name, field="reset"), ""))
-            info.exhausted_for = max(info.exhausted_for, reset or 0.0)
+            reset = reset_in(headers.get(header.format(kind=name, field="reset"), "")) or 0.0
+            # Providers replenish continuously: a slot frees after the reset's share of one
+            # request, not after the whole reset; the bucket paces what follows at the limit.
+            info.exhausted_for = max(info.exhausted_for, reset / limit if limit else reset)
     return info
 
 

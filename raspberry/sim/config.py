@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import types
-from typing import Any, Union, get_args, get_origin
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +19,10 @@ class SimConfig(BaseModel):
     latency_ms: float = Field(0.0, ge=0, description="added to every answer")
     jitter_ms: float = Field(0.0, ge=0, description="random extra latency, up to this")
     rpm: int | None = Field(None, gt=0, description="requests/min, enforced per second")
+    limit_mode: Literal["fixed", "sliding", "bucket"] = Field(
+        "sliding",
+        description="how rpm is enforced: fixed or sliding one-second window, or token bucket",
+    )
     error_rate: float = Field(0.0, ge=0, le=1, description="share of 500 answers")
     # Faults for reliability runs: shares of requests answered 429 with Retry-After, never
     # answered (the client's timeout must end them), answered with an empty completion, and of
@@ -62,6 +66,11 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
             kind = next(a for a in get_args(kind) if a is not type(None))
         if get_origin(kind) is list:
             parser.add_argument(flag, action="append", default=[], help=field.description)
+        elif get_origin(kind) is Literal:
+            choices = get_args(kind)
+            parser.add_argument(
+                flag, choices=choices, default=field.default, help=field.description
+            )
         else:
             parser.add_argument(flag, type=kind, default=field.default, help=field.description)
 

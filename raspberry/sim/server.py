@@ -3,7 +3,8 @@ Messages APIs.
 
 Close enough that the official SDKs work against it unmodified: ids, usage blocks, stop
 reasons, error bodies and rate-limit headers. Knobs: latency and jitter, a requests-per-minute
-limit enforced per second (429 + retry-after), a 5xx rate, a seed. It binds loopback only.
+limit enforced as a fixed or sliding one-second window or a token bucket (limits.py: 429 +
+retry-after), a 5xx rate, a seed. It binds loopback only.
 """
 
 from __future__ import annotations
@@ -29,45 +30,7 @@ from raspberry.sim import embeddings as sim_embeddings
 from raspberry.sim.batches import Batches
 from raspberry.sim.completions import ERROR_KINDS, answer, error_body, text_of
 from raspberry.sim.config import SimConfig
-
-
-class _Limiter:
-    """rpm/60 requests per wall-clock second, as many providers enforce a per-minute limit."""
-
-    def __init__(self, rpm: int | None):
-        self.per_second = max(1, rpm // 60) if rpm else None
-        self.window = 0
-        self.used = 0
-
-    def admit(self) -> tuple[bool, float]:
-        now = time.time()
-        if self.per_second is None:
-            return True, 0.0
-        if int(now) != self.window:
-            self.window, self.used = int(now), 0
-        if self.used < self.per_second:
-            self.used += 1
-            return True, 0.0
-        return False, math.ceil(now) - now
-
-    def headers(self, style: str) -> dict[str, str]:
-        if self.per_second is None:
-            return {}
-        now = time.time()
-        used = self.used if int(now) == self.window else 0
-        limit, remaining = self.per_second * 60, max(0, self.per_second - used)
-        if style == "openai":
-            return {
-                "x-ratelimit-limit-requests": str(limit),
-                "x-ratelimit-remaining-requests": str(remaining),
-                "x-ratelimit-reset-requests": f"{max(math.ceil(now) - now, 0.001):.3f}s",
-            }
-        reset = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(math.ceil(time.time())))
-        return {
-            "anthropic-ratelimit-requests-limit": str(limit),
-            "anthropic-ratelimit-requests-remaining": str(remaining),
-            "anthropic-ratelimit-requests-reset": reset,
-        }
+from raspberry.sim.limits import Limiter
 
 
 def _error(
@@ -77,7 +40,7 @@ def _error(
 
 
 def create_app(settings: SimConfig) -> Starlette:
-    limiter = _Limiter(settings.rpm)
+    limiter = Limiter(settings.rpm, settings.limit_mode)
     faults = random.Random(settings.seed)
     stats: Counter[str] = Counter()
     batches = Batches(settings.behaviour(), settings.batch(), stats)
