@@ -37,6 +37,8 @@ def new_build(
     stages: list[str],
     output_dir: str | Path | None,
     exit_on_ctrl_c: bool = False,
+    executor: str | None = None,
+    workers: int | None = None,
 ) -> tuple[str, str, dict[str, Any]]:
     """Check everything, take the build's lock and run it (`raspberry build` and
     `raspberry.build`); return its output folder, its id and its manifest."""
@@ -44,18 +46,27 @@ def new_build(
 
     config_path = str(Path(config_path).resolve())
     config = load_config(config_path)
+    config.run.overridden(executor, workers)  # a bad --executor is one line, before anything
     out = str(output_dir or config.output_dir)
     build_id = check_build_id(build_id or config.build_id_for(dt.datetime.now(dt.UTC)))
     preflight(config, stages, out, build_id)
     with BuildStore(out, build_id).lock():  # refused at once when another process writes it
-        manifest = run_flow(config, config_path, build_id, out, stages, exit_on_ctrl_c)
+        manifest = run_flow(
+            config, config_path, build_id, out, stages, exit_on_ctrl_c, executor, workers
+        )
     return out, build_id, manifest
 
 
 def cmd_build(args: argparse.Namespace) -> int:
     stages = parse_stages(args.stages)
     _, _, manifest = new_build(
-        args.config, args.build_id, stages, args.output_dir, exit_on_ctrl_c=True
+        args.config,
+        args.build_id,
+        stages,
+        args.output_dir,
+        exit_on_ctrl_c=True,
+        executor=args.executor,
+        workers=args.workers,
     )
     return _report_run(manifest, args.json)
 
@@ -85,7 +96,14 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     preflight(config, stages, args.output_dir, args.build_id)
     with BuildStore(args.output_dir, args.build_id).lock():
         manifest = run_flow(
-            config, config_path, args.build_id, args.output_dir, stages, exit_on_ctrl_c=True
+            config,
+            config_path,
+            args.build_id,
+            args.output_dir,
+            stages,
+            exit_on_ctrl_c=True,
+            executor=args.executor,
+            workers=args.workers,
         )
         return _report_run(manifest, args.json)
 
@@ -97,6 +115,8 @@ def run_flow(
     output_dir: str,
     stages: list[str],
     exit_on_ctrl_c: bool = False,
+    executor: str | None = None,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Run the build flow (under the build's lock, which the caller holds); return the manifest.
     A command exits at once on Ctrl-C; a library caller gets KeyboardInterrupt."""
@@ -119,6 +139,8 @@ def run_flow(
                 build_id=build_id,
                 output_dir=output_dir,
                 stages=stages,
+                executor=executor,
+                workers=workers,
                 return_state=True,
             )
     manifest = BuildStore(output_dir, build_id).manifest()

@@ -182,6 +182,18 @@ def _quiet_on_ctrl_c(command: Any) -> Any:
     return run
 
 
+def _executor_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--executor",
+        metavar="local|dask|dask://HOST:PORT",
+        help="where shard tasks run (default: the config's run.executor): this process's "
+        "threads, a local Dask cluster, or a running Dask scheduler",
+    )
+    parser.add_argument(
+        "--workers", type=int, help="worker processes of a local Dask cluster (run.workers)"
+    )
+
+
 def _command(sub: Any, name: str, summary: str, example: str, func: Any) -> argparse.ArgumentParser:
     """A subcommand with its one-line summary, a description and an example in its --help."""
     command = sub.add_parser(
@@ -214,6 +226,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--output-dir", help="default: the config's output_dir (data/builds)")
     build.add_argument("--stages", help=f"comma-separated subset of {','.join(pipeline.names())}")
+    _executor_flags(build)
     build.add_argument("--json", action="store_true", help=as_json)
 
     rerun = _command(sub, "rerun",
@@ -221,6 +234,7 @@ def _parser() -> argparse.ArgumentParser:
                      "raspberry rerun demo-20261202", cmd_rerun)  # fmt: skip
     rerun.add_argument("build_id", help=build_id)
     rerun.add_argument("--output-dir", default="data/builds", help=builds)
+    _executor_flags(rerun)
     rerun.add_argument("--json", action="store_true", help=as_json)
 
     serve = _command(sub, "serve", "serve the nightly build on its schedule from here",

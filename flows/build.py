@@ -21,11 +21,11 @@ from prefect.filesystems import RemoteFileSystem
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.states import Crashed, Failed, State
-from prefect.task_runners import ThreadPoolTaskRunner
 from raspberry_flows.artifacts import publish_build, publish_stage
+from raspberry_flows.executor import stage_runners
 from raspberry_flows.progress import StageProgress, build_bars
 from raspberry_tasks.export import export_task
-from raspberry_tasks.shard import build_input_task, shard_task
+from raspberry_tasks.shard import build_input_task, shard_task, worker
 
 from raspberry import pipeline
 from raspberry.config import BuildConfig, load_config
@@ -259,11 +259,15 @@ def build_dataset(
     build_id: str | None = None,
     output_dir: str | None = None,
     stages: list[str] | None = None,
+    executor: str | None = None,
+    workers: int | None = None,
 ) -> Any:
     """Run the selected stages (default: all) of a build, then export the SFT rows and write the
-    build report. Without a build id (the nightly deployment): <config name>-<scheduled date>."""
+    build report. Without a build id (the nightly deployment): <config name>-<scheduled date>.
+    executor, workers: override the config's run.executor and run.workers."""
     config_path = str(Path(config_path).resolve())
     config = load_config(config_path)
+    config = config.model_copy(update={"run": config.run.overridden(executor, workers)})
     build_id = build_id or config.build_id_for(_scheduled())
     out = Folder(output_dir or config.output_dir).url()
     selected = [s for s in pipeline.names() if s in (stages or pipeline.names())]
@@ -292,11 +296,11 @@ def _build(
     }
     # Recorded now, so that a run killed midway can still be repeated by `raspberry rerun`.
     store.record_run(summary)
-    stage_flow = build_stage.with_options(
-        task_runner=ThreadPoolTaskRunner(max_workers=config.run.parallel_shards)
-    )
-    with sim_for(config) as sim_url, build_bars(selected):
+    summary["executor"] = config.run.executor
+    summary["worker"] = worker()  # the flow's own process
+    with stage_runners(config.run) as runner, sim_for(config) as sim_url, build_bars(selected):
         for stage in selected:
+            stage_flow = build_stage.with_options(task_runner=runner())
             state = stage_flow(stage, config_path, build_id, out, sim_url, return_state=True)
             result = state.result(raise_on_failure=False)
             if not isinstance(result, dict):  # the stage itself broke, not one of its shards

@@ -104,8 +104,30 @@ class ScheduleConfig(Section):
 
 
 class RunConfig(Section):
-    # Shards of one stage that run at once (threads of the Prefect task runner).
+    # Shards of one stage that run at once: threads of the flow's process (local), or of each
+    # Dask worker (dask).
     parallel_shards: int = Field(2, ge=1)
+    # Where shard tasks run: threads of the build's process, or the workers of a Dask cluster
+    # (flows/executor.py): the scheduler at dask_address, or a local cluster of `workers`
+    # processes started for the build.
+    executor: Literal["local", "dask"] = "local"
+    dask_address: str | None = None
+    workers: int = Field(3, ge=1)
+
+    def overridden(self, executor: str | None, workers: int | None) -> RunConfig:
+        """With the CLI's --executor (local, dask or dask://HOST:PORT) and --workers."""
+        if workers is not None and workers < 1:
+            raise ConfigError(f"--workers {workers}: a local Dask cluster needs 1 or more")
+        changes: dict[str, Any] = {} if workers is None else {"workers": workers}
+        if executor:
+            kind, _, address = executor.partition("://")
+            if kind not in ("local", "dask") or (address and kind != "dask"):
+                raise ConfigError(
+                    f"--executor {executor!r}: use local, dask (a local cluster of --workers "
+                    "processes) or dask://HOST:PORT (a running scheduler)"
+                )
+            changes |= {"executor": kind, "dask_address": f"tcp://{address}" if address else None}
+        return self.model_copy(update=changes)
 
 
 class BuildConfig(Section):

@@ -10,6 +10,8 @@ the key: a moved config, a new port or a folder reached by another path must not
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -26,6 +28,11 @@ from raspberry.records import Row
 from raspberry.store import BuildStore
 
 SHARD_CACHE = INPUTS - "config_path" - "sim_url" - "output_dir"
+
+
+def worker() -> str:
+    """host:pid of this process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def run_shard(
@@ -47,6 +54,7 @@ def run_shard(
     # The path is relative to the build folder, so the build can be moved or read from elsewhere.
     path = store.shard_path(spec.name, shard)
     entry = {"state": "done", "path": path, "fingerprint": fp, "inputs": inputs, **stats}
+    entry["worker"] = worker()  # which process computed it: this one, or a Dask worker
     if failed_rows:  # done with the rest; a rerun computes it again for these rows
         entry["rows_failed"] = failed_rows
     store.record_shard(spec.name, shard, entry)

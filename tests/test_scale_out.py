@@ -1,0 +1,116 @@
+"""A build spread over Dask worker processes (run.executor: dask), end to end through Prefect: the
+same rows as a local build, and a worker killed mid-stage costs neither rows nor paid work."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+
+import httpx
+import psutil
+from conftest import CLI, ROOT, external_sim_dict, run_cli, write_config
+
+from raspberry.sim.config import SimConfig
+from raspberry.sim.process import running_sim
+from raspberry.store import BuildStore
+
+
+def _rows(out, build_id: str) -> list[tuple[str, str]]:
+    path = out / build_id / "exports" / "prompt_response.jsonl"
+    return sorted((r["id"], r["response"]) for r in map(json.loads, path.open()))
+
+
+def _workers(out, build_id: str, stage: str) -> set[str]:
+    shards = BuildStore(out, build_id).manifest()["stages"][stage]
+    return {entry["worker"] for entry in shards.values()}
+
+
+def test_a_build_on_a_local_dask_cluster_gives_the_local_build_s_rows(tmp_path, prefect_api):
+    with running_sim(SimConfig(seed=3)) as url:
+        data = external_sim_dict(tmp_path, url, 4, "cache.sqlite", 16, "SIM_KEY")
+        config = write_config(tmp_path, data)
+        env = {**os.environ, "SIM_KEY": "k"}
+        out = tmp_path / "builds"
+        local = run_cli("build", "--config", str(config), "--build-id", "local", env=env)
+        assert local.returncode == 0, local.stderr[-2000:]
+        # A fresh cache, so that the Dask workers really ask the simulator.
+        data["gateway"]["cache_path"] = str(tmp_path / "cache-dask.sqlite")
+        config = write_config(tmp_path, data, "dask.yaml")
+        before = httpx.get(f"{url}/_sim/stats").json()["requests"]
+        spread = run_cli(
+            "build", "--config", str(config), "--build-id", "dask",
+            "--executor", "dask", "--workers", "3", env=env,
+        )  # fmt: skip
+        assert spread.returncode == 0, spread.stderr[-2000:]
+        assert httpx.get(f"{url}/_sim/stats").json()["requests"] > before
+    assert _rows(out, "dask") == _rows(out, "local") and _rows(out, "local")
+    flow = BuildStore(out, "dask").manifest()["runs"][-1]["worker"]
+    for stage in ("candidates", "questions", "dialogues", "verdicts", "sft"):
+        workers = _workers(out, "dask", stage)
+        assert flow not in workers and workers, (stage, workers)
+        assert _workers(out, "local", stage) == {
+            BuildStore(out, "local").manifest()["runs"][-1]["worker"]
+        }
+
+
+def _busy_worker(cli_pid: int, port: int) -> tuple[psutil.Process, int] | None:
+    """A worker process of the build's local cluster with requests open to the simulator, and
+    how many."""
+    try:
+        children = psutil.Process(cli_pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return None
+    for child in children:
+        try:
+            if "spawn_main" not in " ".join(child.cmdline()):
+                continue
+            open_ = [c for c in child.net_connections() if c.raddr and c.raddr.port == port]
+        except psutil.NoSuchProcess:
+            continue
+        if len(open_) >= 2:
+            return child, len(open_)
+    return None
+
+
+def test_a_dask_worker_killed_mid_dialogues_loses_no_row_and_pays_little_twice(
+    tmp_path, prefect_api
+):
+    with running_sim(SimConfig(seed=3, latency_ms=700)) as url:
+        port = int(url.rsplit(":", 1)[1])
+        data = external_sim_dict(tmp_path, url, 6, "cache.sqlite", 8, "SIM_KEY")
+        data["questions"]["shards"] = 4
+        config = write_config(tmp_path, data)
+        env = {**os.environ, "SIM_KEY": "k"}
+        out = tmp_path / "builds"
+        args = ["build", "--config", str(config), "--build-id", "b", "--executor", "dask"]
+        proc = subprocess.Popen(
+            [*CLI, *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline, killed = time.time() + 300, None
+        while killed is None:
+            assert proc.poll() is None and time.time() < deadline, "no dialogue was seen running"
+            stats = httpx.get(f"{url}/_sim/stats").json()
+            if stats.get("model:sim-user-standin", 0) and (found := _busy_worker(proc.pid, port)):
+                killed = found
+                killed[0].send_signal(signal.SIGKILL)
+            time.sleep(0.05)
+        _, stderr = proc.communicate(timeout=600)
+        assert proc.returncode == 0, stderr.decode()[-3000:]
+        # The same build run again locally from the cache: its rows are the reference.
+        again = run_cli("build", "--config", str(config), "--build-id", "ref", env=env)
+        assert again.returncode == 0, again.stderr[-2000:]
+    assert _rows(out, "b") == _rows(out, "ref") and len(_rows(out, "b")) > 20
+    with sqlite3.connect(tmp_path / "cache.sqlite") as db:
+        twice = db.execute(
+            "SELECT COUNT(*) FROM (SELECT key FROM ledger WHERE build_id = 'b' GROUP BY key "
+            "HAVING COUNT(*) > 1)"
+        ).fetchone()[0]
+        ref_paid = db.execute("SELECT COUNT(*) FROM ledger WHERE build_id = 'ref'").fetchone()[0]
+    # Answers are committed as they arrive: only requests the killed worker had open can have
+    # been paid for and lost, and asked again.
+    assert twice <= killed[1], (twice, killed[1])
+    assert ref_paid == 0  # everything the build paid for was kept
