@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test reliability lint clean sandbox
+.PHONY: demo test reliability lint clean sandbox postgres
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -23,10 +23,15 @@ sandbox:
 	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null); } || \
 		echo "WARNING: bubblewrap is not installed and this is not root: code checks will fail (apt-get install bubblewrap)"
 
+# The tests of the shared gateway state start their own PostgreSQL server (raspberry/pg_server.py).
+postgres:
+	@command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq postgresql >/dev/null); } || \
+		echo "WARNING: PostgreSQL is not installed and this is not root: its tests are skipped (apt-get install postgresql)"
+
 demo: $(VENV)/.installed
 	$(BIN)/raspberry build --config configs/demo.yaml
 
-test: $(VENV)/.installed-dev sandbox
+test: $(VENV)/.installed-dev sandbox postgres
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q --ignore=tests/reliability
 
@@ -38,5 +43,5 @@ clean:
 	rm -rf $(VENV) data/builds data/cache
 
 # The reliability suite (tests/reliability/): a build under faults, secrets never written.
-reliability: $(VENV)/.installed-dev sandbox
+reliability: $(VENV)/.installed-dev sandbox postgres
 	$(BIN)/python -m pytest -q -s tests/reliability

@@ -233,7 +233,7 @@ def _ledger_paid(manifest: dict[str, Any]) -> float | None:
     if not config_path:
         return None
     try:
-        return paid(load_config(config_path).gateway.cache_path, manifest["build_id"])
+        return paid(load_config(config_path).gateway.state(), manifest["build_id"])
     except (RaspberryError, OSError):
         return None
 

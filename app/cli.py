@@ -96,18 +96,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_cache_stats(args: argparse.Namespace) -> int:
     from raspberry.llm.cache import RequestCache
 
-    path = Path(args.path or load_config(args.config).gateway.cache_path)
-    if not path.exists():
-        raise RaspberryError(f"no request cache at {path}: run a build first, or pass --path")
-    cache = RequestCache(path)
-    try:
-        stats = cache.stats()
-    finally:
-        cache.close()
+    target = args.path or load_config(args.config).gateway.state()
+    if "://" not in target and not Path(target).exists():
+        raise RaspberryError(f"no request cache at {target}: run a build first, or pass --path")
+    stats = RequestCache(target).stats()
     if args.json:
         print(json.dumps(stats))
         return 0
-    print(f"cache {stats['path']}: {stats['responses']} responses, {stats['size_mb']} MB")
+    size = f", {stats['size_mb']} MB" if stats["size_mb"] is not None else ""
+    print(f"cache {stats['path']}: {stats['responses']} responses{size}")
     print(f"  {'model':<28} {'responses':>9} {'tokens in':>12} {'tokens out':>12} {'cost $':>10}")
     for model, m in stats["models"].items():
         print(
@@ -307,7 +304,7 @@ def _parser() -> argparse.ArgumentParser:
                            cmd_cache_stats)  # fmt: skip
     where = cache_stats.add_mutually_exclusive_group(required=True)
     where.add_argument("--config", help="the cache named by this build config")
-    where.add_argument("--path", help="a cache file")
+    where.add_argument("--path", help="a cache file, or the gateway state's database URL")
     cache_stats.add_argument("--json", action="store_true", help="print the figures as JSON")
 
     sim = sub.add_parser("sim", help="the offline simulated model server",

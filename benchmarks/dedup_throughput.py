@@ -8,7 +8,12 @@ process that reads the first shards. Before the pass, with every import done, th
 RSS is reset (Linux: /proc/self/clear_refs), so the reported peak is the pass's own high-water
 mark, beside the RSS the process had when it began.
 
+With --embeddings the free-text third is also embedded, as with an `embedder` role, by the
+simulated embedder's own function called in the process (no HTTP: the figure is the pass's, not
+a provider's), so the vector index (questions/neighbours.py) is in the time and the memory.
+
     .venv/bin/python benchmarks/dedup_throughput.py [--sizes 10000,50000,100000] [--runs 3]
+        [--embeddings]
 """
 
 from __future__ import annotations
@@ -62,16 +67,22 @@ def make_shards(folder: Path, total: int) -> list[str]:
     return paths
 
 
-def measure(paths: list[str]) -> dict[str, float]:
+def measure(paths: list[str], embeddings: bool) -> dict[str, float]:
     """Run in the child: the pass over these shards, its time and memory."""
+    import numpy as np
+
     from raspberry.questions.config import QuestionsConfig
     from raspberry.questions.steps import duplicates
+    from raspberry.sim.embeddings import embed
+
+    def vectors(texts: list[str]) -> list[np.ndarray]:
+        return [np.asarray(embed(t), np.float32) for t in texts]
 
     cfg = QuestionsConfig(reasoning_gym=[{"task": "basic_arithmetic", "count": 1}])
     before = _status_kib("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM, the peak RSS, to the current
     start = time.perf_counter()
-    found = duplicates(cfg, paths, [])
+    found = duplicates(cfg, paths, [], vectors if embeddings else None)
     wall = time.perf_counter() - start
     return {
         "wall_s": wall,
@@ -92,10 +103,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="10000,50000,100000")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--embeddings", action="store_true")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(json.loads(args.child))))
+        print(json.dumps(measure(json.loads(args.child), args.embeddings)))
         return
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
@@ -113,7 +125,8 @@ def main() -> None:
             runs = [
                 json.loads(
                     subprocess.run(
-                        [sys.executable, __file__, "--child", json.dumps(chosen)],
+                        [sys.executable, __file__, "--child", json.dumps(chosen)]
+                        + (["--embeddings"] if args.embeddings else []),
                         capture_output=True,
                         text=True,
                         check=True,

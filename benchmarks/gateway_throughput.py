@@ -12,12 +12,18 @@ gateway also learns it from the response headers.
 `--base-url sim` starts the project's simulated server (`--sim-latency-ms`, `--sim-rpm`,
 `--sim-limit-mode fixed|sliding|bucket`) for the run. `--runs K` repeats the run K times, each
 in a fresh process, and adds a line of medians.
+
+`--processes N [--state-url URL]` splits the requests and the concurrency over N OS processes
+that share one gateway state (the request cache, the budget and the rate-limit buckets), a
+throwaway PostgreSQL server when no URL is given, and prints one line for the whole run (CPU
+summed over the processes).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -34,13 +40,15 @@ sys.path.insert(0, str(ROOT))
 
 from raspberry.config import BuildConfig, SimConfig  # noqa: E402
 from raspberry.llm import Gateway  # noqa: E402
+from raspberry.pg_server import running_postgres  # noqa: E402
 from raspberry.sim.process import running_sim  # noqa: E402
 
 FIELDS = ("wall_s", "ok", "errors", "retries", "rate_limited", "cpu_s_per_1k", "max_rss_mb")
 
 
-def _prompt(i: int) -> list[dict[str, str]]:
-    return [{"role": "user", "content": f"Request {i}: what is {i} + {i}? Answer briefly."}]
+def _prompt(i: int, nonce: str = "") -> list[dict[str, str]]:
+    text = f"Request {i}{nonce}: what is {i} + {i}? Answer briefly."
+    return [{"role": "user", "content": text}]
 
 
 async def run_gateway(args: argparse.Namespace, cache: Path) -> dict[str, Any]:
@@ -64,6 +72,7 @@ async def run_gateway(args: argparse.Namespace, cache: Path) -> dict[str, Any]:
                 "max_concurrency": args.concurrency,
                 "max_retries": 20,
                 "cache_path": str(cache),
+                "state_url": args.state_url,
             },
             "questions": {"reasoning_gym": [{"task": "chain_sum", "count": 1}]},
         }
@@ -72,12 +81,13 @@ async def run_gateway(args: argparse.Namespace, cache: Path) -> dict[str, Any]:
 
         async def one(i: int) -> bool:
             try:
-                await gw.chat("teacher", _prompt(i), prompt_ref="bench@1")
+                await gw.chat("teacher", _prompt(i, args.nonce), prompt_ref="bench@1")
                 return True
             except Exception:
                 return False
 
-        results = await asyncio.gather(*(one(i) for i in range(args.n)))
+        first = args.offset
+        results = await asyncio.gather(*(one(i) for i in range(first, first + args.n)))
         stats = gw.stats
     return {
         "ok": sum(results),
@@ -151,6 +161,8 @@ async def run_bare(args: argparse.Namespace) -> dict[str, Any]:
 
 def one_run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
+        if args.start_at:  # processes of one run start together, their imports done
+            time.sleep(max(0.0, args.start_at - time.time()))
         cpu, wall = time.process_time(), time.perf_counter()
         if args.client == "bare":
             result = asyncio.run(run_bare(args))
@@ -166,6 +178,46 @@ def one_run(args: argparse.Namespace) -> dict[str, Any]:
         **result,
         "cpu_s_per_1k": round(1000 * cpu / args.n, 3),
         "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "cpu_s": cpu,
+        "ended_at": time.time(),
+    }
+
+
+def processes_run(args: argparse.Namespace, url: str) -> dict[str, Any]:
+    """args.processes OS processes, each with its share of the requests and of the concurrency,
+    sharing one gateway state (a throwaway PostgreSQL when --state-url is not given)."""
+    with contextlib.ExitStack() as stack:
+        state = args.state_url or stack.enter_context(running_postgres())
+        k = args.processes
+        start_at = time.time() + 15  # after every process has imported Prefect and the SDKs
+        children = [
+            subprocess.Popen(
+                [
+                    sys.executable, __file__, "--base-url", url, "--provider", args.provider,
+                    "--n", str(args.n // k), "--offset", str(i * (args.n // k)),
+                    "--concurrency", str(max(1, args.concurrency // k)),
+                    "--model", args.model, "--max-tokens", str(args.max_tokens),
+                    "--api-key-env", args.api_key_env, "--state-url", state,
+                    "--start-at", str(start_at), f"--nonce={args.nonce}",
+                    *(["--rpm", str(args.rpm)] if args.rpm else []),
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for i in range(k)
+        ]  # fmt: skip
+        lines = [json.loads(c.communicate()[0].strip().splitlines()[-1]) for c in children]
+    total = sum(r["n"] for r in lines)
+    return {
+        "client": "gateway",
+        "provider": args.provider,
+        "processes": k,
+        "n": total,
+        "concurrency": args.concurrency,
+        "wall_s": round(max(r["ended_at"] for r in lines) - start_at, 2),
+        **{f: sum(r[f] for r in lines) for f in ("ok", "errors", "retries", "rate_limited")},
+        "cpu_s_per_1k": round(1000 * sum(r["cpu_s"] for r in lines) / total, 3),
+        "max_rss_mb": max(r["max_rss_mb"] for r in lines),
     }
 
 
@@ -186,6 +238,14 @@ def main() -> None:
         "--sim-limit-mode", choices=["fixed", "sliding", "bucket"], default="sliding"
     )
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--processes", type=int, default=1, help="OS processes sharing the limit")
+    parser.add_argument("--state-url", help="the gateway state they share (default: a new PG)")
+    # Set for the processes of a --processes run.
+    parser.add_argument("--offset", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--start-at", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--nonce", default=f"-{os.getpid()}-{time.time():.0f}", help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.api_key_env is None:  # a local server takes any key; the SDKs want one
         args.api_key_env = "RASPBERRY_BENCH_KEY"
@@ -201,6 +261,9 @@ def main() -> None:
 
 
 def _runs(args: argparse.Namespace, url: str) -> None:
+    if args.processes > 1:
+        print(json.dumps(processes_run(args, url)), flush=True)
+        return
     if args.runs == 1:
         args.base_url = url
         print(json.dumps(one_run(args)), flush=True)

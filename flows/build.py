@@ -11,6 +11,7 @@ rerun`, the nightly deployment (prefect.yaml) and `raspberry serve`.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from pathlib import Path
@@ -32,6 +33,7 @@ from raspberry.config import BuildConfig, load_config
 from raspberry.errors import RaspberryError
 from raspberry.figures import tally
 from raspberry.llm.cache import paid
+from raspberry.llm.shared_limits import limits_for
 from raspberry.pipeline import BuildInput, Stage
 from raspberry.pipeline.plan import build_input_sources, progress_units, shard_inputs, stale
 from raspberry.preflight import preflight
@@ -167,7 +169,8 @@ def build_stage(
 
     # Entered before the first submission: it zeroes the board the shards count on.
     weights, unit = progress_units(manifest, spec, config.questions.shards)
-    with StageProgress(stage, build_id, logger, weights, unit) as progress:
+    sharing = limits_for(config.gateway.state()).shared if spec.roles(config) else None
+    with StageProgress(stage, build_id, logger, weights, unit, sharing) as progress:
         futures: dict[int, tuple[PrefectFuture, dict[str, str]]] = {}
         for shard in range(config.questions.shards):
             inputs, blocked = shard_inputs(store, manifest, spec, shard)
@@ -264,9 +267,12 @@ def build_dataset(
 ) -> Any:
     """Run the selected stages (default: all) of a build, then export the SFT rows and write the
     build report. Without a build id (the nightly deployment): <config name>-<scheduled date>.
-    executor, workers: override the config's run.executor and run.workers."""
+    executor, workers: override the config's run.executor and run.workers (executor defaults to
+    the environment's RASPBERRY_EXECUTOR)."""
     config_path = str(Path(config_path).resolve())
     config = load_config(config_path)
+    # A deployment says where its shards run in its environment (docker compose's scheduler).
+    executor = executor or os.environ.get("RASPBERRY_EXECUTOR")
     config = config.model_copy(update={"run": config.run.overridden(executor, workers)})
     build_id = build_id or config.build_id_for(_scheduled())
     out = Folder(output_dir or config.output_dir).url()
@@ -317,7 +323,7 @@ def _build(
     failed_rows = sum(s.get("rows_failed", 0) for s in summary["stages"].values())
     summary["state"] = "failed" if failed or failed_rows else "completed"
     summary["wall_s"] = round(time.time() - started, 2)
-    summary["paid_usd"] = paid(config.gateway.cache_path, build_id)
+    summary["paid_usd"] = paid(config.gateway.state(), build_id)
     store.record_run(summary)
     publish_build(store, summary["paid_usd"])
     if failed or failed_rows:

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
@@ -26,12 +26,31 @@ LOG_EVERY_S = 30.0
 
 
 class _ArtifactSink:
-    def __init__(self, key: str, stage: str):
-        self._stage = stage
+    """The stage's progress artifact: its line, and how many processes share each rate limit
+    (from the gateway state, asked every SHARING_EVERY_S)."""
+
+    SHARING_EVERY_S = 5.0
+
+    def __init__(self, key: str, stage: str, sharing: Callable[[], dict[str, int]] | None):
+        self._stage, self._sharing = stage, sharing
+        self._shared, self._asked = "", 0.0
         self._id = create_progress_artifact(0.0, key=key, description=f"{stage}: starting")
 
     def __call__(self, snap: Snapshot) -> None:
-        update_progress_artifact(self._id, snap.percent, description=snap.line(self._stage))
+        if self._sharing and time.monotonic() - self._asked >= self.SHARING_EVERY_S:
+            self._asked = time.monotonic()
+            shared = self._sharing()
+            self._shared = (
+                "; limits shared: "
+                + ", ".join(
+                    f"{key.replace('|', ' ')} by {n} process{'es' if n > 1 else ''}"
+                    for key, n in sorted(shared.items())
+                )
+                if shared
+                else ""
+            )
+        description = snap.line(self._stage) + self._shared
+        update_progress_artifact(self._id, snap.percent, description=description)
 
 
 class _LogSink:
@@ -113,10 +132,18 @@ class StageProgress:
     """`with StageProgress(stage, build_id, logger, weights, unit):` around the wait for a stage's
     shards; `finished(shard)` as each ends. weights: per shard, the units it stands for."""
 
-    def __init__(self, stage: str, build_id: str, logger: Any, weights: dict[int, int], unit: str):
+    def __init__(
+        self,
+        stage: str,
+        build_id: str,
+        logger: Any,
+        weights: dict[int, int],
+        unit: str,
+        sharing: Callable[[], dict[str, int]] | None = None,
+    ):
         self._stage, self._bars = stage, Bars.current
         key = artifact_key("progress", build_id, stage)
-        sinks: list[Any] = [_ArtifactSink(key, stage), _LogSink(logger, stage)]
+        sinks: list[Any] = [_ArtifactSink(key, stage, sharing), _LogSink(logger, stage)]
         if self._bars:
             sinks.append(lambda snap: self._bars.show(stage, snap))  # type: ignore[union-attr]
         self._reporter = Reporter(sinks, weights=weights, unit=unit)

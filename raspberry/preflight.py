@@ -33,7 +33,7 @@ def preflight(
             name = config.models[role].provider  # type: ignore[index]
             resolve_api_key(name, config.providers[name])
     if any(spec.roles(config) for spec in specs):
-        RequestCache(config.gateway.cache_path).close()
+        RequestCache(config.gateway.state()).close()
     for spec in specs:
         if spec.check:
             spec.check(config, output_dir)

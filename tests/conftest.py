@@ -181,6 +181,19 @@ def sim_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL server of the test session's own (raspberry/pg_server.py)."""
+    from raspberry.pg_server import bin_dir, running_postgres
+
+    if bin_dir() is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed (make test installs it through apt-get)")
+        pytest.skip("SKIPPED LOUDLY: PostgreSQL is not installed; `make test` installs it as root")
+    with running_postgres() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
 def prefect_api() -> Iterator[str]:
     """One Prefect server for the session, also offered to CLI subprocesses via the env."""
     from prefect.settings import PREFECT_API_URL

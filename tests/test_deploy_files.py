@@ -42,7 +42,13 @@ def _config(folder) -> subprocess.CompletedProcess:
 def test_compose_services_are_pinned_and_keep_their_data():
     compose = _compose()
     services = compose["services"]
-    assert set(services) == {"postgres", "prefect-server", "worker"}
+    assert set(services) == {
+        "postgres",
+        "prefect-server",
+        "worker",
+        "dask-scheduler",
+        "dask-worker",
+    }
     assert services["prefect-server"]["image"].startswith("prefecthq/prefect:3.9.")
     for name in ("postgres", "prefect-server"):
         assert ":latest" not in services[name]["image"] and ":" in services[name]["image"]
@@ -57,6 +63,34 @@ def test_compose_services_are_pinned_and_keep_their_data():
     assert worker["env_file"] == ".env"
     command = " ".join(worker["command"])
     assert "--type process" in command and "deploy --name nightly-build" in command
+
+
+def test_compose_spreads_shard_tasks_over_dask_workers_sharing_postgres_state():
+    compose = _compose()
+    services = compose["services"]
+    scheduler, dask_worker, worker = (
+        services[name] for name in ("dask-scheduler", "dask-worker", "worker")
+    )
+    assert scheduler["command"][:2] == ["dask", "scheduler"] and "8786" in scheduler["command"]
+    assert dask_worker["command"][:3] == ["dask", "worker", "tcp://dask-scheduler:8786"]
+    for service in (scheduler, dask_worker):
+        assert "ports" not in service  # reached on compose's own network only
+        assert service["image"] == worker["image"]
+    # The flow's worker and the Dask workers: one environment, config and keys from .env.
+    assert dask_worker["environment"] == worker["environment"]
+    assert dask_worker["env_file"] == ".env" and "data:/app/data" in dask_worker["volumes"]
+    env = worker["environment"]
+    assert env["RASPBERRY_EXECUTOR"] == "dask://dask-scheduler:8786"
+    state = env["RASPBERRY_STATE_URL"]
+    assert (
+        state.startswith("postgresql://prefect@postgres:5432/")
+        and ":" not in state.split("@")[0][13:]
+    )
+    assert env["PGPASSWORD"].startswith("${POSTGRES_PASSWORD")
+    # The gateway state's database is created beside Prefect's when the volume is new.
+    init = services["postgres"]["volumes"][1].split(":")[0]
+    assert "CREATE DATABASE raspberry" in (ROOT / init).read_text()
+    assert dask_worker["security_opt"] == worker["security_opt"]  # the code sandbox works there
 
 
 def test_secrets_file_is_ignored_and_its_example_holds_no_secret():

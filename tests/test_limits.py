@@ -9,8 +9,8 @@ from raspberry.llm.limits import (
     Bucket,
     CircuitBreaker,
     Gate,
+    MemoryLimits,
     RateLimitInfo,
-    RateLimits,
     parse_duration,
     parse_rate_headers,
 )
@@ -86,7 +86,7 @@ def test_bucket_spaces_requests_at_its_rate():
 
 
 def test_pause_spreads_queued_requests_after_it_ends():
-    limits = RateLimits()
+    limits = MemoryLimits()
     key = ("http://x", "m")
     limits.seed(key, {"requests": 600})
     limits.pause(key, 2.0)
@@ -96,7 +96,7 @@ def test_pause_spreads_queued_requests_after_it_ends():
 
 
 def test_headers_override_the_configured_limit_and_config_does_not_undo_it():
-    limits = RateLimits()
+    limits = MemoryLimits()
     key = ("http://x", "m")
     limits.seed(key, {"requests": 60})
     limits.learn(key, RateLimitInfo(limits={"requests": 6000}))
@@ -106,7 +106,7 @@ def test_headers_override_the_configured_limit_and_config_does_not_undo_it():
 
 
 def test_output_tokens_are_charged_after_the_fact():
-    limits = RateLimits()
+    limits = MemoryLimits()
     key = ("http://x", "m")
     limits.seed(key, {"output_tokens": 60_000})  # 1,000 per second
     assert limits.reserve(key, 10) == 0.0
@@ -234,7 +234,7 @@ def test_a_pause_inside_booked_time_costs_nothing():
 
 
 def test_requests_booked_before_a_429_are_booked_again_after_its_pause():
-    limits = RateLimits()
+    limits = MemoryLimits()
     key = ("p", "m")
     limits.seed(key, {"requests": 6000})
     booked_at = time.monotonic()

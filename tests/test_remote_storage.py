@@ -1,7 +1,8 @@
 """A whole build on a file system that is not the local disk: fsspec's in-memory one, which has
-no rename and no file lock. Shards, completion records, the duplicates table, the exports, the
-report and Prefect's task results all go through the storage layer; a rerun is served from the
-cache; the local disk gets nothing of the build."""
+no rename and no file lock (S3, written by Dask workers: tests/reliability/test_scale_out.py).
+Shards, completion records, the duplicates table, the exports, the report and Prefect's task
+results all go through the storage layer; a rerun is served from the cache; the local disk gets
+nothing of the build."""
 
 from __future__ import annotations
 

@@ -1,13 +1,15 @@
-"""Durable, content-addressed request cache in SQLite (WAL).
+"""Durable, content-addressed request cache, in the gateway's state database (state.py).
 
 Each real answer is committed as it arrives, with its stop reason, usage, cost and latency, so a
 killed build, resumed, re-sends only the requests that were in flight. Several processes and
-builds may share one cache file; a ledger records which build paid for which response, including
-an empty, cut or refused completion, which is paid for but not kept as an answer.
+builds may share one cache; a ledger records which build paid for which response, including an
+empty, cut or refused completion, which is paid for but not kept as an answer. The same
+transaction adds the cost to the build's budget row (cost.py reads it).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sqlite3
@@ -15,16 +17,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from raspberry.errors import ConfigError
-from raspberry.llm.types import Completion
+from sqlalchemy import Engine, bindparam, func, select
+from sqlalchemy.exc import DatabaseError, OperationalError
 
-_COLUMNS = {
-    "stop_reason": "TEXT",
-    "tokens_in": "INTEGER",
-    "tokens_out": "INTEGER",
-    "cost_usd": "REAL",
-    "latency_s": "REAL",
-}
+from raspberry.errors import ConfigError
+from raspberry.llm.state import BUDGETS, LEDGER, RESPONSES, describe, engine_for, insert
+from raspberry.llm.types import Completion
 
 
 def request_key(**parts: Any) -> str:
@@ -33,148 +31,153 @@ def request_key(**parts: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _set_wal(db: sqlite3.Connection, timeout_s: float = 30.0) -> None:
-    """Switch to WAL. While another connection creates the same new file, SQLite may answer
-    "database is locked" at once, without waiting out the busy timeout: so wait here."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
+def _is_users_file(exc: BaseException) -> bool:
+    """A state the user pointed at that is not a database (not a lock or a full disk)."""
+    cause = getattr(exc, "orig", exc)
+    if isinstance(cause, sqlite3.OperationalError) and "locked" in str(cause):
+        return False
+    return isinstance(exc, (DatabaseError, IsADirectoryError, NotADirectoryError)) and not (
+        isinstance(exc, OperationalError) and "disk" in str(exc).lower()
+    )
+
+
+@functools.cache
+def _statements(engine: Engine) -> tuple[Any, Any, Any, Any]:
+    """(read an answer, store one, add a ledger line, add to a budget's spent), built once per
+    engine: making a statement costs more CPU than running it."""
+    # Parameters are named p_<column>: SQLAlchemy keeps plain column names for itself.
+    read = select(RESPONSES.c.completion).where(RESPONSES.c.key == bindparam("p_key"))
+    columns = [c.name for c in RESPONSES.columns]
+    # The first answer stored for a key stays: a request is answered once.
+    store = insert(engine, RESPONSES, **{c: bindparam(f"p_{c}") for c in columns})
+    store = store.on_conflict_do_nothing(index_elements=["key"])
+    pay = LEDGER.insert().values(
+        build_id=bindparam("p_build_id"),
+        key=bindparam("p_key"),
+        cost_usd=bindparam("p_cost_usd"),
+        created_at=bindparam("p_created_at"),
+    )
+    add = (
+        BUDGETS.update()
+        .where(BUDGETS.c.build_id == bindparam("p_build_id"))
+        .values(spent=BUDGETS.c.spent + bindparam("p_cost_usd"))
+    )
+    return read, store, pay, add
 
 
 class RequestCache:
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
+    def __init__(self, target: str | Path):
+        """target: the state's SQLite path or database URL (GatewayConfig.state())."""
+        self.target = str(target)
         try:
-            self._open()
-        except (sqlite3.DatabaseError, IsADirectoryError, NotADirectoryError) as exc:
-            if isinstance(exc, sqlite3.OperationalError):  # locked, disk full: not the user's file
+            self._engine = engine_for(self.target)
+        except (DatabaseError, IsADirectoryError, NotADirectoryError) as exc:
+            if not _is_users_file(exc):
                 raise
             raise ConfigError(
-                f"gateway.cache_path {self.path} cannot be used as the request cache ({exc}); "
-                "point cache_path at a new file, or move what is there away"
+                f"{describe(self.target)} cannot be used as the request cache "
+                f"({str(getattr(exc, 'orig', exc)).splitlines()[0]}); point gateway.cache_path "
+                "(or state_url) at a new file, or move what is there away"
             ) from None
 
-    def _open(self) -> None:
-        if self.path.is_dir():
-            raise IsADirectoryError(f"{self.path} is a folder")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Autocommit: every put is its own committed transaction.
-        self._db = sqlite3.connect(
-            self.path, timeout=30, isolation_level=None, check_same_thread=False
-        )
-        _set_wal(self._db)
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        # Several shard threads and processes may open a new cache at once: one sets it up.
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, model TEXT NOT NULL, "
-                "completion TEXT NOT NULL, created_at REAL NOT NULL, "
-                + ", ".join(f"{name} {kind}" for name, kind in _COLUMNS.items())
-                + ")"
-            )
-            have = {row[1] for row in self._db.execute("PRAGMA table_info(responses)")}
-            for name, kind in _COLUMNS.items():
-                if name not in have:  # a cache written by an earlier version
-                    self._db.execute(f"ALTER TABLE responses ADD COLUMN {name} {kind}")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS ledger (build_id TEXT NOT NULL, key TEXT NOT NULL, "
-                "cost_usd REAL NOT NULL, created_at REAL NOT NULL)"
-            )
-            self._db.execute("CREATE INDEX IF NOT EXISTS ledger_build ON ledger (build_id)")
-
     def get(self, key: str) -> Completion | None:
-        row = self._db.execute("SELECT completion FROM responses WHERE key = ?", (key,)).fetchone()
+        with self._engine.connect() as conn:
+            row = conn.execute(_statements(self._engine)[0], {"p_key": key}).first()
         return Completion.model_validate_json(row[0]) if row else None
 
     def put(
         self, key: str, completion: Completion, build_id: str | None = None, keep: bool = True
     ) -> None:
-        """Record what a response cost the build that sent it and, when `keep`, store the
-        response itself, in one transaction."""
-        now = time.time()
-        c = completion
-        with self._db:
-            self._db.execute("BEGIN")
+        """Record what a response cost the build that sent it (its ledger line and its budget's
+        spent figure) and, when `keep`, store the response itself, in one transaction."""
+        now, c = time.time(), completion
+        _, store, pay, add = _statements(self._engine)
+        with self._engine.begin() as conn:
             if keep:
-                self._db.execute(
-                    "INSERT OR IGNORE INTO responses (key, model, completion, created_at, "
-                    "stop_reason, tokens_in, tokens_out, cost_usd, latency_s) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        key,
-                        c.model,
-                        c.model_dump_json(),
-                        now,
-                        c.stop_reason,
-                        c.tokens_in,
-                        c.tokens_out,
-                        c.cost_usd,
-                        c.latency_s,
-                    ),
+                conn.execute(
+                    store,
+                    {
+                        "p_key": key,
+                        "p_model": c.model,
+                        "p_completion": c.model_dump_json(),
+                        "p_created_at": now,
+                        "p_stop_reason": c.stop_reason,
+                        "p_tokens_in": c.tokens_in,
+                        "p_tokens_out": c.tokens_out,
+                        "p_cost_usd": c.cost_usd,
+                        "p_latency_s": c.latency_s,
+                    },
                 )
             if build_id is not None:
-                self._db.execute(
-                    "INSERT INTO ledger VALUES (?, ?, ?, ?)", (build_id, key, c.cost_usd, now)
-                )
+                paid = {
+                    "p_build_id": build_id, "p_key": key, "p_cost_usd": c.cost_usd,
+                    "p_created_at": now,
+                }  # fmt: skip
+                conn.execute(pay, paid)
+                conn.execute(add, paid)
 
     def spent(self, build_id: str) -> float:
-        row = self._db.execute(
-            "SELECT COALESCE(SUM(cost_usd), 0) FROM ledger WHERE build_id = ?", (build_id,)
-        ).fetchone()
-        return float(row[0])
+        with self._engine.connect() as conn:
+            total = conn.execute(
+                select(func.coalesce(func.sum(LEDGER.c.cost_usd), 0.0)).where(
+                    LEDGER.c.build_id == build_id
+                )
+            ).scalar_one()
+        return float(total)
 
     def count(self) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+        with self._engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(RESPONSES)).scalar_one())
 
     def stats(self) -> dict[str, Any]:
         """What `raspberry cache stats` prints: totals, per model and per build."""
-        models = {
-            model: {
-                "responses": n,
-                "tokens_in": tin or 0,
-                "tokens_out": tout or 0,
-                "cost_usd": round(cost or 0.0, 6),
+        r, lg = RESPONSES.c, LEDGER.c
+        with self._engine.connect() as conn:
+            models = {
+                model: {
+                    "responses": n,
+                    "tokens_in": tin or 0,
+                    "tokens_out": tout or 0,
+                    "cost_usd": round(cost or 0.0, 6),
+                }
+                for model, n, tin, tout, cost in conn.execute(
+                    select(
+                        r.model,
+                        func.count(),
+                        func.sum(r.tokens_in),
+                        func.sum(r.tokens_out),
+                        func.sum(r.cost_usd),
+                    )
+                    .group_by(r.model)
+                    .order_by(r.model)
+                )
             }
-            for model, n, tin, tout, cost in self._db.execute(
-                "SELECT model, COUNT(*), SUM(tokens_in), SUM(tokens_out), SUM(cost_usd) "
-                "FROM responses GROUP BY model ORDER BY model"
-            )
-        }
-        builds = {
-            build: {"responses_paid": n, "cost_usd": round(cost, 6)}
-            for build, n, cost in self._db.execute(
-                "SELECT build_id, COUNT(*), SUM(cost_usd) FROM ledger GROUP BY build_id "
-                "ORDER BY build_id"
-            )
-        }
-        size = sum(
-            p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file()
-        )
+            builds = {
+                build: {"responses_paid": n, "cost_usd": round(cost, 6)}
+                for build, n, cost in conn.execute(
+                    select(lg.build_id, func.count(), func.sum(lg.cost_usd))
+                    .group_by(lg.build_id)
+                    .order_by(lg.build_id)
+                )
+            }
+        size = None
+        if "://" not in self.target:
+            path = Path(self.target)
+            size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file())
         return {
-            "path": str(self.path),
+            "path": describe(self.target),
             "responses": self.count(),
-            "size_mb": round(size / 1e6, 3),
+            "size_mb": round(size / 1e6, 3) if size is not None else None,
             "models": models,
             "builds": builds,
         }
 
     def close(self) -> None:
-        self._db.close()
+        """Nothing to release: the process keeps one engine per state (its connection pool)."""
 
 
-def paid(cache_path: str | Path, build_id: str) -> float:
+def paid(target: str | Path, build_id: str) -> float:
     """What the ledger says a build paid over all its runs, interrupted ones included."""
-    if not Path(cache_path).exists():
+    if "://" not in str(target) and not Path(target).exists():
         return 0.0
-    cache = RequestCache(cache_path)
-    try:
-        return cache.spent(build_id)
-    finally:
-        cache.close()
+    return RequestCache(target).spent(build_id)

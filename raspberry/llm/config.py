@@ -98,12 +98,21 @@ class GatewayConfig(Section):
     breaker_cooldown_s: float = Field(30.0, ge=0)
     # Shared by every build; relative paths are relative to the working directory.
     cache_path: str = "data/cache/requests.sqlite"
+    # Where the request cache, the ledger, the budgets and the rate limits live, shared by
+    # every process using it (llm/state.py): unset, the SQLite file at cache_path; a
+    # postgresql:// URL (no password in it: PGPASSWORD) for processes on many machines.
+    state_url: str | None = None
     # Batch transport: how often a submitted batch is polled, how many requests one batch holds,
     # how long to gather requests before submitting, and how often missing answers are resent.
     batch_poll_s: float = Field(30.0, gt=0)
     batch_max_requests: int = Field(10000, ge=1)
     batch_linger_s: float = Field(1.0, ge=0)
     batch_max_rounds: int = Field(3, ge=1)
+
+    def state(self) -> str:
+        """The gateway state's location: the environment's RASPBERRY_STATE_URL (a deployment's
+        own, e.g. docker compose's Postgres), state_url, or the SQLite path cache_path."""
+        return os.environ.get("RASPBERRY_STATE_URL") or self.state_url or self.cache_path
 
 
 class BudgetConfig(Section):

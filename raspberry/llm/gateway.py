@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import random
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, TypeVar
@@ -24,10 +23,11 @@ from raspberry.errors import ProviderError
 from raspberry.llm.batch import Batcher
 from raspberry.llm.cache import RequestCache, request_key
 from raspberry.llm.config import SIM_BASE_URL, LlmSettings, resolve_api_key
-from raspberry.llm.cost import Budget, budget_for, most_cost, request_cost
-from raspberry.llm.limits import LIMITS, CircuitBreaker, Gate, RateLimitInfo
+from raspberry.llm.cost import Budget, SharedBudget, most_cost, request_cost
+from raspberry.llm.limits import CircuitBreaker, Gate, RateLimitInfo
 from raspberry.llm.progress import BOARD
 from raspberry.llm.providers import Provider
+from raspberry.llm.shared_limits import limits_for
 from raspberry.llm.types import STOP, Completion, Request, RetryableError
 
 T = TypeVar("T")
@@ -83,13 +83,13 @@ class Gateway:
         self._providers: dict[str, Provider] = {}
         self._gates: dict[str, Gate] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
-        self._cache = RequestCache(config.gateway.cache_path)
+        state = config.gateway.state()
+        self._cache = RequestCache(state)
+        self._limits = limits_for(state)
         self._build_id = build_id
         max_usd = config.budget.max_usd
-        self._budget = (
-            budget_for(
-                config.gateway.cache_path, build_id, max_usd, lambda: self._cache.spent(build_id)
-            )
+        self._budget: Budget | SharedBudget = (
+            SharedBudget(state, build_id, max_usd)
             if build_id
             else Budget("(no build)", max_usd, 0.0)
         )
@@ -174,7 +174,7 @@ class Gateway:
         most = most_cost(price, tokens_in, mc.max_tokens, self._batcher is not None)
         gw = self._config.gateway
         for _ in range(gw.max_retries + 1):
-            self._budget.reserve(most)
+            ticket = self._budget.reserve(most)
             completion = None
             try:
                 if self._batcher:
@@ -194,7 +194,7 @@ class Gateway:
                 # (the ledger says so) but asked again next time, not served forever.
                 self._cache.put(key, completion, self._build_id, keep=is_answer(completion))
             finally:
-                self._budget.settle(most, completion.cost_usd if completion else 0.0)
+                self._budget.settle(ticket, completion.cost_usd if completion else 0.0)
             self.stats.tokens_in += completion.tokens_in
             self.stats.tokens_out += completion.tokens_out
             self.stats.cost_usd += completion.cost_usd
@@ -227,7 +227,7 @@ class Gateway:
             chunk_texts = [texts[i] for i in chunk]
             tokens_in = sum(len(t) // 4 + 1 for t in chunk_texts)
             most = most_cost(price, tokens_in, 0, False)
-            self._budget.reserve(most)
+            ticket = self._budget.reserve(most)
             answers: list[Completion] = []
             try:
                 answers = await self._send(
@@ -243,7 +243,7 @@ class Gateway:
                     self._cache.put(keys[i], completion, self._build_id)
                     found[i] = completion
             finally:
-                self._budget.settle(most, sum(c.cost_usd for c in answers))
+                self._budget.settle(ticket, sum(c.cost_usd for c in answers))
             self.stats.tokens_in += sum(c.tokens_in for c in answers)
             self.stats.cost_usd += sum(c.cost_usd for c in answers)
         return [_unit(found[i].vector) for i in range(len(texts))]
@@ -276,7 +276,7 @@ class Gateway:
         limits_key = (provider.base_url or provider.kind, model)
         configured = self._config.providers[provider_name].limits_for(model)
         if configured:
-            LIMITS.seed(limits_key, configured.per_minute())
+            self._limits.seed(limits_key, configured.per_minute())
         gate, breaker = self._gate(provider_name), self._breaker(provider_name)
         for attempt in range(gw.max_retries + 1):
             if not breaker.allow():
@@ -287,7 +287,7 @@ class Gateway:
                 )
             await gate.acquire(model, priority)
             try:
-                wait = LIMITS.reserve(limits_key, tokens_in)
+                wait = self._limits.reserve(limits_key, tokens_in)
                 while wait > 0:
                     if wait > gw.max_wait_s:
                         raise ProviderError(
@@ -297,9 +297,9 @@ class Gateway:
                         )
                     self.stats.waits += 1
                     self.stats.wait_s += wait
-                    booked_at = time.monotonic()
+                    booked_at = self._limits.clock()
                     await asyncio.sleep(wait)
-                    wait = LIMITS.rebook(limits_key, tokens_in, booked_at)
+                    wait = self._limits.rebook(limits_key, tokens_in, booked_at)
                 self.stats.requests_sent += 1
                 self.stats.in_flight += 1
                 try:
@@ -307,8 +307,8 @@ class Gateway:
                 except RetryableError as exc:
                     error = exc
                 else:
-                    LIMITS.learn(limits_key, info)
-                    LIMITS.spend_output(limits_key, tokens_out(result))
+                    self._limits.learn(limits_key, info)
+                    self._limits.spend_output(limits_key, tokens_out(result))
                     gate.succeeded(model)
                     breaker.succeeded()
                     return result
@@ -317,14 +317,14 @@ class Gateway:
             finally:
                 gate.release(model)
             if error.limits:
-                LIMITS.learn(limits_key, error.limits)
+                self._limits.learn(limits_key, error.limits)
             backoff = min(gw.backoff_max_s, gw.backoff_base_s * 2**attempt) * random.uniform(0.5, 1)
             if error.status == 429:
                 # Every request to this model waits, not only this one: that is what keeps the
                 # provider from seeing a storm of retries.
                 self.stats.rate_limited += 1
                 gate.rate_limited(model)
-                LIMITS.pause(limits_key, error.retry_after or backoff)
+                self._limits.pause(limits_key, error.retry_after or backoff)
             else:
                 breaker.failed(str(error))
             if attempt == gw.max_retries:

@@ -1,15 +1,17 @@
 """Rate limits per (provider, model): token buckets, header parsing, adaptive concurrency, breaker.
 
-Buckets are shared by every gateway in the process (shard tasks run in threads, each with its own
-event loop), so they are plain numbers under a lock: `reserve` books capacity and returns how
-long the caller must sleep before sending, which any event loop can do. Budgets are expressed per
-minute, as providers publish them, and spent at a steady per-second rate with a small burst,
-because providers enforce them over windows much shorter than a minute.
+The rules are here (RateLimits); where the buckets live is a subclass's: this process's memory
+(MemoryLimits), or the gateway's state database, shared by every process using it
+(shared_limits.py, one transaction per change). `reserve` books capacity and returns how long the
+caller must sleep before sending, which any event loop can do. Limits are expressed per minute,
+as providers publish them, and spent at a steady per-second rate with a small burst, because
+providers enforce them over windows much shorter than a minute.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import heapq
 import itertools
@@ -17,7 +19,8 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -32,12 +35,12 @@ KINDS = ("requests", "input_tokens", "output_tokens", "tokens")
 class Bucket:
     """A token bucket refilled at per_minute/60 per second; reservations may run it into debt."""
 
-    def __init__(self, per_minute: float):
+    def __init__(self, per_minute: float, now: float | None = None):
         self.per_minute = 0.0
         self.rate = 1.0
         self.capacity = 1.0
         self.level = 0.0
-        self.stamp = time.monotonic()
+        self.stamp = time.monotonic() if now is None else now
         self.set_limit(per_minute)
         self.level = self.capacity
 
@@ -73,41 +76,43 @@ class ModelLimits:
     buckets: dict[str, Bucket] = field(default_factory=dict)
     paused_until: float = 0.0
     paused_at: float = 0.0  # when the last pause was ordered
-    learnt: dict[str, float] = field(default_factory=dict)
+    learnt: set[str] = field(default_factory=set)  # kinds whose limit came from the headers
 
 
 class RateLimits:
-    """All (provider, model) limits of this process; thread-safe."""
+    """The (provider, model) limits: the rules, over a store of ModelLimits that subclasses
+    give (`_limits`: a context in which the one limit may be read and changed)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._models: dict[tuple[str, str], ModelLimits] = {}
+        # What this process last saw of each limit: per kind of bucket, the limit learnt from
+        # the headers (None: configured). It spares a store a transaction that changes nothing.
+        self._kinds: dict[tuple[str, str], dict[str, float | None]] = {}
 
-    def _get(self, key: tuple[str, str]) -> ModelLimits:
-        if key not in self._models:
-            self._models[key] = ModelLimits()
-        return self._models[key]
+    def clock(self) -> float:
+        return time.monotonic()
+
+    def _limits(self, key: tuple[str, str]) -> AbstractContextManager[ModelLimits]:
+        raise NotImplementedError
 
     def seed(self, key: tuple[str, str], per_minute: Mapping[str, float | None]) -> None:
         """Limits from config; a limit already learnt from the provider's headers is kept."""
-        with self._lock:
-            limits = self._get(key)
+        with self._limits(key) as limits:
             for kind, value in per_minute.items():
                 if value and kind not in limits.learnt and kind not in limits.buckets:
-                    limits.buckets[kind] = Bucket(value)
+                    limits.buckets[kind] = Bucket(value, self.clock())
 
     def reserve(self, key: tuple[str, str], input_tokens: int) -> float:
         """Book one request and its input tokens; seconds to wait before sending."""
-        with self._lock:
-            return self._reserve(self._get(key), input_tokens, time.monotonic())
+        with self._limits(key) as limits:
+            return self._reserve(limits, input_tokens, self.clock())
 
     def rebook(self, key: tuple[str, str], input_tokens: int, booked_at: float) -> float:
-        """For a request that waited out a booking made at `booked_at`: when a 429 ordered a
-        pause since, a new booking after it (seconds to wait); else 0. Without this, requests
-        booked before a 429 would all still leave at their times, into the exhausted limit."""
-        now = time.monotonic()
-        with self._lock:
-            limits = self._get(key)
+        """For a request that waited out a booking made at `booked_at` (on this clock): when a
+        429 ordered a pause since, a new booking after it (seconds to wait); else 0. Without
+        this, requests booked before a 429 would all still leave at their times, into the
+        exhausted limit."""
+        now = self.clock()
+        with self._limits(key) as limits:
             if limits.paused_at > booked_at and limits.paused_until > now:
                 return self._reserve(limits, input_tokens, now)
             return 0.0
@@ -126,17 +131,17 @@ class RateLimits:
 
     def spend_output(self, key: tuple[str, str], output_tokens: int) -> None:
         """Output tokens are known only afterwards: they are charged as debt on later requests."""
-        now = time.monotonic()
-        with self._lock:
-            limits = self._get(key)
+        if not self._may_have(key, ("output_tokens", "tokens")):
+            return
+        with self._limits(key) as limits:
             for kind in ("output_tokens", "tokens"):
                 if kind in limits.buckets:
-                    limits.buckets[kind].reserve(output_tokens, now)
+                    limits.buckets[kind].reserve(output_tokens, self.clock())
 
     def pause(self, key: tuple[str, str], seconds: float) -> None:
         """Hold every request to this model for `seconds` (a 429's Retry-After)."""
-        with self._lock:
-            self._pause(self._get(key), seconds, time.monotonic())
+        with self._limits(key) as limits:
+            self._pause(limits, seconds, self.clock())
 
     @staticmethod
     def _pause(limits: ModelLimits, seconds: float, now: float) -> None:
@@ -147,21 +152,53 @@ class RateLimits:
 
     def learn(self, key: tuple[str, str], info: RateLimitInfo) -> None:
         """Keep the buckets current with what the provider says its limits are."""
-        with self._lock:
-            limits = self._get(key)
+        if not info.exhausted_for and self._known(key, info.limits):
+            return
+        with self._limits(key) as limits:
             for kind, value in info.limits.items():
-                if limits.learnt.get(kind) == value:
+                if kind in limits.learnt and limits.buckets[kind].per_minute == value:
                     continue
-                limits.learnt[kind] = value
+                limits.learnt.add(kind)
                 if kind in limits.buckets:
                     limits.buckets[kind].set_limit(value)
                 else:
-                    limits.buckets[kind] = Bucket(value)
+                    limits.buckets[kind] = Bucket(value, self.clock())
             if info.exhausted_for:
-                self._pause(limits, info.exhausted_for, time.monotonic())
+                self._pause(limits, info.exhausted_for, self.clock())
+
+    def sharing(self, key: tuple[str, str]) -> int:
+        """How many processes use this limit now (1: this one alone)."""
+        return 1
+
+    def _seen(self, key: tuple[str, str], limits: ModelLimits) -> None:
+        self._kinds[key] = {
+            kind: b.per_minute if kind in limits.learnt else None
+            for kind, b in limits.buckets.items()
+        }
+
+    def _may_have(self, key: tuple[str, str], kinds: tuple[str, ...]) -> bool:
+        known = self._kinds.get(key)
+        return known is None or any(k in known for k in kinds)
+
+    def _known(self, key: tuple[str, str], learnt: dict[str, float]) -> bool:
+        known = self._kinds.get(key)
+        return known is not None and all(known.get(k) == v for k, v in learnt.items())
 
 
-LIMITS = RateLimits()
+class MemoryLimits(RateLimits):
+    """Limits in this process's memory, shared by its threads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._models: dict[tuple[str, str], ModelLimits] = {}
+
+    @contextlib.contextmanager
+    def _limits(self, key: tuple[str, str]) -> Iterator[ModelLimits]:
+        with self._lock:
+            limits = self._models.setdefault(key, ModelLimits())
+            yield limits
+            self._seen(key, limits)
 
 
 # --- Response headers ------------------------------------------------------------------------

@@ -1,0 +1,107 @@
+"""Rate limits kept in the gateway's state database (state.py), shared by every process that uses
+it: the threads of a build, the workers of a Dask cluster, several builds on several machines.
+The rules are limits.py's; here is only where the buckets and pauses live."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import time
+from collections.abc import Iterator
+
+from sqlalchemy import bindparam, func, select
+
+from raspberry.llm.limits import Bucket, ModelLimits, RateLimits
+from raspberry.llm.state import ALIVE_S, BUCKETS, PAUSES, PEERS, engine_for, touch, upsert
+
+
+class SharedLimits(RateLimits):
+    """Limits in the gateway's state database (state.py), shared by every process that uses it:
+    each change is one transaction that holds the limit's rows, on the wall clock (which the
+    machines of a cluster agree on, unlike their monotonic clocks)."""
+
+    TOUCH_S = 5.0  # how often this process says it uses a limit
+
+    def __init__(self, target: str):
+        super().__init__()
+        self._engine = engine_for(target)
+        self._touched: dict[str, float] = {}
+        # Built once: making a statement costs more CPU than running it.
+        # Parameters are named p_<column>: SQLAlchemy keeps plain column names for itself.
+        name = bindparam("name")
+        self._read = select(BUCKETS).where(BUCKETS.c.limit_key == name).with_for_update()
+        self._read_pause = select(PAUSES.c.until, PAUSES.c.at).where(PAUSES.c.limit_key == name)
+        fields = {f: bindparam(f"p_{f}") for f in ("per_minute", "level", "stamp", "learnt")}
+        self._write = upsert(
+            self._engine,
+            BUCKETS,
+            {"limit_key": bindparam("p_name"), "kind": bindparam("p_kind")},
+            fields,
+        )
+        pause = {"until": bindparam("p_until"), "at": bindparam("p_at")}
+        self._write_pause = upsert(self._engine, PAUSES, {"limit_key": bindparam("p_name")}, pause)
+
+    def clock(self) -> float:
+        return time.time()
+
+    @contextlib.contextmanager
+    def _limits(self, key: tuple[str, str]) -> Iterator[ModelLimits]:
+        name = "|".join(key)
+        with self._engine.begin() as conn:
+            rows = conn.execute(self._read, {"name": name}).all()
+            pause = conn.execute(self._read_pause, {"name": name}).first()
+            limits = (
+                ModelLimits(paused_until=pause[0], paused_at=pause[1]) if pause else ModelLimits()
+            )
+            for row in rows:
+                bucket = Bucket(row.per_minute, row.stamp)
+                bucket.level, bucket.stamp = row.level, row.stamp
+                limits.buckets[row.kind] = bucket
+                if row.learnt:
+                    limits.learnt.add(row.kind)
+            before = (limits.paused_until, limits.paused_at)
+            yield limits
+            self._seen(key, limits)
+            if limits.buckets:
+                conn.execute(
+                    self._write,
+                    [
+                        {"p_name": name, "p_kind": kind, "p_per_minute": b.per_minute,
+                         "p_level": b.level, "p_stamp": b.stamp,
+                         "p_learnt": int(kind in limits.learnt)}
+                        for kind, b in limits.buckets.items()
+                    ],
+                )  # fmt: skip
+            if (limits.paused_until, limits.paused_at) != before:
+                values = {"p_name": name, "p_until": limits.paused_until, "p_at": limits.paused_at}
+                conn.execute(self._write_pause, values)
+        if time.time() - self._touched.get(name, 0.0) > self.TOUCH_S:
+            self._touched[name] = time.time()
+            touch(self._engine, name)
+
+    def shared(self) -> dict[str, int]:
+        """Every limit in use now ("base_url|model") and how many processes use it."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(PEERS.c.limit_key, func.count())
+                .where(PEERS.c.limit_key != "", PEERS.c.seen_at > time.time() - ALIVE_S)
+                .group_by(PEERS.c.limit_key)
+            ).all()
+        return {key: n for key, n in rows}
+
+    def sharing(self, key: tuple[str, str]) -> int:
+        with self._engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).where(
+                        PEERS.c.limit_key == "|".join(key),
+                        PEERS.c.seen_at > time.time() - ALIVE_S,
+                    )
+                ).scalar_one()
+            )
+
+
+@functools.cache
+def limits_for(target: str) -> SharedLimits:
+    """The process's view of the limits kept in a gateway state (a SQLite path or a URL)."""
+    return SharedLimits(target)

@@ -1,0 +1,237 @@
+"""Where the gateway's state lives, shared by every process that uses it: the request cache and
+its ledger (cache.py), the budgets and their reservations (cost.py) and the rate-limit buckets
+and pauses (limits.py), in one SQL database.
+
+`gateway.state_url` names it: unset, the SQLite file at `gateway.cache_path` (the processes of
+one machine share it: a build's threads, a local Dask cluster's workers); a `postgresql://` URL,
+a PostgreSQL database that processes on many machines share. A password never goes in the URL
+(the config is no place for a secret): libpq reads PGPASSWORD, or ~/.pgpass.
+
+Each process says it is alive (`peers`, every HEARTBEAT_S): a budget reservation counts only
+while its process does, so a killed worker's reservations do not hold the budget for good.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    make_url,
+)
+from sqlalchemy.exc import ArgumentError
+
+from raspberry.errors import ConfigError
+
+HEARTBEAT_S = 5.0
+ALIVE_S = 30.0  # a process not heard from for this long is gone
+
+META = MetaData()
+RESPONSES = Table(
+    "responses",
+    META,
+    Column("key", String(64), primary_key=True),
+    Column("model", Text, nullable=False),
+    Column("completion", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("stop_reason", Text),
+    Column("tokens_in", Integer),
+    Column("tokens_out", Integer),
+    Column("cost_usd", Float),
+    Column("latency_s", Float),
+)
+LEDGER = Table(
+    "ledger",
+    META,
+    Column("build_id", Text, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("cost_usd", Float, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ledger_build", "build_id"),
+)
+BUDGETS = Table(
+    "budgets",
+    META,
+    Column("build_id", String(200), primary_key=True),
+    Column("spent", Float, nullable=False),  # the ledger's sum, kept as each answer is recorded
+)
+RESERVATIONS = Table(
+    "reservations",
+    META,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("build_id", Text, nullable=False),
+    Column("usd", Float, nullable=False),
+    Column("process", Text, nullable=False),
+    Index("reservations_build", "build_id"),
+)
+BUCKETS = Table(
+    "buckets",
+    META,
+    Column("limit_key", String(400), primary_key=True),
+    Column("kind", String(40), primary_key=True),
+    Column("per_minute", Float, nullable=False),
+    Column("level", Float, nullable=False),
+    Column("stamp", Float, nullable=False),
+    Column("learnt", Integer, nullable=False),  # 1: from the provider's headers
+)
+PAUSES = Table(
+    "pauses",
+    META,
+    Column("limit_key", String(400), primary_key=True),
+    Column("until", Float, nullable=False),
+    Column("at", Float, nullable=False),
+)
+PEERS = Table(
+    "peers",
+    META,
+    Column("process", String(200), primary_key=True),
+    Column("limit_key", String(400), primary_key=True),  # "": the process itself
+    Column("seen_at", Float, nullable=False),
+)
+# Columns a request cache of an earlier version may lack.
+ADDED_COLUMNS = ("stop_reason", "tokens_in", "tokens_out", "cost_usd", "latency_s")
+
+
+def this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _set_wal(db: sqlite3.Connection, timeout_s: float = 30.0) -> None:
+    """Switch to WAL. While another connection creates the same new file, SQLite may answer
+    "database is locked" at once, without waiting out the busy timeout: so wait here."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def _sqlite_engine(path: Path) -> Engine:
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        f"sqlite:///{path}", connect_args={"timeout": 30, "check_same_thread": False}
+    )
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi: sqlite3.Connection, _: object) -> None:
+        dbapi.isolation_level = None  # SQLAlchemy's BEGIN below, not the driver's
+        _set_wal(dbapi)
+        dbapi.execute("PRAGMA synchronous=NORMAL")
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: object) -> None:
+        # Writers queue at the start of a transaction instead of failing to upgrade a read lock.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")  # type: ignore[attr-defined]
+
+    return engine
+
+
+def describe(target: str) -> str:
+    """The state's location as a message may show it."""
+    if "://" not in target:
+        return str(Path(target).resolve())
+    return make_url(target).render_as_string(hide_password=True)
+
+
+@functools.cache
+def engine_for(target: str) -> Engine:
+    """The process's engine for a state target (a SQLite path or a database URL), its tables
+    created when missing."""
+    if "://" in target:
+        try:
+            url = make_url(target)
+        except ArgumentError:
+            raise ConfigError(f"gateway.state_url {target!r} is not a database URL") from None
+        if url.password:
+            raise ConfigError(
+                "gateway.state_url holds a password; remove it from the URL and put it in "
+                "PGPASSWORD (or ~/.pgpass)"
+            )
+        if url.drivername in ("postgresql", "postgres"):
+            url = url.set(drivername="postgresql+psycopg")
+        if url.drivername == "sqlite":
+            engine = _sqlite_engine(Path(url.database or ""))
+        elif url.drivername.startswith("postgresql"):
+            engine = create_engine(url, pool_size=8, max_overflow=32, pool_pre_ping=True)
+        else:
+            raise ConfigError(
+                f"gateway.state_url {describe(target)}: use a postgresql:// URL or a SQLite path"
+            )
+    else:
+        engine = _sqlite_engine(Path(target))
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":  # one process creates the tables at a time
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7215)")
+        META.create_all(conn, checkfirst=True)
+        if engine.dialect.name == "sqlite":
+            have = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(responses)")}
+            for name in ADDED_COLUMNS:
+                if name not in have:  # a cache written by an earlier version
+                    kind = RESPONSES.c[name].type.compile(engine.dialect)
+                    conn.exec_driver_sql(f"ALTER TABLE responses ADD COLUMN {name} {kind}")
+    _start_heartbeat(engine)
+    return engine
+
+
+def _start_heartbeat(engine: Engine) -> None:
+    def beat() -> None:
+        while True:
+            try:
+                touch(engine, "")
+            except Exception:  # a database down for a while: the next beat tries again
+                pass
+            time.sleep(HEARTBEAT_S)
+
+    touch(engine, "")
+    threading.Thread(target=beat, daemon=True, name="raspberry-state-heartbeat").start()
+
+
+def insert(engine: Engine, table: Table, **values: object) -> Any:
+    """An INSERT in the engine's dialect, which offers ON CONFLICT clauses."""
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(table).values(**values)
+
+
+def upsert(engine: Engine, table: Table, keys: dict[str, object], values: dict[str, object]) -> Any:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE SET values."""
+    stmt = insert(engine, table, **keys, **values)
+    return stmt.on_conflict_do_update(index_elements=list(keys), set_=values)
+
+
+def touch(engine: Engine, limit_key: str) -> None:
+    """Say that this process is alive (limit_key ""), or that it uses a limit."""
+    with engine.begin() as conn:
+        conn.execute(
+            upsert(
+                engine,
+                PEERS,
+                {"process": this_process(), "limit_key": limit_key},
+                {"seen_at": time.time()},
+            )
+        )
