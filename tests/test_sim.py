@@ -166,3 +166,16 @@ def test_each_limit_mode_holds_its_rate_and_says_when_a_slot_frees(mode):
     assert remaining == "0"
     time.sleep(wait + 0.01)
     assert limiter.admit()[0]
+
+
+def test_the_teacher_writes_code_that_passes_or_fails_the_tests_as_planted():
+    """The code family benchmarks/scale_out.py builds on: a right function passes its tests in
+    the sandbox, the planted mistake (another factor) fails them."""
+    from raspberry.sim.solvers import solve, wrong_answer
+    from raspberry.verify import check
+
+    solution = solve("Write a Python function `f3(n)` that returns 7 times n.")
+    spec = {"kind": "code", "tests": "assert f3(6) == 42"}
+    assert check(spec, f"Here it is.\n\n{solution.answer}").passed
+    wrong = check(spec, f"Here it is.\n\n{wrong_answer(solution, 0)}")
+    assert not wrong.passed and "the tests fail" in wrong.reason

@@ -258,9 +258,21 @@ def _multiple_choice(text: str) -> Solution | None:
     return Solution("multiple_choice", steps, guess, letters)
 
 
+def _code_function(text: str) -> Solution | None:
+    """ "Write a Python function `f3(n)` that returns 7 times n.": the function, fenced."""
+    m = re.search(r"Python function `(\w+)\(n\)` that returns (\d+) times n", text)
+    if not m:
+        return None
+    name, k = m.group(1), int(m.group(2))
+    code = f"```python\ndef {name}(n):\n    return {k} * n\n```"
+    return Solution("code", [f"{name} multiplies its argument by {k}."], code)
+
+
 def solve(question: str) -> Solution | None:
     text = question.strip()
     try:
+        if code := _code_function(text):
+            return code
         if mc := _multiple_choice(text):
             return mc
         if m := re.match(r"Calculate (.+?)\.?$", text):
@@ -283,6 +295,10 @@ def wrong_answer(solution: Solution, salt: int) -> str:
     if solution.choices:
         others = [c for c in solution.choices if c != solution.answer]
         return others[salt % len(others)]
+    if solution.family == "code":  # the wrong factor
+        return re.sub(
+            r"return (\d+) \* n", lambda m: f"return {int(m[1]) + 1} * n", solution.answer
+        )
     try:
         value = Fraction(solution.answer)
         return _fmt(value + (1 + salt % 3) * (1 if salt % 2 else -1))
