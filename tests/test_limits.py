@@ -9,11 +9,11 @@ from raspberry.llm.limits import (
     Bucket,
     CircuitBreaker,
     Gate,
-    MemoryLimits,
     RateLimitInfo,
     parse_duration,
     parse_rate_headers,
 )
+from raspberry.llm.shared_limits import SharedLimits
 
 NOW = 1_800_000_000.0  # a fixed wall-clock time for Anthropic's absolute reset times
 
@@ -85,8 +85,13 @@ def test_bucket_spaces_requests_at_its_rate():
     assert bucket.rate < 10.0  # never the full published rate
 
 
-def test_pause_spreads_queued_requests_after_it_ends():
-    limits = MemoryLimits()
+@pytest.fixture
+def limits(tmp_path):
+    """Rate limits on a fresh gateway state (a SQLite file), as one process sees them."""
+    return SharedLimits(str(tmp_path / "state.sqlite"))
+
+
+def test_pause_spreads_queued_requests_after_it_ends(limits):
     key = ("http://x", "m")
     limits.seed(key, {"requests": 600})
     limits.pause(key, 2.0)
@@ -95,8 +100,7 @@ def test_pause_spreads_queued_requests_after_it_ends():
     assert waits[-1] - waits[0] == pytest.approx(4 / (10 * 0.99), abs=0.05)
 
 
-def test_headers_override_the_configured_limit_and_config_does_not_undo_it():
-    limits = MemoryLimits()
+def test_headers_override_the_configured_limit_and_config_does_not_undo_it(limits):
     key = ("http://x", "m")
     limits.seed(key, {"requests": 60})
     limits.learn(key, RateLimitInfo(limits={"requests": 6000}))
@@ -105,8 +109,7 @@ def test_headers_override_the_configured_limit_and_config_does_not_undo_it():
     assert waits[-1] < 1.0  # ~99/s; at the configured 60/min the 50th would wait ~50 s
 
 
-def test_output_tokens_are_charged_after_the_fact():
-    limits = MemoryLimits()
+def test_output_tokens_are_charged_after_the_fact(limits):
     key = ("http://x", "m")
     limits.seed(key, {"output_tokens": 60_000})  # 1,000 per second
     assert limits.reserve(key, 10) == 0.0
@@ -233,15 +236,34 @@ def test_a_pause_inside_booked_time_costs_nothing():
     assert bucket.reserve(0, now) == pytest.approx(5.0)
 
 
-def test_requests_booked_before_a_429_are_booked_again_after_its_pause():
-    limits = MemoryLimits()
+def test_requests_booked_before_a_429_are_booked_again_after_its_pause(limits):
     key = ("p", "m")
     limits.seed(key, {"requests": 6000})
-    booked_at = time.monotonic()
+    booked_at = limits.clock()
     waits = [limits.reserve(key, 0) for _ in range(50)]  # booked 10 ms apart
     assert max(waits) > 0.4
     assert limits.rebook(key, 0, booked_at) == 0  # no 429 since: the booking stands
     limits.pause(key, 0.8)
     again = limits.rebook(key, 0, booked_at)
     assert again >= 0.8  # after the pause, not at the old booking's time
-    assert limits.rebook(key, 0, time.monotonic()) == 0  # booked after the pause: stands
+    assert limits.rebook(key, 0, limits.clock()) == 0  # booked after the pause: stands
+
+
+def test_a_429_in_one_process_cuts_every_process_s_concurrency(tmp_path):
+    """Two processes' views of one gateway state: a burst of 429s in one cuts the shared
+    factor once; the other's gate takes the cut at its next booking; successes regrow it."""
+    state = str(tmp_path / "state.sqlite")
+    one, two = SharedLimits(state), SharedLimits(state)
+    key = ("http://x", "m")
+    assert one.cut(key) == pytest.approx(0.7)
+    assert one.cut(key) == pytest.approx(0.7)  # the same burst: one cut
+    assert two.factor(key) == 1.0  # not seen yet...
+    two.reserve(key, 0)
+    assert two.factor(key) == pytest.approx(0.7)  # ...seen at its next booking
+    gate = Gate(ceiling=100)
+    gate.cap("m", two.factor(key))
+    assert gate.model("m").limit == pytest.approx(70)
+    for _ in range(70):  # a window of successes regrows about one slot, as the gate's own
+        two.succeeded(key, 100)
+    two.reserve(key, 0)
+    assert 0.705 < two.factor(key) < 0.715

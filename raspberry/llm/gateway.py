@@ -300,6 +300,8 @@ class Gateway:
                     booked_at = self._limits.clock()
                     await asyncio.sleep(wait)
                     wait = self._limits.rebook(limits_key, tokens_in, booked_at)
+                # A cut another process ordered reaches this gate at its next booking.
+                gate.cap(model, self._limits.factor(limits_key))
                 self.stats.requests_sent += 1
                 self.stats.in_flight += 1
                 try:
@@ -310,6 +312,7 @@ class Gateway:
                     self._limits.learn(limits_key, info)
                     self._limits.spend_output(limits_key, tokens_out(result))
                     gate.succeeded(model)
+                    self._limits.succeeded(limits_key, gate.ceiling)
                     breaker.succeeded()
                     return result
                 finally:
@@ -324,6 +327,7 @@ class Gateway:
                 # provider from seeing a storm of retries.
                 self.stats.rate_limited += 1
                 gate.rate_limited(model)
+                gate.cap(model, self._limits.cut(limits_key))
                 self._limits.pause(limits_key, error.retry_after or backoff)
             else:
                 breaker.failed(str(error))

@@ -1,25 +1,24 @@
 """Rate limits per (provider, model): token buckets, header parsing, adaptive concurrency, breaker.
 
-The rules are here (RateLimits); where the buckets live is a subclass's: this process's memory
-(MemoryLimits), or the gateway's state database, shared by every process using it
-(shared_limits.py, one transaction per change). `reserve` books capacity and returns how long the
-caller must sleep before sending, which any event loop can do. Limits are expressed per minute,
-as providers publish them, and spent at a steady per-second rate with a small burst, because
-providers enforce them over windows much shorter than a minute.
+The rules are here (RateLimits); the buckets live in the gateway's state database, shared by
+every process using it (shared_limits.py, one transaction per change). `reserve` books capacity
+and returns how long the caller must sleep before sending, which any event loop can do. Limits
+are expressed per minute, as providers publish them, and spent at a steady per-second rate with
+a small burst, because providers enforce them over windows much shorter than a minute.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import heapq
 import itertools
+import math
 import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -77,16 +76,26 @@ class ModelLimits:
     paused_until: float = 0.0
     paused_at: float = 0.0  # when the last pause was ordered
     learnt: set[str] = field(default_factory=set)  # kinds whose limit came from the headers
+    # The AIMD share of every gate's ceiling that its processes may use at once: cut by 30% on a
+    # burst of 429s (one cut per CUT_EVERY_S, whichever process saw them), regrown by successes.
+    factor: float = 1.0
+    cut_at: float = 0.0
 
 
 class RateLimits:
     """The (provider, model) limits: the rules, over a store of ModelLimits that subclasses
     give (`_limits`: a context in which the one limit may be read and changed)."""
 
+    CUT, CUT_EVERY_S = 0.7, 1.0
+
     def __init__(self) -> None:
         # What this process last saw of each limit: per kind of bucket, the limit learnt from
         # the headers (None: configured). It spares a store a transaction that changes nothing.
         self._kinds: dict[tuple[str, str], dict[str, float | None]] = {}
+        self._factors: dict[tuple[str, str], float] = {}
+        # Successes not yet added to the shared factor: (count, the gate's ceiling).
+        self._successes: dict[tuple[str, str], tuple[int, int]] = {}
+        self._successes_lock = threading.Lock()
 
     def clock(self) -> float:
         return time.monotonic()
@@ -102,9 +111,34 @@ class RateLimits:
                     limits.buckets[kind] = Bucket(value, self.clock())
 
     def reserve(self, key: tuple[str, str], input_tokens: int) -> float:
-        """Book one request and its input tokens; seconds to wait before sending."""
+        """Book one request and its input tokens; seconds to wait before sending. The successes
+        since the last booking regrow the shared concurrency factor in the same transaction."""
+        with self._successes_lock:
+            n, ceiling = self._successes.pop(key, (0, 1))
         with self._limits(key) as limits:
+            if n and limits.factor < 1.0:
+                # Additive increase, as the gate's: +1/limit slots per success, in shares.
+                limits.factor = min(1.0, math.sqrt(limits.factor**2 + 2 * n / ceiling**2))
             return self._reserve(limits, input_tokens, self.clock())
+
+    def succeeded(self, key: tuple[str, str], ceiling: int) -> None:
+        """A request answered: counted now, added to the factor at the next booking."""
+        with self._successes_lock:
+            n, _ = self._successes.get(key, (0, ceiling))
+            self._successes[key] = (n + 1, ceiling)
+
+    def cut(self, key: tuple[str, str]) -> float:
+        """A 429: the factor cut for every process (once per burst); the new factor."""
+        now = self.clock()
+        with self._limits(key) as limits:
+            if now - limits.cut_at >= self.CUT_EVERY_S:
+                limits.factor = max(0.01, limits.factor * self.CUT)
+                limits.cut_at = now
+            return limits.factor
+
+    def factor(self, key: tuple[str, str]) -> float:
+        """The shared factor as this process last saw it (1.0: no cut yet)."""
+        return self._factors.get(key, 1.0)
 
     def rebook(self, key: tuple[str, str], input_tokens: int, booked_at: float) -> float:
         """For a request that waited out a booking made at `booked_at` (on this clock): when a
@@ -171,6 +205,7 @@ class RateLimits:
         return 1
 
     def _seen(self, key: tuple[str, str], limits: ModelLimits) -> None:
+        self._factors[key] = limits.factor
         self._kinds[key] = {
             kind: b.per_minute if kind in limits.learnt else None
             for kind, b in limits.buckets.items()
@@ -183,22 +218,6 @@ class RateLimits:
     def _known(self, key: tuple[str, str], learnt: dict[str, float]) -> bool:
         known = self._kinds.get(key)
         return known is not None and all(known.get(k) == v for k, v in learnt.items())
-
-
-class MemoryLimits(RateLimits):
-    """Limits in this process's memory, shared by its threads."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._lock = threading.Lock()
-        self._models: dict[tuple[str, str], ModelLimits] = {}
-
-    @contextlib.contextmanager
-    def _limits(self, key: tuple[str, str]) -> Iterator[ModelLimits]:
-        with self._lock:
-            limits = self._models.setdefault(key, ModelLimits())
-            yield limits
-            self._seen(key, limits)
 
 
 # --- Response headers ------------------------------------------------------------------------
@@ -329,6 +348,11 @@ class Gate:
         if now - slots.last_cut >= self.CUT_EVERY_S:
             slots.limit = max(1.0, slots.limit * self.CUT)
             slots.last_cut = now
+
+    def cap(self, model: str, factor: float) -> None:
+        """At most `factor` of the ceiling: the share every process's gates may use now."""
+        slots = self.model(model)
+        slots.limit = min(slots.limit, max(1.0, factor * self.ceiling))
 
     def succeeded(self, model: str) -> None:
         slots = self.model(model)

@@ -30,7 +30,7 @@ class SharedLimits(RateLimits):
         # Parameters are named p_<column>: SQLAlchemy keeps plain column names for itself.
         name = bindparam("name")
         self._read = select(BUCKETS).where(BUCKETS.c.limit_key == name).with_for_update()
-        self._read_pause = select(PAUSES.c.until, PAUSES.c.at).where(PAUSES.c.limit_key == name)
+        self._read_pause = select(PAUSES).where(PAUSES.c.limit_key == name)
         fields = {f: bindparam(f"p_{f}") for f in ("per_minute", "level", "stamp", "learnt")}
         self._write = upsert(
             self._engine,
@@ -38,7 +38,7 @@ class SharedLimits(RateLimits):
             {"limit_key": bindparam("p_name"), "kind": bindparam("p_kind")},
             fields,
         )
-        pause = {"until": bindparam("p_until"), "at": bindparam("p_at")}
+        pause = {f: bindparam(f"p_{f}") for f in ("until", "at", "factor", "cut_at")}
         self._write_pause = upsert(self._engine, PAUSES, {"limit_key": bindparam("p_name")}, pause)
 
     def clock(self) -> float:
@@ -50,16 +50,17 @@ class SharedLimits(RateLimits):
         with self._engine.begin() as conn:
             rows = conn.execute(self._read, {"name": name}).all()
             pause = conn.execute(self._read_pause, {"name": name}).first()
-            limits = (
-                ModelLimits(paused_until=pause[0], paused_at=pause[1]) if pause else ModelLimits()
-            )
+            limits = ModelLimits()
+            if pause:
+                limits.paused_until, limits.paused_at = pause.until, pause.at
+                limits.factor, limits.cut_at = pause.factor, pause.cut_at
             for row in rows:
                 bucket = Bucket(row.per_minute, row.stamp)
                 bucket.level, bucket.stamp = row.level, row.stamp
                 limits.buckets[row.kind] = bucket
                 if row.learnt:
                     limits.learnt.add(row.kind)
-            before = (limits.paused_until, limits.paused_at)
+            before = (limits.paused_until, limits.paused_at, limits.factor, limits.cut_at)
             yield limits
             self._seen(key, limits)
             if limits.buckets:
@@ -72,9 +73,11 @@ class SharedLimits(RateLimits):
                         for kind, b in limits.buckets.items()
                     ],
                 )  # fmt: skip
-            if (limits.paused_until, limits.paused_at) != before:
-                values = {"p_name": name, "p_until": limits.paused_until, "p_at": limits.paused_at}
-                conn.execute(self._write_pause, values)
+            after = (limits.paused_until, limits.paused_at, limits.factor, limits.cut_at)
+            if after != before:
+                names = ("p_until", "p_at", "p_factor", "p_cut_at")
+                values = dict(zip(names, after, strict=True))
+                conn.execute(self._write_pause, {"p_name": name, **values})
         if time.time() - self._touched.get(name, 0.0) > self.TOUCH_S:
             self._touched[name] = time.time()
             touch(self._engine, name)

@@ -91,12 +91,14 @@ BUCKETS = Table(
     Column("stamp", Float, nullable=False),
     Column("learnt", Integer, nullable=False),  # 1: from the provider's headers
 )
-PAUSES = Table(
+PAUSES = Table(  # per limit: the 429 pause, and the AIMD concurrency factor (limits.py)
     "pauses",
     META,
     Column("limit_key", String(400), primary_key=True),
     Column("until", Float, nullable=False),
     Column("at", Float, nullable=False),
+    Column("factor", Float, nullable=False),
+    Column("cut_at", Float, nullable=False),
 )
 PEERS = Table(
     "peers",
