@@ -149,19 +149,21 @@ def s3_server(monkeypatch) -> Iterator[dict[str, str]]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server._server.server_address  # type: ignore[attr-defined]
+    endpoint = f"http://{host}:{port}"
     env = {
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_DEFAULT_REGION": "us-east-1",
-        "FSSPEC_S3_ENDPOINT_URL": f"http://{host}:{port}",
+        # The form every s3fs version takes: the endpoint as a botocore client argument.
+        "FSSPEC_S3": json.dumps({"client_kwargs": {"endpoint_url": endpoint}}),
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     # fsspec read its FSSPEC_* variables when it was imported: this process is told directly.
-    monkeypatch.setitem(fsspec.config.conf, "s3", {"endpoint_url": env["FSSPEC_S3_ENDPOINT_URL"]})
-    boto3.client("s3", endpoint_url=env["FSSPEC_S3_ENDPOINT_URL"]).create_bucket(Bucket="builds")
+    monkeypatch.setitem(fsspec.config.conf, "s3", {"client_kwargs": {"endpoint_url": endpoint}})
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="builds")
     try:
-        yield env
+        yield {**env, "endpoint": endpoint}
     finally:
         server.stop()
 
@@ -173,13 +175,13 @@ def test_a_build_on_s3_spread_over_dask_workers(tmp_path, prefect_api, s3_server
 
     data = config_dict(tmp_path, per_task=2, shards=2)
     config = write_config(tmp_path, data)
-    env = {**os.environ, **s3_server}
+    env = {**os.environ, **{k: v for k, v in s3_server.items() if k != "endpoint"}}
     args = ["--output-dir", "s3://builds/nightly", "--executor", "dask", "--workers", "2"]
     first = run_cli("build", "--config", str(config), "--build-id", "s3", "--json", *args, env=env)
     assert first.returncode == 0, first.stderr[-3000:]
     summary = json.loads(first.stdout.strip().splitlines()[-1])
     assert summary["state"] == "completed"
-    s3 = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_server["FSSPEC_S3_ENDPOINT_URL"]})
+    s3 = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_server["endpoint"]})
     files = s3.find("builds/nightly/s3")
     assert "builds/nightly/s3/sft/shard-00001.parquet" in files
     assert "builds/nightly/s3/records/shards/sft/shard-00001.json" in files
