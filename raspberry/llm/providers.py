@@ -125,16 +125,7 @@ class Provider:
         path = "/v1/messages" if self.kind == "anthropic" else "/chat/completions"
         body = self.request_body(request)
         started = time.monotonic()
-        try:
-            raw = await self._client.post(path, body=body, cast_to=self._response_type)
-        except self._errors.APIStatusError as exc:
-            raise self._map_status(exc) from None
-        except self._errors.APITimeoutError:
-            raise RetryableError(f"{self.name}: request timed out") from None
-        except self._errors.APIConnectionError as exc:
-            raise RetryableError(
-                f"{self.name}: connection error: {scrub(str(exc), self._secrets)}"
-            ) from None
+        raw = await self._post(path, body)
         try:
             data = raw.json()
             completion = (
@@ -158,12 +149,7 @@ class Provider:
             )
         body = {"model": model, "input": texts, "encoding_format": "float"}
         started = time.monotonic()
-        try:
-            raw = await self._client.post("/embeddings", body=body, cast_to=self._response_type)
-        except self._errors.APIStatusError as exc:
-            raise self._map_status(exc) from None
-        except (self._errors.APITimeoutError, self._errors.APIConnectionError) as exc:
-            raise RetryableError(f"{self.name}: {type(exc).__name__}") from None
+        raw = await self._post("/embeddings", body)
         try:
             data = raw.json()
             rows = sorted(data["data"], key=lambda d: d["index"])
@@ -190,6 +176,19 @@ class Provider:
             for text, v in zip(texts, vectors, strict=True)
         ]
         return out, parse_rate_headers(self.kind, raw.headers, time.time())
+
+    async def _post(self, path: str, body: dict[str, Any]) -> Any:
+        """The raw response to a JSON POST, its failures mapped to the gateway's errors."""
+        try:
+            return await self._client.post(path, body=body, cast_to=self._response_type)
+        except self._errors.APIStatusError as exc:
+            raise self._map_status(exc) from None
+        except self._errors.APITimeoutError:
+            raise RetryableError(f"{self.name}: request timed out") from None
+        except self._errors.APIConnectionError as exc:
+            raise RetryableError(
+                f"{self.name}: connection error: {scrub(str(exc), self._secrets)}"
+            ) from None
 
     def request_body(self, request: Request) -> dict[str, Any]:
         """The JSON body of one request in this provider's API, direct or in a batch."""
