@@ -49,6 +49,8 @@ PAID = (
     "rate_limited",
     "tokens_in",
     "tokens_out",
+    "tokens_cache_read",
+    "tokens_cache_write",
     "cost_usd",
 )
 

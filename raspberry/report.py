@@ -20,8 +20,12 @@ COUNTERS = (
     "cache_hits",
     "tokens_in",
     "tokens_out",
+    "tokens_cache_read",
+    "tokens_cache_write",
     "cost_usd",
 )
+# What a run's stage record reports of its gateway, in the summary and `--json`.
+RUN_COUNTERS = COUNTERS[2:]
 
 
 def stage_specs() -> list[Stage]:
@@ -144,6 +148,9 @@ def cost_rows(manifest: dict[str, Any], run: dict[str, Any] | None) -> list[dict
                 "cache hits (this run)": this_run.get("cache_hits", 0),
                 "tokens in": totals[stage]["tokens_in"],
                 "tokens out": totals[stage]["tokens_out"],
+                "prompt cache read / written": (
+                    f"{totals[stage]['tokens_cache_read']} / {totals[stage]['tokens_cache_write']}"
+                ),
                 "cost (this run)": money(this_run.get("cost_usd", 0.0)),
                 "cost (build)": money(totals[stage]["cost_usd"]),
             }
@@ -219,10 +226,7 @@ def build_summary(
             "shards_failed": t["shards_failed"],
             "rows_in": t["rows_in"],
             "rows_out": t["rows_out"],
-            **{
-                k: source.get(k, 0)
-                for k in ("requests_sent", "cache_hits", "tokens_in", "tokens_out", "cost_usd")
-            },
+            **{k: source.get(k, 0) for k in RUN_COUNTERS},
             "shards_cached": (this_run or {}).get("shards_cached", 0),
             "report": reports[stage],
         }
@@ -273,14 +277,17 @@ def summary_lines(summary: dict[str, Any], manifest: dict[str, Any], paid_when: 
     print(f"build {summary['build_id']}: {summary['state']} ({runs} run{'s' * (runs != 1)})")
     print(
         f"  {'stage':<10} {'shards':>9} {'shards cached':>13} {'rows in → out':>15} "
-        f"{'requests':>9} {'requests cached':>15} {'cost':>9}   (requests, cost: {paid_when})"
+        f"{'requests':>9} {'requests cached':>15} {'prompt cache read/written':>25} "
+        f"{'cost':>9}   (requests, tokens, cost: {paid_when})"
     )
     for stage, t in summary["stages"].items():
         shards = f"{t['shards_done']} ok/{t['shards_failed']} ✗"
         rows = f"{t['rows_in']} → {t['rows_out']}"
+        prompt_cache = f"{t['tokens_cache_read']:,}/{t['tokens_cache_write']:,}"
         print(
             f"  {stage:<10} {shards:>9} {t['shards_cached']:>13} {rows:>15} "
-            f"{t['requests_sent']:>9} {t['cache_hits']:>15} {money(t['cost_usd']):>9}"
+            f"{t['requests_sent']:>9} {t['cache_hits']:>15} {prompt_cache:>25} "
+            f"{money(t['cost_usd']):>9}"
         )
         for shard, error in t.get("failed", {}).items():
             print(f"  failed: {stage}/{shard}: {error}")

@@ -103,3 +103,34 @@ def test_verdicts_stage_by_batch_matches_direct(make_config, sim_url):
     assert [v.model_dump(exclude=strip) for v in batched] == [
         v.model_dump(exclude=strip) for v in direct
     ]
+
+
+def test_auto_transport_batches_every_stage_but_the_dialogues(make_config):
+    from tests.conftest import rg_questions, run_stage
+
+    questions = rg_questions("chain_sum", 6)
+    config = _config(make_config, transport="auto")
+    with running_sim(SimConfig(seed=3)) as url:
+        dialogues, d_stats = run_stage("dialogues", config, url, questions)
+        assert d_stats["requests_sent"] > 0 and _stats(url).get("batch_requests", 0) == 0
+        verdicts, v_stats = run_stage("verdicts", config, url, questions, dialogues)
+        assert _stats(url)["batch_requests"] == v_stats["requests_sent"] > 0
+        _, s_stats = run_stage("sft", config, url, questions, dialogues, verdicts)
+        after = _stats(url)["batch_requests"]
+        assert (
+            after == v_stats["requests_sent"] + s_stats["requests_sent"] > v_stats["requests_sent"]
+        )
+        # A stage's own transport wins over gateway.transport.
+        direct = make_config(
+            gateway=config.gateway.model_dump(),
+            verdicts={**config.verdicts.model_dump(), "transport": "direct"},
+        )
+        fresh = direct.model_copy(
+            update={
+                "gateway": direct.gateway.model_copy(
+                    update={"cache_path": str(direct.gateway.cache_path) + ".2"}
+                )
+            }
+        )
+        _, again = run_stage("verdicts", fresh, url, questions, dialogues)
+        assert again["requests_sent"] > 0 and _stats(url)["batch_requests"] == after

@@ -104,6 +104,8 @@ class RequestCache:
                         "p_stop_reason": c.stop_reason,
                         "p_tokens_in": c.tokens_in,
                         "p_tokens_out": c.tokens_out,
+                        "p_tokens_cache_read": c.tokens_cache_read,
+                        "p_tokens_cache_write": c.tokens_cache_write,
                         "p_cost_usd": c.cost_usd,
                         "p_latency_s": c.latency_s,
                     },
@@ -138,14 +140,18 @@ class RequestCache:
                     "responses": n,
                     "tokens_in": tin or 0,
                     "tokens_out": tout or 0,
+                    "tokens_cache_read": read or 0,
+                    "tokens_cache_write": written or 0,
                     "cost_usd": round(cost or 0.0, 6),
                 }
-                for model, n, tin, tout, cost in conn.execute(
+                for model, n, tin, tout, read, written, cost in conn.execute(
                     select(
                         r.model,
                         func.count(),
                         func.sum(r.tokens_in),
                         func.sum(r.tokens_out),
+                        func.sum(r.tokens_cache_read),
+                        func.sum(r.tokens_cache_write),
                         func.sum(r.cost_usd),
                     )
                     .group_by(r.model)

@@ -13,6 +13,8 @@ from raspberry.section import Section
 
 SIM_BASE_URL = "sim"  # a provider with this base_url talks to the build's own simulated server
 DEFAULT_KEY_ENV = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
+# How a stage's requests travel: "direct" (each its own HTTP request) or "batch" (a provider's
+# batch API: half the price, answers within hours). None: as gateway.transport says.
 Transport = Literal["direct", "batch"]
 
 
@@ -40,6 +42,9 @@ class ProviderConfig(Section):
     # Name of the environment variable holding the key; defaults per kind (see DEFAULT_KEY_ENV).
     api_key_env: str | None = None
     timeout_s: float = Field(120.0, gt=0)
+    # Anthropic: mark the system prompt and the dialogue so far as cacheable (cache_control), so
+    # each turn reads the earlier turns at the cache-read price. OpenAI caches by itself.
+    prompt_cache: bool = True
     # Per model name; "*" applies to every model of this provider without its own entry.
     limits: dict[str, LimitConfig] = Field(default_factory=dict)
 
@@ -78,8 +83,10 @@ class PriceConfig(Section):
 
     input_per_mtok: float = Field(0.0, ge=0)
     output_per_mtok: float = Field(0.0, ge=0)
-    # Input tokens read from the provider's prompt cache; None: charged as ordinary input.
-    cached_input_per_mtok: float | None = Field(None, ge=0)
+    # Input tokens read from / written to the provider's prompt cache; None: charged as
+    # ordinary input (Anthropic: reads 0.1x, 5-minute writes 1.25x; OpenAI: reads 0.25-0.5x).
+    cache_read_per_mtok: float | None = Field(None, ge=0)
+    cache_write_per_mtok: float | None = Field(None, ge=0)
     # Share taken off every price for requests sent through a batch API.
     batch_discount: float = Field(0.5, ge=0, le=1)
 
@@ -102,6 +109,10 @@ class GatewayConfig(Section):
     # every process using it (llm/state.py): unset, the SQLite file at cache_path; a
     # postgresql:// URL (no password in it: PGPASSWORD) for processes on many machines.
     state_url: str | None = None
+    # "auto": the stages whose requests wait on no earlier answer of theirs (written
+    # questions, confirmation, verdicts, rewrites) go through the batch APIs, dialogues turn by
+    # turn direct; "direct": every request direct. A stage's own `transport` overrides this.
+    transport: Literal["direct", "auto"] = "direct"
     # Batch transport: how often a submitted batch is polled, how many requests one batch holds,
     # how long to gather requests before submitting, and how often missing answers are resent.
     batch_poll_s: float = Field(30.0, gt=0)

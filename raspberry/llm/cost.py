@@ -32,25 +32,32 @@ from raspberry.llm.types import Completion
 
 
 def most_cost(price: PriceConfig | None, tokens_in: int, max_tokens: int, batch: bool) -> float:
-    """The most a request may cost: all its input uncached and max_tokens of output."""
+    """The most a request may cost: all its input written to the prompt cache (or uncached, if
+    that costs more) and max_tokens of output."""
     if price is None:
         return 0.0
-    dollars = (tokens_in * price.input_per_mtok + max_tokens * price.output_per_mtok) / 1e6
+    per_input = max(price.input_per_mtok, _or(price.cache_write_per_mtok, 0.0))
+    dollars = (tokens_in * per_input + max_tokens * price.output_per_mtok) / 1e6
     return dollars * (1 - price.batch_discount) if batch else dollars
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
 
 
 def request_cost(price: PriceConfig | None, completion: Completion) -> float:
     """US dollars for one answered request; 0 for a model without a price."""
     if price is None:
         return 0.0
-    cached_price = (
-        price.input_per_mtok if price.cached_input_per_mtok is None else price.cached_input_per_mtok
-    )
-    fresh = completion.tokens_in - completion.tokens_cached
+    c = completion
+    read_price = _or(price.cache_read_per_mtok, price.input_per_mtok)
+    write_price = _or(price.cache_write_per_mtok, price.input_per_mtok)
+    fresh = c.tokens_in - c.tokens_cache_read - c.tokens_cache_write
     dollars = (
         fresh * price.input_per_mtok
-        + completion.tokens_cached * cached_price
-        + completion.tokens_out * price.output_per_mtok
+        + c.tokens_cache_read * read_price
+        + c.tokens_cache_write * write_price
+        + c.tokens_out * price.output_per_mtok
     ) / 1e6
     return dollars * (1 - price.batch_discount) if completion.batch else dollars
 

@@ -15,14 +15,14 @@ import base64
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
 from raspberry.errors import ProviderError
 from raspberry.llm.batch import Batcher
 from raspberry.llm.cache import RequestCache, request_key
-from raspberry.llm.config import SIM_BASE_URL, LlmSettings, resolve_api_key
+from raspberry.llm.config import SIM_BASE_URL, LlmSettings, Transport, resolve_api_key
 from raspberry.llm.cost import Budget, SharedBudget, most_cost, request_cost
 from raspberry.llm.limits import CircuitBreaker, Gate, RateLimitInfo
 from raspberry.llm.progress import BOARD
@@ -42,6 +42,8 @@ class GatewayStats:
     rate_limited: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
+    tokens_cache_read: int = 0
+    tokens_cache_write: int = 0
     cost_usd: float = 0.0
     in_flight: int = 0
     # Waits for a rate-limit slot: how many, and their total in seconds.
@@ -76,7 +78,7 @@ class Gateway:
         sim_url: str | None = None,
         *,
         build_id: str | None = None,
-        transport: Literal["direct", "batch"] = "direct",
+        transport: Transport = "direct",
     ):
         self._config = config
         self._sim_url = sim_url
@@ -132,6 +134,7 @@ class Gateway:
                 resolve_api_key(name, pc),
                 pc.timeout_s,
                 max_connections=self._config.gateway.max_concurrency,
+                prompt_cache=pc.prompt_cache,
             )
         return self._providers[name]
 
@@ -197,6 +200,8 @@ class Gateway:
                 self._budget.settle(ticket, completion.cost_usd if completion else 0.0)
             self.stats.tokens_in += completion.tokens_in
             self.stats.tokens_out += completion.tokens_out
+            self.stats.tokens_cache_read += completion.tokens_cache_read
+            self.stats.tokens_cache_write += completion.tokens_cache_write
             self.stats.cost_usd += completion.cost_usd
             if completion.text.strip():
                 return completion

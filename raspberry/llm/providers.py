@@ -90,8 +90,10 @@ class Provider:
         api_key: str | None,
         timeout_s: float,
         max_connections: int,
+        prompt_cache: bool,
     ):
         self.name, self.kind = name, kind
+        self.prompt_cache = prompt_cache
         self._secrets = [api_key] if api_key else []
         # Imported here, not with the module: the two SDKs take seconds to import, which every
         # command paid before it could even say that a config file is missing.
@@ -193,7 +195,7 @@ class Provider:
     def request_body(self, request: Request) -> dict[str, Any]:
         """The JSON body of one request in this provider's API, direct or in a batch."""
         if self.kind == "anthropic":
-            return anthropic_body(request)
+            return anthropic_body(request, self.prompt_cache)
         return openai_body(self.kind, request)
 
     def client(self) -> Any:
@@ -222,10 +224,25 @@ class Provider:
 # --- Request bodies and responses, shared by direct calls and the batch APIs -------------------
 
 
-def anthropic_body(request: Request) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": request.model, "messages": request.messages, **request.params}
-    if request.system:
-        body["system"] = request.system
+_EPHEMERAL = {"type": "ephemeral"}
+
+
+def anthropic_body(request: Request, prompt_cache: bool) -> dict[str, Any]:
+    """A Messages API body. With `prompt_cache`, breakpoints after the system prompt (the same
+    for every request of a role) and, in a conversation, after its last message: the next turn
+    then reads all of this one's prompt from the cache."""
+    messages: list[dict[str, Any]] = request.messages
+    system: Any = request.system
+    if prompt_cache:
+        if system:
+            system = [{"type": "text", "text": system, "cache_control": _EPHEMERAL}]
+        if len(messages) > 1:
+            last = messages[-1]
+            marked = [{"type": "text", "text": last["content"], "cache_control": _EPHEMERAL}]
+            messages = [*messages[:-1], {"role": last["role"], "content": marked}]
+    body: dict[str, Any] = {"model": request.model, "messages": messages, **request.params}
+    if system:
+        body["system"] = system
     return body
 
 
@@ -245,12 +262,14 @@ def anthropic_completion(data: dict[str, Any]) -> Completion:
     """A Messages API response body (JSON) as a Completion."""
     text = "".join(b.get("text", "") for b in data["content"] if b.get("type") == "text")
     usage = data["usage"]
-    cached = usage.get("cache_read_input_tokens") or 0
+    read = usage.get("cache_read_input_tokens") or 0
+    written = usage.get("cache_creation_input_tokens") or 0
     return Completion(
         text=text,
         stop_reason=_STOP_REASONS.get(data.get("stop_reason") or "", STOP),
-        tokens_in=usage["input_tokens"] + cached,
-        tokens_cached=cached,
+        tokens_in=usage["input_tokens"] + read + written,
+        tokens_cache_read=read,
+        tokens_cache_write=written,
         tokens_out=usage["output_tokens"],
         model=data["model"],
     )
@@ -267,7 +286,7 @@ def openai_completion(data: dict[str, Any]) -> Completion:
         text=message.get("content") or "",
         stop_reason=REFUSAL if message.get("refusal") else finish,
         tokens_in=usage.get("prompt_tokens") or 0,
-        tokens_cached=details.get("cached_tokens") or 0,
+        tokens_cache_read=details.get("cached_tokens") or 0,
         tokens_out=usage.get("completion_tokens") or 0,
         model=data["model"],
     )

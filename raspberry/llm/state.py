@@ -54,6 +54,8 @@ RESPONSES = Table(
     Column("stop_reason", Text),
     Column("tokens_in", Integer),
     Column("tokens_out", Integer),
+    Column("tokens_cache_read", Integer),
+    Column("tokens_cache_write", Integer),
     Column("cost_usd", Float),
     Column("latency_s", Float),
 )
@@ -108,7 +110,15 @@ PEERS = Table(
     Column("seen_at", Float, nullable=False),
 )
 # Columns a request cache of an earlier version may lack.
-ADDED_COLUMNS = ("stop_reason", "tokens_in", "tokens_out", "cost_usd", "latency_s")
+ADDED_COLUMNS = (
+    "stop_reason",
+    "tokens_in",
+    "tokens_out",
+    "tokens_cache_read",
+    "tokens_cache_write",
+    "cost_usd",
+    "latency_s",
+)
 
 
 def this_process() -> str:

@@ -34,9 +34,10 @@ class Request:
 class Completion(BaseModel):
     text: str
     stop_reason: str
-    tokens_in: int  # all input tokens, those read from the provider's prompt cache included
+    tokens_in: int  # all input tokens, those read from or written to the prompt cache included
     tokens_out: int
-    tokens_cached: int = 0
+    tokens_cache_read: int = 0  # input tokens read from the provider's prompt cache
+    tokens_cache_write: int = 0  # input tokens written to it (Anthropic charges them extra)
     model: str
     cost_usd: float = 0.0
     latency_s: float = 0.0

@@ -41,7 +41,7 @@ def dialogue_report(rows: list[Dialogue]) -> Stats:
 
 async def compute(ctx: ShardContext, questions: list[Question]) -> tuple[list[Dialogue], Stats]:
     kept = [q for q in questions if q.kept]
-    async with ctx.gateway() as gw:
+    async with ctx.gateway(converses=True) as gw:
         rows = await run_dialogues(
             gw, kept, ctx.config.dialogues, dialogue_prompts(ctx.config), ctx.key
         )

@@ -20,6 +20,7 @@ import pyarrow as pa
 from raspberry.config import BuildConfig
 from raspberry.figures import Block, Sample, merge
 from raspberry.llm import Gateway
+from raspberry.llm.config import Transport
 from raspberry.prompts import Prompt, load_prompt
 from raspberry.records import Row
 from raspberry.store import BuildStore
@@ -35,8 +36,14 @@ class BuildContext:
     sim_url: str | None
     build_id: str | None
 
-    def gateway(self, transport: str = "direct") -> Gateway:
-        return Gateway(self.config.llm, self.sim_url, build_id=self.build_id, transport=transport)  # type: ignore[arg-type]
+    def gateway(self, transport: Transport | None = None, converses: bool = False) -> Gateway:
+        """The build's gateway. `transport`: the stage's own choice; else gateway.transport
+        "auto" batches the requests of a stage that does not converse (one whose requests
+        each wait on an earlier answer, like a dialogue's turns)."""
+        if transport is None:
+            auto = self.config.gateway.transport == "auto" and not converses
+            transport = "batch" if auto else "direct"
+        return Gateway(self.config.llm, self.sim_url, build_id=self.build_id, transport=transport)
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ class ExportConfig(Section):
 
 class SftConfig(Section):
     rewriter_prompt: str = "rewriter"
-    transport: Transport = "direct"
+    transport: Transport | None = None  # None: gateway.transport decides
     min_length_retention: float = Field(0.85, ge=0, le=1)
     max_rewrite_attempts: int = Field(3, ge=1)
     export: ExportConfig = ExportConfig()

@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from raspberry.sim.completions import ERROR_KINDS, answer, error_body
+from raspberry.sim.prompt_cache import PromptCache
 from raspberry.sim.roles import Behaviour
 
 
@@ -50,8 +51,15 @@ def _iso(ts: float) -> str:
 
 
 class Batches:
-    def __init__(self, behaviour: Behaviour, faults: BatchFaults, stats: Counter[str]):
+    def __init__(
+        self,
+        behaviour: Behaviour,
+        faults: BatchFaults,
+        stats: Counter[str],
+        cache: PromptCache | None = None,
+    ):
         self._behaviour, self._faults, self._stats = behaviour, faults, stats
+        self._cache = cache
         self._rng = random.Random(behaviour.seed + 1)
         self._files: dict[str, tuple[str, bytes]] = {}  # id -> (purpose, content)
         self._batches: dict[str, _Batch] = {}
@@ -82,7 +90,7 @@ class Batches:
             elif roll < self._faults.error_rate + self._faults.expire_rate:
                 batch.results[custom_id] = ("expired", "")
             else:
-                status, payload = answer(style, body, self._behaviour)
+                status, payload = answer(style, body, self._behaviour, cache=self._cache)
                 if status == 200:
                     batch.results[custom_id] = ("succeeded", payload)
                 else:

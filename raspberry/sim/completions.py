@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from raspberry.sim.prompt_cache import PromptCache
 from raspberry.sim.roles import Behaviour, respond
 
 
@@ -52,17 +53,36 @@ def _parse(body: Any) -> tuple[str, list[dict[str, str]], int]:
     return body["model"], messages, max_tokens
 
 
+def _marked(content: Any) -> bool:
+    return isinstance(content, list) and any(
+        isinstance(b, dict) and b.get("cache_control") for b in content
+    )
+
+
+def _anthropic_blocks(body: dict[str, Any]) -> list[tuple[str, bool]]:
+    """The prompt as Anthropic caches it: the system prompt, then each message, in order, each
+    with whether it carries a cache_control breakpoint."""
+    system = body.get("system")
+    blocks = [(text_of(system), _marked(system))] if system else []
+    for m in body["messages"]:
+        blocks.append((f"{m['role']}:{text_of(m['content'])}", _marked(m["content"])))
+    return blocks
+
+
 def answer(
     style: str,
     body: dict[str, Any],
     behaviour: Behaviour,
     mangle: Callable[[str, str], str] | None = None,
+    cache: PromptCache | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Status and JSON body of one completion, as the direct and the batch APIs return it;
-    `mangle(model, text)` may spoil the text (the server's fault injection)."""
+    `mangle(model, text)` may spoil the text (the server's fault injection); `cache` reports
+    the prompt-cache reads and writes in the usage block."""
     kinds = ERROR_KINDS[style]
     try:
         model, messages, max_tokens = _parse(body)
+        prompt = "".join(f"{m['role']}:{m['content']}" for m in messages)
     except (KeyError, TypeError, ValueError) as exc:
         return 400, error_body(style, kinds[400], f"malformed request: {exc}")
     if style == "openai":
@@ -79,6 +99,12 @@ def answer(
     if mangle:
         text = mangle(model, text)
     tokens_in = tokens((system or "") + "".join(m["content"] for m in messages))
+    read = written = 0
+    if cache and style == "openai":
+        read = cache.openai(model, prompt)
+    elif cache:
+        read, written = cache.anthropic(model, _anthropic_blocks(body))
+    read, written = min(read, tokens_in), min(written, tokens_in - min(read, tokens_in))
     tokens_out = tokens(text)
     truncated = tokens_out > max_tokens
     if truncated:
@@ -102,6 +128,7 @@ def answer(
                 "prompt_tokens": tokens_in,
                 "completion_tokens": tokens_out,
                 "total_tokens": tokens_in + tokens_out,
+                "prompt_tokens_details": {"cached_tokens": read},
             },
         }
     return 200, {
@@ -112,5 +139,11 @@ def answer(
         "content": [{"type": "text", "text": text}],
         "stop_reason": "max_tokens" if truncated else "end_turn",
         "stop_sequence": None,
-        "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out},
+        # input_tokens counts what was neither read from nor written to the cache.
+        "usage": {
+            "input_tokens": tokens_in - read - written,
+            "output_tokens": tokens_out,
+            "cache_read_input_tokens": read,
+            "cache_creation_input_tokens": written,
+        },
     }

@@ -48,6 +48,10 @@ class SimConfig(BaseModel):
     batch_expire_rate: float = Field(
         0.0, ge=0, le=1, description="share of batch requests expiring"
     )
+    prompt_cache: bool = Field(True, description="report prompt-cache reads and writes")
+    cache_min_tokens: int = Field(
+        1024, ge=1, description="shortest prompt prefix the prompt cache keeps (tokens)"
+    )
     seed: int = Field(0, description="seeds every simulated choice")
 
     def behaviour(self) -> Behaviour:
@@ -58,13 +62,21 @@ class SimConfig(BaseModel):
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
-    """A flag per setting: --latency-ms for latency_ms, repeatable for a list."""
+    """A flag per setting: --latency-ms for latency_ms, repeatable for a list, --no-X for a
+    switch that is on."""
     for name, field in SimConfig.model_fields.items():
         flag = "--" + name.replace("_", "-")
         kind = field.annotation
         if get_origin(kind) in (Union, types.UnionType):
             kind = next(a for a in get_args(kind) if a is not type(None))
-        if get_origin(kind) is list:
+        if kind is bool:
+            parser.add_argument(
+                flag,
+                action=argparse.BooleanOptionalAction,
+                default=field.default,
+                help=field.description,
+            )
+        elif get_origin(kind) is list:
             parser.add_argument(flag, action="append", default=[], help=field.description)
         elif get_origin(kind) is Literal:
             choices = get_args(kind)

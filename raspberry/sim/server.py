@@ -1,10 +1,11 @@
 """An offline server speaking the OpenAI Chat Completions and Embeddings and the Anthropic
 Messages APIs.
 
-Close enough that the official SDKs work against it unmodified: ids, usage blocks, stop
-reasons, error bodies and rate-limit headers. Knobs: latency and jitter, a requests-per-minute
-limit enforced as a fixed or sliding one-second window or a token bucket (limits.py: 429 +
-retry-after), a 5xx rate, a seed. It binds loopback only.
+Close enough that the official SDKs work against it unmodified: ids, usage blocks with
+prompt-cache reads and writes (prompt_cache.py), stop reasons, error bodies and rate-limit
+headers. Knobs: latency and jitter, a requests-per-minute limit enforced as a fixed or sliding
+one-second window or a token bucket (limits.py: 429 + retry-after), a 5xx rate, a seed. It
+binds loopback only.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from raspberry.sim.batches import Batches
 from raspberry.sim.completions import ERROR_KINDS, answer, error_body, text_of
 from raspberry.sim.config import SimConfig
 from raspberry.sim.limits import Limiter
+from raspberry.sim.prompt_cache import PromptCache
 
 
 def _error(
@@ -43,7 +45,8 @@ def create_app(settings: SimConfig) -> Starlette:
     limiter = Limiter(settings.rpm, settings.limit_mode)
     faults = random.Random(settings.seed)
     stats: Counter[str] = Counter()
-    batches = Batches(settings.behaviour(), settings.batch(), stats)
+    cache = PromptCache(settings.cache_min_tokens) if settings.prompt_cache else None
+    batches = Batches(settings.behaviour(), settings.batch(), stats, cache)
 
     async def handle(request: Request, style: str, embeddings: bool = False) -> Response:
         # Requests being answered at once, and the most ever: what a client's limits let through.
@@ -109,8 +112,13 @@ def create_app(settings: SimConfig) -> Starlette:
         if vectors is not None:
             stats["status_200"] += 1
             return JSONResponse(vectors, headers=limiter.headers(style))
-        status, payload = answer(style, body, settings.behaviour(), mangle)
+        status, payload = answer(style, body, settings.behaviour(), mangle, cache)
         stats[f"status_{status}"] += 1
+        usage = payload.get("usage") or {}
+        stats["cache_read_tokens"] += usage.get("cache_read_input_tokens") or (
+            usage.get("prompt_tokens_details") or {}
+        ).get("cached_tokens", 0)
+        stats["cache_write_tokens"] += usage.get("cache_creation_input_tokens") or 0
         return JSONResponse(payload, status_code=status, headers=limiter.headers(style))
 
     async def openai_chat(request: Request) -> Response:

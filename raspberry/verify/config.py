@@ -12,8 +12,7 @@ from raspberry.section import Section
 
 class VerdictsConfig(Section):
     judge: bool = True
-    # batch: judge requests go through the provider's batch API (cheaper, slower).
-    transport: Transport = "direct"
+    transport: Transport | None = None  # None: gateway.transport decides
     # A second judge (role second_judge, best from another provider) grades the same answers;
     # "both": each must reach judge_min_score; "mean": the mean of the two must.
     second_judge: bool = False
