@@ -58,6 +58,12 @@ def new_build(
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        from raspberry_app.estimate import cmd_estimate
+
+        return cmd_estimate(args)
+    if args.pilot is not None:
+        raise RaspberryError("--pilot goes with --dry-run: a pilot comes before an estimate")
     stages = parse_stages(args.stages)
     _, _, manifest = new_build(
         args.config,

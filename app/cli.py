@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from raspberry_app.build import cmd_build, cmd_export, cmd_rerun, cmd_status
+from raspberry_app.estimate import cmd_estimate
 from raspberry_app.settings import prefect_env
 
 from raspberry import pipeline
@@ -105,11 +106,15 @@ def cmd_cache_stats(args: argparse.Namespace) -> int:
         return 0
     size = f", {stats['size_mb']} MB" if stats["size_mb"] is not None else ""
     print(f"cache {stats['path']}: {stats['responses']} responses{size}")
-    print(f"  {'model':<28} {'responses':>9} {'tokens in':>12} {'tokens out':>12} {'cost $':>10}")
+    print(
+        f"  {'model':<28} {'responses':>9} {'tokens in':>12} {'cache read':>12} "
+        f"{'cache write':>12} {'tokens out':>12} {'cost $':>10}"
+    )
     for model, m in stats["models"].items():
         print(
-            f"  {model:<28} {m['responses']:>9} {m['tokens_in']:>12,} {m['tokens_out']:>12,} "
-            f"{m['cost_usd']:>10.4f}"
+            f"  {model:<28} {m['responses']:>9} {m['tokens_in']:>12,} "
+            f"{m['tokens_cache_read']:>12,} {m['tokens_cache_write']:>12,} "
+            f"{m['tokens_out']:>12,} {m['cost_usd']:>10.4f}"
         )
     for build, b in stats["builds"].items():
         print(f"  build {build}: paid for {b['responses_paid']} responses, ${b['cost_usd']:.4f}")
@@ -225,6 +230,19 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--stages", help=f"comma-separated subset of {','.join(pipeline.names())}")
     _executor_flags(build)
     build.add_argument("--json", action="store_true", help=as_json)
+    build.add_argument(
+        "--dry-run", action="store_true", help="send nothing: print what the build would cost"
+    )
+    build.add_argument("--pilot", type=int, help="with --dry-run: build N questions first")
+
+    est = _command(sub, "estimate",
+                   "what a build would ask and cost, per stage and role, before paying",
+                   "raspberry estimate --config configs/claude.yaml --pilot 20 --json",
+                   cmd_estimate)  # fmt: skip
+    est.add_argument("--config", required=True, help="YAML build config")
+    est.add_argument("--pilot", type=int, help="build about N questions for real first, and "
+                     "estimate from what they measured")  # fmt: skip
+    est.add_argument("--json", action="store_true", help=as_json)
 
     rerun = _command(sub, "rerun",
                      "run a build again: only its failed or missing shards are computed",

@@ -19,6 +19,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from raspberry.errors import ConfigError
+from raspberry.estimate.config import EstimateConfig
 from raspberry.llm.config import (
     SIM_BASE_URL,
     BudgetConfig,
@@ -146,6 +147,7 @@ class BuildConfig(Section):
     verdicts: VerdictsConfig = VerdictsConfig()
     sft: SftConfig = SftConfig()
     eval: EvalConfig = EvalConfig()
+    estimate: EstimateConfig = EstimateConfig()
     run: RunConfig = RunConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     # Set by load_config: where the YAML came from, to resolve relative paths.

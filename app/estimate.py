@@ -1,0 +1,108 @@
+"""`raspberry estimate` and `raspberry build --dry-run`: the cost before it is paid.
+
+A dry run sends nothing and writes nothing. `--pilot N` first builds about N questions for real
+(build id `<name>-pilot-N`) and estimates from what they measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from raspberry.config import BuildConfig, load_config
+from raspberry.errors import RaspberryError
+from raspberry.estimate.config import EstimateConfig
+from raspberry.estimate.summary import estimate
+from raspberry.llm.cost import money
+
+
+def _pilot(config: BuildConfig, n: int) -> tuple[EstimateConfig, dict[str, Any]]:
+    from raspberry_app.build import new_build
+
+    from raspberry.estimate.pilot import measured, write_pilot_config
+    from raspberry.report import stage_reports
+
+    folder = Path(config.output_dir).resolve() / "pilots"
+    path = write_pilot_config(config, n, folder)
+    build_id = f"{config.name}-pilot-{n}"
+    print(f"pilot: building about {n} questions as {build_id} ({path})", flush=True)
+    _, _, manifest = new_build(path, build_id, _all_stages(), None)
+    pilot = load_config(path)
+    assumptions, seen = measured(config, pilot, build_id, stage_reports(manifest))
+    return assumptions, {"build_id": build_id, "config": str(path), **seen}
+
+
+def _all_stages() -> list[str]:
+    from raspberry import pipeline
+
+    return pipeline.names()
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    if args.pilot is not None and args.pilot < 1:
+        raise RaspberryError(f"--pilot must be at least 1 question, not {args.pilot}")
+    pilot: dict[str, Any] | None = None
+    assumptions = None
+    if args.pilot:
+        assumptions, pilot = _pilot(config, args.pilot)
+    result = estimate(config, assumptions)
+    used = assumptions or config.estimate
+    result["assumptions"] = used.model_dump()
+    result["from"] = "pilot" if pilot else "config"
+    if pilot:
+        result["pilot"] = {k: v for k, v in pilot.items() if k != "responses_by_model"}
+    for line in lines(config, result):
+        print(line)
+    if args.json:
+        print(json.dumps(result), flush=True)
+    return 0
+
+
+def lines(config: BuildConfig, result: dict[str, Any]) -> list[str]:
+    q = result["questions"]
+    out = [
+        f"estimate for {config.name}: {q['free']} questions from free sources, "
+        f"{q['written']} to write; "
+        + (
+            f"assumptions measured by the pilot {result['pilot']['build_id']}"
+            if result["from"] == "pilot"
+            else "nothing sent, assumptions from the config"
+        ),
+        f"  {'stage':<11} {'role':<16} {'requests':>9} {'tokens in':>12} {'cache read':>11} "
+        f"{'tokens out':>11} {'cost':>10}  {'low – high':>21}",
+    ]
+    for stage, s in result["stages"].items():
+        for role, r in s["roles"].items():
+            how = " (batch)" if r["batch"] else ""
+            out.append(
+                f"  {stage:<11} {role:<16} {r['requests']:>9,} {r['tokens_in']:>12,} "
+                f"{r['tokens_cache_read']:>11,} {r['tokens_out']:>11,} {money(r['cost_usd']):>10}"
+                f"  {money(r['low_usd']) + ' – ' + money(r['high_usd']):>21}{how}"
+            )
+    a = result["assumptions"]
+    out += [
+        f"total: {money(result['estimate_usd'])} (low {money(result['estimate_low_usd'])}, "
+        f"high {money(result['estimate_high_usd'])})",
+        f"assumed: teacher right at the first turn {a['solved_first_turn']:.0%}, at each later "
+        f"turn {a['solved_later_turn']:.0%}; written answers confirmed {a['written_kept']:.0%}; "
+        "output tokens "
+        + ", ".join(f"{k} {v}" for k, v in a["output_tokens"].items() if k in config.models),
+    ]
+    if result["from"] == "pilot":
+        section = {"estimate": {k: v for k, v in a.items() if k != "output_tokens"}}
+        section["estimate"]["output_tokens"] = {
+            k: v for k, v in a["output_tokens"].items() if k in config.models
+        }
+        out.append("measured by the pilot, as the config's estimate: section:")
+        out += ["  " + line for line in yaml.safe_dump(section, sort_keys=False).splitlines()]
+    if config.budget.max_usd is not None and result["estimate_high_usd"] > config.budget.max_usd:
+        out.append(
+            f"note: the high estimate is over budget.max_usd ({money(config.budget.max_usd)}); "
+            "the build stops there and resumes from the request cache when raised"
+        )
+    return out

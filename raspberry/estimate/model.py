@@ -1,0 +1,245 @@
+"""What a build will ask and pay, per stage and role, before anything is sent.
+
+Counts come from the config (sources, samples, turns, confirmations); input lengths from the
+real prompts and the real questions of the free sources (reasoning-gym, files), counted with an
+OpenAI encoding; what the config cannot say (output lengths, how often the teacher is right)
+from the `estimate:` section, or a pilot's measurements of them. Each figure is worked out three
+times: the point estimate, a low case (outputs half as long, the teacher right more often) and
+a high one (outputs 1.75x, right less often).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from raspberry.config import BuildConfig
+from raspberry.estimate.config import DEFAULT_OUTPUT_TOKENS, EstimateConfig
+from raspberry.llm.config import SIM_BASE_URL, PriceConfig
+from raspberry.prompts import load_prompt
+from raspberry.questions import files, reasoning_gym_source
+from raspberry.verify import has_verifier
+
+ENCODING = "o200k_base"
+SAMPLE = 200  # questions of each free source whose prompts are counted
+
+
+def count(text: str) -> int:
+    from raspberry.sft.openai_checks import _encoding
+
+    return len(_encoding(ENCODING).encode(text))
+
+
+@dataclass(frozen=True)
+class Assumptions:
+    solved_first: float
+    solved_later: float
+    written_kept: float
+    out_scale: float
+    output_tokens: dict[str, int]
+    rewrite_ratio: float
+
+    def out(self, role: str) -> float:
+        base = self.output_tokens.get(role, DEFAULT_OUTPUT_TOKENS.get(role, 300))
+        return base * self.out_scale
+
+
+def cases(cfg: EstimateConfig) -> dict[str, Assumptions]:
+    point = Assumptions(
+        cfg.solved_first_turn,
+        cfg.solved_later_turn,
+        cfg.written_kept,
+        1.0,
+        cfg.output_tokens,
+        cfg.rewrite_ratio,
+    )
+
+    def shift(p: float, by: float) -> float:
+        return min(1.0, max(0.0, p + by))
+
+    return {
+        "point": point,
+        "low": replace(point, solved_first=shift(point.solved_first, 0.15),
+                       solved_later=shift(point.solved_later, 0.15), out_scale=0.5),
+        "high": replace(point, solved_first=shift(point.solved_first, -0.15),
+                        solved_later=shift(point.solved_later, -0.15), out_scale=1.75),
+    }  # fmt: skip
+
+
+@dataclass
+class Line:
+    """One role's requests in one stage."""
+
+    stage: str
+    role: str
+    requests: float = 0.0
+    tokens_in: float = 0.0
+    tokens_cache_read: float = 0.0
+    tokens_out: float = 0.0
+    batch: bool = False
+
+    def cost(self, price: PriceConfig | None) -> float:
+        if price is None:
+            return 0.0
+        read = (
+            price.input_per_mtok if price.cache_read_per_mtok is None else price.cache_read_per_mtok
+        )
+        fresh = self.tokens_in - self.tokens_cache_read
+        usd = (
+            fresh * price.input_per_mtok
+            + self.tokens_cache_read * read
+            + self.tokens_out * price.output_per_mtok
+        ) / 1e6
+        return usd * (1 - price.batch_discount) if self.batch else usd
+
+
+def _line(
+    stage: str, role: str, n: float, tokens_in: float, tokens_out: float, batch: bool
+) -> Line:
+    """n requests of tokens_in and tokens_out each."""
+    return Line(stage, role, n, n * tokens_in, 0.0, n * tokens_out, batch)
+
+
+@dataclass(frozen=True)
+class Questions:
+    """What the dry run knows of the build's questions before any is written."""
+
+    free: int  # from reasoning-gym and files
+    free_tokens: float  # their mean prompt length
+    free_unverified: int  # of them, those only the critic can check
+    written: int  # by the question writer
+    confirmed_files: int  # file questions whose answers the teacher confirms
+
+
+def questions_of(config: BuildConfig) -> Questions:
+    """The free sources' questions, made as the build makes them (no request needed)."""
+    q = config.questions
+    made = []
+    for shard in range(q.shards):
+        made += reasoning_gym_source.generate(q, "estimate", shard)
+        made += files.generate(q, Path(config.source).parent, "estimate", shard)[0]
+    sample = made[:: max(1, len(made) // SAMPLE)] if made else []
+    mean = sum(count(x.prompt) for x in sample) / len(sample) if sample else 0.0
+    return Questions(
+        free=len(made),
+        free_tokens=mean,
+        free_unverified=sum(not has_verifier(x.verification) for x in made),
+        written=q.synthesis.count if q.synthesis else 0,
+        confirmed_files=sum(files.needs_confirmation(q, x) for x in made),
+    )
+
+
+def _prompt_tokens(config: BuildConfig, name: str) -> int:
+    """A prompt file's own tokens, its placeholders left empty."""
+    text = load_prompt(config.prompts_path(), name).text
+    return count(re.sub(r"\{[a-z_]+\}", "", text))
+
+
+def _cache_min(config: BuildConfig) -> int:
+    """The shortest prefix the teacher's provider caches: the simulator's setting, or the
+    1,024 tokens of the real APIs."""
+    provider = config.providers[config.models["teacher"].provider]
+    if provider.base_url == SIM_BASE_URL and config.sim:
+        return config.sim.cache_min_tokens
+    return 1024 if provider.kind != "anthropic" or provider.prompt_cache else 10**9
+
+
+def turn_odds(a: Assumptions, max_turns: int) -> list[float]:
+    """P(the dialogue reaches turn k), k = 1..max_turns."""
+    return [1.0] + [(1 - a.solved_first) * (1 - a.solved_later) ** (k - 2)
+                    for k in range(2, max_turns + 1)]  # fmt: skip
+
+
+def lines(config: BuildConfig, qs: Questions, a: Assumptions) -> list[Line]:
+    """Every stage's requests by role under one set of assumptions."""
+    out: list[Line] = []
+    q, d = config.questions, config.dialogues
+    batched = {
+        name: config.gateway.transport == "auto" and name != "dialogues"
+        for name in ("candidates", "questions", "verdicts", "sft")
+    }
+    if config.verdicts.transport:
+        batched["verdicts"] = config.verdicts.transport == "batch"
+    if config.sft.transport:
+        batched["sft"] = config.sft.transport == "batch"
+    system = _prompt_tokens(config, d.teacher_prompt)
+    written_q = a.out("question_writer")  # a written question is the writer's output
+    reference = 8
+
+    # candidates: one question_writer request per written question, one per evolution.
+    if q.synthesis:
+        prompt = _prompt_tokens(config, q.synthesis.prompt) + 40  # the taxonomy cell
+        out.append(_line("candidates", "question_writer", qs.written, prompt,
+                         a.out("question_writer"), batched["candidates"]))  # fmt: skip
+    if q.evolution:
+        eligible = (qs.written if "synthesis" in q.evolution.sources else 0) + (
+            qs.confirmed_files if "files" in q.evolution.sources else 0
+        )
+        n = eligible * q.evolution.share * q.evolution.rounds
+        prompt = _prompt_tokens(config, q.evolution.prompt) + written_q + reference + 30
+        out.append(_line("candidates", "question_writer", n, prompt, a.out("question_writer"),
+                         batched["candidates"]))  # fmt: skip
+
+    # questions: the teacher confirms written answers; the student's pass rate.
+    to_confirm = qs.written + qs.confirmed_files
+    if to_confirm:
+        n = to_confirm * q.confirm.solutions
+        out.append(_line("questions", "teacher", n, system + written_q, a.out("teacher"),
+                         batched["questions"]))  # fmt: skip
+    kept = qs.free + qs.written * a.written_kept
+    mean_q = (
+        (qs.free * qs.free_tokens + qs.written * a.written_kept * written_q) / kept if kept else 0
+    )
+    if q.difficulty:
+        n = kept * q.difficulty.samples
+        out.append(_line("questions", "student", n, system + mean_q, a.out("student"),
+                         batched["questions"]))  # fmt: skip
+
+    # dialogues: turn k's prompt is the system prompt, the question and k-1 attempts and nudges.
+    dialogues = kept * d.samples_per_question
+    reach = turn_odds(a, d.max_turns)
+    step = a.out("teacher") + a.out("user_standin")
+    teacher = Line("dialogues", "teacher")
+    nudger = Line("dialogues", "user_standin")
+    nudge_prompt = _prompt_tokens(config, d.user_standin_prompt)
+    cache_min = _cache_min(config)
+    for k, p in enumerate(reach, 1):
+        n = dialogues * p
+        teacher.requests += n
+        teacher.tokens_in += n * (system + mean_q + (k - 1) * step)
+        if k > 1:
+            # The previous turn's whole prompt is a prefix of this one: read from the provider's
+            # prompt cache when it is long enough to be kept.
+            before = system + mean_q + (k - 2) * step
+            teacher.tokens_cache_read += n * before if before >= cache_min else 0
+            nudger.requests += n
+            nudger.tokens_in += n * (nudge_prompt + mean_q + reference + a.out("teacher"))
+    teacher.tokens_out = teacher.requests * a.out("teacher")
+    nudger.tokens_out = nudger.requests * a.out("user_standin")
+    out += [teacher, nudger]
+    unverified = qs.free_unverified * d.samples_per_question
+    if unverified:  # the critic checks each attempt of a question without a verifier
+        n = unverified * sum(reach)
+        critic = _prompt_tokens(config, d.critic_prompt) + mean_q + reference + a.out("teacher")
+        out.append(_line("dialogues", "judge", n, critic, a.out("judge"), False))
+
+    # verdicts: the judge (and a second judge) grade each dialogue's final answer.
+    solved = 1 - (1 - a.solved_first) * (1 - a.solved_later) ** (d.max_turns - 1)
+    if config.verdicts.judge:
+        prompt = _prompt_tokens(config, config.verdicts.judge_prompt) + mean_q + reference
+        roles = ["judge"] + (["second_judge"] if config.verdicts.second_judge else [])
+        for role in roles:
+            out.append(_line("verdicts", role, dialogues, prompt + a.out("teacher"), a.out(role),
+                             batched["verdicts"]))  # fmt: skip
+
+    # sft: each accepted dialogue that needed more than one attempt is rewritten as a monologue.
+    corrected = dialogues * (solved - a.solved_first)
+    if corrected > 0:
+        later = reach[1:]
+        turns = 1 + sum(later) / later[0] if later and later[0] else 1  # given a 2nd turn
+        conversation = turns * step
+        prompt = _prompt_tokens(config, config.sft.rewriter_prompt) + mean_q + conversation
+        rewrite = turns * a.out("teacher") * a.rewrite_ratio
+        out.append(_line("sft", "rewriter", corrected, prompt, rewrite, batched["sft"]))
+    return out

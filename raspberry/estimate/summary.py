@@ -1,0 +1,73 @@
+"""Per stage and role, and in all: the figures `raspberry estimate` prints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from raspberry.config import BuildConfig
+from raspberry.estimate.config import EstimateConfig
+from raspberry.estimate.model import cases, lines, questions_of
+
+FIGURES = ("requests", "tokens_in", "tokens_cache_read", "tokens_out")
+
+
+def estimate(config: BuildConfig, assumptions: EstimateConfig | None = None) -> dict[str, Any]:
+    """Per stage and role: requests, tokens and dollars, with a low-high range; and the totals.
+    `assumptions`: a pilot's measurements, in place of the config's `estimate:` section."""
+    qs = questions_of(config)
+    by_case = {
+        name: lines(config, qs, a) for name, a in cases(assumptions or config.estimate).items()
+    }
+    from raspberry import pipeline  # the registry imports the stages: only when estimating
+
+    stages: dict[str, Any] = {
+        name: {
+            "roles": {},
+            "cost_usd": 0.0,
+            "low_usd": 0.0,
+            "high_usd": 0.0,
+            **dict.fromkeys(FIGURES, 0),
+        }  # fmt: skip
+        for name in pipeline.names()
+    }
+    for point, low, high in zip(by_case["point"], by_case["low"], by_case["high"], strict=True):
+        model = config.models[point.role].model
+        price = config.prices.get(model)
+        stage = stages.setdefault(
+            point.stage,
+            {
+                "roles": {},
+                "cost_usd": 0.0,
+                "low_usd": 0.0,
+                "high_usd": 0.0,
+                **dict.fromkeys(FIGURES, 0),
+            },  # fmt: skip
+        )
+        role = stage["roles"].setdefault(
+            point.role,
+            {
+                "model": model,
+                "batch": point.batch,
+                "cost_usd": 0.0,
+                "low_usd": 0.0,
+                "high_usd": 0.0,
+                **dict.fromkeys(FIGURES, 0),
+            },  # fmt: skip
+        )
+        for field in FIGURES:
+            role[field] += round(getattr(point, field))
+            stage[field] += round(getattr(point, field))
+        for key, line in (("cost_usd", point), ("low_usd", low), ("high_usd", high)):
+            role[key] += line.cost(price)
+            stage[key] += line.cost(price)
+    for stage in stages.values():
+        for entry in (stage, *stage["roles"].values()):
+            for key in ("cost_usd", "low_usd", "high_usd"):
+                entry[key] = round(entry[key], 4)
+    return {
+        "questions": {"free": qs.free, "written": qs.written},
+        "estimate_usd": round(sum(s["cost_usd"] for s in stages.values()), 4),
+        "estimate_low_usd": round(sum(s["low_usd"] for s in stages.values()), 4),
+        "estimate_high_usd": round(sum(s["high_usd"] for s in stages.values()), 4),
+        "stages": stages,
+    }

@@ -1,0 +1,127 @@
+"""The cost estimate: a dry run sends and writes nothing; a pilot measures what it assumes."""
+
+import json
+
+import httpx
+import pytest
+from conftest import ROOT, config_dict, run_cli, write_config
+
+from raspberry.config import load_config
+from raspberry.estimate.config import EstimateConfig
+from raspberry.estimate.model import turn_odds
+from raspberry.estimate.pilot import _turn_rates
+from raspberry.estimate.summary import estimate
+from raspberry.sim.config import SimConfig
+from raspberry.sim.process import running_sim
+
+PRICES = {
+    "sim-teacher": {"input_per_mtok": 3.0, "output_per_mtok": 15.0},
+    "sim-user-standin": {"input_per_mtok": 0.25, "output_per_mtok": 1.25},
+    "sim-judge": {"input_per_mtok": 1.0, "output_per_mtok": 5.0},
+    "sim-rewriter": {"input_per_mtok": 3.0, "output_per_mtok": 15.0},
+}
+
+
+def _config(tmp_path, **overrides):
+    data = config_dict(tmp_path, per_task=6, shards=2)
+    data["prices"] = PRICES
+    data.update(overrides)
+    return write_config(tmp_path, data)
+
+
+def test_counts_follow_the_config_and_the_turn_odds(tmp_path):
+    est = EstimateConfig(solved_first_turn=0.5, solved_later_turn=0.5)
+    config = load_config(_config(tmp_path, estimate=est.model_dump()))
+    result = estimate(config)
+    free = result["questions"]["free"]
+    assert free == sum(t.count for t in config.questions.reasoning_gym)
+    odds = turn_odds(_point(est), config.dialogues.max_turns)
+    assert odds == [1.0, 0.5, 0.25, 0.125]
+    stages = result["stages"]
+    assert stages["dialogues"]["roles"]["teacher"]["requests"] == round(free * sum(odds))
+    assert stages["dialogues"]["roles"]["user_standin"]["requests"] == round(free * sum(odds[1:]))
+    assert stages["verdicts"]["roles"]["judge"]["requests"] == free
+    # Rewritten: the dialogues solved after their first turn.
+    solved = 1 - 0.5 * 0.5**3
+    assert stages["sft"]["roles"]["rewriter"]["requests"] == round(free * (solved - 0.5))
+    assert result["estimate_low_usd"] < result["estimate_usd"] < result["estimate_high_usd"]
+
+
+def _point(est):
+    from raspberry.estimate.model import cases
+
+    return cases(est)["point"]
+
+
+def test_longer_outputs_and_batch_move_the_estimate_as_they_should(tmp_path):
+    base = estimate(load_config(_config(tmp_path)))
+    longer = EstimateConfig(output_tokens={"teacher": 3000})
+    assert (
+        estimate(load_config(_config(tmp_path, estimate=longer.model_dump())))["estimate_usd"]
+        > base["estimate_usd"]
+    )
+    data = config_dict(tmp_path, per_task=6, shards=2)
+    auto = estimate(
+        load_config(_config(tmp_path, gateway={**data["gateway"], "transport": "auto"}))
+    )
+    for stage in ("verdicts", "sft"):  # half price through the batch APIs
+        assert auto["stages"][stage]["cost_usd"] == pytest.approx(
+            base["stages"][stage]["cost_usd"] / 2, rel=1e-3
+        )
+    assert auto["stages"]["dialogues"]["cost_usd"] == base["stages"]["dialogues"]["cost_usd"]
+
+
+def test_turn_rates_from_a_pilots_dialogues():
+    # 10 dialogues: 6 right at turn 1; of the 4 left, 2 at turn 2; of the 2 left, 1 at turn 4.
+    first, later = _turn_rates({"1": 6, "2": 2, "4": 1}, 10)
+    assert first == 0.6 and later == pytest.approx(3 / (4 + 2 + 2))
+
+
+def test_dry_run_sends_and_writes_nothing(tmp_path):
+    config = _config(tmp_path)
+    with running_sim(SimConfig()) as url:  # a server no request may reach
+        out = run_cli("build", "--config", str(config), "--dry-run", "--json")
+        requests = httpx.get(f"{url}/_sim/stats").json().get("requests", 0)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["estimate_low_usd"] < result["estimate_usd"] < result["estimate_high_usd"]
+    assert list(result["stages"]) == ["candidates", "questions", "dialogues", "verdicts", "sft"]
+    assert result["stages"]["questions"]["requests"] == 0  # nothing written to confirm
+    assert "tokens_cache_read" in result["stages"]["dialogues"]
+    assert requests == 0
+    assert not (tmp_path / "builds").exists() and not (tmp_path / "cache.sqlite").exists()
+    assert "total: $" in out.stdout
+
+
+def test_a_bad_pilot_size_is_one_line(tmp_path):
+    out = run_cli("estimate", "--config", str(_config(tmp_path)), "--pilot", "0")
+    assert out.returncode == 2 and out.stderr.strip().count("\n") == 0
+    assert "--pilot must be at least 1" in out.stderr
+
+
+def test_a_pilot_measures_and_the_estimate_lands_near_the_build(tmp_path, prefect_api):
+    """The pilot's figures, not the defaults, drive the estimate; the build then costs within
+    25% of it. The pilot's answers are the build's: the build pays only for the rest."""
+    config = _config(tmp_path)
+    out = run_cli("estimate", "--config", str(config), "--pilot", "8", "--json")
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["from"] == "pilot"
+    assumed = result["assumptions"]
+    assert assumed["output_tokens"]["teacher"] < 500  # the simulator's, not the 1,500 default
+    assert "measured by the pilot" in out.stdout
+    build = run_cli("build", "--config", str(config), "--build-id", "full", "--json")
+    assert build.returncode == 0, build.stderr[-2000:]
+    summary = json.loads(build.stdout.strip().splitlines()[-1])
+    pilot_paid = json.loads(
+        run_cli("cache", "stats", "--path", str(tmp_path / "cache.sqlite"), "--json").stdout
+    )["builds"][result["pilot"]["build_id"]]["cost_usd"]
+    actual = summary["paid_usd"] + pilot_paid  # what the whole build's requests cost
+    assert abs(result["estimate_usd"] - actual) <= 0.25 * actual, (result["estimate_usd"], actual)
+
+
+def test_the_demo_config_estimates_with_its_pilots_figures():
+    config = load_config(ROOT / "configs" / "demo.yaml")
+    result = estimate(config)
+    assert result["questions"] == {"free": 350, "written": 60}
+    assert 1.0 < result["estimate_usd"] < 5.0
