@@ -51,6 +51,7 @@ PAID = (
     "tokens_out",
     "tokens_cache_read",
     "tokens_cache_write",
+    "tokens_thinking",
     "cost_usd",
 )
 

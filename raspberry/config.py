@@ -164,6 +164,22 @@ class BuildConfig(Section):
                     f"models.{role}.provider '{model.provider}' is not one of providers: "
                     f"{sorted(self.providers)}"
                 )
+            kind = self.providers[model.provider].kind
+            if model.thinking and kind == "openai":
+                raise ValueError(
+                    f"models.{role}: OpenAI's reasoning models take reasoning_effort, not "
+                    "thinking (their reasoning stays hidden)"
+                )
+            if model.reasoning_effort and kind == "anthropic":
+                raise ValueError(
+                    f"models.{role}: Anthropic takes thinking (a budget of tokens), not "
+                    "reasoning_effort"
+                )
+            if model.thinking and kind == "anthropic" and model.temperature not in (None, 1):
+                raise ValueError(
+                    f"models.{role}: with thinking, Anthropic takes temperature 1 or none; "
+                    f"remove temperature {model.temperature}"
+                )
         embedder = self.models.get("embedder")
         if embedder and self.providers[embedder.provider].kind == "anthropic":
             raise ValueError(

@@ -136,7 +136,7 @@ async def run_dialogue(
 ) -> Dialogue:
     messages = [{"role": "user", "content": question.prompt}]
     turns = [Turn(role="user", content=question.prompt, tokens=0)]
-    tokens_in = tokens_out = attempts = rejected = 0
+    tokens_in = tokens_out = tokens_thinking = attempts = rejected = 0
     cost = 0.0
     solved_at: int | None = None
     final: str | None = None
@@ -156,8 +156,16 @@ async def run_dialogue(
             break
         attempts += 1
         tokens_in, tokens_out = tokens_in + reply.tokens_in, tokens_out + reply.tokens_out
+        tokens_thinking += reply.tokens_thinking
         cost += reply.cost_usd
-        turns.append(Turn(role="assistant", content=reply.text, tokens=reply.tokens_out))
+        turns.append(
+            Turn(
+                role="assistant",
+                content=reply.text,
+                tokens=reply.tokens_out,
+                thinking=reply.thinking,
+            )
+        )
         messages.append({"role": "assistant", "content": reply.text})
         final = extract_final_answer(reply.text)
         if reply.stop_reason == REFUSAL:
@@ -200,6 +208,7 @@ async def run_dialogue(
         nudges_rejected=rejected,
         tokens_in=tokens_in,
         tokens_out=tokens_out,
+        tokens_thinking=tokens_thinking,
         cost_usd=cost,
         lineage=Lineage(
             question_id=question.id,

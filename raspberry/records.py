@@ -11,7 +11,7 @@ from types import UnionType
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 # An int stored as a 32-bit column (counts that never need more).
 Int32 = Annotated[int, "int32"]
@@ -20,8 +20,28 @@ Int32 = Annotated[int, "int32"]
 class Row(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _columns_added_later(cls, data: Any) -> Any:
+        """A shard written before a field existed reads that column as null: its default
+        stands in."""
+        if not isinstance(data, dict):
+            return data
+        later = _defaulted(cls)
+        return {k: v for k, v in data.items() if v is not None or k not in later}
+
 
 R = TypeVar("R", bound=Row)
+
+
+@cache
+def _defaulted(row_type: type[Row]) -> frozenset[str]:
+    """Fields with a default other than None."""
+    return frozenset(
+        name
+        for name, f in row_type.model_fields.items()
+        if not f.is_required() and f.default is not None
+    )
 
 
 class Lineage(Row):
@@ -63,6 +83,7 @@ class Turn(Row):
     role: str  # "user" (question or nudge) or "assistant"
     content: str
     tokens: int
+    thinking: str = ""  # a thinking teacher's own reasoning before this answer
 
 
 class Dialogue(Row):
@@ -81,6 +102,7 @@ class Dialogue(Row):
     tokens_out: int
     cost_usd: float
     lineage: Lineage
+    tokens_thinking: int = 0  # of tokens_out, the teacher's thinking
 
 
 class Verdict(Row):
@@ -108,6 +130,9 @@ class SftRow(Row):
     # Characters of reasoning kept / the assistant's original characters; None when not rewritten.
     retention: float | None
     lineage: Lineage
+    # The teacher's own thinking behind a response it wrote in one turn (a rewrite has it woven
+    # in); the export's reasoning wrapper carries it when sft.export.thinking is on.
+    thinking: str = ""
 
 
 class EvalRow(Row):

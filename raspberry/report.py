@@ -22,6 +22,7 @@ COUNTERS = (
     "tokens_out",
     "tokens_cache_read",
     "tokens_cache_write",
+    "tokens_thinking",
     "cost_usd",
 )
 # What a run's stage record reports of its gateway, in the summary and `--json`.

@@ -209,3 +209,28 @@ def test_bad_shard_state_rejected(tmp_path):
 def test_no_build_is_a_clear_error(output_dir):
     with pytest.raises(StoreError, match="no build 'nope'"):
         BuildStore(output_dir, "nope").manifest()
+
+
+def test_a_shard_from_before_a_field_existed_reads_with_its_default(tmp_path):
+    """Dialogue rows written before turns kept the teacher's thinking still read."""
+    import pyarrow as pa
+
+    from raspberry.records import Dialogue, Lineage, Turn, to_table
+
+    row = Dialogue(
+        id="d", question_id="q", sample_index=0, attempts=1, solved=True, solved_at_turn=1,
+        stop_reason="solved", final_answer="4", nudges_rejected=0, tokens_in=5, tokens_out=3,
+        cost_usd=0.0, lineage=Lineage(question_id="q", config_hash="h"),
+        turns=[Turn(role="user", content="2+2?", tokens=0), Turn(role="assistant",
+               content="Final answer: 4", tokens=3, thinking="add")],
+    )  # fmt: skip
+    old = to_table([row], Dialogue).to_pylist()
+    for r in old:
+        del r["tokens_thinking"]
+        for t in r["turns"]:
+            del t["thinking"]
+    store = BuildStore(tmp_path, "b")
+    store.files.write_table(BuildStore.shard_path("dialogues", 0), pa.Table.from_pylist(old))
+    (back,) = store.read_shard("dialogues", 0, Dialogue)
+    assert back.tokens_thinking == 0 and [t.thinking for t in back.turns] == ["", ""]
+    assert back.turns[1].content == "Final answer: 4"

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from raspberry.errors import ConfigError
 from raspberry.section import Section
@@ -37,8 +37,9 @@ class LimitConfig(Section):
 
 class ProviderConfig(Section):
     kind: Literal["anthropic", "openai", "openai_compatible"]
-    # None: the SDK's default endpoint; "sim": the simulated server the build starts.
-    base_url: str | None = None
+    # None: the SDK's default endpoint; "sim": the simulated server the build starts; a list:
+    # a fleet of servers of one model (llm/fleet.py), each request to the least busy.
+    base_url: str | list[str] | None = None
     # Name of the environment variable holding the key; defaults per kind (see DEFAULT_KEY_ENV).
     api_key_env: str | None = None
     timeout_s: float = Field(120.0, gt=0)
@@ -47,6 +48,28 @@ class ProviderConfig(Section):
     prompt_cache: bool = True
     # Per model name; "*" applies to every model of this provider without its own entry.
     limits: dict[str, LimitConfig] = Field(default_factory=dict)
+
+    @field_validator("base_url")
+    @classmethod
+    def _a_fleet_of_servers(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("base_url: an empty list; give one URL or several")
+            if SIM_BASE_URL in value:
+                raise ValueError("base_url: 'sim' stands alone, not in a list of servers")
+            if len(set(value)) != len(value):
+                raise ValueError("base_url: a server is listed twice")
+        return value
+
+    def endpoints(self) -> list[str | None]:
+        return list(self.base_url) if isinstance(self.base_url, list) else [self.base_url]
+
+    def cache_url(self) -> str | None:
+        """What keys the request cache: the base_url, or a fleet's URLs in order (a fleet of
+        other servers may serve other weights, so it starts a cache of its own)."""
+        if isinstance(self.base_url, list):
+            return ",".join(sorted(self.base_url))
+        return self.base_url
 
     def limits_for(self, model: str) -> LimitConfig | None:
         return self.limits.get(model) or self.limits.get("*")
@@ -68,11 +91,27 @@ class ModelConfig(Section):
     temperature: float | None = Field(None, ge=0, le=2)
     max_tokens: int = Field(4096, gt=0)
     top_p: float | None = Field(None, gt=0, le=1)
+    # Ask for the model's own thinking, kept beside its answer: Anthropic's extended thinking
+    # with this budget of tokens (at least 1,024, under max_tokens); on an OpenAI-compatible
+    # server (vLLM, SGLang) the chat template's enable_thinking, returned as reasoning_content.
+    thinking: int | None = Field(None, ge=1024)
+    # OpenAI reasoning models (o-series, GPT-5): how hard to think; the reasoning stays hidden
+    # and its tokens are billed as output.
+    reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
+
+    @model_validator(mode="after")
+    def _thinking_fits(self) -> ModelConfig:
+        if self.thinking is not None and self.thinking >= self.max_tokens:
+            raise ValueError(
+                f"thinking ({self.thinking} tokens) must be under max_tokens ({self.max_tokens}): "
+                "the answer comes out of the same allowance"
+            )
+        return self
 
     def params(self) -> dict[str, Any]:
         """Generation parameters, as they enter the request cache key."""
         out: dict[str, Any] = {"max_tokens": self.max_tokens}
-        for name in ("temperature", "top_p"):
+        for name in ("temperature", "top_p", "thinking", "reasoning_effort"):
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
         return out

@@ -24,6 +24,7 @@ from raspberry.llm.batch import Batcher
 from raspberry.llm.cache import RequestCache, request_key
 from raspberry.llm.config import SIM_BASE_URL, LlmSettings, Transport, resolve_api_key
 from raspberry.llm.cost import Budget, SharedBudget, most_cost, request_cost
+from raspberry.llm.fleet import Fleet
 from raspberry.llm.limits import CircuitBreaker, Gate, RateLimitInfo
 from raspberry.llm.progress import BOARD
 from raspberry.llm.providers import Provider
@@ -44,6 +45,7 @@ class GatewayStats:
     tokens_out: int = 0
     tokens_cache_read: int = 0
     tokens_cache_write: int = 0
+    tokens_thinking: int = 0
     cost_usd: float = 0.0
     in_flight: int = 0
     # Waits for a rate-limit slot: how many, and their total in seconds.
@@ -82,7 +84,7 @@ class Gateway:
     ):
         self._config = config
         self._sim_url = sim_url
-        self._providers: dict[str, Provider] = {}
+        self._fleets: dict[str, Fleet] = {}
         self._gates: dict[str, Gate] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
         state = config.gateway.state()
@@ -106,8 +108,8 @@ class Gateway:
         BOARD.detach(self.stats)
         if self._batcher:
             await self._batcher.close()
-        for provider in self._providers.values():
-            await provider.close()
+        for fleet in self._fleets.values():
+            await fleet.close()
         self._cache.close()
 
     def has_role(self, role: str) -> bool:
@@ -118,25 +120,34 @@ class Gateway:
         return f"{model.provider}/{model.model}"
 
     def _provider(self, name: str) -> Provider:
-        if name not in self._providers:
+        """The provider's (first) endpoint, for calls outside the request path (batch APIs)."""
+        return self._fleet(name).first
+
+    def _fleet(self, name: str) -> Fleet:
+        if name not in self._fleets:
             pc = self._config.providers[name]
-            base_url = pc.base_url
-            if base_url == SIM_BASE_URL:
-                if not self._sim_url:
-                    raise ProviderError(
-                        f"provider '{name}' uses the simulator, but none is running"
+            key = resolve_api_key(name, pc)
+            endpoints = []
+            for base_url in pc.endpoints():
+                if base_url == SIM_BASE_URL:
+                    if not self._sim_url:
+                        raise ProviderError(
+                            f"provider '{name}' uses the simulator, but none is running"
+                        )
+                    base_url = self._sim_url
+                endpoints.append(
+                    Provider(
+                        name,
+                        pc.kind,
+                        base_url,
+                        key,
+                        pc.timeout_s,
+                        max_connections=self._config.gateway.max_concurrency,
+                        prompt_cache=pc.prompt_cache,
                     )
-                base_url = self._sim_url
-            self._providers[name] = Provider(
-                name,
-                pc.kind,
-                base_url,
-                resolve_api_key(name, pc),
-                pc.timeout_s,
-                max_connections=self._config.gateway.max_concurrency,
-                prompt_cache=pc.prompt_cache,
-            )
-        return self._providers[name]
+                )
+            self._fleets[name] = Fleet(endpoints, self._config.gateway.breaker_cooldown_s)
+        return self._fleets[name]
 
     async def chat(
         self,
@@ -160,7 +171,7 @@ class Gateway:
         # random port does not defeat it.
         key = request_key(
             provider=pc.kind,
-            base_url=pc.base_url,
+            base_url=pc.cache_url(),
             model=request.model,
             system=request.system,
             messages=request.messages,
@@ -202,6 +213,7 @@ class Gateway:
             self.stats.tokens_out += completion.tokens_out
             self.stats.tokens_cache_read += completion.tokens_cache_read
             self.stats.tokens_cache_write += completion.tokens_cache_write
+            self.stats.tokens_thinking += completion.tokens_thinking
             self.stats.cost_usd += completion.cost_usd
             if completion.text.strip():
                 return completion
@@ -217,7 +229,7 @@ class Gateway:
         mc = self._config.models[role]
         pc = self._config.providers[mc.provider]
         keys = [
-            request_key(provider=pc.kind, base_url=pc.base_url, model=mc.model, embed=text)
+            request_key(provider=pc.kind, base_url=pc.cache_url(), model=mc.model, embed=text)
             for text in texts
         ]
         found: dict[int, Completion] = {}
@@ -275,22 +287,26 @@ class Gateway:
     ) -> T:
         """Make one call under the limits; tokens_in is its estimated input, for the buckets, and
         tokens_out says what the answer spent of the output bucket."""
-        provider = self._provider(provider_name)
+        fleet = self._fleet(provider_name)
         gw = self._config.gateway
-        # Limits belong to the account behind an endpoint, whichever config or shard uses it.
-        limits_key = (provider.base_url or provider.kind, model)
         configured = self._config.providers[provider_name].limits_for(model)
-        if configured:
-            self._limits.seed(limits_key, configured.per_minute())
         gate, breaker = self._gate(provider_name), self._breaker(provider_name)
         for attempt in range(gw.max_retries + 1):
+            provider = fleet.pick()
+            # Limits belong to the account (or server) behind an endpoint, whichever config or
+            # shard uses it; each server of a fleet has its own.
+            limits_key = (provider.base_url or provider.kind, model)
+            if configured:
+                self._limits.seed(limits_key, configured.per_minute())
             if not breaker.allow():
+                fleet.done(provider, failed=False)
                 raise ProviderError(
                     f"{provider_name}: circuit breaker open after {breaker.failures} failures in "
                     f"a row (last: {breaker.last_error}); check the provider's status and "
                     "base_url, then rerun the build"
                 )
             await gate.acquire(model, priority)
+            error = None
             try:
                 wait = self._limits.reserve(limits_key, tokens_in)
                 while wait > 0:
@@ -324,6 +340,9 @@ class Gateway:
                     self.stats.in_flight -= 1
             finally:
                 gate.release(model)
+                # A server that failed (not one that said "slow down") is taken out for a while.
+                fleet.done(provider, failed=error is not None and error.status != 429)
+            assert error is not None  # only a failed call gets here
             if error.limits:
                 self._limits.learn(limits_key, error.limits)
             backoff = min(gw.backoff_max_s, gw.backoff_base_s * 2**attempt) * random.uniform(0.5, 1)

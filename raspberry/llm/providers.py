@@ -240,7 +240,10 @@ def anthropic_body(request: Request, prompt_cache: bool) -> dict[str, Any]:
             last = messages[-1]
             marked = [{"type": "text", "text": last["content"], "cache_control": _EPHEMERAL}]
             messages = [*messages[:-1], {"role": last["role"], "content": marked}]
-    body: dict[str, Any] = {"model": request.model, "messages": messages, **request.params}
+    params = dict(request.params)
+    if budget := params.pop("thinking", None):
+        params["thinking"] = {"type": "enabled", "budget_tokens": budget}
+    body: dict[str, Any] = {"model": request.model, "messages": messages, **params}
     if system:
         body["system"] = system
     return body
@@ -254,6 +257,10 @@ def openai_body(kind: str, request: Request) -> dict[str, Any]:
         params = {
             ("max_completion_tokens" if k == "max_tokens" else k): v for k, v in params.items()
         }
+    elif params.get("thinking"):
+        # vLLM and SGLang switch a thinking model's chat template on with this.
+        params = {k: v for k, v in params.items() if k != "thinking"}
+        params["chat_template_kwargs"] = {"enable_thinking": True}
     # The seed keeps distinct samples of one request distinct and reproducible where honoured.
     return {"model": request.model, "messages": full, "seed": request.sample_index, **params}
 
@@ -261,6 +268,9 @@ def openai_body(kind: str, request: Request) -> dict[str, Any]:
 def anthropic_completion(data: dict[str, Any]) -> Completion:
     """A Messages API response body (JSON) as a Completion."""
     text = "".join(b.get("text", "") for b in data["content"] if b.get("type") == "text")
+    thinking = "\n\n".join(
+        b.get("thinking", "") for b in data["content"] if b.get("type") == "thinking"
+    )
     usage = data["usage"]
     read = usage.get("cache_read_input_tokens") or 0
     written = usage.get("cache_creation_input_tokens") or 0
@@ -271,6 +281,9 @@ def anthropic_completion(data: dict[str, Any]) -> Completion:
         tokens_cache_read=read,
         tokens_cache_write=written,
         tokens_out=usage["output_tokens"],
+        # Anthropic bills thinking within output_tokens without a count of its own.
+        thinking=thinking,
+        tokens_thinking=len(thinking) // 4,
         model=data["model"],
     )
 
@@ -282,8 +295,14 @@ def openai_completion(data: dict[str, Any]) -> Completion:
     usage = data.get("usage") or {}
     details = usage.get("prompt_tokens_details") or {}
     finish = _STOP_REASONS.get(choice.get("finish_reason") or "", STOP)
+    # vLLM, SGLang and DeepSeek return it as reasoning_content; some servers as reasoning.
+    thinking = message.get("reasoning_content") or message.get("reasoning") or ""
+    thinking = thinking if isinstance(thinking, str) else ""
+    reasoning = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens")
     return Completion(
         text=message.get("content") or "",
+        thinking=thinking,
+        tokens_thinking=reasoning or len(thinking) // 4,
         stop_reason=REFUSAL if message.get("refusal") else finish,
         tokens_in=usage.get("prompt_tokens") or 0,
         tokens_cache_read=details.get("cached_tokens") or 0,

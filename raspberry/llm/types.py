@@ -38,6 +38,10 @@ class Completion(BaseModel):
     tokens_out: int
     tokens_cache_read: int = 0  # input tokens read from the provider's prompt cache
     tokens_cache_write: int = 0  # input tokens written to it (Anthropic charges them extra)
+    # The model's own reasoning where the API returns it (Anthropic thinking blocks, an
+    # OpenAI-compatible server's reasoning_content), and its tokens, counted in tokens_out.
+    thinking: str = ""
+    tokens_thinking: int = 0
     model: str
     cost_usd: float = 0.0
     latency_s: float = 0.0

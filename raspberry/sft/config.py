@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from raspberry.llm.config import Transport
 from raspberry.section import Section
@@ -29,6 +29,9 @@ class ExportConfig(Section):
     # none: the response as written; think: reasoning in <think>...</think> before the answer;
     # fields: separate `reasoning` and `answer` fields where the format has room for them.
     reasoning_wrapper: Literal["none", "think", "fields"] = "none"
+    # Put a thinking teacher's own thinking at the head of the wrapped reasoning (rows it
+    # answered in one turn; a rewrite has it woven in already). Needs a wrapper.
+    thinking: bool = False
     validation_share: float = Field(0.05, ge=0, lt=1)
     # Share of self-corrected rows (solved after a nudge) among exported rows; None keeps all.
     self_corrected_share: float | None = Field(None, ge=0, le=1)
@@ -36,6 +39,14 @@ class ExportConfig(Section):
     encoding: Literal["o200k_base", "cl100k_base"] = "o200k_base"
     max_tokens_per_example: int = Field(65536, gt=0)
     preference: PreferenceConfig = PreferenceConfig()
+
+    @model_validator(mode="after")
+    def _thinking_needs_a_wrapper(self) -> ExportConfig:
+        if self.thinking and self.reasoning_wrapper == "none":
+            raise ValueError(
+                "export.thinking needs a reasoning_wrapper (think or fields) to carry it"
+            )
+        return self
 
 
 class SftConfig(Section):

@@ -108,7 +108,8 @@ def export_rows(
     formats: tuple[str, ...] = FORMATS,
 ) -> dict[str, Any]:
     """Write the chosen formats and the report and card; return their paths and the report."""
-    rows = data.sft
+    # Thinking is exported only when asked for: rows keep it either way.
+    rows = data.sft if cfg.thinking else [r.model_copy(update={"thinking": ""}) for r in data.sft]
     within = [
         r
         for r in rows

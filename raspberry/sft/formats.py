@@ -3,7 +3,8 @@
 The wrapper splits a response at its last `Final answer:` line: `think` puts the reasoning in
 <think>...</think> before the answer; `fields` adds separate `reasoning` and `answer` fields to
 the formats that can hold them (prompt_response, Parquet), while chat formats keep the whole
-response as the assistant's message.
+response as the assistant's message. A row's own thinking (a thinking teacher's, kept when
+sft.export.thinking is on) opens the reasoning.
 """
 
 from __future__ import annotations
@@ -26,19 +27,27 @@ def split_answer(response: str) -> tuple[str, str]:
     return response[:start].strip(), response[start:].strip()
 
 
-def completion(response: str, wrapper: str) -> str:
+def reasoning_and_answer(row: SftRow) -> tuple[str, str]:
+    """The row's reasoning (its thinking first, when it has any) and its answer."""
+    reasoning, answer = split_answer(row.response)
+    if row.thinking:
+        reasoning = f"{row.thinking.strip()}\n\n{reasoning}".strip()
+    return reasoning, answer
+
+
+def completion(row: SftRow, wrapper: str) -> str:
     if wrapper != "think":
-        return response
-    reasoning, answer = split_answer(response)
+        return row.response
+    reasoning, answer = reasoning_and_answer(row)
     return f"<think>\n{reasoning}\n</think>\n\n{answer}"
 
 
 def prompt_response(row: SftRow, wrapper: str) -> dict[str, Any]:
     out: dict[str, Any] = {"id": row.id, "question_id": row.question_id, "prompt": row.prompt}
     if wrapper == "fields":
-        out["reasoning"], out["answer"] = split_answer(row.response)
+        out["reasoning"], out["answer"] = reasoning_and_answer(row)
     else:
-        out["response"] = completion(row.response, wrapper)
+        out["response"] = completion(row, wrapper)
     return out
 
 
@@ -46,7 +55,7 @@ def openai_chat(row: SftRow, wrapper: str) -> dict[str, Any]:
     return {
         "messages": [
             {"role": "user", "content": row.prompt},
-            {"role": "assistant", "content": completion(row.response, wrapper)},
+            {"role": "assistant", "content": completion(row, wrapper)},
         ]
     }
 
@@ -55,7 +64,7 @@ def trl_prompt_completion(row: SftRow, wrapper: str) -> dict[str, Any]:
     """TRL's conversational prompt-completion format: the trainer applies the chat template."""
     return {
         "prompt": [{"role": "user", "content": row.prompt}],
-        "completion": [{"role": "assistant", "content": completion(row.response, wrapper)}],
+        "completion": [{"role": "assistant", "content": completion(row, wrapper)}],
     }
 
 
@@ -63,7 +72,7 @@ def sharegpt(row: SftRow, wrapper: str) -> dict[str, Any]:
     return {
         "conversations": [
             {"from": "human", "value": row.prompt},
-            {"from": "gpt", "value": completion(row.response, wrapper)},
+            {"from": "gpt", "value": completion(row, wrapper)},
         ]
     }
 

@@ -13,14 +13,19 @@ from raspberry.figures import drop_counts
 from raspberry.llm import Gateway
 from raspberry.llm.progress import gather_rows
 from raspberry.prompts import Prompt
-from raspberry.records import Dialogue, Lineage, Question, SftRow
+from raspberry.records import Dialogue, Lineage, Question, SftRow, Turn
 from raspberry.sft.checks import check_rewrite, retention
 from raspberry.sft.config import SftConfig
 
 
 def conversation_text(dialogue: Dialogue) -> str:
-    """The turns after the question, tagged by role, as the rewriter prompt expects."""
-    return "\n".join(f"<{t.role}>\n{t.content}\n</{t.role}>" for t in dialogue.turns[1:])
+    """The turns after the question, tagged by role, as the rewriter prompt expects; a thinking
+    teacher's own reasoning opens its turn in <thinking> tags, for the rewrite to keep."""
+
+    def body(t: Turn) -> str:
+        return f"<thinking>\n{t.thinking}\n</thinking>\n{t.content}" if t.thinking else t.content
+
+    return "\n".join(f"<{t.role}>\n{body(t)}\n</{t.role}>" for t in dialogue.turns[1:])
 
 
 def _row(
@@ -30,6 +35,7 @@ def _row(
     rewritten: bool,
     kept: float | None,
     lineage: Lineage,
+    thinking: str = "",
 ) -> SftRow:
     return SftRow(
         id=hashlib.sha256(f"sft:{dialogue.id}".encode()).hexdigest()[:16],
@@ -41,6 +47,7 @@ def _row(
         rewritten=rewritten,
         retention=kept,
         lineage=lineage,
+        thinking=thinking,
     )
 
 
@@ -54,9 +61,9 @@ async def to_sft(
 ) -> tuple[SftRow | None, list[str]]:
     """The SFT row, or None with the reasons the last rewrite failed."""
     if dialogue.attempts == 1:
-        answer = next(t.content for t in dialogue.turns if t.role == "assistant")
+        turn = next(t for t in dialogue.turns if t.role == "assistant")
         lineage = Lineage(question_id=question.id, config_hash=config_hash)
-        return _row(dialogue, question, answer, False, None, lineage), []
+        return _row(dialogue, question, turn.content, False, None, lineage, turn.thinking), []
     content = prompt.render(question=question.prompt, conversation=conversation_text(dialogue))
     lineage = Lineage(
         question_id=question.id,

@@ -12,6 +12,7 @@ from typing import Any
 
 from raspberry.sim.prompt_cache import PromptCache
 from raspberry.sim.roles import Behaviour, respond
+from raspberry.sim.thinking import asked, invalid, think
 
 
 def tokens(text: str) -> int:
@@ -92,12 +93,16 @@ def answer(
     else:
         system = text_of(body.get("system")) or None
         sample = 0
+    thinks = asked(style, body)
+    if thinks and style == "anthropic" and (problem := invalid(body, max_tokens)):
+        return 400, error_body(style, kinds[400], problem)
     try:
         text = respond(model, system, messages, sample, behaviour)
     except KeyError:
         return 404, error_body(style, kinds[404], f"model '{model}' does not exist")
     if mangle:
         text = mangle(model, text)
+    thought = think(messages[0]["content"], text, body.get("reasoning_effort")) if thinks else ""
     tokens_in = tokens((system or "") + "".join(m["content"] for m in messages))
     read = written = 0
     if cache and style == "openai":
@@ -105,10 +110,12 @@ def answer(
     elif cache:
         read, written = cache.anthropic(model, _anthropic_blocks(body))
     read, written = min(read, tokens_in), min(written, tokens_in - min(read, tokens_in))
-    tokens_out = tokens(text)
+    thinking_tokens = tokens(thought) if thought else 0
+    tokens_out = tokens(text) + thinking_tokens
     truncated = tokens_out > max_tokens
     if truncated:
-        text, tokens_out = text[: max_tokens * 4], max_tokens
+        text = text[: max(0, max_tokens - thinking_tokens) * 4]
+        tokens_out = max_tokens
     if style == "openai":
         return 200, {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
@@ -121,7 +128,12 @@ def answer(
                     "index": 0,
                     "logprobs": None,
                     "finish_reason": "length" if truncated else "stop",
-                    "message": {"role": "assistant", "content": text, "refusal": None},
+                    "message": {
+                        "role": "assistant",
+                        "content": text,
+                        "refusal": None,
+                        **({"reasoning_content": thought} if thinks == "visible" else {}),
+                    },
                 }
             ],
             "usage": {
@@ -129,6 +141,7 @@ def answer(
                 "completion_tokens": tokens_out,
                 "total_tokens": tokens_in + tokens_out,
                 "prompt_tokens_details": {"cached_tokens": read},
+                "completion_tokens_details": {"reasoning_tokens": thinking_tokens},
             },
         }
     return 200, {
@@ -136,7 +149,12 @@ def answer(
         "type": "message",
         "role": "assistant",
         "model": model,
-        "content": [{"type": "text", "text": text}],
+        "content": (
+            [{"type": "thinking", "thinking": thought, "signature": "sim-signature"}]
+            if thought
+            else []
+        )
+        + [{"type": "text", "text": text}],
         "stop_reason": "max_tokens" if truncated else "end_turn",
         "stop_sequence": None,
         # input_tokens counts what was neither read from nor written to the cache.
