@@ -100,9 +100,16 @@ def lines(config: BuildConfig, result: dict[str, Any]) -> list[str]:
         }
         out.append("measured by the pilot, as the config's estimate: section:")
         out += ["  " + line for line in yaml.safe_dump(section, sort_keys=False).splitlines()]
-    if config.budget.max_usd is not None and result["estimate_high_usd"] > config.budget.max_usd:
+    budget = config.budget.max_usd
+    over = next(
+        (name for key, name in (("estimate_usd", "the estimate"),
+                                ("estimate_high_usd", "the high estimate"))
+         if budget is not None and result[key] > budget),
+        None,
+    )  # fmt: skip
+    if over:
         out.append(
-            f"note: the high estimate is over budget.max_usd ({money(config.budget.max_usd)}); "
-            "the build stops there and resumes from the request cache when raised"
+            f"note: {over} is over budget.max_usd ({money(budget)}); the build would stop there "
+            "and go on from the request cache once it is raised"
         )
     return out
