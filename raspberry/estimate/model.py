@@ -17,6 +17,8 @@ from pathlib import Path
 from raspberry.config import BuildConfig
 from raspberry.estimate.config import DEFAULT_OUTPUT_TOKENS, EstimateConfig
 from raspberry.llm.config import SIM_BASE_URL, PriceConfig
+from raspberry.llm.cost import request_cost
+from raspberry.llm.types import STOP, Completion
 from raspberry.prompts import load_prompt
 from raspberry.questions import files, reasoning_gym_source
 from raspberry.verify import has_verifier
@@ -80,18 +82,17 @@ class Line:
     batch: bool = False
 
     def cost(self, price: PriceConfig | None) -> float:
-        if price is None:
-            return 0.0
-        read = (
-            price.input_per_mtok if price.cache_read_per_mtok is None else price.cache_read_per_mtok
+        """Priced as the gateway prices an answer with these totals (llm/cost.py)."""
+        totals = Completion(
+            text="",
+            stop_reason=STOP,
+            model="",
+            tokens_in=round(self.tokens_in),
+            tokens_cache_read=round(self.tokens_cache_read),
+            tokens_out=round(self.tokens_out),
+            batch=self.batch,
         )
-        fresh = self.tokens_in - self.tokens_cache_read
-        usd = (
-            fresh * price.input_per_mtok
-            + self.tokens_cache_read * read
-            + self.tokens_out * price.output_per_mtok
-        ) / 1e6
-        return usd * (1 - price.batch_discount) if self.batch else usd
+        return request_cost(price, totals)
 
 
 def _line(
