@@ -74,14 +74,15 @@ def lines(config: BuildConfig, result: dict[str, Any]) -> list[str]:
             else "nothing sent, assumptions from the config"
         ),
         f"  {'stage':<11} {'role':<16} {'requests':>9} {'tokens in':>12} {'cache read':>11} "
-        f"{'tokens out':>11} {'cost':>10}  {'low – high':>21}",
+        f"{'cache write':>11} {'tokens out':>11} {'cost':>10}  {'low – high':>21}",
     ]
     for stage, s in result["stages"].items():
         for role, r in s["roles"].items():
             how = " (batch)" if r["batch"] else ""
             out.append(
                 f"  {stage:<11} {role:<16} {r['requests']:>9,} {r['tokens_in']:>12,} "
-                f"{r['tokens_cache_read']:>11,} {r['tokens_out']:>11,} {money(r['cost_usd']):>10}"
+                f"{r['tokens_cache_read']:>11,} {r['tokens_cache_write']:>11,} "
+                f"{r['tokens_out']:>11,} {money(r['cost_usd']):>10}"
                 f"  {money(r['low_usd']) + ' – ' + money(r['high_usd']):>21}{how}"
             )
     a = result["assumptions"]

@@ -8,11 +8,21 @@ from conftest import ROOT, config_dict, run_cli, write_config
 
 from raspberry.config import load_config
 from raspberry.estimate.config import EstimateConfig
-from raspberry.estimate.model import turn_odds
+from raspberry.estimate.model import PromptCache, turn_odds
 from raspberry.estimate.pilot import _turn_rates
 from raspberry.estimate.summary import estimate
+from raspberry.llm.providers import (
+    anthropic_body,
+    anthropic_completion,
+    openai_body,
+    openai_completion,
+)
+from raspberry.llm.types import Request
+from raspberry.sim import completions
+from raspberry.sim import prompt_cache as sim_cache
 from raspberry.sim.config import SimConfig
 from raspberry.sim.process import running_sim
+from raspberry.sim.roles import Behaviour
 
 PRICES = {
     "sim-teacher": {"input_per_mtok": 3.0, "output_per_mtok": 15.0},
@@ -69,6 +79,48 @@ def test_longer_outputs_and_batch_move_the_estimate_as_they_should(tmp_path):
             base["stages"][stage]["cost_usd"] / 2, rel=1e-3
         )
     assert auto["stages"]["dialogues"]["cost_usd"] == base["stages"]["dialogues"]["cost_usd"]
+
+
+@pytest.mark.parametrize("minimum", [150, 400, 900])
+@pytest.mark.parametrize("kind", ["anthropic", "openai_compatible"])
+def test_cache_reads_and_writes_per_turn_are_the_providers(kind, minimum):
+    """Turn by turn, the estimate's prompt-cache reads and writes are those the simulated provider
+    reports for the bodies the gateway sends: Anthropic reads only up to breakpoints an earlier
+    request wrote and charges the rest as a write; OpenAI reads 128-token steps of any prefix."""
+    anthropic = kind == "anthropic"
+    cache = sim_cache.PromptCache(minimum)
+    model = PromptCache(minimum, breakpoints=anthropic)
+    system = "s" * 800
+
+    def seen(messages: list[dict[str, str]]) -> int:  # the prompt's tokens as the server counts
+        head = system if anthropic else f"system:{system}"
+        return len(head + "".join(f"{m['role']}:{m['content']}" for m in messages)) // 4
+
+    for letter in "qr":  # the first dialogue puts the system prompt in the cache
+        messages = [{"role": "user", "content": letter * 600}]
+        for k in range(1, 5):
+            request = Request("sim-teacher", system, list(messages), {"max_tokens": 64})
+            if anthropic:
+                _, data = completions.answer(
+                    "anthropic", anthropic_body(request, True), Behaviour(), cache=cache
+                )
+                got = anthropic_completion(data)
+            else:
+                _, data = completions.answer(
+                    "openai", openai_body(kind, request), Behaviour(), cache=cache
+                )
+                got = openai_completion(data)
+            before = seen(messages[:-2]) if k > 1 else 0
+            shared = seen([]) if anthropic else seen([{"role": "user", "content": ""}])
+            expected = model.turn(k, shared, seen(messages), before)
+            if letter == "r":  # the model counts the system prompt's one write as nothing
+                assert got.tokens_cache_read == expected[0], k
+                # The server's input count leaves out the role labels its cache counts.
+                assert got.tokens_cache_write == pytest.approx(expected[1], abs=3 * k), k
+            messages += [
+                {"role": "assistant", "content": "a" * 1000},
+                {"role": "user", "content": "n" * 200},
+            ]
 
 
 def test_turn_rates_from_a_pilots_dialogues():

@@ -78,6 +78,7 @@ class Line:
     requests: float = 0.0
     tokens_in: float = 0.0
     tokens_cache_read: float = 0.0
+    tokens_cache_write: float = 0.0
     tokens_out: float = 0.0
     batch: bool = False
 
@@ -89,6 +90,7 @@ class Line:
             model="",
             tokens_in=round(self.tokens_in),
             tokens_cache_read=round(self.tokens_cache_read),
+            tokens_cache_write=round(self.tokens_cache_write),
             tokens_out=round(self.tokens_out),
             batch=self.batch,
         )
@@ -99,7 +101,7 @@ def _line(
     stage: str, role: str, n: float, tokens_in: float, tokens_out: float, batch: bool
 ) -> Line:
     """n requests of tokens_in and tokens_out each."""
-    return Line(stage, role, n, n * tokens_in, 0.0, n * tokens_out, batch)
+    return Line(stage, role, n, n * tokens_in, tokens_out=n * tokens_out, batch=batch)
 
 
 @dataclass(frozen=True)
@@ -137,13 +139,41 @@ def _prompt_tokens(config: BuildConfig, name: str) -> int:
     return count(re.sub(r"\{[a-z_]+\}", "", text))
 
 
-def _cache_min(config: BuildConfig) -> int:
-    """The shortest prefix the teacher's provider caches: the simulator's setting, or the
-    1,024 tokens of the real APIs."""
+@dataclass(frozen=True)
+class PromptCache:
+    """How the teacher's provider caches a dialogue's prompts."""
+
+    minimum: int  # the shortest prefix it keeps
+    breakpoints: bool  # Anthropic: only up to cache_control marks; OpenAI: every prefix
+    step: int = 128  # OpenAI caches in steps of this many tokens past the minimum
+
+    def turn(self, k: int, system: float, prompt: float, before: float) -> tuple[float, float]:
+        """(tokens read, tokens written at the cache-write price) of turn k's prompt, whose
+        system prompt (the same in every dialogue) is `system` tokens long and whose previous
+        turn's prompt, a prefix of it, was `before`."""
+        shared = system if system >= self.minimum else 0.0
+        if not self.breakpoints:  # the longest step of an earlier prompt; writes are free
+            seen = before if k > 1 else system
+            if seen < self.minimum:
+                return 0.0, 0.0
+            return self.minimum + (seen - self.minimum) // self.step * self.step, 0.0
+        if k == 1:  # only the system prompt is marked: written once for the whole build
+            return shared, 0.0
+        # From turn 2 the last message is marked too; turn 1 marked only the system prompt.
+        read = before if k > 2 and before >= self.minimum else shared
+        return read, (prompt - read if prompt >= self.minimum else 0.0)
+
+
+def _prompt_cache(config: BuildConfig) -> PromptCache:
+    """The teacher's provider's caching: the simulator's minimum, or the real APIs' 1,024
+    tokens; an Anthropic provider with prompt_cache off keeps nothing."""
     provider = config.providers[config.models["teacher"].provider]
+    anthropic = provider.kind == "anthropic"
+    if anthropic and not provider.prompt_cache:
+        return PromptCache(10**9, True)
     if provider.base_url == SIM_BASE_URL and config.sim:
-        return config.sim.cache_min_tokens
-    return 1024 if provider.kind != "anthropic" or provider.prompt_cache else 10**9
+        return PromptCache(config.sim.cache_min_tokens, anthropic)
+    return PromptCache(1024, anthropic)
 
 
 def turn_odds(a: Assumptions, max_turns: int) -> list[float]:
@@ -204,16 +234,16 @@ def lines(config: BuildConfig, qs: Questions, a: Assumptions) -> list[Line]:
     teacher = Line("dialogues", "teacher")
     nudger = Line("dialogues", "user_standin")
     nudge_prompt = _prompt_tokens(config, d.user_standin_prompt)
-    cache_min = _cache_min(config)
+    cache = _prompt_cache(config)
     for k, p in enumerate(reach, 1):
         n = dialogues * p
+        prompt = system + mean_q + (k - 1) * step
+        read, written = cache.turn(k, system, prompt, prompt - step)
         teacher.requests += n
-        teacher.tokens_in += n * (system + mean_q + (k - 1) * step)
+        teacher.tokens_in += n * prompt
+        teacher.tokens_cache_read += n * read
+        teacher.tokens_cache_write += n * written
         if k > 1:
-            # The previous turn's whole prompt is a prefix of this one: read from the provider's
-            # prompt cache when it is long enough to be kept.
-            before = system + mean_q + (k - 2) * step
-            teacher.tokens_cache_read += n * before if before >= cache_min else 0
             nudger.requests += n
             nudger.tokens_in += n * (nudge_prompt + mean_q + reference + a.out("teacher"))
     teacher.tokens_out = teacher.requests * a.out("teacher")

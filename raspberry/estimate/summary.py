@@ -8,7 +8,8 @@ from raspberry.config import BuildConfig
 from raspberry.estimate.config import EstimateConfig
 from raspberry.estimate.model import cases, lines, questions_of
 
-FIGURES = ("requests", "tokens_in", "tokens_cache_read", "tokens_out")
+FIGURES = ("requests", "tokens_in", "tokens_cache_read", "tokens_cache_write", "tokens_out")
+MONEY = ("cost_usd", "low_usd", "high_usd")
 
 
 def estimate(config: BuildConfig, assumptions: EstimateConfig | None = None) -> dict[str, Any]:
@@ -20,49 +21,21 @@ def estimate(config: BuildConfig, assumptions: EstimateConfig | None = None) -> 
     }
     from raspberry import pipeline  # the registry imports the stages: only when estimating
 
-    stages: dict[str, Any] = {
-        name: {
-            "roles": {},
-            "cost_usd": 0.0,
-            "low_usd": 0.0,
-            "high_usd": 0.0,
-            **dict.fromkeys(FIGURES, 0),
-        }  # fmt: skip
-        for name in pipeline.names()
-    }
+    stages: dict[str, Any] = {name: _totals(roles={}) for name in pipeline.names()}
     for point, low, high in zip(by_case["point"], by_case["low"], by_case["high"], strict=True):
         model = config.models[point.role].model
         price = config.prices.get(model)
-        stage = stages.setdefault(
-            point.stage,
-            {
-                "roles": {},
-                "cost_usd": 0.0,
-                "low_usd": 0.0,
-                "high_usd": 0.0,
-                **dict.fromkeys(FIGURES, 0),
-            },  # fmt: skip
-        )
-        role = stage["roles"].setdefault(
-            point.role,
-            {
-                "model": model,
-                "batch": point.batch,
-                "cost_usd": 0.0,
-                "low_usd": 0.0,
-                "high_usd": 0.0,
-                **dict.fromkeys(FIGURES, 0),
-            },  # fmt: skip
-        )
+        stage = stages.setdefault(point.stage, _totals(roles={}))
+        role = stage["roles"].setdefault(point.role, _totals(model=model, batch=point.batch))
         for field in FIGURES:
             role[field] += round(getattr(point, field))
             stage[field] += round(getattr(point, field))
-        for key, line in (("cost_usd", point), ("low_usd", low), ("high_usd", high)):
+        for key, line in zip(MONEY, (point, low, high), strict=True):
             role[key] += line.cost(price)
             stage[key] += line.cost(price)
     for stage in stages.values():
         for entry in (stage, *stage["roles"].values()):
-            for key in ("cost_usd", "low_usd", "high_usd"):
+            for key in MONEY:
                 entry[key] = round(entry[key], 4)
     return {
         "questions": {"free": qs.free, "written": qs.written},
@@ -71,3 +44,8 @@ def estimate(config: BuildConfig, assumptions: EstimateConfig | None = None) -> 
         "estimate_high_usd": round(sum(s["high_usd"] for s in stages.values()), 4),
         "stages": stages,
     }
+
+
+def _totals(**fields: Any) -> dict[str, Any]:
+    """A stage's or a role's figures, all at zero."""
+    return {**fields, **dict.fromkeys(MONEY, 0.0), **dict.fromkeys(FIGURES, 0)}
