@@ -21,6 +21,7 @@ from raspberry.llm.cost import request_cost
 from raspberry.llm.types import STOP, Completion
 from raspberry.prompts import load_prompt
 from raspberry.questions import files, reasoning_gym_source
+from raspberry.sim.prompt_cache import OPENAI_STEP
 from raspberry.verify import has_verifier
 
 ENCODING = "o200k_base"
@@ -145,7 +146,7 @@ class PromptCache:
 
     minimum: int  # the shortest prefix it keeps
     breakpoints: bool  # Anthropic: only up to cache_control marks; OpenAI: every prefix
-    step: int = 128  # OpenAI caches in steps of this many tokens past the minimum
+    step: int = OPENAI_STEP  # OpenAI caches in steps of this many tokens past the minimum
 
     def turn(self, k: int, system: float, prompt: float, before: float) -> tuple[float, float]:
         """(tokens read, tokens written at the cache-write price) of turn k's prompt, whose

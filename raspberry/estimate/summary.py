@@ -28,11 +28,13 @@ def estimate(config: BuildConfig, assumptions: EstimateConfig | None = None) -> 
         stage = stages.setdefault(point.stage, _totals(roles={}))
         role = stage["roles"].setdefault(point.role, _totals(model=model, batch=point.batch))
         for field in FIGURES:
-            role[field] += round(getattr(point, field))
-            stage[field] += round(getattr(point, field))
+            tokens = round(getattr(point, field))
+            role[field] += tokens
+            stage[field] += tokens
         for key, line in zip(MONEY, (point, low, high), strict=True):
-            role[key] += line.cost(price)
-            stage[key] += line.cost(price)
+            dollars = line.cost(price)
+            role[key] += dollars
+            stage[key] += dollars
     for stage in stages.values():
         for entry in (stage, *stage["roles"].values()):
             for key in MONEY:
