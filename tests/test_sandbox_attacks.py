@@ -130,19 +130,26 @@ def test_no_process_is_left_behind():
     )
 
     def processes() -> list[str]:
-        ps = subprocess.run(["ps", "-eo", "uid,pid,args"], capture_output=True, text=True).stdout
-        return ps.splitlines()
+        ps = subprocess.run(["ps", "-eo", "uid,pid,stat,args"], capture_output=True, text=True)
+        return ps.stdout.splitlines()
 
-    def nobodys() -> set[str]:  # the host's processes of uid 65534 (the sandbox's user)
-        return {ln for ln in processes() if ln.split()[0] == "65534"}
+    def nobodys() -> dict[str, str]:  # pid -> state of the host's processes of uid 65534
+        return {f[1]: f[2] for ln in processes() if (f := ln.split())[0] == "65534"}
 
     before = nobodys()
     started = time.monotonic()
     run = _run(body)
     assert time.monotonic() - started < FAST["wall_s"] + 3
     assert not run.ok  # its lingering thread kept it past the wall time
-    assert not nobodys() - before
+    left = {pid: state for pid, state in nobodys().items() if pid not in before}
+    assert all(state.startswith("Z") for state in left.values()), left  # none is alive
     assert not any(marker in ln for ln in processes())
+    # The dead pass to the host's init, which reaps them in its own time: soon, not at once.
+    deadline = time.monotonic() + 5
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = {pid: state for pid, state in nobodys().items() if pid not in before}
+    assert not left, left
 
 
 def test_the_end_of_tests_proof_cannot_be_read_or_forged():
