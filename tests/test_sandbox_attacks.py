@@ -6,6 +6,7 @@ verdict.
 """
 
 import os
+import shutil
 import subprocess
 import tempfile
 import textwrap
@@ -87,34 +88,59 @@ def test_nothing_of_the_host_can_be_changed_or_read(tmp_path):
 
 
 def test_the_sandbox_sees_only_its_own_folder():
-    # Nothing of the host is mounted: the root holds only libraries, Python, /dev and the folder.
+    # Nothing of the host is mounted: the root holds only libraries, Python, /dev and a tmpfs
+    # whose only file, the program, is gone once it is compiled.
     run = _run("import os\nprint(sorted(os.listdir('/')))")
     assert not run.ok  # listing / is refused by the hook; the mount namespace is the wall
     run = _run("import os\nprint(sorted(os.listdir('.')))")
-    assert run.ok and run.stdout.strip() == "['stderr', 'stdout']"
+    assert run.ok and run.stdout.strip() == "[]"
+
+
+def test_what_it_writes_is_bounded_and_never_reaches_the_host_disk():
+    """Many files each under the output limit once filled the host's /tmp (1 GB in 5 s); the
+    folder is now a tmpfs of disk_mb."""
+    before = shutil.disk_usage(tempfile.gettempdir()).used
+    run = _run(
+        "import os\nwritten = 0\ntry:\n    for i in range(200):\n"
+        "        open(f'f{i}', 'wb').write(b'x' * 90_000)\n        written += 90_000\n"
+        "except OSError as exc:\n    print(written, exc.errno)"
+    )
+    written, errno = map(int, run.stdout.split())
+    assert errno == 28 and written <= Limits().disk_mb * 1024 * 1024, run
+    assert shutil.disk_usage(tempfile.gettempdir()).used - before < 8 * 1024 * 1024
+
+
+def _nobody_uids_of_launchers() -> list[int]:
+    uids = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            cmdline = (status.parent / "cmdline").read_bytes()
+            text = status.read_text()
+        except OSError:
+            continue
+        if b"Runs inside the sandbox" in cmdline and b"bwrap" not in cmdline.split(b"\0")[0]:
+            uids.append(int(text.split("\nUid:")[1].split()[0]))
+    return uids
 
 
 def test_the_program_runs_as_nobody_on_the_host_too():
-    """As root, the sandbox maps its nobody to the host's nobody: a file it writes is owned by
-    uid 65534 on the host while it runs."""
+    """As root, the sandbox maps its nobody to the host's nobody: the host sees the program's
+    process as uid 65534 while it runs."""
     seen: list[int] = []
-    before = set(Path(tempfile.gettempdir()).glob("raspberry-sandbox-*"))
 
     def watch():
+        time.sleep(1)  # past the launcher's start (as root of its namespace) into the sleep
         deadline = time.monotonic() + 8
         while time.monotonic() < deadline and not seen:
-            for folder in set(Path(tempfile.gettempdir()).glob("raspberry-sandbox-*")) - before:
-                marker = folder / "marker"
-                if marker.exists():
-                    seen.append(marker.stat().st_uid)
+            seen.extend(_nobody_uids_of_launchers())
             time.sleep(0.01)
 
     watcher = threading.Thread(target=watch)
     watcher.start()
-    run = _run("import os, time\nopen('marker', 'w').write('x')\nprint(os.getuid())\ntime.sleep(2)")
+    run = _run("import os, time\nprint(os.getuid())\ntime.sleep(2)")
     watcher.join()
     assert run.ok and run.stdout.strip() == "65534"
-    assert seen and seen[0] == (65534 if os.geteuid() == 0 else os.geteuid())
+    assert seen and set(seen) == {65534 if os.geteuid() == 0 else os.geteuid()}
 
 
 def test_no_process_is_left_behind():

@@ -10,6 +10,7 @@ from typing import Any
 from raspberry.verify import check
 from raspberry.verify.checks import VERIFIERS
 from raspberry.verify.constraints import RULES
+from raspberry.verify.sandbox import limits_of
 
 ANSWER_TYPES = ("numeric", "exact", "mcq", "math", "list", "unordered_list", "constraint", "judge")
 
@@ -44,8 +45,16 @@ def spec_problem(spec: Any, reference: str) -> str | None:
         ]
         if unknown:
             return f"unknown constraint rules {unknown}; known: {sorted(RULES)}"
-    if kind in ("reasoning_gym", "code"):
-        return None  # their references are not answers in the spec's own terms
+    if kind == "code":
+        if not isinstance(spec.get("tests"), str) or not spec["tests"].strip():
+            return "a code question needs its tests as Python source in \"tests\""
+        try:
+            limits_of(spec.get("limits", {}))
+        except ValueError as exc:
+            return f"bad code limits: {exc}"
+        return None  # its reference is not an answer in the spec's own terms
+    if kind == "reasoning_gym":
+        return None  # its reference is not an answer in the spec's own terms
     result = check(spec, f"Final answer: {reference}")
     return None if result.passed else f"the reference answer fails its own check ({result.reason})"
 

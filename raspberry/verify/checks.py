@@ -42,7 +42,7 @@ from raspberry.verify.extract import extract_final_answer
 from raspberry.verify.lists import compare_lists
 from raspberry.verify.math import MATH
 from raspberry.verify.mcq import extract_choice
-from raspberry.verify.sandbox import Limits, run_tests
+from raspberry.verify.sandbox import limits_of, run_tests
 
 
 class CheckResult(BaseModel):
@@ -167,11 +167,12 @@ def _code(spec: dict[str, Any], text: str) -> CheckResult:
     blocks = _FENCE.findall(text)
     if not blocks:
         return CheckResult(passed=False, reason="no fenced code block found")
-    limits = Limits(**spec.get("limits", {}))
+    limits, clamped = limits_of(spec.get("limits", {}))
+    bounded = f" ({'; '.join(clamped)}, the verification bounds)" if clamped else ""
     run = run_tests(blocks[-1], spec["tests"], limits)
     if run.ok:
-        return CheckResult(passed=True, reason="the tests pass")
-    return CheckResult(passed=False, reason=f"the tests fail: {run.reason}")
+        return CheckResult(passed=True, reason=f"the tests pass{bounded}")
+    return CheckResult(passed=False, reason=f"the tests fail: {run.reason}{bounded}")
 
 
 VERIFIERS: dict[str, Callable[[dict[str, Any], str], CheckResult]] = {

@@ -8,28 +8,37 @@ _FINAL = re.compile(r"final\s+answer\s*[:：]\s*(.+)", re.IGNORECASE)
 _BOXED = re.compile(r"\\boxed\s*\{")
 
 
+def _boxes(text: str) -> list[str]:
+    """Contents of every \\boxed{...}, braces balanced."""
+    found = []
+    for match in _BOXED.finditer(text):
+        depth = 1
+        for i in range(match.end(), len(text)):
+            if text[i] == "{":
+                depth += 1
+            elif text[i] == "}":
+                depth -= 1
+                if depth == 0:
+                    found.append(text[match.end() : i])
+                    break
+    return found
+
+
 def _unbox(text: str) -> str | None:
-    """Content of the last \\boxed{...}, braces balanced."""
-    matches = list(_BOXED.finditer(text))
-    if not matches:
-        return None
-    start = matches[-1].end()
-    depth = 1
-    for i in range(start, len(text)):
-        if text[i] == "{":
-            depth += 1
-        elif text[i] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start:i]
+    """Content of the last \\boxed{...} of the last line that has one; None when that line
+    boxes two different answers ("\\boxed{3} or \\boxed{4}" is a hedge, not an answer).
+    An earlier line's box is an attempt the text went on to correct."""
+    for line in reversed(text.splitlines()):
+        boxes = _boxes(line)
+        if boxes:
+            return boxes[-1] if len({b.strip() for b in boxes}) == 1 else None
     return None
 
 
 def _clean(answer: str) -> str:
     answer = answer.strip()
-    boxed = _unbox(answer)
-    if boxed is not None:
-        answer = boxed
+    if _boxes(answer):
+        answer = _unbox(answer) or ""
     answer = answer.strip().strip("*_`").strip().rstrip(".。!").strip()
     answer = re.sub(r"^\$+|\$+$", "", answer).strip()
     return answer.rstrip(".。!").strip()

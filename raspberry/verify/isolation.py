@@ -5,9 +5,9 @@ Every sandboxed program starts as
 - new user, PID, network, IPC, UTS and cgroup namespaces: it sees no other process, no network
   interface but a down loopback, and its own hostname;
 - a root of bubblewrap's own holding only the shared libraries (/usr/lib*), the Python
-  installation (read-only, at /python), the loader's cache, /dev's harmless nodes and its
-  folder (read-write, at /sandbox): no other file of /etc, no /home, /proc, /tmp or /work, no
-  program but Python;
+  installation (read-only, at /python), the loader's cache, /dev's harmless nodes and a tmpfs
+  of a bounded size at /sandbox holding a copy of the program: no other file of /etc, no
+  /home, /proc, /tmp or /work, no program but Python, and no byte written to the host's disk;
 - the seccomp filter of seccomp.py, which the launcher installs before the program is read: no
   process or program can be started from then on, whatever the way;
 - a user id that is nobody's on the host too. As root, the user namespace is made first by
@@ -107,11 +107,19 @@ def _fixed() -> tuple[str, str, str, str, str, tuple[str, ...]]:
 
 
 @contextmanager
-def sandboxed(folder: Path, argv: list[str], fds: tuple[int, ...] = ()) -> Iterator[tuple]:
-    """The command that runs the launcher with `argv` on `folder` in isolation, and the fds to
-    pass it. Raises SandboxUnavailable where this machine cannot isolate it."""
+def sandboxed(
+    program: Path, disk_bytes: int, argv: list[str], fds: tuple[int, ...] = ()
+) -> Iterator[tuple]:
+    """The command that runs the launcher with `argv` on a copy of `program` (main.py of a
+    tmpfs of `disk_bytes` at /sandbox, the only place it can write, so it cannot fill the
+    host's disk), and the fds to pass it. Raises SandboxUnavailable where this machine cannot
+    isolate it."""
     bwrap, bpf, prefix, exe, launcher, binds = _fixed()
-    with _user_namespace() if os.geteuid() == 0 else nullcontext() as userns:
+    source = os.open(program, os.O_RDONLY)
+    with (
+        _user_namespace() if os.geteuid() == 0 else nullcontext() as userns,
+        os.fdopen(source, "rb"),
+    ):
         identity = (
             ["--userns", str(userns), "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
             if userns is not None
@@ -126,10 +134,12 @@ def sandboxed(folder: Path, argv: list[str], fds: tuple[int, ...] = ()) -> Itera
             *binds,
             "--ro-bind", prefix, PYTHON_DEST,
             "--dev", "/dev",
-            "--bind", str(folder), FOLDER_DEST, "--chdir", FOLDER_DEST,
+            "--perms", "0777", "--size", str(disk_bytes), "--tmpfs", FOLDER_DEST,
+            "--perms", "0644", "--file", str(source), f"{FOLDER_DEST}/main.py",
+            "--chdir", FOLDER_DEST,
             f"{PYTHON_DEST}/{exe}", "-I", "-S", "-c", launcher, argv[0], argv[1], bpf, *argv[2:],
         ]  # fmt: skip
-        yield cmd, (*fds, *([userns] if userns is not None else []))
+        yield cmd, (*fds, source, *([userns] if userns is not None else []))
 
 
 def setup_failure(stderr: str) -> str | None:

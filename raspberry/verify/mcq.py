@@ -1,7 +1,8 @@
 """The chosen letter of a multiple-choice answer (A-F), or None when there is none or several.
 
 Accepted: `Final Answer: C`, `final answer: (c)`, `**C**`, `Final answer: C) Paris`. Two letters
-("C and D", "C, D", "C/D") are no answer: a model may not hedge its way to a pass.
+("C and D", "C, D", "C/D", "(C) but maybe (D)") are no answer: a model may not hedge its way to
+a pass.
 """
 
 from __future__ import annotations
@@ -11,6 +12,11 @@ import re
 _FINAL = re.compile(r"final\s+answer\s*(?:is)?\s*[:：]?\s*(.*)", re.IGNORECASE)
 _LEADING = re.compile(r"^\(?([A-Fa-f])\)?(?=$|[\s.):,;/])")
 _ANOTHER = re.compile(r"(?:\b(?:and|or)\b|[,/&+])\s*\(?([A-Fa-f])\)?(?![A-Za-z])")
+# A second letter offered after the first: "(C) but maybe (D)", "C, or possibly D".
+_HEDGED = re.compile(
+    r"\(([A-Fa-f])\)|\b(?i:maybe|perhaps|possibly|probably|either|otherwise|unless)\b"
+    r"[\s,:]*(?:\w+\s+){0,2}?\(?([A-F])\)?(?![A-Za-z])"
+)
 _MARKED = re.compile(
     r"\(([A-Fa-f])\)|(?<![A-Za-z'])([A-F])(?=\))|(?<![A-Za-z'])([A-F])(?![A-Za-z'])"
 )
@@ -29,7 +35,9 @@ def _choice(segment: str) -> str | None:
     lead = _LEADING.match(segment)
     if lead:
         rest = segment[lead.end() :]
-        others = {m.group(1).upper() for m in _ANOTHER.finditer(rest)} - {lead.group(1).upper()}
+        others = {m.group(1).upper() for m in _ANOTHER.finditer(rest)}
+        others |= {next(g for g in m.groups() if g).upper() for m in _HEDGED.finditer(rest)}
+        others -= {lead.group(1).upper()}
         return None if others else lead.group(1).upper()
     letters = {next(g for g in m.groups() if g).upper() for m in _MARKED.finditer(segment)}
     return letters.pop() if len(letters) == 1 else None

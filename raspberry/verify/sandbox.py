@@ -13,6 +13,7 @@ says what this stops and what it cannot.
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import shutil
@@ -21,12 +22,13 @@ import subprocess
 import tempfile
 import time
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
-from raspberry.verify.isolation import NOBODY, SandboxUnavailable, sandboxed, setup_failure
+from raspberry.verify.isolation import SandboxUnavailable, sandboxed, setup_failure
 
 TAIL = 2000  # characters of stdout/stderr kept in the result
 
@@ -38,6 +40,41 @@ class Limits:
     memory_mb: int = 512
     output_bytes: int = 1_000_000
     processes: int = 64  # tasks of the host's nobody (threads); new processes are refused anyway
+    disk_mb: int = 16  # its writable folder, a tmpfs of its own (memory, not the host's disk)
+
+
+_LIMIT_NAMES = tuple(f.name for f in fields(Limits))
+
+
+# The most a question's spec may ask of the sandbox: more is clamped to this, and the check's
+# reason says so. Specs come from files and from models; none may buy an answer minutes of
+# CPU or gigabytes. A constant, not a config knob: every caller of check() is bounded by it,
+# the CLI's `verify` and an RL trainer's reward included.
+MAX_LIMITS = Limits(
+    cpu_s=20, wall_s=30.0, memory_mb=2048, output_bytes=10_000_000, processes=64, disk_mb=64
+)
+
+
+def limits_of(raw: Any) -> tuple[Limits, list[str]]:
+    """A spec's `limits` within MAX_LIMITS, and what was clamped. ValueError when a limit is
+    unknown, not a number, or not above zero."""
+    if not isinstance(raw, dict):
+        raise ValueError("limits must be an object such as {\"wall_s\": 5}")
+    values: dict[str, int | float] = {}
+    clamped: list[str] = []
+    for name, value in raw.items():
+        if name not in _LIMIT_NAMES:
+            raise ValueError(f"unknown limit {name!r}; known: {', '.join(_LIMIT_NAMES)}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            raise ValueError(f"limits.{name} must be a number, not {value!r}")
+        if value <= 0:
+            raise ValueError(f"limits.{name} must be above 0, not {value:g}")
+        bound = getattr(MAX_LIMITS, name)
+        if value > bound:
+            clamped.append(f"limits.{name} {value:g} clamped to {bound:g}")
+            value = bound
+        values[name] = math.ceil(value) if isinstance(bound, int) else float(value)
+    return replace(Limits(), **values), clamped
 
 
 class RunResult(BaseModel):
@@ -88,14 +125,13 @@ class _Run:
     """One sandboxed launcher on its own folder: started, waited for, killed, read."""
 
     def __init__(self, stack: ExitStack, mode: str, program: str, limits: Limits, fds=()):
+        # On the host: the program, and its stdout and stderr (bounded by output_bytes each).
         self.folder = Path(tempfile.mkdtemp(prefix="raspberry-sandbox-"))
         stack.callback(shutil.rmtree, self.folder, True)
         (self.folder / "main.py").write_text(program, encoding="utf-8")
-        if os.geteuid() == 0:  # the program runs as nobody, who must own its folder
-            for path in (self.folder, self.folder / "main.py"):
-                os.chown(path, NOBODY, NOBODY)
         argv = [mode, json.dumps(asdict(limits)), *map(str, fds)]
-        with sandboxed(self.folder, argv, tuple(fds)) as (cmd, pass_fds):
+        disk = limits.disk_mb * 1024 * 1024
+        with sandboxed(self.folder / "main.py", disk, argv, tuple(fds)) as (cmd, pass_fds):
             with (
                 (self.folder / "stdout").open("wb") as out,
                 (self.folder / "stderr").open("wb") as err,

@@ -12,6 +12,9 @@ main.py once compiled, and then, by MODE:
 - test: runs main.py (the tests) against the answer's names, which are proxies that call the
   answer's process; only plain values cross (ints, strings, lists, ...), by value, so an object
   of the answer's that claims to equal anything stays a proxy and equals nothing but itself.
+  Only the names the tests read are bound, never a builtin's or a standard module's: an answer
+  that defines its own `len`, `sorted`, `AssertionError` or `math` cannot change what the tests
+  mean.
 
 Standard library only: site-packages are not in the sandbox.
 """
@@ -226,8 +229,9 @@ class RemoteError(Exception):
     pass
 
 
-class AnswerEnded(RuntimeError):
-    pass
+class AnswerEnded(BaseException):
+    """Not an Exception: tests that catch Exception around a call must not swallow the answer's
+    exit (an answer that exits whenever called would otherwise pass such tests)."""
 
 
 def test(code, channel):
@@ -255,8 +259,23 @@ def test(code, channel):
 
     _ask = ask
     names = {"__name__": "__main__", "__builtins__": builtins}
-    names.update(ask(op="names"))
+    wanted = _read_names(code)
+    answer = ask(op="names")
+    # A builtin or a standard module the tests read is the real one (the tests import what they
+    # use); everything else they read comes from the answer.
+    reserved = set(dir(builtins)) | set(sys.stdlib_module_names)
+    names.update({k: v for k, v in answer.items() if k in wanted and k not in reserved})
     exec(code, names)
+
+
+def _read_names(code):
+    """Every global name the tests' code (and the functions and classes in it) reads."""
+    found, todo = set(), [code]
+    while todo:
+        current = todo.pop()
+        found.update(current.co_names)
+        todo.extend(c for c in current.co_consts if isinstance(c, type(code)))
+    return found
 
 
 def main():
