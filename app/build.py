@@ -50,6 +50,9 @@ def new_build(
     out = str(output_dir or config.output_dir)
     build_id = check_build_id(build_id or config.build_id_for(dt.datetime.now(dt.UTC)))
     preflight(config, stages, out, build_id)
+    for line in _changed_files(BuildStore(out, build_id), config):
+        print(f"changed since the last run: {line}; that stage and those after it are computed "
+              "again", flush=True)  # fmt: skip
     with BuildStore(out, build_id).lock():  # refused at once when another process writes it
         manifest = run_flow(
             config, config_path, build_id, out, stages, exit_on_ctrl_c, executor, workers
@@ -93,8 +96,10 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     config = load_config(config_path)
     changed = [s for s in stages if manifest["config_hash"].get(s) != pipeline.stage(s).key(config)]
     if changed:
+        files = pipeline.changed_files(manifest.get("input_files", {}), config)
+        what = f"{config_path} or a file it names ({'; '.join(files)})" if files else config_path
         raise RaspberryError(
-            f"{config_path} changed since build '{args.build_id}' last ran: stages {changed} would "
+            f"{what} changed since build '{args.build_id}' last ran: stages {changed} would "
             "be computed again, not rerun; if that is what you want, run `raspberry build "
             f"--config {config_path} --build-id {args.build_id}`"
         )
@@ -112,6 +117,12 @@ def cmd_rerun(args: argparse.Namespace) -> int:
             workers=args.workers,
         )
         return _report_run(manifest, args.json)
+
+
+def _changed_files(store: BuildStore, config: BuildConfig) -> list[str]:
+    if not store.exists():
+        return []
+    return pipeline.changed_files(store.manifest().get("input_files", {}), config)
 
 
 def run_flow(

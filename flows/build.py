@@ -291,6 +291,8 @@ def _build(
 ) -> Any:
     store = BuildStore(out, build_id)
     store.init(pipeline.stage_keys(config, selected))
+    earlier = store.manifest().get("input_files", {})
+    store.record("input_files", {**earlier, **pipeline.input_files(config, selected)})
     started = time.time()
     summary: dict[str, Any] = {
         "build_id": build_id,

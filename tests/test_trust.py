@@ -324,3 +324,51 @@ def test_status_shows_what_an_interrupted_build_paid(tmp_path, prefect_api):
     assert ledger > 0 and summary["paid_usd"] == ledger and recorded <= ledger
     text = run_cli("status", "k", "--output-dir", out).stdout
     assert f"paid: {money(ledger)} for this build over 1 run (the request ledger" in text, text
+
+
+def test_an_edited_question_file_is_computed_again_and_the_rerun_says_so(tmp_path, prefect_api):
+    """Issue 35: the same build id after a line of its question file (and its answer) changed
+    took every shard from the cache and kept the old question."""
+    questions = tmp_path / "q.jsonl"
+    rows = [{"question": "What is 17 + 25?", "answer": "42"}, {"question": "What is 3 * 7?",
+            "answer": "21"}]  # fmt: skip
+    questions.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    data = config_dict(tmp_path, shards=1)
+    data["questions"] = {"shards": 1, "files": [{"path": str(questions), "answer_type": "numeric"}]}
+    config = write_config(tmp_path, data)
+    stages = ("--stages", "candidates,questions")
+    proc, first = _build(config, "t", *stages)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "changed since the last run" not in proc.stdout
+
+    rows[1] = {"question": "What is 6 * 9?", "answer": "54"}
+    questions.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    proc, second = _build(config, "t", *stages)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"changed since the last run: {questions} was edited; it is read by candidates" in (
+        proc.stdout
+    )
+    assert second["stages"]["candidates"]["shards_cached"] == 0
+    kept = pq.read_table(shard_file(tmp_path / "builds", "t", "questions", 0)).to_pylist()
+    assert {(q["prompt"], q["reference_answer"]) for q in kept} == {
+        ("What is 17 + 25?", "42"), ("What is 6 * 9?", "54")}  # fmt: skip
+
+    proc = run_cli("rerun", "t", "--output-dir", str(tmp_path / "builds"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # nothing changed since: a rerun
+    questions.write_text(questions.read_text().replace("54", "55"))
+    proc = run_cli("rerun", "t", "--output-dir", str(tmp_path / "builds"))
+    assert proc.returncode == 2 and f"{questions} was edited" in proc.stderr, proc.stderr
+
+
+def test_a_benchmark_file_is_in_the_key_of_the_stage_that_reads_it(tmp_path, make_config):
+    bench = tmp_path / "bench.json"
+    shutil.copy(ROOT / "tests" / "data" / "simplebench_sample.json", bench)
+    config = make_config(questions={"seed": 1, "shards": 1, "reasoning_gym": [
+        {"task": "chain_sum", "count": 2}], "filters": {"decontamination": {
+            "benchmarks": [str(bench)]}}})  # fmt: skip
+    from raspberry import pipeline
+
+    before = {s: pipeline.stage(s).key(config) for s in pipeline.names()}
+    bench.write_text(bench.read_text().replace("?", "?!", 1))
+    after = {s: pipeline.stage(s).key(config) for s in pipeline.names()}
+    assert [s for s in before if before[s] != after[s]] == ["candidates"]

@@ -48,6 +48,27 @@ def stage_keys(config: BuildConfig, selected: list[str]) -> dict[str, str]:
     return {name: stage(name).key(config) for name in selected}
 
 
+def input_files(config: BuildConfig, selected: list[str]) -> dict[str, dict[str, str]]:
+    """The files each selected stage reads ({stage: {path: digest}}), recorded with the build."""
+    return {name: found for name in selected if (found := stage(name).input_files(config))}
+
+
+def changed_files(recorded: dict[str, dict[str, str]], config: BuildConfig) -> list[str]:
+    """What changed since `recorded` (input_files of an earlier run), one line a file."""
+    said = []
+    for name, files in recorded.items():
+        if name not in _REGISTRY:
+            continue
+        now = stage(name).input_files(config)
+        for path in sorted(set(files) | set(now)):
+            if path not in now:
+                said.append(f"{path} is no longer read by {name}")
+            elif files.get(path) != now[path]:
+                what = "is new to" if path not in files else "was edited; it is read by"
+                said.append(f"{path} {what} {name}")
+    return said
+
+
 from raspberry.pipeline import candidates, dialogues, questions, sft, verdicts  # noqa: E402
 
 register(candidates.STAGE)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from raspberry.config import BuildConfig
 from raspberry.pipeline.spec import ShardContext, Stage, Stats
 from raspberry.questions import evolution, synthesis
 from raspberry.questions import steps as question_steps
+from raspberry.questions.files import file_path
 from raspberry.records import Question
 
 
@@ -17,6 +20,15 @@ def prompts(config: BuildConfig) -> dict[str, tuple[str, set[str]]]:
     if q.evolution:
         found["evolver_prompt"] = (q.evolution.prompt, evolution.PLACEHOLDERS)
     return found
+
+
+def files(config: BuildConfig) -> list[Path]:
+    """The question files and the benchmark files decontamination reads."""
+    folder = Path(config.source).parent
+    q = config.questions
+    return [file_path(f, folder) for f in q.files] + [
+        (folder / p).resolve() for p in q.filters.decontamination.benchmarks
+    ]
 
 
 def roles(config: BuildConfig) -> list[str]:
@@ -60,6 +72,7 @@ STAGE = Stage(
     sections=("questions", "models", "sim"),
     prompts=prompts,
     roles=roles,
+    files=files,
     check=question_steps.validate,
     funnel="candidates",
     preview=("source", "task", "prompt", "reference_answer"),

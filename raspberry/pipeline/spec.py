@@ -13,6 +13,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -123,6 +124,9 @@ class Stage:
     # (store, manifest) -> sample rows the build report shows, with what they came from
     samples: Callable[[BuildStore, dict[str, Any]], list[Sample]] | None = None
     exports: Exports | None = None  # the build's export files, written after it ran
+    # config -> the files it names that this stage reads (question files, benchmark files):
+    # their contents enter its key, so an edited file is never served from the cache.
+    files: Callable[[BuildConfig], list[Path]] = lambda config: []
 
     async def run(self, ctx: ShardContext, *inputs: Any) -> tuple[list[Row], Stats]:
         """One shard: its rows (their lineage naming this stage) and its stats."""
@@ -152,8 +156,13 @@ class Stage:
             for key, (name, placeholders) in self.prompts(config).items()
         }
 
+    def input_files(self, config: BuildConfig) -> dict[str, str]:
+        """The files it reads, by path, with a digest of their contents."""
+        return {str(path): file_digest(path) for path in self.files(config)}
+
     def key(self, config: BuildConfig) -> str:
-        """What its output depends on: its config sections and models, and its prompts' texts."""
+        """What its output depends on: its config sections and models, its prompts' texts and
+        the contents of the files it reads."""
         data = config.model_dump(mode="json")
         payload = {k: data[k] for k in self.sections}
         # How requests travel does not change what they return (both transports share the cache).
@@ -162,4 +171,30 @@ class Stage:
                 section.pop("transport", None)
         sections = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
         refs = sorted(p.fingerprint for p in self.load_prompts(config).values())
-        return hashlib.sha256(f"{sections}|{refs}".encode()).hexdigest()[:16]
+        files = sorted(self.input_files(config).values())
+        # A stage that reads no file keeps the key it always had (a warm cache stays warm).
+        text = f"{sections}|{refs}" + (f"|{files}" if files else "")
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes, worked out once per process for each (size, mtime); a missing
+    or unreadable file is "missing" here (preflight names it)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return "missing"
+    seen = (str(path), stat.st_size, stat.st_mtime_ns)
+    if seen not in _DIGESTS:
+        digest = hashlib.sha256()
+        try:
+            with path.open("rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError:
+            return "missing"
+        _DIGESTS[seen] = digest.hexdigest()[:32]
+    return _DIGESTS[seen]

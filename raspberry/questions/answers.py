@@ -47,7 +47,7 @@ def spec_problem(spec: Any, reference: str) -> str | None:
             return f"unknown constraint rules {unknown}; known: {sorted(RULES)}"
     if kind == "code":
         if not isinstance(spec.get("tests"), str) or not spec["tests"].strip():
-            return "a code question needs its tests as Python source in \"tests\""
+            return 'a code question needs its tests as Python source in "tests"'
         try:
             limits_of(spec.get("limits", {}))
         except ValueError as exc:

@@ -59,7 +59,7 @@ def limits_of(raw: Any) -> tuple[Limits, list[str]]:
     """A spec's `limits` within MAX_LIMITS, and what was clamped. ValueError when a limit is
     unknown, not a number, or not above zero."""
     if not isinstance(raw, dict):
-        raise ValueError("limits must be an object such as {\"wall_s\": 5}")
+        raise ValueError('limits must be an object such as {"wall_s": 5}')
     values: dict[str, int | float] = {}
     clamped: list[str] = []
     for name, value in raw.items():
