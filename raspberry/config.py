@@ -8,6 +8,7 @@ YAML: a provider names the environment variable that holds its key.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import os
 import re
@@ -262,13 +263,31 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def load_config(path: str | os.PathLike[str]) -> BuildConfig:
-    """Read and validate a build config; every failure is a one-line ConfigError."""
-    p = Path(path)
+# A config is settings; data (questions, benchmarks) lives in the files it names. Bounded, so a
+# stray multi-megabyte file is refused at once rather than parsed for seconds by every task.
+MAX_CONFIG_BYTES = 1 << 20
+# Parsed YAML by (path, size, mtime): every shard task of a process loads the same config.
+_PARSED: dict[tuple[str, int, int], Any] = {}
+
+
+def _parsed(p: Path) -> Any:
     try:
-        text = p.read_text(encoding="utf-8")
+        stat = p.stat()
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {p}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {p}: {exc.strerror}") from None
+    if stat.st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{p} is {stat.st_size / 2**20:.1f} MiB; a config is at most "
+            f"{MAX_CONFIG_BYTES // 2**20} MiB of settings: keep questions and other data in the "
+            "files it names (questions.files)"
+        )
+    seen = (str(p.resolve()), stat.st_size, stat.st_mtime_ns)
+    if seen in _PARSED:
+        return _PARSED[seen]
+    try:
+        text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{p} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
@@ -280,6 +299,15 @@ def load_config(path: str | os.PathLike[str]) -> BuildConfig:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "malformed YAML"
         raise ConfigError(f"{p}: invalid YAML{where}: {problem}") from None
+    _PARSED[seen] = data
+    return data
+
+
+def load_config(path: str | os.PathLike[str]) -> BuildConfig:
+    """Read and validate a build config; every failure is a one-line ConfigError. The YAML is
+    parsed once per process while the file is unchanged."""
+    p = Path(path)
+    data = copy.deepcopy(_parsed(p))  # validation must not see another caller's changes
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: the config must be a YAML mapping of keys to values")
     if "source" in data:

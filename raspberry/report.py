@@ -162,8 +162,13 @@ def cost_rows(manifest: dict[str, Any], run: dict[str, Any] | None) -> list[dict
 def run_lines(manifest: dict[str, Any]) -> list[str]:
     """What each run of the build did: the shards it computed (a rerun names the ones it redid)."""
     lines = []
-    for i, run in enumerate(manifest.get("runs") or [], 1):
+    runs = manifest.get("runs") or []
+    for i, run in enumerate(runs, 1):
         stages = run.get("stages", {})
+        if run.get("state") in ("running", "interrupted"):
+            # Killed before it could say: what its shards recorded while it ran.
+            until = runs[i]["started_at"] if i < len(runs) else float("inf")
+            stages = _written_during(manifest, run.get("started_at", 0), until)
         order = _names()
         computed = [f"{s}/{n}" for s in order for n in stages.get(s, {}).get("computed", [])]
         cached = sum(t.get("shards_cached", 0) for t in stages.values())
@@ -177,6 +182,22 @@ def run_lines(manifest: dict[str, Any]) -> list[str]:
             f"{what}; {cached} shard{'s' * (cached != 1)} from the cache"
         )
     return lines
+
+
+def _written_during(
+    manifest: dict[str, Any], start: float, until: float
+) -> dict[str, dict[str, list[str]]]:
+    """Per stage, the shards recorded done from `start` until `until`."""
+    found = {}
+    for stage, shards in manifest["stages"].items():
+        names = [
+            name
+            for name, entry in shards.items()
+            if entry.get("state") == "done" and start <= entry.get("at", -1) < until
+        ]
+        if names:
+            found[stage] = {"computed": sorted(names)}
+    return found
 
 
 def preview(

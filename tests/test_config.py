@@ -126,3 +126,23 @@ def test_build_id_is_the_date_in_the_schedule_timezone(make_config):
     auckland = make_config(schedule={"cron": "0 2 * * *", "timezone": "Pacific/Auckland"})
     assert auckland.build_id_for(late_utc) == "test-20261128"
     assert auckland.schedule.cron == "0 2 * * *"
+
+
+def test_a_config_is_parsed_once_per_process_while_it_is_unchanged(tmp_path, monkeypatch):
+    import os
+
+    import yaml
+
+    from raspberry import config as config_module
+
+    parses = []
+    real = yaml.load
+    monkeypatch.setattr(
+        config_module.yaml, "load", lambda *a, **k: parses.append(1) or real(*a, **k)
+    )
+    path = write_config(tmp_path, config_dict(tmp_path))
+    first, second = load_config(path), load_config(path)
+    assert len(parses) == 1 and first == second and first is not second
+    path.write_text(path.read_text().replace("name: test", "name: edited"))
+    os.utime(path, ns=(0, path.stat().st_mtime_ns + 1_000_000))
+    assert load_config(path).name == "edited" and len(parses) == 2

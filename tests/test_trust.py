@@ -324,6 +324,8 @@ def test_status_shows_what_an_interrupted_build_paid(tmp_path, prefect_api):
     assert ledger > 0 and summary["paid_usd"] == ledger and recorded <= ledger
     text = run_cli("status", "k", "--output-dir", out).stdout
     assert f"paid: {money(ledger)} for this build over 1 run (the request ledger" in text, text
+    # Issue 35: the killed run said "computed nothing" though its shards were written.
+    assert "run 1 (first run, interrupted): computed candidates/shard-00000, " in text, text
 
 
 def test_an_edited_question_file_is_computed_again_and_the_rerun_says_so(tmp_path, prefect_api):

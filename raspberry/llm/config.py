@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -35,6 +36,14 @@ class LimitConfig(Section):
         }
 
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _looks_like_key(name: str) -> bool:
+    """A long run of letters and digits in both cases, as tokens are; variable names are words."""
+    return len(name) >= 24 and "_" not in name and name != name.upper()
+
+
 class ProviderConfig(Section):
     kind: Literal["anthropic", "openai", "openai_compatible"]
     # None: the SDK's default endpoint; "sim": the simulated server the build starts; a list:
@@ -48,6 +57,17 @@ class ProviderConfig(Section):
     prompt_cache: bool = True
     # Per model name; "*" applies to every model of this provider without its own entry.
     limits: dict[str, LimitConfig] = Field(default_factory=dict)
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _a_variable_name(cls, value: str | None) -> str | None:
+        # A key pasted here would be printed by every message that names the variable.
+        if value is None or (_ENV_NAME.fullmatch(value) and not _looks_like_key(value)):
+            return value
+        raise ValueError(
+            f"'{value[:4]}…' looks like a key, not the name of an environment variable: put "
+            "the key in an environment variable (export MY_KEY=...) and give its name here"
+        )
 
     @field_validator("base_url")
     @classmethod

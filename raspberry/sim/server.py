@@ -27,6 +27,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from raspberry.errors import RaspberryError
 from raspberry.sim import embeddings as sim_embeddings
 from raspberry.sim.batches import Batches
 from raspberry.sim.completions import ERROR_KINDS, answer, error_body, text_of
@@ -157,7 +158,14 @@ def serve(settings: SimConfig, port: int = 0, exit_with_parent: bool = False) ->
         threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError as exc:
+        sock.close()
+        raise RaspberryError(
+            f"cannot listen on 127.0.0.1:{port} ({exc.strerror}); give another --port, or 0 "
+            "for a free one"
+        ) from None
     # Listen before announcing the URL, so a client that connects at once is queued, not refused.
     sock.listen(4096)
     print(f"listening on http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
@@ -189,6 +197,9 @@ def main() -> None:
         serve(SimConfig.model_validate_json(args.settings), args.port, args.exit_with_parent)
     except KeyboardInterrupt:  # stopped with its build's process group: the build says why
         sys.exit(130)
+    except RaspberryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
-"""Bad input through the real command, 39 cases: each is answered with one line naming the
+"""Bad input through the real command, 45 cases: each is answered with one line naming the
 problem, exit code 2 (the documented code for bad input), and a build written before is left
 exactly as it was (every byte of every file under the output folder)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import socket
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -155,7 +157,47 @@ def _blank_key(tmp: Path, data: dict) -> list[str]:
     return _build(tmp, data)
 
 
+_HELD: list[socket.socket] = []  # listening until the test process ends
+
+
+def _port_in_use(tmp: Path, data: dict) -> list[str]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    _HELD.append(sock)
+    return ["sim", "serve", "--port", str(sock.getsockname()[1])]
+
+
+def _huge_config(tmp: Path, data: dict) -> list[str]:
+    path = write_config(tmp, data)
+    with path.open("a") as f:
+        f.write(("# a comment line of a config grown far past its settings\n") * 40_000)
+    return ["build", "--config", str(path)]
+
+
+def _code_limits(limits: dict) -> Case:
+    def case(tmp: Path, data: dict) -> list[str]:
+        spec = {"kind": "code", "tests": "assert f() == 1", "limits": limits}
+        (tmp / "q.jsonl").write_text(json.dumps({"question": "Write f.", "spec": json.dumps(spec)}))
+        columns = {"verification": "spec", "answer": None}
+        data["questions"]["files"] = [{"path": str(tmp / "q.jsonl"), "columns": columns}]
+        return _build(tmp, data)
+
+    return case
+
+
+PASTED_KEY = "sk-ant-api03-Zq8vN2mK4pL7xR1tY6wB"
+
 CASES: dict[str, tuple[Case, str]] = {
+    "sim serve on a port in use": (_port_in_use, "Address already in use"),
+    "config over the size bound": (_huge_config, "a config is at most 1 MiB"),
+    "a key pasted where a variable name belongs": (
+        _edit(lambda d: d["providers"]["sim_openai"].update(api_key_env=PASTED_KEY)),
+        "'sk-a…' looks like a key",
+    ),
+    "negative code limit": (_code_limits({"wall_s": -1}), "limits.wall_s must be above 0"),
+    "zero code limit": (_code_limits({"memory_mb": 0}), "limits.memory_mb must be above 0"),
+    "unknown code limit": (_code_limits({"gpu": 1}), "unknown limit 'gpu'"),
     "prompt file not UTF-8": (_prompt_not_utf8, "is not UTF-8 text"),
     "duplicate YAML key": (
         lambda t, d: _raw_config(t, "name: a\nname: b\n"),
@@ -277,5 +319,6 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written_is_touched(tmp_path, n
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr[-2000:]
     assert expected in lines[0], lines[0]
+    assert PASTED_KEY[4:] not in proc.stdout + proc.stderr
     assert _snapshot(out / "old") == before
     assert not (ROOT / "nope.yaml").exists()
