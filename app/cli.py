@@ -17,6 +17,7 @@ from typing import Any
 
 from raspberry_app.build import cmd_build, cmd_export, cmd_rerun, cmd_status
 from raspberry_app.estimate import cmd_estimate
+from raspberry_app.init import cmd_init
 from raspberry_app.settings import prefect_env
 
 from raspberry import pipeline
@@ -275,6 +276,10 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--output-dir", default="data/builds", help=builds)
     status.add_argument("--json", action="store_true", help="print the summary as JSON")
 
+    init = _command(sub, "init", "write a starter project: the offline demo config, prompts, "
+                    "sample questions and real-provider configs", "raspberry init my-data",
+                    cmd_init)  # fmt: skip
+    init.add_argument("folder", help="a new folder, or one without a raspberry.yaml")
     export = _command(sub, "export", "write a build's export files again, no model calls",
                       "raspberry export demo-20261202 --out /tmp/exports --format openai_chat",
                       cmd_export)  # fmt: skip
@@ -298,7 +303,7 @@ def _parser() -> argparse.ArgumentParser:
 
     ev = _command(sub, "eval", "measure models on a benchmark file",
                   "raspberry eval --config configs/demo.yaml --benchmark "
-                  "tests/data/simplebench_sample.json --runs 2", cmd_eval)  # fmt: skip
+                  "configs/simplebench_sample.json --runs 2", cmd_eval)  # fmt: skip
     ev.add_argument("--config", required=True, help="YAML config with the models")
     ev.add_argument("--benchmark", required=True, help="SimpleBench JSON or JSONL file")
     ev.add_argument("--role", action="append", help="a role or eval.models name (repeatable)")

@@ -6,7 +6,7 @@ from conftest import ROOT
 from raspberry.benchmark_files import read_benchmark
 from raspberry.errors import BenchmarkFileError
 
-SAMPLE = ROOT / "tests" / "data" / "simplebench_sample.json"
+SAMPLE = ROOT / "configs" / "simplebench_sample.json"
 
 
 def _error(path) -> str:

@@ -225,7 +225,7 @@ def test_budget_stops_the_build_and_a_rerun_with_more_continues(tmp_path, prefec
 
 def test_eval_end_to_end(tmp_path, prefect_api):
     config = write_config(tmp_path, config_dict(tmp_path))
-    sample = ROOT / "tests" / "data" / "simplebench_sample.json"
+    sample = ROOT / "configs" / "simplebench_sample.json"
     proc = run_cli(
         "eval",
         "--config",

@@ -8,7 +8,7 @@ from raspberry.llm import Gateway
 from raspberry.prompts import load_prompt
 from raspberry.records import EvalRow
 
-SAMPLE = ROOT / "tests" / "data" / "simplebench_sample.json"
+SAMPLE = ROOT / "configs" / "simplebench_sample.json"
 
 
 def _row(run: int, qid: str, correct: bool) -> EvalRow:

@@ -28,7 +28,7 @@ from raspberry.store import BuildStore
 from raspberry.verify.constraints import broken_rules
 
 DATA = ROOT / "tests" / "data"
-SIMPLEBENCH = DATA / "simplebench_sample.json"
+SIMPLEBENCH = ROOT / "configs" / "simplebench_sample.json"
 
 
 def build_config(tmp_path: Path, questions: dict, **overrides) -> BuildConfig:

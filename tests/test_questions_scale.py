@@ -54,7 +54,7 @@ def test_ten_thousand_plus_five_hundred_questions(tmp_path):
             )
         )
     )
-    benchmarks = [str(ROOT / "tests/data/simplebench_sample.json"), str(bench_jsonl)]
+    benchmarks = [str(ROOT / "configs/simplebench_sample.json"), str(bench_jsonl)]
     config = build_config(
         tmp_path,
         {
@@ -142,7 +142,7 @@ def test_ten_thousand_plus_five_hundred_questions(tmp_path):
 
     # No kept question shares a 13-gram with a benchmark question.
     bench_grams: set[str] = set()
-    for item in json.loads((ROOT / "tests/data/simplebench_sample.json").read_text())["eval_data"]:
+    for item in json.loads((ROOT / "configs/simplebench_sample.json").read_text())["eval_data"]:
         bench_grams |= _grams(_tokens(item["prompt"]), 13)
     for line in bench_jsonl.read_text().splitlines():
         bench_grams |= _grams(_tokens(json.loads(line)["question"]), 13)

@@ -364,7 +364,7 @@ def test_an_edited_question_file_is_computed_again_and_the_rerun_says_so(tmp_pat
 
 def test_a_benchmark_file_is_in_the_key_of_the_stage_that_reads_it(tmp_path, make_config):
     bench = tmp_path / "bench.json"
-    shutil.copy(ROOT / "tests" / "data" / "simplebench_sample.json", bench)
+    shutil.copy(ROOT / "configs" / "simplebench_sample.json", bench)
     config = make_config(questions={"seed": 1, "shards": 1, "reasoning_gym": [
         {"task": "chain_sum", "count": 2}], "filters": {"decontamination": {
             "benchmarks": [str(bench)]}}})  # fmt: skip

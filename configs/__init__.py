@@ -1,0 +1,1 @@
+"""The example configs, installed as the data package `raspberry_configs` (see app/init.py)."""

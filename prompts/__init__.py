@@ -1,0 +1,1 @@
+"""The prompt files, installed as the data package `raspberry_prompts` (see app/init.py)."""
