@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from raspberry import pipeline
 from raspberry.config import BuildConfig, load_config
 from raspberry.errors import RaspberryError
 from raspberry.estimate.config import EstimateConfig
@@ -37,13 +38,14 @@ def _pilot(config: BuildConfig, n: int) -> tuple[EstimateConfig, dict[str, Any]]
 
 
 def _all_stages() -> list[str]:
-    from raspberry import pipeline
-
     return pipeline.names()
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
+    from raspberry.preflight import check_prices
+
     config = load_config(args.config)
+    check_prices(config, pipeline.names())
     if args.pilot is not None and args.pilot < 1:
         raise RaspberryError(f"--pilot must be at least 1 question, not {args.pilot}")
     pilot: dict[str, Any] | None = None

@@ -12,7 +12,7 @@ from raspberry import pipeline
 from raspberry.config import BuildConfig
 from raspberry.errors import ConfigError, StoreError
 from raspberry.llm.cache import RequestCache
-from raspberry.llm.config import resolve_api_key
+from raspberry.llm.config import SIM_BASE_URL, resolve_api_key
 from raspberry.storage import Folder
 from raspberry.store import BuildStore, shard_name
 
@@ -32,6 +32,7 @@ def preflight(
         for role in spec.roles(config):
             name = config.models[role].provider  # type: ignore[index]
             resolve_api_key(name, config.providers[name])
+    check_prices(config, stages)
     if any(spec.roles(config) for spec in specs):
         RequestCache(config.gateway.state()).close()
     for spec in specs:
@@ -39,6 +40,22 @@ def preflight(
             spec.check(config, output_dir)
     if build_id is not None:
         _inputs_exist(config, stages, output_dir, build_id)
+
+
+def check_prices(config: BuildConfig, stages: list[str]) -> None:
+    """Every model the stages pay for has a price: an unpriced one would be booked at $0 and
+    `budget.max_usd` could not count it. The simulator's models are free unless priced."""
+    for spec in map(pipeline.stage, stages):
+        for role in spec.roles(config):
+            model = config.models[role]  # type: ignore[index]
+            free = config.providers[model.provider].base_url == SIM_BASE_URL
+            if model.model not in config.prices and not free:
+                raise ConfigError(
+                    f"models.{role}: model '{model.model}' has no price, so the build would book "
+                    f"it at $0 and budget.max_usd could not count it; add prices: "
+                    f"{{{model.model}: {{input_per_mtok: ..., output_per_mtok: ...}}}} (USD per "
+                    f"million tokens), or prices: {{{model.model}: 0}} if it costs nothing"
+                )
 
 
 def _writable_folder(path: str, what: str) -> None:

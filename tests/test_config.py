@@ -146,3 +146,20 @@ def test_a_config_is_parsed_once_per_process_while_it_is_unchanged(tmp_path, mon
     path.write_text(path.read_text().replace("name: test", "name: edited"))
     os.utime(path, ns=(0, path.stat().st_mtime_ns + 1_000_000))
     assert load_config(path).name == "edited" and len(parses) == 2
+
+
+def test_every_paid_model_needs_a_price_and_zero_marks_one_free(tmp_path):
+    from raspberry import pipeline
+    from raspberry.preflight import check_prices
+
+    data = config_dict(tmp_path)
+    data["providers"]["vllm"] = {"kind": "openai_compatible", "base_url": "http://127.0.0.1:9/v1"}
+    data["models"]["rewriter"] = {"provider": "vllm", "model": "my-rewriter"}
+    config = load_config(write_config(tmp_path, data))
+    with pytest.raises(ConfigError, match="models.rewriter: model 'my-rewriter' has no price"):
+        check_prices(config, pipeline.names())
+    check_prices(config, ["candidates", "questions"])  # stages that do not ask the rewriter
+    data["prices"] = {"my-rewriter": 0}
+    config = load_config(write_config(tmp_path, data))
+    check_prices(config, pipeline.names())
+    assert config.prices["my-rewriter"].output_per_mtok == 0

@@ -138,7 +138,16 @@ class ModelConfig(Section):
 
 
 class PriceConfig(Section):
-    """US dollars per million tokens."""
+    """US dollars per million tokens. `prices: {model: 0}` marks a model free (self-hosted)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _free(cls, value: Any) -> Any:
+        return (
+            {}
+            if isinstance(value, int | float) and not isinstance(value, bool) and value == 0
+            else value
+        )
 
     input_per_mtok: float = Field(0.0, ge=0)
     output_per_mtok: float = Field(0.0, ge=0)

@@ -195,6 +195,17 @@ CASES: dict[str, tuple[Case, str]] = {
         _edit(lambda d: d["providers"]["sim_openai"].update(api_key_env=PASTED_KEY)),
         "'sk-a…' looks like a key",
     ),
+    "a model without a price": (
+        _edit(
+            lambda d: (
+                d["providers"].update(
+                    vllm={"kind": "openai_compatible", "base_url": "http://127.0.0.1:9/v1"}
+                ),
+                d["models"]["rewriter"].update(provider="vllm", model="my-rewriter"),
+            )
+        ),
+        "models.rewriter: model 'my-rewriter' has no price",
+    ),
     "negative code limit": (_code_limits({"wall_s": -1}), "limits.wall_s must be above 0"),
     "zero code limit": (_code_limits({"memory_mb": 0}), "limits.memory_mb must be above 0"),
     "unknown code limit": (_code_limits({"gpu": 1}), "unknown limit 'gpu'"),
