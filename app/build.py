@@ -166,12 +166,17 @@ def run_flow(
 
 
 def _report_run(manifest: dict[str, Any], as_json: bool) -> int:
-    summary = build_summary(manifest, (manifest.get("runs") or [None])[-1])
+    run = (manifest.get("runs") or [None])[-1]
+    summary = build_summary(manifest, run)
     print()
     _print(summary, manifest, "this run")
+    if short := (run or {}).get("shortfalls"):
+        summary["shortfalls"] = short
+        print(f"error: build {manifest['build_id']} fell short: {'; '.join(short)}",
+              file=sys.stderr, flush=True)  # fmt: skip
     if as_json:
         print(json.dumps(summary), flush=True)
-    return 0 if summary["state"] == "completed" else 1
+    return 0 if summary["state"] == "completed" and not short else 1
 
 
 @contextlib.contextmanager

@@ -158,7 +158,12 @@ def cmd_push(args: argparse.Namespace) -> int:
     from raspberry.hub import push_build
 
     url = push_build(
-        args.output_dir, args.build_id, args.repo, private=args.private, revision=args.revision
+        args.output_dir,
+        args.build_id,
+        args.repo,
+        private=args.private,
+        revision=args.revision,
+        allow_partial=args.allow_partial,
     )
     print(f"pushed build {args.build_id} to {args.repo}: {url}")
     return 0
@@ -299,6 +304,9 @@ def _parser() -> argparse.ArgumentParser:
     push.add_argument("--repo", required=True, help="the dataset repo, ORG/NAME")
     push.add_argument("--private", action="store_true", help="make the repo private if new")
     push.add_argument("--revision", help="a branch to commit to (default: main)")
+    push.add_argument("--allow-partial", action="store_true",
+                      help="push a build that fell short (a stage kept no rows or dropped more "
+                           "than run.max_drop_share)")  # fmt: skip
     push.add_argument("--output-dir", default="data/builds", help=builds)
 
     ev = _command(sub, "eval", "measure models on a benchmark file",

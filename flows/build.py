@@ -33,12 +33,14 @@ from raspberry.config import BuildConfig, load_config
 from raspberry.errors import RaspberryError
 from raspberry.figures import tally
 from raspberry.llm.cache import paid
+from raspberry.llm.config import SIM_BASE_URL
 from raspberry.llm.shared_limits import limits_for
 from raspberry.pipeline import BuildInput, Stage
 from raspberry.pipeline.plan import build_input_sources, progress_units, shard_inputs, stale
 from raspberry.preflight import preflight
-from raspberry.report import stage_line
+from raspberry.report import build_summary, shortfalls, stage_line
 from raspberry.sim.process import sim_for
+from raspberry.sim.solvers import SOLVES
 from raspberry.storage import Folder
 from raspberry.store import BuildStore, results_folder, shard_name
 
@@ -329,6 +331,9 @@ def _build(
     summary["state"] = "failed" if failed or failed_rows else "completed"
     summary["wall_s"] = round(time.time() - started, 2)
     summary["paid_usd"] = paid(config.gateway.state(), build_id)
+    stages_now = build_summary(store.manifest(), summary)["stages"]
+    if short := shortfalls(stages_now, config.run.max_drop_share):
+        summary["shortfalls"] = short + _why_short(config, short[-1])
     store.record_run(summary)
     publish_build(store, summary["paid_usd"])
     if failed or failed_rows:
@@ -336,4 +341,16 @@ def _build(
             message=f"{failed} shard(s) and {failed_rows} row(s) failed; see "
             f"`raspberry status {build_id}`, then `raspberry rerun {build_id}`"
         )
+    if short:
+        return Failed(message=f"build {build_id} fell short: {'; '.join(summary['shortfalls'])}")
     return summary
+
+
+def _why_short(config: BuildConfig, last: str) -> list[str]:
+    """For a build whose teacher is the simulator and whose questions went unsolved: what the
+    simulated teacher can solve (it is no model: it knows a few patterns)."""
+    teacher = config.models.get("teacher")
+    simulated = teacher and config.providers[teacher.provider].base_url == SIM_BASE_URL
+    if simulated and "not solved" in last:
+        return [f"the simulated teacher could not solve them: {SOLVES}"]
+    return []

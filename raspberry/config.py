@@ -115,6 +115,9 @@ class RunConfig(Section):
     executor: Literal["local", "dask"] = "local"
     dask_address: str | None = None
     workers: int = Field(3, ge=1)
+    # A stage that drops more than this share of the rows it reads (or keeps none) ends the
+    # build with exit 1 and a line naming it, and `push` refuses the build.
+    max_drop_share: float = Field(0.95, gt=0, le=1)
 
     def overridden(self, executor: str | None, workers: int | None) -> RunConfig:
         """With the CLI's --executor (local, dask or dask://HOST:PORT) and --workers."""

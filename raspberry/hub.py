@@ -17,6 +17,7 @@ def push_build(
     *,
     private: bool = False,
     revision: str | None = None,
+    allow_partial: bool = False,
 ) -> str:
     """Upload `<build>/exports/` (files and card) to the dataset repo `repo` in one commit, making
     the repo (and the branch `revision`) when missing; return the commit's URL. The token (HF_TOKEN
@@ -40,6 +41,12 @@ def push_build(
         raise RaspberryError(
             f"build '{build_id}' has no complete exports under {folder.url()}{partial}; "
             "run `raspberry build` to the end first"
+        )
+    short = (store.manifest().get("runs") or [{}])[-1].get("shortfalls", [])
+    if short and not allow_partial:
+        raise RaspberryError(
+            f"build '{build_id}' fell short ({'; '.join(short)}); push it anyway with "
+            "--allow-partial"
         )
     from huggingface_hub import CommitOperationAdd
     from huggingface_hub.errors import HfHubHTTPError

@@ -228,6 +228,27 @@ def _cut(value: Any, limit: int = 300) -> Any:
     return value
 
 
+def shortfalls(stages: dict[str, Any], max_drop_share: float) -> list[str]:
+    """Where a build that ran fell short, a line each, with the main drop reason: the first stage
+    left with no rows (the stages after it are empty because of it), and each stage before it
+    that dropped more than `max_drop_share` of the rows it read. `stages`: build_summary's."""
+    said = []
+    for name in (n for n in _names() if n in stages):
+        s = stages[name]
+        drops = s.get("report", {}).get("drops", {})
+        top = max(drops.items(), key=lambda kv: kv[1], default=None)
+        reason = f"; main reason: {top[0]} ({top[1]} of {s['rows_in']})" if top else ""
+        if s["rows_out"] == 0:
+            said.append(f"stage {name} kept no rows of {s['rows_in']}{reason}")
+            break
+        if s["rows_in"] and 1 - s["rows_out"] / s["rows_in"] > max_drop_share:
+            said.append(
+                f"stage {name} kept {s['rows_out']} of {s['rows_in']} rows, more than "
+                f"run.max_drop_share ({max_drop_share:.0%}) dropped{reason}"
+            )
+    return said
+
+
 def build_summary(
     manifest: dict[str, Any], run: dict[str, Any] | None, paid_usd: float | None = None
 ) -> dict[str, Any]:

@@ -112,3 +112,32 @@ def test_push_needs_a_token_and_a_complete_build(tmp_path):
     proc = run_cli("push", "unfinished", "--repo", "o/n", "--output-dir", str(out),
                    env={**env, "HF_TOKEN": TOKEN})  # fmt: skip
     assert proc.returncode == 2 and "no complete exports" in proc.stderr
+
+
+def test_push_refuses_a_build_that_fell_short_unless_allowed(tmp_path):
+    out = tmp_path / "builds"
+    _build(out)
+    store = BuildStore(out, "pushed")
+    store.record_run(
+        {
+            "started_at": 1.0,
+            "state": "completed",
+            "shortfalls": ["stage verdicts kept no rows of 3"],
+        }
+    )
+    hub = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hub)
+    threading.Thread(target=hub.serve_forever, daemon=True).start()
+    env = {**os.environ, "HF_TOKEN": TOKEN, "HF_ENDPOINT": f"http://127.0.0.1:{hub.server_address[1]}",
+           "HF_HOME": str(tmp_path / "hf-home")}  # fmt: skip
+    _Hub.calls.clear()
+    try:
+        args = ("push", "pushed", "--repo", "o/n", "--output-dir", str(out))
+        refused = run_cli(*args, env=env)
+        assert not _Hub.calls
+        allowed = run_cli(*args, "--allow-partial", env=env)
+    finally:
+        hub.shutdown()
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert "fell short (stage verdicts kept no rows of 3)" in refused.stderr
+    assert "--allow-partial" in refused.stderr
+    assert allowed.returncode == 0 and any("/commit/" in c[1] for c in _Hub.calls), allowed.stderr

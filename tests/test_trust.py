@@ -374,3 +374,22 @@ def test_a_benchmark_file_is_in_the_key_of_the_stage_that_reads_it(tmp_path, mak
     bench.write_text(bench.read_text().replace("?", "?!", 1))
     after = {s: pipeline.stage(s).key(config) for s in pipeline.names()}
     assert [s for s in before if before[s] != after[s]] == ["candidates"]
+
+
+def test_a_build_of_questions_the_simulator_cannot_solve_fails_and_says_why(tmp_path, prefect_api):
+    """Issue 33: ten questions of the user's own made 0 SFT rows, exit 0, "completed"."""
+    questions = tmp_path / "mine.jsonl"
+    capitals = [("Canada", "Ottawa"), ("Australia", "Canberra"), ("Brazil", "Brasilia")]
+    questions.write_text("".join(
+        json.dumps({"question": f"What is the capital city of {c}?", "answer": a}) + "\n"
+        for c, a in capitals))  # fmt: skip
+    data = config_dict(tmp_path, shards=1)
+    data["questions"] = {"shards": 1, "files": [{"path": str(questions)}]}
+    data["dialogues"] = {"max_turns": 2}
+    proc, summary = _build(write_config(tmp_path, data), "mine")
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    error = proc.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: build mine fell short: stage verdicts kept no rows of 3")
+    assert "main reason: not solved (3 of 3)" in error
+    assert "the simulated teacher could not solve them" in error and "Calculate" in error
+    assert summary["shortfalls"] and summary["state"] == "completed"

@@ -13,6 +13,14 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
+# What a user whose own questions went unsolved is told (flows/build.py).
+SOLVES = (
+    "it works out only the patterns of reasoning-gym's basic_arithmetic, chain_sum, "
+    "letter_counting, word_sorting and simple_equations, and questions phrased like them "
+    "('Calculate 48 + 17 * 3.', 'Solve for x: 3*x + 7 = 25'); point models.teacher at a real "
+    "model for other questions"
+)
+
 _OPS = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
