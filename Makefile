@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test reliability lint clean sandbox postgres
+.PHONY: demo test reliability lint clean sandbox postgres browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -28,10 +28,15 @@ postgres:
 	@command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq postgresql >/dev/null); } || \
 		echo "WARNING: PostgreSQL is not installed and this is not root: its tests are skipped (apt-get install postgresql)"
 
+# The HTML pages a person reads (the build's row browser) are checked in headless Chromium.
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null); } || \
+		echo "WARNING: Chromium is not installed and this is not root: the browser tests are skipped (apt-get install chromium)"
+
 demo: $(VENV)/.installed
 	$(BIN)/raspberry build --config configs/demo.yaml
 
-test: $(VENV)/.installed-dev sandbox postgres
+test: $(VENV)/.installed-dev sandbox postgres browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q --ignore=tests/reliability
 

@@ -13,6 +13,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from raspberry.browse import items
+from raspberry.browser_page import BROWSER_NAME, write_browser
 from raspberry.figures import Block, Chart, Sample, histogram, shown
 from raspberry.llm.cost import money
 from raspberry.report import (
@@ -99,6 +101,9 @@ def sections(
         if paid_usd is not None
         else "What the build paid is kept in the request ledger (`raspberry cache stats`)."
     ]
+    exported = totals[specs[-1].name]["rows_out"]
+    if paid_usd and exported:
+        paid.append(f"Cost per exported row: {money(paid_usd / exported)} ({exported} rows).")
     funnel = Chart(
         "rows", [s.funnel or s.name for s in specs], [totals[s.name]["rows_out"] for s in specs]
     )
@@ -189,7 +194,8 @@ def render_html(build_id: str, parts: list[tuple[str, list[Block]]]) -> str:
         "pre{white-space:pre-wrap;background:#f6f6f6;padding:6px}"
         "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px}"
         "</style></head><body>"
-        f"<h1>Raspberry build {html.escape(build_id)}</h1><p>written {made}</p>"
+        f"<h1>Raspberry build {html.escape(build_id)}</h1><p>written {made}; every row, "
+        f"searchable and filterable: <a href='{BROWSER_NAME}'>{BROWSER_NAME}</a></p>"
         + body
         + "</body></html>\n"
     )
@@ -210,6 +216,7 @@ def write_report(
 ) -> tuple[str, str]:
     """Write <build>/report.html whole; return its URL and the report as Markdown."""
     parts = sections(store, manifest, paid_usd)
+    write_browser(store, items(store, manifest))
     store.files.write_text(REPORT_NAME, render_html(store.build_id, parts))
     url = store.files.url(REPORT_NAME)
     return url, render_markdown(store.build_id, parts, url)

@@ -133,6 +133,8 @@ class SftRow(Row):
     # The teacher's own thinking behind a response it wrote in one turn (a rewrite has it woven
     # in); the export's reasoning wrapper carries it when sft.export.thinking is on.
     thinking: str = ""
+    # The teacher's attempt that solved the dialogue (1: the first); 0 in shards written before.
+    turns: Int32 = 0
 
 
 class EvalRow(Row):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+import textwrap
 from typing import TYPE_CHECKING, Any
 
 from raspberry.figures import tally
@@ -312,24 +313,27 @@ def stage_line(stage: str, totals: dict[str, Any]) -> str:
     )
 
 
+SUMMARY_WIDTH = 100  # a terminal narrower than the old 150-column table wrapped it badly
+
+
 def summary_lines(summary: dict[str, Any], manifest: dict[str, Any], paid_when: str) -> list[str]:
     """The build summary as the terminal shows it."""
     out: list[str] = []
     print = out.append  # noqa: A001 - the lines are collected, not printed
     runs = len(manifest.get("runs", []))
     print(f"build {summary['build_id']}: {summary['state']} ({runs} run{'s' * (runs != 1)})")
+    # Within 100 columns: a narrow terminal must not wrap it.
     print(
-        f"  {'stage':<10} {'shards':>9} {'shards cached':>13} {'rows in → out':>15} "
-        f"{'requests':>9} {'requests cached':>15} {'prompt cache read/written':>25} "
-        f"{'cost':>9}   (requests, tokens, cost: {paid_when})"
+        f"  {'stage':<10} {'shards':>9} {'cached':>6} {'rows in → out':>13} {'requests':>8} "
+        f"{'cached':>6} {'prompt cache r/w':>17} {'cost':>9}"
     )
     for stage, t in summary["stages"].items():
         shards = f"{t['shards_done']} ok/{t['shards_failed']} ✗"
         rows = f"{t['rows_in']} → {t['rows_out']}"
         prompt_cache = f"{t['tokens_cache_read']:,}/{t['tokens_cache_write']:,}"
         print(
-            f"  {stage:<10} {shards:>9} {t['shards_cached']:>13} {rows:>15} "
-            f"{t['requests_sent']:>9} {t['cache_hits']:>15} {prompt_cache:>25} "
+            f"  {stage:<10} {shards:>9} {t['shards_cached']:>6} {rows:>13} "
+            f"{t['requests_sent']:>8} {t['cache_hits']:>6} {prompt_cache:>17} "
             f"{money(t['cost_usd']):>9}"
         )
         for shard, error in t.get("failed", {}).items():
@@ -344,6 +348,16 @@ def summary_lines(summary: dict[str, Any], manifest: dict[str, Any], paid_when: 
         f"paid: {money(summary['paid_usd'])} for this build over {runs} run{'s' * (runs != 1)} "
         f"(the request ledger, interrupted runs included); stages {money(this_run)} ({paid_when})"
     )
+    print(
+        f"  (shards and requests cached: taken from the cache; requests, tokens and cost: "
+        f"{paid_when})"
+    )
+    exported = summary["stages"].get(stage_specs()[-1].name, {}).get("rows_out", 0)
+    if exported and summary["paid_usd"]:
+        print(
+            f"cost per exported row: {money(summary['paid_usd'] / exported)} "
+            f"({money(summary['paid_usd'])} over {exported} rows)"
+        )
     print(f"funnel: {funnel_line(manifest)}")
     for spec in stage_specs():
         for line in spec.lines(summary["stages"][spec.name]["report"]):
@@ -365,4 +379,13 @@ def summary_lines(summary: dict[str, Any], manifest: dict[str, Any], paid_when: 
         print(f"dataset: {posixpath.dirname(next(iter(summary['exports'].values())))}")
     for line in run_lines(manifest):
         print(line)
-    return out
+    return [
+        wrapped
+        for line in out
+        for wrapped in (
+            textwrap.wrap(line, SUMMARY_WIDTH, subsequent_indent="    ", break_long_words=False,
+                          break_on_hyphens=False)
+            if len(line) > SUMMARY_WIDTH
+            else [line]
+        )
+    ]  # fmt: skip

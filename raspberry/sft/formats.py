@@ -42,8 +42,19 @@ def completion(row: SftRow, wrapper: str) -> str:
     return f"<think>\n{reasoning}\n</think>\n\n{answer}"
 
 
+def metadata(row: SftRow) -> dict[str, Any]:
+    """What a row can be filtered by, in every format that can carry it."""
+    return {
+        "id": row.id,
+        "question_id": row.question_id,
+        "source": row.source,
+        "turns": row.turns,
+        "rewritten": row.rewritten,
+    }
+
+
 def prompt_response(row: SftRow, wrapper: str) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": row.id, "question_id": row.question_id, "prompt": row.prompt}
+    out: dict[str, Any] = {**metadata(row), "prompt": row.prompt}
     if wrapper == "fields":
         out["reasoning"], out["answer"] = reasoning_and_answer(row)
     else:
@@ -52,6 +63,7 @@ def prompt_response(row: SftRow, wrapper: str) -> dict[str, Any]:
 
 
 def openai_chat(row: SftRow, wrapper: str) -> dict[str, Any]:
+    # Only `messages`: OpenAI's fine-tuning files take no other key.
     return {
         "messages": [
             {"role": "user", "content": row.prompt},
@@ -65,6 +77,7 @@ def trl_prompt_completion(row: SftRow, wrapper: str) -> dict[str, Any]:
     return {
         "prompt": [{"role": "user", "content": row.prompt}],
         "completion": [{"role": "assistant", "content": completion(row, wrapper)}],
+        "metadata": metadata(row),
     }
 
 
@@ -73,7 +86,8 @@ def sharegpt(row: SftRow, wrapper: str) -> dict[str, Any]:
         "conversations": [
             {"from": "human", "value": row.prompt},
             {"from": "gpt", "value": completion(row, wrapper)},
-        ]
+        ],
+        "metadata": metadata(row),
     }
 
 

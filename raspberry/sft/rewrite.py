@@ -48,6 +48,7 @@ def _row(
         retention=kept,
         lineage=lineage,
         thinking=thinking,
+        turns=dialogue.solved_at_turn or dialogue.attempts,
     )
 
 
