@@ -320,6 +320,7 @@ def _build(
                 get_run_logger().error("%s stage failed: %s", stage, result)
                 result = {"shards_failed": config.questions.shards, "error": str(result)}
             summary["stages"][stage] = result
+    store.record("recipe", pipeline.recipe(config, selected))
     for spec in (s for s in map(pipeline.stage, selected) if s.exports):
         settings = spec.exports.settings(config)  # type: ignore[union-attr]
         # Recorded so that `raspberry export` can redo the files the same way, without the config.

@@ -123,3 +123,23 @@ def test_the_summary_fits_100_columns_and_gives_the_cost_per_exported_row(build)
     lines = proc.stdout.splitlines()
     assert max(map(len, lines)) <= 100, max(lines, key=len)
     assert any(line.startswith("cost per exported row: $") for line in lines), proc.stdout
+
+
+def test_the_exports_carry_their_recipe_and_split_preference_pairs_like_the_rows(build):
+    exports = build / "b" / "exports"
+    assert (exports / "recipe" / "config.yaml").read_text().startswith("name: test")
+    assert {p.name for p in (exports / "recipe" / "prompts").iterdir()} >= {
+        "teacher_system.md", "user_standin.md", "judge.md", "rewriter.md"}  # fmt: skip
+
+    def lines(path):
+        return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+    pairs = lines(exports / "preference_pairs.jsonl")
+    assert pairs
+    split_pairs = []
+    for split in ("train", "validation"):
+        sft = {r["question_id"] for r in lines(exports / split / "prompt_response.jsonl")}
+        chosen = lines(exports / split / "preference_pairs.jsonl")
+        assert {p["question_id"] for p in chosen} <= sft, split
+        split_pairs += chosen
+    assert sorted(map(json.dumps, split_pairs)) == sorted(map(json.dumps, pairs))

@@ -247,7 +247,10 @@ def test_datasets_loads_the_exports(tmp_path, monkeypatch):
         )
         assert loaded.num_rows == 60, fmt
     card = (tmp_path / "README.md").read_text()
-    assert "| rows | 60 |" in card and "p/rewriter" in card
+    assert "60 questions, each with one answer" in card and "p/rewriter" in card
+    assert "| `turns` | the teacher's attempt that was right (1: the first) |" in card
+    assert "## A row" in card and "load_dataset(" in card and "| train |" in card
+    assert "{" not in card.split("## Splits")[1]  # tables and words, no raw JSON
     assert os.path.exists(tmp_path / "export_report.json")
 
 

@@ -6,6 +6,8 @@ summary, the preflight checks) reads this registry; a stage's name is written in
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from raspberry.config import BuildConfig
 from raspberry.errors import RaspberryError
 from raspberry.pipeline.spec import BuildContext, BuildInput, ShardContext, Stage, Stats
@@ -51,6 +53,20 @@ def stage_keys(config: BuildConfig, selected: list[str]) -> dict[str, str]:
 def input_files(config: BuildConfig, selected: list[str]) -> dict[str, dict[str, str]]:
     """The files each selected stage reads ({stage: {path: digest}}), recorded with the build."""
     return {name: found for name in selected if (found := stage(name).input_files(config))}
+
+
+def recipe(config: BuildConfig, stages: list[str]) -> dict[str, str]:
+    """What made the build, as files to travel with its data: the config as written and the
+    prompt files the stages read ({path in the export folder: text})."""
+    folder = config.prompts_path()
+    names = sorted({name for s in stages for name, _ in stage(s).prompts(config).values()})
+    return {
+        "recipe/config.yaml": Path(config.source).read_text(encoding="utf-8"),
+        **{
+            f"recipe/prompts/{n}.md": (folder / f"{n}.md").read_text(encoding="utf-8")
+            for n in names
+        },
+    }
 
 
 def changed_files(recorded: dict[str, dict[str, str]], config: BuildConfig) -> list[str]:

@@ -111,13 +111,16 @@ def export(
         verdicts=verdicts.STAGE.report(manifest),
         sft=STAGE.report(manifest),
     )
-    return export_rows(
+    written = export_rows(
         load_build(store, manifest),
         ExportConfig.model_validate(settings),
         folder,
         made,
         *([formats] if formats else []),
     )
+    for path, text in manifest.get("recipe", {}).items():  # the config and prompts that made it
+        folder.write_text(path, text)
+    return written
 
 
 STAGE = Stage(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -70,6 +69,53 @@ def _configs(files: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
     return {fmt: by_split for fmt, by_split in files.items() if fmt != "parquet"}
 
 
+FIELDS = {
+    "id": "the row's id",
+    "question_id": "the question's id (a hash of its text)",
+    "source": "where the question came from (reasoning_gym, synthesis, evolution, files)",
+    "turns": "the teacher's attempt that was right (1: the first)",
+    "rewritten": "whether a multi-turn dialogue was rewritten into this monologue",
+    "prompt": "the question",
+    "response": "the monologue, ending with its final answer",
+    "reasoning": "the monologue up to its final answer",
+    "answer": "the final answer line",
+}
+
+
+def _schema_rows(fmt: str, wrapper: str) -> str:
+    if fmt != "prompt_response":
+        return "| (see the format's own documentation) | |"
+    body = ("reasoning", "answer") if wrapper == "fields" else ("response",)
+    names = ("id", "question_id", "source", "turns", "rewritten", "prompt", *body)
+    return "\n".join(f"| `{n}` | {FIELDS[n]} |" for n in names)
+
+
+def _split_rows(splits: dict[str, dict[str, int]]) -> str:
+    return "\n".join(
+        f"| {split} | {sum(by.values())} | "
+        f"{', '.join(f'{s} {n}' for s, n in sorted(by.items())) or '-'} |"
+        for split, by in splits.items()
+    )
+
+
+def _funnel_rows(funnel: str) -> str:
+    """'candidates 411 → questions 383 → ...' as table rows."""
+    steps = [step.rsplit(" ", 1) for step in funnel.split(" → ") if " " in step]
+    return "\n".join(f"| {name} | {count} |" for name, count in steps)
+
+
+def _counts(counts: dict[str, Any]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in counts.items()) or "none"
+
+
+def _sample(rows: list[SftRow], limit: int = 1200) -> str:
+    if not rows:
+        return "(no rows)"
+    row = next((r for r in rows if r.rewritten), rows[0])
+    response = row.response if len(row.response) <= limit else row.response[:limit] + "\n…"
+    return f"**prompt**\n\n> {row.prompt}\n\n**response**\n\n```text\n{response}\n```"
+
+
 def card_data(
     configs: dict[str, dict[str, str]], rows: int, licence: str | None, build_id: str
 ) -> DatasetCardData:
@@ -109,10 +155,8 @@ def dataset_card(
     models = sorted({m for lineage in lineages for m in lineage.models})
     prompts = sorted({p for lineage in lineages for p in lineage.prompts})
     dialogues, verdicts, sft = made.dialogues, made.verdicts, made.sft
-    solved_at = json.dumps(dialogues.get("solved_at_turn", {}))
-    rejected = json.dumps(verdicts.get("drops", {}))
-    rewrite_drops = json.dumps(sft.get("drops", {}))
     mix = report["mix"]
+    default = next(iter(configs), "prompt_response")
     source_lines = "\n".join(
         f"| {s} | {n} | {LICENCES.get(s, 'see the source')} |" for s, n in sorted(sources.items())
     )
@@ -122,47 +166,70 @@ def dataset_card(
 ---
 # {made.build_id}: self-correcting reasoning SFT data
 {_partial_note(made)}
-Built by Raspberry. Each row is a question and one monologue that reasons step by step, makes
-mistakes, notices them and corrects itself, ending with a verified final answer.
+{len(rows)} questions, each with one answer written as a monologue that reasons step by step,
+makes mistakes, notices them and corrects itself, and ends with a final answer that passed the
+question's own check. It is meant for supervised fine-tuning of a model that should learn to
+catch its own errors. {mix["self_corrected"]} rows correct themselves at least once;
+{mix["first_try"]} are right at the first try. Built by Raspberry: a teacher model answered each
+question, a user stand-in nudged it without giving the answer away until it got it right,
+programmatic checks and an LLM judge accepted the result, and the dialogue was rewritten into
+one monologue.
 
-## Contents
+## Load it
 
-| | |
+```python
+from datasets import load_dataset
+
+rows = load_dataset("<this repo or folder>")  # the default config, {default}
+chat = load_dataset("<this repo or folder>", "openai_chat")  # another format
+```
+
+Configs (one per format; line i is the same row in each): {", ".join(configs) or "none"}. The
+same rows in Parquet: `load_dataset("parquet", data_files={{"train": "parquet/train.parquet"}})`.
+`export_report.json` has the counts; `recipe/` holds the config and prompts that made it.
+
+## Splits
+
+| split | rows | by source |
+|---|---|---|
+{_split_rows(report["splits"])}
+
+## Fields ({default})
+
+| field | meaning |
 |---|---|
-| rows | {len(rows)} |
-| solved at the first try | {mix["first_try"]} |
-| self-corrected | {mix["self_corrected"]} |
-| splits | {json.dumps(report["splits"])} |
-| reasoning wrapper | {report["reasoning_wrapper"]} |
-| dropped over the token limit | {report["dropped_over_token_limit"]} |
-| preference pairs | {report.get("preference_pairs", "not exported")} |
+{_schema_rows(default, report["reasoning_wrapper"])}
 
-Load it with `datasets.load_dataset("<this folder or repo>")` (the default config,
-{next(iter(configs), "none")}) or `load_dataset(..., "<config>")`; the configs:
-{", ".join(configs) or "none"}. The same rows in Parquet:
-`load_dataset("parquet", data_files={{"train": "parquet/train.parquet", ...}})`.
-Each JSONL format also holds all rows at the top level (line i is the same row in each);
-`export_report.json` has the counts. A format without rows is not written.
+## A row
 
-Licence: {licence or 'not stated ("other"): the licences of the sources below apply'}.
+{_sample(rows)}
+
+## How it was made
+
+| stage | rows |
+|---|---|
+{_funnel_rows(made.funnel)}
+
+- Dialogues: solved at turn {_counts(dialogues.get("solved_at_turn", {}))}; give-up rate
+  {dialogues.get("give_up_rate")}.
+- Verification: each final answer passed the question's programmatic verifier (where it has
+  one), then an LLM judge's rubric. Rejected: {_counts(verdicts.get("drops", {}))}.
+- Rewrite: multi-turn dialogues were rewritten into one monologue and kept only if it retained
+  the reasoning (median retention {sft.get("median_retention")}), leaked no nudge, kept a
+  self-correction per wrong attempt, and still passed the verifier. Dropped:
+  {_counts(sft.get("drops", {}))}.
+- Reasoning wrapper: {report["reasoning_wrapper"]}; dropped over the token limit:
+  {report["dropped_over_token_limit"]}; preference pairs: {report.get("preference_pairs", 0)}.
+- Models: {", ".join(models) or "none recorded"}.
+- Prompts: {", ".join(prompts) or "none recorded"}.
 
 ## Sources and licences
+
+Licence: {licence or 'not stated ("other"): the licences of the sources below apply'}.
 
 | source | rows | licence |
 |---|---|---|
 {source_lines}
-
-## How it was made
-
-- Funnel: {made.funnel}.
-- Dialogues: {solved_at} solved at turn n; give-up rate {dialogues.get("give_up_rate")}.
-- Verification: each final answer passed the question's programmatic verifier (reasoning-gym
-  scorer at 1.0), then an LLM judge's rubric. Rejected: {rejected}.
-- Rewrite: multi-turn dialogues were rewritten into one monologue and kept only if it retained
-  the reasoning (median retention {sft.get("median_retention")}), leaked no nudge,
-  kept a self-correction per wrong attempt, and still passed the verifier. Dropped: {rewrite_drops}.
-- Models: {", ".join(models) or "none recorded"}.
-- Prompts: {", ".join(prompts) or "none recorded"}.
 
 ## Response lengths (characters)
 

@@ -155,7 +155,14 @@ def export_rows(
             if pairs:
                 _jsonl(folder, "preference_pairs.jsonl", pairs)
                 paths[fmt] = folder.url("preference_pairs.jsonl")
-                files[fmt] = {"train": "preference_pairs.jsonl"}
+                # A question's pairs go to its SFT row's split: validation stays unseen.
+                question_split = {r.question_id: split_of[r.id] for r in mixed}
+                for split in SPLITS:
+                    if chosen := [
+                        p for p in pairs if question_split.get(p["question_id"], "train") == split
+                    ]:
+                        _jsonl(folder, f"{split}/{fmt}.jsonl", chosen)
+                        files.setdefault(fmt, {})[split] = f"{split}/{fmt}.jsonl"
     report: dict[str, Any] = {
         "rows_in": len(rows),
         "dropped_over_token_limit": len(rows) - len(within),
