@@ -9,8 +9,10 @@ the CLI (`raspberry.build`, `raspberry.load_build`, `raspberry.check`).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import posixpath
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,8 @@ from raspberry_app.settings import parse_stages
 
 from raspberry import pipeline
 from raspberry.config import BuildConfig
-from raspberry.report import build_state, build_summary
+from raspberry.errors import RaspberryError
+from raspberry.report import build_state, build_summary, summary_lines
 from raspberry.storage import Folder
 from raspberry.store import BuildStore, shard_name
 
@@ -63,7 +66,13 @@ class Build:
 
     def dataset(self, name: str) -> Any:
         """A stage's rows as a `datasets.Dataset` (needs the `datasets` package)."""
-        import datasets
+        try:
+            import datasets
+        except ModuleNotFoundError:
+            raise RaspberryError(
+                "Build.dataset needs the `datasets` package: pip install 'raspberry[datasets]' "
+                "(or pip install datasets)"
+            ) from None
 
         return datasets.Dataset.from_list([row.model_dump() for row in self.stage(name)])
 
@@ -93,13 +102,28 @@ def build(
     build_id: str | None = None,
     stages: list[str] | None = None,
     output_dir: str | Path | None = None,
+    quiet: bool = True,
 ) -> Build:
     """Run a build (all stages by default) and return it; a failed shard or row does not raise:
-    look at `.state` and `.summary`. Bad input raises a RaspberryError saying what to fix."""
+    look at `.state` and `.summary`. Bad input raises a RaspberryError saying what to fix.
+    quiet: Prefect's log lines go to a file (named at the end) instead of the notebook or the
+    terminal, and the summary is printed at the end; the progress bars show either way (on a
+    terminal, and in Jupyter)."""
     if isinstance(config, BuildConfig):
         config = _write_config(config, output_dir or config.output_dir)
     names = parse_stages(",".join(stages) if stages else None)
-    out, build_id, _ = new_build(config, build_id, names, output_dir)
+    log_file = None
+    if quiet:
+        made = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+        log_file = Path(tempfile.gettempdir()) / "raspberry" / f"{build_id or 'build'}-{made}.log"
+    out, build_id, manifest = new_build(config, build_id, names, output_dir, log_file=log_file)
+    if quiet:
+        run = (manifest.get("runs") or [None])[-1]
+        for line in summary_lines(build_summary(manifest, run), manifest, "this run"):
+            print(line)
+        for short in (run or {}).get("shortfalls", []):
+            print(f"fell short: {short}")
+        print(f"Prefect's log of this run: {log_file}")
     return Build(out, build_id)
 
 

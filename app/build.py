@@ -39,6 +39,7 @@ def new_build(
     exit_on_ctrl_c: bool = False,
     executor: str | None = None,
     workers: int | None = None,
+    log_file: Path | None = None,
 ) -> tuple[str, str, dict[str, Any]]:
     """Check everything, take the build's lock and run it (`raspberry build` and
     `raspberry.build`); return its output folder, its id and its manifest."""
@@ -55,7 +56,7 @@ def new_build(
               "again", flush=True)  # fmt: skip
     with BuildStore(out, build_id).lock():  # refused at once when another process writes it
         manifest = run_flow(
-            config, config_path, build_id, out, stages, exit_on_ctrl_c, executor, workers
+            config, config_path, build_id, out, stages, exit_on_ctrl_c, executor, workers, log_file
         )
     return out, build_id, manifest
 
@@ -134,13 +135,16 @@ def run_flow(
     exit_on_ctrl_c: bool = False,
     executor: str | None = None,
     workers: int | None = None,
+    log_file: Path | None = None,
 ) -> dict[str, Any]:
     """Run the build flow (under the build's lock, which the caller holds); return the manifest.
-    A command exits at once on Ctrl-C; a library caller gets KeyboardInterrupt."""
+    A command exits at once on Ctrl-C; a library caller gets KeyboardInterrupt. log_file: where
+    Prefect's log lines go instead of the console (the Python API's quiet mode)."""
     prefect_env()
     from raspberry_flows.server import api_server
 
-    with api_server() as api_url:
+    quiet = _logs_to(log_file) if log_file else contextlib.nullcontext()
+    with quiet, api_server() as api_url:
         guard = (
             _interruptible(output_dir, build_id, api_url)
             if exit_on_ctrl_c
@@ -163,6 +167,35 @@ def run_flow(
     manifest = BuildStore(output_dir, build_id).manifest()
     _raise_if_disk_full(state.message or "", manifest, output_dir, config.gateway.cache_path)
     return manifest
+
+
+@contextlib.contextmanager
+def _logs_to(path: Path) -> Iterator[None]:
+    """Prefect's console handlers silent, every log line of the run appended to `path`."""
+    import logging
+
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    to_file = logging.FileHandler(path, encoding="utf-8")
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    consoles = [
+        h
+        for name in ("", "uvicorn", "fastapi")
+        for h in logging.getLogger(name).handlers
+        if isinstance(h, PrefectConsoleHandler)
+    ]
+    levels = [h.level for h in consoles]
+    for handler in consoles:
+        handler.setLevel(logging.CRITICAL + 1)
+    logging.getLogger().addHandler(to_file)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeHandler(to_file)
+        to_file.close()
+        for handler, level in zip(consoles, levels, strict=True):
+            handler.setLevel(level)
 
 
 def _report_run(manifest: dict[str, Any], as_json: bool) -> int:

@@ -101,13 +101,8 @@ class Bars:
 
 
 @contextlib.contextmanager
-def build_bars(stages: list[str]) -> Iterator[None]:
-    """Show the build's bars while it runs, when stderr is a terminal; Prefect's console log
-    handlers print through the bars' console meanwhile, so their lines land above the bars."""
-    if not sys.stderr.isatty():
-        yield
-        return
-    bars = Bars(stages)
+def prefect_console(console: Console) -> Iterator[None]:
+    """Prefect's console log handlers print through `console` meanwhile."""
     handlers = [
         h
         for name in ("prefect", "prefect.flow_runs", "prefect.task_runs", "")
@@ -115,15 +110,29 @@ def build_bars(stages: list[str]) -> Iterator[None]:
         if isinstance(h, PrefectConsoleHandler)
     ]
     consoles = [h.console for h in handlers]
-    Bars.current = bars
-    bars.progress.start()
     for handler in handlers:
-        handler.console = bars.progress.console
+        handler.console = console
     try:
         yield
     finally:
-        for handler, console in zip(handlers, consoles, strict=True):
-            handler.console = console
+        for handler, old in zip(handlers, consoles, strict=True):
+            handler.console = old
+
+
+@contextlib.contextmanager
+def build_bars(stages: list[str]) -> Iterator[None]:
+    """Show the build's bars while it runs, on a terminal or in Jupyter (rich draws there);
+    Prefect's console log lines print through the bars' console meanwhile, above the bars."""
+    if not (sys.stderr.isatty() or Console().is_jupyter):
+        yield
+        return
+    bars = Bars(stages)
+    Bars.current = bars
+    bars.progress.start()
+    try:
+        with prefect_console(bars.progress.console):
+            yield
+    finally:
         bars.progress.stop()
         Bars.current = None
 

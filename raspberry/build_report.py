@@ -153,10 +153,10 @@ def _markdown(block: Block) -> str:
     if isinstance(block, Chart):
         return text_chart(block)
     if isinstance(block, Sample):
-        turns = "\n".join(f"- **{role}**: {_cut(text, 400)}" for role, text in block.dialogue)
+        turns = "\n\n".join(f"**{role}**\n\n{_fenced(text, 400)}" for role, text in block.dialogue)
         return (
-            f"### {block.title}\n\n**question**: {_cut(block.question, 600)}\n\n"
-            f"**exported response**: {_cut(block.response, 1200)}\n\n"
+            f"### {block.title}\n\n**question**\n\n{_fenced(block.question, 600)}\n\n"
+            f"**exported response**\n\n{_fenced(block.response, 1200)}\n\n"
             f"the dialogue it came from ({len(block.dialogue)} turns):\n\n{turns}"
         )
     if isinstance(block, list):
@@ -167,6 +167,13 @@ def _markdown(block: Block) -> str:
         ]
         return "\n".join("| " + " | ".join(_cell(c) for c in row) + " |" for row in cells)
     return _cut(block, 2000)
+
+
+def _fenced(text: str, limit: int) -> str:
+    """A text in a fenced block, its line breaks kept, cut at `limit` characters."""
+    text = text if len(text) <= limit else text[:limit] + " …"
+    fence = "````" if "```" in text else "```"
+    return f"{fence}text\n{text}\n{fence}"
 
 
 def _cut(text: str, limit: int) -> str:

@@ -8,6 +8,8 @@ from pathlib import Path
 from raspberry.errors import RaspberryError
 from raspberry.store import BuildStore
 
+_TRANSPORTS = ("httpx", "httpcore", "requests", "urllib3")
+
 
 def push_build(
     output_dir: str | Path,
@@ -66,7 +68,19 @@ def push_build(
             revision=revision,
             commit_message=f"Raspberry build {build_id}",
         )
-    except (HfHubHTTPError, OSError) as exc:
+    except HfHubHTTPError as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise RaspberryError(f"the Hub refused the push to {repo}: {first}") from None
+        status = exc.response.status_code if exc.response is not None else None
+        hint = "; check that HF_TOKEN has write access to it" if status in (401, 403) else ""
+        raise RaspberryError(f"the Hub refused the push to {repo}: {first}{hint}") from None
+    except Exception as exc:
+        # No answer at all (DNS, refused, timed out): the transport's own error, whichever HTTP
+        # library this huggingface_hub uses (httpx, its httpx2 fork, requests).
+        if not isinstance(exc, OSError) and not type(exc).__module__.startswith(_TRANSPORTS):
+            raise
+        endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+        raise RaspberryError(
+            f"cannot reach the Hub at {endpoint} ({type(exc).__name__}: {exc}); nothing was "
+            f"pushed: check the network and run `raspberry push {build_id}` again"
+        ) from None
     return str(commit.commit_url)

@@ -44,3 +44,22 @@ def test_the_python_api_builds_inspects_exports_and_reloads(tmp_path, prefect_ap
     # A stage-subset build of a config object: not complete, but its rows are there.
     assert got["object"][0] == "incomplete" and got["object"][1] == 10
     assert got["check"] is True
+    # Quiet by default: no Prefect log line on the console, the summary and the log's path at
+    # the end, and the log holds the run's lines.
+    assert "Task run" not in proc.stderr and "Flow run" not in proc.stderr, proc.stderr[-2000:]
+    assert "build api: completed (1 run)" in proc.stdout
+    log = proc.stdout.split("Prefect's log of this run: ")[1].splitlines()[0]
+    assert "Finished in state Completed" in open(log).read()
+
+
+def test_build_dataset_names_the_extra_to_install(tmp_path):
+    script = textwrap.dedent(f"""
+        import sys
+        sys.modules["datasets"] = None  # as if it were not installed
+        from raspberry_app.api import Build
+        from raspberry.store import BuildStore
+        BuildStore({str(tmp_path)!r}, "b").init({{}})
+        Build({str(tmp_path)!r}, "b").dataset("sft")
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    assert "pip install 'raspberry[datasets]'" in proc.stderr.strip().splitlines()[-1]

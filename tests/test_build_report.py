@@ -31,7 +31,7 @@ def test_histogram_counts_every_value_once():
 
 
 def test_the_same_sections_as_html_and_markdown():
-    sample = Sample("Self-corrected", "What is 2+2?", "Wait, 5? No: 4.", [("user", "2+2?"),
+    sample = Sample("Self-corrected", "What is 2+2?", "Wait, 5?\nNo: 4.", [("user", "2+2?"),
                     ("assistant", "5"), ("user", "not quite"), ("assistant", "4")])  # fmt: skip
     parts = [
         ("Paid", ["Paid for this build over 2 run(s): $3.14"]),
@@ -47,7 +47,8 @@ def test_the_same_sections_as_html_and_markdown():
     markdown = render_markdown("b1", parts, "/x/report.html")
     assert markdown.startswith("# Raspberry build b1") and "`/x/report.html`" in markdown
     assert "| stage | rows |\n| --- | --- |\n| a\\|b | 3 |" in markdown
-    assert "### Self-corrected" in markdown and "- **assistant**: 5" in markdown
+    assert "### Self-corrected" in markdown and "**assistant**\n\n```text\n5\n```" in markdown
+    assert "```text\nWait, 5?\nNo: 4.\n```" in markdown  # its line breaks kept
     assert "in  ██████████████████████████████ 4" in markdown and "## Empty" not in markdown
 
 

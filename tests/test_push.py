@@ -141,3 +141,43 @@ def test_push_refuses_a_build_that_fell_short_unless_allowed(tmp_path):
     assert "fell short (stage verdicts kept no rows of 3)" in refused.stderr
     assert "--allow-partial" in refused.stderr
     assert allowed.returncode == 0 and any("/commit/" in c[1] for c in _Hub.calls), allowed.stderr
+
+
+class _Refusing(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        data = json.dumps({"error": "Invalid credentials in Authorization header"}).encode()
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def test_network_and_auth_errors_are_one_line(tmp_path):
+    import socket
+
+    out = tmp_path / "builds"
+    _build(out)
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    env = {**os.environ, "HF_TOKEN": TOKEN, "HF_HOME": str(tmp_path / "hf-home"),
+           "HF_HUB_ETAG_TIMEOUT": "2", "HF_HUB_DOWNLOAD_TIMEOUT": "2"}  # fmt: skip
+    args = ("push", "pushed", "--repo", "o/n", "--output-dir", str(out))
+    proc = run_cli(*args, env={**env, "HF_ENDPOINT": f"http://127.0.0.1:{closed}"})
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr[-3000:]
+    assert "cannot reach the Hub at http://127.0.0.1:" in proc.stderr
+    hub = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
+    threading.Thread(target=hub.serve_forever, daemon=True).start()
+    try:
+        proc = run_cli(
+            *args, env={**env, "HF_ENDPOINT": f"http://127.0.0.1:{hub.server_address[1]}"}
+        )
+    finally:
+        hub.shutdown()
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr[-3000:]
+    assert "the Hub refused the push to o/n" in proc.stderr and "write access" in proc.stderr
+    assert TOKEN not in proc.stderr
