@@ -332,8 +332,9 @@ def _build(
     summary["state"] = "failed" if failed or failed_rows else "completed"
     summary["wall_s"] = round(time.time() - started, 2)
     summary["paid_usd"] = paid(config.gateway.state(), build_id)
-    stages_now = build_summary(store.manifest(), summary)["stages"]
-    if short := shortfalls(stages_now, config.run.max_drop_share):
+    ran = {s: t for s, t in build_summary(store.manifest(), summary)["stages"].items()
+           if s in selected}  # fmt: skip
+    if short := shortfalls(ran, config.run.max_drop_share):
         summary["shortfalls"] = short + _why_short(config, short[-1])
     store.record_run(summary)
     publish_build(store, summary["paid_usd"])

@@ -32,6 +32,8 @@ from raspberry.sim.process import running_sim  # noqa: E402
 from raspberry.store import BuildStore  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+SIM_MODELS = ("sim-teacher", "sim-user-standin", "sim-judge", "sim-rewriter",
+              "sim-question-writer", "sim-embed", "sim-second-judge", "sim-student")  # fmt: skip
 FAMILIES = ["basic_arithmetic", "chain_sum", "letter_counting", "word_sorting", "simple_equations"]
 
 
@@ -65,6 +67,9 @@ def config_dict(tmp_path: Path, per_task: int = 6, shards: int = 2, **overrides:
             "reasoning_gym": [{"task": t, "count": per_task} for t in FAMILIES],
         },
         "dialogues": {"samples_per_question": 1, "max_turns": 4},
+        # Free: tests that point these models at a simulator by its URL (not "sim") need a
+        # price for each, as every paid model does (a test of costs gives its own prices).
+        "prices": {m: 0 for m in SIM_MODELS},
     }
     data.update(overrides)
     return data
