@@ -13,8 +13,12 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
+# The tests train small models: torch's CPU build, which lies on this machine's disk (a plain
+# `torch` pulls the CUDA build and ~6 GB of NVIDIA wheels). Elsewhere: make test TORCH=torch.
+TORCH ?= torch==2.13.0
+
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,train]' '$(TORCH)'
 	touch $(VENV)/.installed $@
 
 # The code verifier runs model-written code under bubblewrap (docs/verification.md); without it,

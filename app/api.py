@@ -76,6 +76,13 @@ class Build:
 
         return datasets.Dataset.from_list([row.model_dump() for row in self.stage(name)])
 
+    def train(self, config: str | Path | None = None, name: str | None = None) -> dict[str, Any]:
+        """Fine-tune the config's `train:` model on this build (the config its last run used
+        unless given); return what the training measured (docs/training.md)."""
+        from raspberry_app.train import train_build
+
+        return train_build(self.output_dir, self.build_id, str(config) if config else None, name)
+
     def export(self, out: str | Path, formats: tuple[str, ...] | None = None) -> dict[str, Any]:
         """Write the export files again into `out`, with the settings the build recorded."""
         return export_build(self.output_dir, self.build_id, out, formats)

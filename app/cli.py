@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from raspberry_app import show
+from raspberry_app import show, train
 from raspberry_app.build import cmd_build, cmd_export, cmd_rerun, cmd_status
 from raspberry_app.estimate import cmd_estimate
 from raspberry_app.init import cmd_init
@@ -283,6 +283,7 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     show.add_parser(sub, _command)
+    train.add_parser(sub, _command)
 
     init = _command(sub, "init", "write a starter project: the offline demo config, prompts, "
                     "sample questions and real-provider configs", "raspberry init my-data",

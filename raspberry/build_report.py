@@ -26,6 +26,7 @@ from raspberry.report import (
     stage_totals,
 )
 from raspberry.store import BuildStore
+from raspberry.train.report import loss_charts
 
 REPORT_NAME = "report.html"
 BAR_COLOUR = "#c2185b"  # raspberry
@@ -119,6 +120,7 @@ def sections(
         ),
         ("Length distributions", lengths_),
         ("Cost per stage", [cost, cost_rows(manifest, runs[-1])]),
+        ("Training", list(loss_charts(store))),
         ("Runs", run_lines(manifest)),
     ]
 

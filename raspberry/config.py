@@ -35,6 +35,7 @@ from raspberry.section import Section
 from raspberry.sft.config import SftConfig
 from raspberry.sim.config import SimConfig
 from raspberry.store import plain_name
+from raspberry.train.config import TrainConfig
 from raspberry.verify.config import VerdictsConfig
 
 Role = Literal[
@@ -151,6 +152,7 @@ class BuildConfig(Section):
     verdicts: VerdictsConfig = VerdictsConfig()
     sft: SftConfig = SftConfig()
     eval: EvalConfig = EvalConfig()
+    train: TrainConfig | None = None
     estimate: EstimateConfig = EstimateConfig()
     run: RunConfig = RunConfig()
     schedule: ScheduleConfig = ScheduleConfig()
