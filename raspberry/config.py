@@ -199,14 +199,16 @@ class BuildConfig(Section):
 
     @property
     def llm(self) -> LlmSettings:
-        """The sections the gateway reads (role and eval model names never clash)."""
-        return LlmSettings(
-            self.providers,
-            {**self.eval.models, **self.models},
-            self.prices,
-            self.gateway,
-            self.budget,
-        )
+        """The sections the gateway reads (role and eval model names never clash); a local
+        provider's model paths made absolute from the config's folder."""
+        folder = Path(self.source).parent
+        models = {
+            name: model.model_copy(update={"model": str((folder / model.model).resolve())})
+            if self.providers[model.provider].kind == "local"
+            else model
+            for name, model in {**self.eval.models, **self.models}.items()
+        }
+        return LlmSettings(self.providers, models, self.prices, self.gateway, self.budget)
 
     def model_for(self, name: str) -> ModelConfig:
         """A role's model, or an eval model by name; KeyError when neither exists."""

@@ -44,11 +44,13 @@ def preflight(
 
 def check_prices(config: BuildConfig, stages: list[str]) -> None:
     """Every model the stages pay for has a price: an unpriced one would be booked at $0 and
-    `budget.max_usd` could not count it. The simulator's models are free unless priced."""
+    `budget.max_usd` could not count it. The simulator's models and local ones (this
+    machine's) are free unless priced."""
     for spec in map(pipeline.stage, stages):
         for role in spec.roles(config):
             model = config.models[role]  # type: ignore[index]
-            free = config.providers[model.provider].base_url == SIM_BASE_URL
+            provider = config.providers[model.provider]
+            free = provider.base_url == SIM_BASE_URL or provider.kind == "local"
             if model.model not in config.prices and not free:
                 raise ConfigError(
                     f"models.{role}: model '{model.model}' has no price, so the build would book "

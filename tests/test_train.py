@@ -78,6 +78,49 @@ def test_train_writes_the_model_its_metrics_and_lineage(built):
     assert ran.stdout.strip() == "True", ran.stderr[-2000:]
 
 
+def test_the_trained_model_answers_through_the_local_provider(built):
+    """Issue 37: `kind: local` runs a model folder in-process; the request cache keys it by its
+    weights, so a retrained model in the same folder is asked again."""
+    import asyncio
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from raspberry.config import load_config
+    from raspberry.llm import Gateway
+
+    tmp, out, _, data = built
+    merged = out / "b" / "train" / "sft" / "merged"
+    assert merged.is_dir(), "the training test runs first"
+    data = json.loads(json.dumps(data))
+    data["providers"]["here"] = {"kind": "local", "batch_size": 4}
+    data["models"]["teacher"] = {"provider": "here", "model": str(merged), "max_tokens": 6,
+                                 "temperature": 0}  # fmt: skip
+    config = load_config(write_config(tmp, data, "local.yaml"))
+    asked = [[{"role": "user", "content": f"Calculate {i} + 1."}] for i in range(5)]
+
+    async def ask() -> tuple[list, object]:
+        async with Gateway(config.llm, None, build_id="local") as gw:
+            answers = await asyncio.gather(*(gw.chat("teacher", m, prompt_ref="p") for m in asked))
+            return answers, gw.stats
+
+    answers, stats = asyncio.run(ask())
+    assert stats.requests_sent == 5 and all(0 < a.tokens_out <= 7 for a in answers)
+    assert {a.stop_reason for a in answers} <= {"stop", "max_tokens"} and answers[0].tokens_in > 5
+    again, _ = asyncio.run(ask())  # greedy: the same answers (cut ones are asked again)
+    assert [a.text for a in again] == [a.text for a in answers]
+    # The cache keys a local model by its weights: the same folder retrained is another model.
+    from raspberry.llm.gateway import _cache_model
+
+    before = _cache_model("local", str(merged))
+    assert _cache_model("local", str(merged)) == before and before.startswith("weights:")
+    model = AutoModelForCausalLM.from_pretrained(merged)
+    with torch.no_grad():
+        next(model.parameters()).mul_(1.5)
+    model.save_pretrained(merged)
+    assert _cache_model("local", str(merged)) != before
+
+
 def test_a_killed_training_resumes_from_its_last_checkpoint(built):
     tmp, out, config, data = built
     data = {**data, "train": {**data["train"], "name": "long", "epochs": 40, "batch_size": 1,

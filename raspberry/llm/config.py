@@ -45,7 +45,9 @@ def _looks_like_key(name: str) -> bool:
 
 
 class ProviderConfig(Section):
-    kind: Literal["anthropic", "openai", "openai_compatible"]
+    # local: a model on this machine run in-process by transformers (llm/local.py); its models'
+    # `model` is a model folder or a .gguf file, relative to the config's folder.
+    kind: Literal["anthropic", "openai", "openai_compatible", "local"]
     # None: the SDK's default endpoint; "sim": the simulated server the build starts; a list:
     # a fleet of servers of one model (llm/fleet.py), each request to the least busy.
     base_url: str | list[str] | None = None
@@ -57,6 +59,8 @@ class ProviderConfig(Section):
     prompt_cache: bool = True
     # Per model name; "*" applies to every model of this provider without its own entry.
     limits: dict[str, LimitConfig] = Field(default_factory=dict)
+    # local: how many requests one generation call answers together.
+    batch_size: int = Field(8, ge=1)
 
     @field_validator("api_key_env")
     @classmethod
@@ -99,7 +103,7 @@ class ProviderConfig(Section):
 
     def needs_key(self) -> bool:
         # Local OpenAI-compatible servers (vLLM, Ollama) and the simulator usually take any key.
-        if self.base_url == SIM_BASE_URL:
+        if self.base_url == SIM_BASE_URL or self.kind == "local":
             return False
         return self.kind != "openai_compatible" or self.api_key_env is not None
 

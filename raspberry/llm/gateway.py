@@ -15,6 +15,7 @@ import base64
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -26,10 +27,13 @@ from raspberry.llm.config import SIM_BASE_URL, LlmSettings, Transport, resolve_a
 from raspberry.llm.cost import Budget, SharedBudget, most_cost, request_cost
 from raspberry.llm.fleet import Fleet
 from raspberry.llm.limits import CircuitBreaker, Gate, RateLimitInfo
+from raspberry.llm.local import FIELD as LOCAL_FIELD
+from raspberry.llm.local import LocalProvider
 from raspberry.llm.progress import BOARD
 from raspberry.llm.providers import Provider
 from raspberry.llm.shared_limits import limits_for
 from raspberry.llm.types import STOP, Completion, Request, RetryableError
+from raspberry.local_models import locate, weights_fingerprint
 
 T = TypeVar("T")
 EMBED_BATCH = 64  # texts per embeddings request
@@ -65,6 +69,14 @@ def _unit(vector: str) -> np.ndarray:
 def is_answer(completion: Completion) -> bool:
     """A finished, non-empty answer: the only kind the request cache keeps."""
     return completion.stop_reason == STOP and bool(completion.text.strip())
+
+
+def _cache_model(kind: str, model: str) -> str:
+    """What names a model in the request cache: a local model's weights, by content (a model
+    retrained in the same folder never gets the old one's answers); else its name."""
+    if kind != "local":
+        return model
+    return "weights:" + weights_fingerprint(*locate(model, Path.cwd(), LOCAL_FIELD))
 
 
 class Gateway:
@@ -127,8 +139,10 @@ class Gateway:
         if name not in self._fleets:
             pc = self._config.providers[name]
             key = resolve_api_key(name, pc)
-            endpoints = []
-            for base_url in pc.endpoints():
+            endpoints: list[Any] = []
+            if pc.kind == "local":  # in this process: the request names the model's path
+                endpoints.append(LocalProvider(name, pc.batch_size))
+            for base_url in pc.endpoints() if pc.kind != "local" else []:
                 if base_url == SIM_BASE_URL:
                     if not self._sim_url:
                         raise ProviderError(
@@ -172,7 +186,7 @@ class Gateway:
         key = request_key(
             provider=pc.kind,
             base_url=pc.cache_url(),
-            model=request.model,
+            model=_cache_model(pc.kind, request.model),
             system=request.system,
             messages=request.messages,
             params=request.params,

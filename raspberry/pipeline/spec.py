@@ -19,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 
 from raspberry.config import BuildConfig
+from raspberry.digests import file_digest
 from raspberry.figures import Block, Sample, merge
 from raspberry.llm import Gateway
 from raspberry.llm.config import Transport
@@ -175,26 +176,3 @@ class Stage:
         # A stage that reads no file keeps the key it always had (a warm cache stays warm).
         text = f"{sections}|{refs}" + (f"|{files}" if files else "")
         return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-_DIGESTS: dict[tuple[str, int, int], str] = {}
-
-
-def file_digest(path: Path) -> str:
-    """sha256 of a file's bytes, worked out once per process for each (size, mtime); a missing
-    or unreadable file is "missing" here (preflight names it)."""
-    try:
-        stat = path.stat()
-    except OSError:
-        return "missing"
-    seen = (str(path), stat.st_size, stat.st_mtime_ns)
-    if seen not in _DIGESTS:
-        digest = hashlib.sha256()
-        try:
-            with path.open("rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(block)
-        except OSError:
-            return "missing"
-        _DIGESTS[seen] = digest.hexdigest()[:32]
-    return _DIGESTS[seen]

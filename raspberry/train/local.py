@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from raspberry.errors import RaspberryError
+from raspberry.local_models import load, load_tokenizer, locate, require_train_extra
 from raspberry.store import BuildStore
 from raspberry.train.config import TrainConfig
 from raspberry.train.data import Example, TrainingData, training_data
-from raspberry.train.model import load, locate, require_train_extra
 
 # (phase, optimizer steps done, steps in the phase) -> None: the caller's progress display.
 Progress = Callable[[str, int, int], None]
@@ -49,19 +49,8 @@ def check_training(store: BuildStore, cfg: TrainConfig, config_dir: Path) -> Tra
     """Everything that can be checked before training starts, each a one-line RaspberryError:
     the train extra, the build's exports, the base model and its tokenizer, the row lengths."""
     require_train_extra()
-    from transformers import AutoTokenizer
-
     data = training_data(store)
-    base, gguf = locate(cfg.base_model, config_dir)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(base, **({"gguf_file": gguf} if gguf else {}))
-    except (OSError, ValueError, KeyError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise RaspberryError(f"train.base_model: cannot load {base}: {first}") from None
-    if not tokenizer.chat_template:
-        raise RaspberryError(
-            f"train.base_model: {base} has no chat template; train an instruct (chat) model"
-        )
+    tokenizer = load_tokenizer(*locate(cfg.base_model, config_dir))
     shortest = min(_token_length(tokenizer, e) for e in data.train)
     if shortest > cfg.max_length:
         raise RaspberryError(
