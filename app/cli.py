@@ -7,7 +7,6 @@ exit codes are described there.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import sys
@@ -15,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from raspberry_app import show, train
+from raspberry_app import evaluation, show, train
 from raspberry_app.build import cmd_build, cmd_export, cmd_rerun, cmd_status
 from raspberry_app.estimate import cmd_estimate
 from raspberry_app.init import cmd_init
@@ -24,55 +23,7 @@ from raspberry_app.settings import prefect_env
 from raspberry import pipeline
 from raspberry.config import load_config
 from raspberry.errors import RaspberryError
-from raspberry.llm.config import resolve_api_key
 from raspberry.sft.export import FORMATS
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    from raspberry.benchmark_files import read_benchmark
-    from raspberry.prompts import load_prompt
-
-    config = load_config(args.config)
-    items = read_benchmark(args.benchmark)
-    models = args.role or ["teacher"]
-    for name in models:
-        try:
-            model = config.model_for(name)
-        except KeyError:
-            raise RaspberryError(
-                f"no model '{name}': choose a role in models {sorted(config.models)} "
-                f"or a name in eval.models {sorted(config.eval.models)}"
-            ) from None
-        resolve_api_key(model.provider, config.providers[model.provider])
-    load_prompt(config.prompts_path(), config.eval.prompt, set())
-    if args.runs < 1:
-        raise RaspberryError(f"--runs must be at least 1, not {args.runs}")
-    eval_id = args.eval_id or f"{Path(args.benchmark).stem}-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}"
-    prefect_env()
-    from raspberry_flows.eval import (
-        evaluate_benchmark,  # imported late: Prefect reads its settings at import
-    )
-
-    summary = evaluate_benchmark(
-        config_path=str(Path(args.config).resolve()),
-        benchmark_path=str(Path(args.benchmark)),
-        models=models,
-        runs=args.runs,
-        eval_id=eval_id,
-        output_dir=args.output_dir,
-    )
-    print(f"\neval {eval_id}: {len(items)} questions from {args.benchmark}, {args.runs} runs")
-    print(f"  {'model':<16} {'model ref':<28} {'accuracy per run':<26} {'mean':>6}  95% CI")
-    for name, r in summary["models"].items():
-        per_run = " ".join(f"{a:.3f}" for a in r["accuracy_per_run"])
-        print(
-            f"  {name:<16} {r['model_ref']:<28} {per_run:<26} {r['mean']:>6.3f}  "
-            f"[{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]"
-        )
-    print(f"results: {Path(args.output_dir) / eval_id}")
-    if args.json:
-        print(json.dumps(summary), flush=True)
-    return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -313,16 +264,7 @@ def _parser() -> argparse.ArgumentParser:
                            "than run.max_drop_share)")  # fmt: skip
     push.add_argument("--output-dir", default="data/builds", help=builds)
 
-    ev = _command(sub, "eval", "measure models on a benchmark file",
-                  "raspberry eval --config configs/demo.yaml --benchmark "
-                  "configs/simplebench_sample.json --runs 2", cmd_eval)  # fmt: skip
-    ev.add_argument("--config", required=True, help="YAML config with the models")
-    ev.add_argument("--benchmark", required=True, help="SimpleBench JSON or JSONL file")
-    ev.add_argument("--role", action="append", help="a role or eval.models name (repeatable)")
-    ev.add_argument("--runs", type=int, default=3, help="samples of every question (K)")
-    ev.add_argument("--eval-id", help="default: <benchmark name>-<UTC time>")
-    ev.add_argument("--output-dir", default="data/evals", help="where results go")
-    ev.add_argument("--json", action="store_true", help=as_json)
+    evaluation.add_parser(sub, _command)
 
     verify = _command(sub, "verify", "check one answer against a verification spec",
                       """raspberry verify --spec '{"kind": "math", "reference": "1/2"}' """

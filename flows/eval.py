@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,21 @@ from prefect.artifacts import create_table_artifact
 from raspberry_tasks.eval import eval_task
 
 from raspberry.config import load_config
+from raspberry.evaluate import compare
+from raspberry.records import EvalRow, from_table, schema
 from raspberry.sim.process import sim_for
 from raspberry.storage import Folder
+
+
+def comparisons(results: list[dict[str, Any]], resamples: int) -> dict[str, Any]:
+    """Every model after the first against the first (the base), paired on the questions."""
+    rows = {
+        r["model"]: from_table(Folder(posixpath.dirname(r["results"])).read_table(
+            posixpath.basename(r["results"]), schema(EvalRow)), EvalRow)
+        for r in results
+    }  # fmt: skip
+    base, *others = [r["model"] for r in results]
+    return {f"{m} vs {base}": compare(rows[base], rows[m], resamples) for m in others}
 
 
 @flow(name="evaluate_benchmark", flow_run_name="eval-{eval_id}")
@@ -38,6 +52,7 @@ def evaluate_benchmark(
         "eval_id": eval_id,
         "benchmark": benchmark_path,
         "models": {r["model"]: r for r in results},
+        "comparisons": comparisons(results, config.eval.bootstrap_resamples),
     }
     out.write_text("summary.json", json.dumps(summary, indent=2))
     create_table_artifact(
@@ -53,6 +68,8 @@ def evaluate_benchmark(
                     "accuracy_per_run",
                     "mean",
                     "ci95",
+                    "format",
+                    "mean_tokens_out",
                 )
             }
             for r in results

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel
 
 from raspberry.errors import BenchmarkFileError
+from raspberry.verify import has_verifier
 
 LETTERS = set("ABCDEF")
 KINDS = ("mcq", "exact", "numeric")
@@ -29,6 +30,7 @@ class BenchmarkItem(BaseModel):
     prompt: str
     answer: str
     verification: dict[str, Any]
+    group: str = ""  # what results are broken down by: a task or a source
 
 
 def _simplebench(path: Path, data: dict[str, Any]) -> list[BenchmarkItem]:
@@ -77,6 +79,13 @@ def _item(where: str, number: int, row: dict[str, Any]) -> BenchmarkItem:
         raise BenchmarkFileError(f"{where}: no 'question'")
     if answer is None or str(answer).strip() == "":
         raise BenchmarkFileError(f"{where}: question has no 'answer'")
+    if isinstance(row.get("verification"), dict):  # a whole spec (docs/verification.md)
+        if not has_verifier(row["verification"]):
+            raise BenchmarkFileError(f"{where}: 'verification' has no known kind")
+        return BenchmarkItem(
+            id=str(row.get("id", number)), prompt=question, answer=str(answer).strip(),
+            verification=row["verification"], group=str(row.get("group", "")),
+        )  # fmt: skip
     kind = row.get("verifier", "exact")
     if kind not in KINDS:
         raise BenchmarkFileError(f"{where}: verifier {kind!r} is not one of {list(KINDS)}")
@@ -86,8 +95,19 @@ def _item(where: str, number: int, row: dict[str, Any]) -> BenchmarkItem:
     if "tolerance" in row:
         spec["tolerance"] = row["tolerance"]
     return BenchmarkItem(
-        id=str(row.get("id", number)), prompt=question, answer=spec["reference"], verification=spec
-    )
+        id=str(row.get("id", number)), prompt=question, answer=spec["reference"],
+        verification=spec, group=str(row.get("group", "")),
+    )  # fmt: skip
+
+
+def write_items(path: Path, items: list[BenchmarkItem]) -> None:
+    """Items as a benchmark JSONL file that read_benchmark reads back whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(
+        json.dumps({"id": i.id, "question": i.prompt, "answer": i.answer,
+                    "verification": i.verification, "group": i.group}) + "\n"
+        for i in items
+    ))  # fmt: skip
 
 
 def read_benchmark(path: str | Path) -> list[BenchmarkItem]:

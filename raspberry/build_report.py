@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 from typing import Any
 
 import pyarrow as pa
@@ -121,8 +122,29 @@ def sections(
         ("Length distributions", lengths_),
         ("Cost per stage", [cost, cost_rows(manifest, runs[-1])]),
         ("Training", list(loss_charts(store))),
+        ("Evaluation", evaluation_blocks(store)),
         ("Runs", run_lines(manifest)),
     ]
+
+
+def evaluation_blocks(store: BuildStore) -> list[Block]:
+    """Each evaluation recorded with the build (<build>/evals/*.json, by `raspberry eval
+    --build`): accuracy per model as a chart, and the paired comparisons as a table."""
+    blocks: list[Block] = []
+    for rel in sorted(store.files.glob("evals/*.json")):
+        summary = json.loads(store.files.read_text(rel))
+        models = summary["models"]
+        blocks.append(
+            Chart(f"accuracy ({summary['eval_id']})", list(models),
+                  [m["mean"] for m in models.values()])
+        )  # fmt: skip
+        if pairs := summary.get("comparisons"):
+            blocks.append([
+                {"comparison": pair, "questions": c["questions"], "difference": c["difference"],
+                 "95% CI": c["difference_ci95"], "format difference": c["format_difference"]}
+                for pair, c in pairs.items()
+            ])  # fmt: skip
+    return blocks
 
 
 def _html(block: Block) -> str:

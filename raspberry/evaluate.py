@@ -17,6 +17,7 @@ from raspberry.llm import Gateway
 from raspberry.prompts import Prompt
 from raspberry.records import EvalRow
 from raspberry.verify import acheck
+from raspberry.verify.checks import readable
 
 
 async def _ask(gw: Gateway, model: str, item: BenchmarkItem, run: int, system: Prompt) -> EvalRow:
@@ -29,6 +30,8 @@ async def _ask(gw: Gateway, model: str, item: BenchmarkItem, run: int, system: P
     )
     result = await acheck(item.verification, reply.text)
     return EvalRow(
+        group=item.group,
+        readable=readable(result),
         run=run,
         model=model,
         model_ref=gw.model_ref(model),
@@ -52,23 +55,59 @@ async def evaluate(
     )
 
 
-def summarize(rows: list[EvalRow], resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
-    """Accuracy per run, their mean, and a percentile bootstrap 95% interval over questions."""
-    runs = sorted({r.run for r in rows})
-    per_run = [statistics.fmean(r.correct for r in rows if r.run == k) for k in runs]
+def _scores(rows: list[EvalRow]) -> dict[str, float]:
+    """Each question's share of correct answers over the runs."""
     by_question: dict[str, list[bool]] = {}
     for r in rows:
         by_question.setdefault(r.question_id, []).append(r.correct)
-    scores = [statistics.fmean(v) for v in by_question.values()]
+    return {q: statistics.fmean(v) for q, v in by_question.items()}
+
+
+def _interval(values: list[float], resamples: int, seed: int) -> list[float]:
+    """A percentile bootstrap 95% interval of the mean of `values`."""
     rng = random.Random(seed)
-    means = sorted(statistics.fmean(rng.choices(scores, k=len(scores))) for _ in range(resamples))
+    means = sorted(statistics.fmean(rng.choices(values, k=len(values))) for _ in range(resamples))
+    return [round(means[int(0.025 * resamples)], 4), round(means[int(0.975 * resamples) - 1], 4)]
+
+
+def summarize(rows: list[EvalRow], resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """Accuracy per run, their mean, a percentile bootstrap 95% interval over questions, the
+    share of answers the verifier could read, mean output tokens, and accuracy per group."""
+    runs = sorted({r.run for r in rows})
+    per_run = [statistics.fmean(r.correct for r in rows if r.run == k) for k in runs]
+    scores = list(_scores(rows).values())
+    groups = sorted({r.group for r in rows if r.group})
     return {
         "questions": len(scores),
         "runs": len(runs),
         "accuracy_per_run": [round(a, 4) for a in per_run],
         "mean": round(statistics.fmean(per_run), 4),
-        "ci95": [
-            round(means[int(0.025 * resamples)], 4),
-            round(means[int(0.975 * resamples) - 1], 4),
-        ],
+        "ci95": _interval(scores, resamples, seed),
+        "format": round(statistics.fmean(r.readable for r in rows), 4),
+        "mean_tokens_out": round(statistics.fmean(r.tokens_out for r in rows), 1),
+        "by_group": {
+            g: round(statistics.fmean(r.correct for r in rows if r.group == g), 4) for g in groups
+        },
+    }
+
+
+def compare(
+    base: list[EvalRow], other: list[EvalRow], resamples: int = 2000, seed: int = 0
+) -> dict[str, Any]:
+    """`other` against `base` on the same questions, paired: the difference of their accuracy
+    with a paired bootstrap 95% interval (questions resampled, both models' scores together),
+    and of their format compliance."""
+    a, b = _scores(base), _scores(other)
+    shared = sorted(set(a) & set(b))
+    if not shared:
+        raise ValueError("the two models answered no question in common")
+    differences = [b[q] - a[q] for q in shared]
+    readable = {
+        m: statistics.fmean(r.readable for r in rows) for m, rows in (("a", base), ("b", other))
+    }
+    return {
+        "questions": len(shared),
+        "difference": round(statistics.fmean(differences), 4),
+        "difference_ci95": _interval(differences, resamples, seed),
+        "format_difference": round(readable["b"] - readable["a"], 4),
     }

@@ -149,6 +149,8 @@ class EvalRow(Row):
     correct: bool
     reason: str
     tokens_out: int
+    group: str = ""  # the question's task or source
+    readable: bool = True  # the verifier found an answer in the response (format compliance)
 
 
 def _arrow(annotation: Any) -> pa.DataType:

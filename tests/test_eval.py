@@ -69,3 +69,25 @@ def test_eval_bad_input_exits_2(tmp_path):
         assert proc.returncode == 2, proc.stderr
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and words in lines[0]
+
+
+def test_a_paired_comparison_gives_the_difference_with_its_interval():
+    from raspberry.evaluate import compare, summarize
+    from raspberry.records import EvalRow
+
+    def rows(model: str, right: set[int], readable: bool = True) -> list[EvalRow]:
+        return [
+            EvalRow(run=0, model=model, model_ref=model, question_id=f"q{i}", reference="1",
+                    response="", correct=i in right, reason="", tokens_out=10,
+                    group="odd" if i % 2 else "even", readable=readable or i in right)
+            for i in range(40)
+        ]  # fmt: skip
+
+    base, tuned = rows("base", set(), readable=False), rows("tuned", set(range(0, 40, 2)))
+    pair = compare(base, tuned, resamples=500)
+    low, high = pair["difference_ci95"]
+    assert pair["questions"] == 40 and pair["difference"] == 0.5 and 0.3 < low < 0.5 < high < 0.7
+    assert pair["format_difference"] == 1.0
+    summary = summarize(tuned, resamples=500)
+    assert summary["by_group"] == {"even": 1.0, "odd": 0.0} and summary["format"] == 1.0
+    assert summary["mean_tokens_out"] == 10.0

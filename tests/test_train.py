@@ -200,3 +200,41 @@ def test_a_checkpoint_cut_short_by_a_kill_is_passed_over(tmp_path):
             (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text(state)
     assert _last_checkpoint(tmp_path) == str(tmp_path / "checkpoint-3")
     assert _last_checkpoint(tmp_path / "none") is None
+
+
+def test_eval_compares_the_tuned_model_with_its_base_on_held_out_questions(built):
+    tmp, out, _, data = built
+    data = json.loads(json.dumps(data))
+    data["providers"]["here"] = {"kind": "local", "batch_size": 8}
+    data["eval"] = {"models": {
+        "base": {"provider": "here", "model": str(tmp / "tiny"), "max_tokens": 8, "temperature": 0},
+        "tuned": {"provider": "here", "model": str(out / "b" / "train" / "sft" / "merged"),
+                  "max_tokens": 8, "temperature": 0},
+    }}  # fmt: skip
+    config = write_config(tmp, data, "eval.yaml")
+    evals = str(tmp / "evals")
+    args = ["eval", "--config", str(config), "--build", "b", "--builds-dir", str(out), "--role",
+            "base", "--role", "tuned", "--runs", "1", "--output-dir", evals]  # fmt: skip
+    proc = run_cli(*args, "--heldout", "3", "--eval-id", "h", "--json")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    tuned, pair = summary["models"]["tuned"], summary["comparisons"]["tuned vs base"]
+    assert tuned["questions"] == 15 and len(tuned["by_group"]) == 5  # 3 of each of 5 tasks
+    assert 0 <= tuned["format"] <= 1 and tuned["mean_tokens_out"] > 0
+    low, high = pair["difference_ci95"]
+    assert pair["questions"] == 15 and low <= pair["difference"] <= high
+    assert "tuned vs base: accuracy" in proc.stdout
+    # None of the held-out questions is one of the build's.
+    asked = {
+        json.loads(x)["question"]
+        for x in (tmp / "evals" / "h" / "questions.jsonl").read_text().splitlines()
+    }
+    store = BuildStore(out, "b")
+    built_prompts = {
+        q.prompt
+        for q in store.read_shard("candidates", 0, __import__("raspberry.records").records.Question)
+    }
+    assert asked and not asked & built_prompts
+    assert "accuracy (h)" in (out / "b" / "report.html").read_text()
+    proc = run_cli(*args, "--eval-id", "v")  # the validation split
+    assert proc.returncode == 0 and "questions of b-validation" in proc.stdout, proc.stderr[-2000:]

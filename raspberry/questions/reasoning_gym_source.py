@@ -18,7 +18,7 @@ from raspberry.records import Lineage, Question
 SOURCE = "reasoning_gym"
 
 
-def _dataset(spec: ReasoningGymTask, seed: int, size: int) -> Any:
+def dataset(spec: ReasoningGymTask, seed: int, size: int) -> Any:
     import reasoning_gym  # imported lazily: it loads 100+ generators
 
     return reasoning_gym.create_dataset(spec.task, size=size, seed=seed, **spec.params)
@@ -36,7 +36,7 @@ def validate(cfg: QuestionsConfig) -> None:
     """Fail fast, before any shard runs, on an unknown task or bad task parameters."""
     for i, spec in enumerate(cfg.reasoning_gym):
         try:
-            _dataset(spec, cfg.seed, 1)[0]
+            dataset(spec, cfg.seed, 1)[0]
         except Exception as exc:  # reasoning-gym raises many kinds; all mean a bad config entry
             raise ConfigError(
                 f"questions.reasoning_gym.{i}: task '{spec.task}' with params {spec.params}: "
@@ -68,7 +68,7 @@ def generate(cfg: QuestionsConfig, config_hash: str, shard: int) -> list[Questio
     """This shard's questions of every configured task, in a stable order."""
     out: list[Question] = []
     for position, spec in enumerate(cfg.reasoning_gym):
-        dataset = _dataset(spec, cfg.seed + position, spec.count)
+        entries = dataset(spec, cfg.seed + position, spec.count)
         for index in range(shard, spec.count, cfg.shards):
-            out.append(to_question(spec, dataset[index], config_hash))
+            out.append(to_question(spec, entries[index], config_hash))
     return out

@@ -191,6 +191,21 @@ def _spec(spec: dict[str, Any] | str) -> dict[str, Any]:
     return json.loads(spec) if isinstance(spec, str) else spec
 
 
+# Reasons of a check that found no answer to judge: the response did not follow the format.
+UNREADABLE = (
+    "no final answer found",
+    "no single option letter found",
+    "not a number",
+    "no fenced code block found",
+    "empty answer",
+)
+
+
+def readable(result: CheckResult) -> bool:
+    """Whether the verifier found an answer in the response, right or wrong."""
+    return result.passed or not result.reason.startswith(UNREADABLE)
+
+
 def has_verifier(spec: dict[str, Any] | str) -> bool:
     return _spec(spec).get("kind") in VERIFIERS
 

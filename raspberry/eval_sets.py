@@ -1,0 +1,74 @@
+"""Question sets that measure a model trained on a build (`raspberry eval --build`): the build's
+own validation split, or a fresh held-out set of its procedural tasks.
+
+The held-out set is drawn from each configured reasoning-gym task with seeds the build never
+used, and any question whose text is one of the build's questions is left out, so none of it
+can be in the training rows.
+"""
+
+from __future__ import annotations
+
+import json
+
+from raspberry.benchmark_files import BenchmarkItem
+from raspberry.config import BuildConfig
+from raspberry.errors import RaspberryError
+from raspberry.records import Question
+from raspberry.store import BuildStore
+
+HELDOUT_SEED = 1_000_003  # added to the build's seeds: far from any seed a build uses
+
+
+def _questions(store: BuildStore) -> dict[str, Question]:
+    """Every question row of the build (the latest stage's row of each), by id."""
+    from raspberry import pipeline  # the registry's stages import the store
+
+    found: dict[str, Question] = {}
+    manifest = store.manifest()
+    for spec in pipeline.stages():
+        if spec.row_type is not Question:
+            continue
+        for name, entry in sorted(manifest["stages"].get(spec.name, {}).items()):
+            if entry["state"] == "done":
+                for q in store.read_shard(spec.name, int(name.split("-")[1]), Question):
+                    found[q.id] = q
+    return found
+
+
+def _item(q: Question) -> BenchmarkItem:
+    return BenchmarkItem(
+        id=q.id, prompt=q.prompt, answer=q.reference_answer,
+        verification=json.loads(q.verification), group=q.task or q.source,
+    )  # fmt: skip
+
+
+def validation_items(store: BuildStore) -> list[BenchmarkItem]:
+    """The questions of the build's validation split (rows no training saw)."""
+    folder = store.exports()
+    rel = "validation/prompt_response.jsonl"
+    if not folder.exists(rel):
+        raise RaspberryError(
+            f"build '{store.build_id}' has no validation split ({folder.url(rel)}); give "
+            "sft.export.validation_share above 0, or evaluate with --heldout or --benchmark"
+        )
+    ids = [json.loads(line)["question_id"] for line in folder.read_text(rel).splitlines()]
+    questions = _questions(store)
+    return [_item(questions[i]) for i in ids if i in questions]
+
+
+def heldout_items(config: BuildConfig, store: BuildStore, per_task: int) -> list[BenchmarkItem]:
+    """`per_task` new questions of each reasoning-gym task the config names, none of the build's."""
+    from raspberry.questions import reasoning_gym_source as rg
+
+    cfg = config.questions
+    if not cfg.reasoning_gym:
+        raise RaspberryError(
+            "--heldout draws new questions from the config's reasoning_gym tasks, and it has none"
+        )
+    seen = {q.prompt for q in _questions(store).values()}
+    items: list[BenchmarkItem] = []
+    for position, spec in enumerate(cfg.reasoning_gym):
+        dataset = rg.dataset(spec, cfg.seed + position + HELDOUT_SEED, per_task * 2)
+        fresh = [rg.to_question(spec, entry, "heldout") for entry in dataset]
+        items += [_item(q) for q in fresh if q.prompt not in seen][:per_task]
+    return items
