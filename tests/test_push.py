@@ -4,10 +4,12 @@ commit with every export file, the repo made private, a branch, and the token no
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.server
 import json
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from conftest import run_cli
@@ -57,6 +59,19 @@ class _Hub(http.server.BaseHTTPRequestHandler):
             self._reply({})
 
 
+@contextlib.contextmanager
+def _hub(tmp_path: Path, handler: type = _Hub) -> Iterator[dict[str, str]]:
+    """A fake Hub on loopback for the test's length; yields the environment that points at it."""
+    hub = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=hub.serve_forever, daemon=True).start()
+    _Hub.calls.clear()
+    try:
+        yield {**os.environ, "HF_TOKEN": TOKEN, "HF_HOME": str(tmp_path / "hf-home"),
+               "HF_ENDPOINT": f"http://127.0.0.1:{hub.server_address[1]}"}  # fmt: skip
+    finally:
+        hub.shutdown()
+
+
 def _build(out: Path) -> Path:
     store = BuildStore(out, "pushed")
     store.init({})
@@ -68,16 +83,9 @@ def _build(out: Path) -> Path:
 def test_push_uploads_the_exports_as_one_commit(tmp_path):
     out = tmp_path / "builds"
     folder = _build(out)
-    hub = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hub)
-    threading.Thread(target=hub.serve_forever, daemon=True).start()
-    env = {**os.environ, "HF_TOKEN": TOKEN, "HF_ENDPOINT": f"http://127.0.0.1:{hub.server_address[1]}",
-           "HF_HOME": str(tmp_path / "hf-home")}  # fmt: skip
-    _Hub.calls.clear()
-    try:
+    with _hub(tmp_path) as env:
         proc = run_cli("push", "pushed", "--repo", "my-org/demo", "--private", "--revision",
                        "nightly", "--output-dir", str(out), env=env)  # fmt: skip
-    finally:
-        hub.shutdown()
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "pushed build pushed to my-org/demo:" in proc.stdout
     paths = [c[1] for c in _Hub.calls]
@@ -125,18 +133,11 @@ def test_push_refuses_a_build_that_fell_short_unless_allowed(tmp_path):
             "shortfalls": ["stage verdicts kept no rows of 3"],
         }
     )
-    hub = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hub)
-    threading.Thread(target=hub.serve_forever, daemon=True).start()
-    env = {**os.environ, "HF_TOKEN": TOKEN, "HF_ENDPOINT": f"http://127.0.0.1:{hub.server_address[1]}",
-           "HF_HOME": str(tmp_path / "hf-home")}  # fmt: skip
-    _Hub.calls.clear()
-    try:
+    with _hub(tmp_path) as env:
         args = ("push", "pushed", "--repo", "o/n", "--output-dir", str(out))
         refused = run_cli(*args, env=env)
         assert not _Hub.calls
         allowed = run_cli(*args, "--allow-partial", env=env)
-    finally:
-        hub.shutdown()
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1
     assert "fell short (stage verdicts kept no rows of 3)" in refused.stderr
     assert "--allow-partial" in refused.stderr
@@ -170,14 +171,8 @@ def test_network_and_auth_errors_are_one_line(tmp_path):
     proc = run_cli(*args, env={**env, "HF_ENDPOINT": f"http://127.0.0.1:{closed}"})
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr[-3000:]
     assert "cannot reach the Hub at http://127.0.0.1:" in proc.stderr
-    hub = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
-    threading.Thread(target=hub.serve_forever, daemon=True).start()
-    try:
-        proc = run_cli(
-            *args, env={**env, "HF_ENDPOINT": f"http://127.0.0.1:{hub.server_address[1]}"}
-        )
-    finally:
-        hub.shutdown()
+    with _hub(tmp_path, _Refusing) as refusing:
+        proc = run_cli(*args, env=refusing)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr[-3000:]
     assert "the Hub refused the push to o/n" in proc.stderr and "write access" in proc.stderr
     assert TOKEN not in proc.stderr
