@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from raspberry_app import evaluation, show, train
+from raspberry_app import evaluation, reward, show, train
 from raspberry_app.build import cmd_build, cmd_export, cmd_rerun, cmd_status
 from raspberry_app.estimate import cmd_estimate
 from raspberry_app.init import cmd_init
@@ -283,6 +283,8 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--config", help="the cache named by this build config")
     where.add_argument("--path", help="a cache file, or the gateway state's database URL")
     cache_stats.add_argument("--json", action="store_true", help="print the figures as JSON")
+
+    reward.add_parser(sub, _command)
 
     sim = sub.add_parser("sim", help="the offline simulated model server",
                          description="The offline simulated model server.")  # fmt: skip

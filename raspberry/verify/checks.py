@@ -51,13 +51,13 @@ class CheckResult(BaseModel):
 
 
 @cache
-def _rg_scorer(task: str) -> Callable[[str, dict[str, Any]], float]:
+def rg_scorer(task: str) -> Callable[[str, dict[str, Any]], float]:
     import reasoning_gym  # imported lazily: it takes a second and only this verifier needs it
 
     return reasoning_gym.get_score_answer_fn(task)
 
 
-def _final(answer_text: str) -> str | None:
+def final_answer(answer_text: str) -> str | None:
     """The final answer; a one-line text with no 'Final answer:' is taken as the answer itself."""
     answer = extract_final_answer(answer_text)
     if answer is None and answer_text.strip() and "\n" not in answer_text.strip():
@@ -71,7 +71,7 @@ def _of_final_answer(
     """A verifier of the final answer alone: a text without one fails, saying so."""
 
     def check_final(spec: dict[str, Any], text: str) -> CheckResult:
-        answer = _final(text)
+        answer = final_answer(text)
         if answer is None:
             return CheckResult(passed=False, reason="no final answer found")
         return verify(spec, answer)
@@ -81,7 +81,7 @@ def _of_final_answer(
 
 @_of_final_answer
 def _reasoning_gym(spec: dict[str, Any], answer: str) -> CheckResult:
-    score = _rg_scorer(spec["task"])(answer, spec["entry"])
+    score = rg_scorer(spec["task"])(answer, spec["entry"])
     if score == 1.0:
         return CheckResult(passed=True, reason="reasoning_gym score 1.0")
     return CheckResult(passed=False, reason=f"reasoning_gym score {score:g} (only 1.0 passes)")
@@ -119,7 +119,7 @@ def _number(answer: str) -> float:
 
 
 def _numeric(spec: dict[str, Any], text: str) -> CheckResult:
-    answer = _final(text)
+    answer = final_answer(text)
     try:
         value = _number(answer or "")
     except (ValueError, ZeroDivisionError):
@@ -134,7 +134,7 @@ def _numeric(spec: dict[str, Any], text: str) -> CheckResult:
 
 
 def _math(spec: dict[str, Any], text: str) -> CheckResult:
-    answer = _final(text) or text
+    answer = final_answer(text) or text
     if not answer.strip():
         return CheckResult(passed=False, reason="empty answer")
     equal = MATH.verify_many([(str(spec["reference"]), answer)])[0]
