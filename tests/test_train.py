@@ -238,3 +238,29 @@ def test_eval_compares_the_tuned_model_with_its_base_on_held_out_questions(built
     assert "accuracy (h)" in (out / "b" / "report.html").read_text()
     proc = run_cli(*args, "--eval-id", "v")  # the validation split
     assert proc.returncode == 0 and "questions of b-validation" in proc.stdout, proc.stderr[-2000:]
+
+
+def test_grpo_trains_on_the_rl_export_with_the_reward_function(built, tmp_path):
+    """Issue 32: the `rl` export and raspberry.verify.reward are what TRL's GRPO takes."""
+    import datasets
+    from trl import GRPOConfig, GRPOTrainer
+
+    from raspberry.verify.reward import reward
+
+    tmp, out, _, _ = built
+    rows = datasets.load_dataset("json", data_files=str(out / "b" / "exports" / "rl.jsonl"),
+                                 split="train", cache_dir=str(tmp_path / "hf"))  # fmt: skip
+    assert {"prompt", "reference", "verification", "source"} <= set(rows.column_names)
+    assert rows.num_rows >= 5
+    args = GRPOConfig(
+        output_dir=str(tmp_path / "grpo"), max_steps=2, per_device_train_batch_size=2,
+        num_generations=2, max_completion_length=8, use_cpu=True, report_to=[],
+        logging_steps=1, save_strategy="no", disable_tqdm=True,
+    )  # fmt: skip
+    trainer = GRPOTrainer(
+        model=str(tmp / "tiny"), reward_funcs=reward, args=args, train_dataset=rows
+    )
+    trainer.train()
+    assert trainer.state.global_step == 2
+    logged = [x for x in trainer.state.log_history if "reward" in x]
+    assert logged and all(0.0 <= x["reward"] <= 1.0 for x in logged)

@@ -24,9 +24,10 @@ from raspberry.sft.config import ExportConfig
 from raspberry.sft.formats import JSONL_FORMATS, prompt_response
 from raspberry.sft.openai_checks import check_lines, count_tokens
 from raspberry.sft.preferences import preference_pairs
+from raspberry.sft.rl import rl_rows
 from raspberry.storage import Folder
 
-FORMATS = (*JSONL_FORMATS, "preference_pairs", "parquet")
+FORMATS = (*JSONL_FORMATS, "preference_pairs", "rl", "parquet")
 SPLITS = ("train", "validation")
 
 
@@ -77,6 +78,23 @@ def _jsonl(folder: Folder, path: str, items: list[dict[str, Any]]) -> str:
     return text
 
 
+def _by_question(
+    folder: Folder,
+    fmt: str,
+    items: list[dict[str, Any]],
+    question_split: dict[str, str],
+    files: dict[str, dict[str, str]],
+) -> str:
+    """Write <fmt>.jsonl, and each split's share (by the split of the item's question; a question
+    without an SFT row trains); record the split files; return the whole file's URL."""
+    _jsonl(folder, f"{fmt}.jsonl", items)
+    for split in SPLITS:
+        if chosen := [i for i in items if question_split.get(i["question_id"], "train") == split]:
+            _jsonl(folder, f"{split}/{fmt}.jsonl", chosen)
+            files.setdefault(fmt, {})[split] = f"{split}/{fmt}.jsonl"
+    return folder.url(f"{fmt}.jsonl")
+
+
 def _parquet(folder: Folder, path: str, rows: list[SftRow], wrapper: str) -> None:
     items = [
         {
@@ -121,6 +139,8 @@ def export_rows(
     mixed, mix_counts = mix(within, cfg.self_corrected_share)
     split_of = splits(mixed, cfg.validation_share)
     by_split = {s: [r for r in mixed if split_of[r.id] == s] for s in SPLITS}
+    # A question's pairs and RL row go to its SFT row's split: validation stays unseen.
+    question_split = {r.question_id: split_of[r.id] for r in mixed}
     # No empty file is written: a format or split without rows is left out (and out of the card).
     paths: dict[str, str] = {}
     files: dict[str, dict[str, str]] = {}  # format -> split -> path within the folder
@@ -153,16 +173,11 @@ def export_rows(
                 within, data.questions, data.dialogues, data.verdicts, cfg.preference
             )
             if pairs:
-                _jsonl(folder, "preference_pairs.jsonl", pairs)
-                paths[fmt] = folder.url("preference_pairs.jsonl")
-                # A question's pairs go to its SFT row's split: validation stays unseen.
-                question_split = {r.question_id: split_of[r.id] for r in mixed}
-                for split in SPLITS:
-                    if chosen := [
-                        p for p in pairs if question_split.get(p["question_id"], "train") == split
-                    ]:
-                        _jsonl(folder, f"{split}/{fmt}.jsonl", chosen)
-                        files.setdefault(fmt, {})[split] = f"{split}/{fmt}.jsonl"
+                paths[fmt] = _by_question(folder, fmt, pairs, question_split, files)
+        elif fmt == "rl":
+            rl = rl_rows(data.questions, data.verdicts)
+            if rl:
+                paths[fmt] = _by_question(folder, fmt, rl, question_split, files)
     report: dict[str, Any] = {
         "rows_in": len(rows),
         "dropped_over_token_limit": len(rows) - len(within),
@@ -177,6 +192,8 @@ def export_rows(
         report["openai_chat_checks"] = check_lines(
             texts["openai_chat"], cfg.encoding, cfg.max_tokens_per_example
         )
+    if "rl" in formats:
+        report["rl_rows"] = len(rl)
     if "preference_pairs" in formats:
         report["preference_pairs"] = len(pairs)
         report["preference"] = preference
