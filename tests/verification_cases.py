@@ -88,6 +88,9 @@ def _exact() -> list[Case]:
         ("blue whale", ["blue whale", "Blue Whale", "blue  whale"], ["whale", "blue whales"]),
         ("H2O", ["H2O", "h2o"], ["H2O2", "HO"]),
         ("Tuesday", ["Tuesday", "tuesday!"], ["Monday", "Thursday"]),
+        # A list reference: the same items in order, however separated (issue 32).
+        ("3, 1, 2", ["3, 1, 2", "3,1,2", "3; 1 and 2", "[3, 1, 2]"], ["1, 2, 3", "3, 1", "3 1 2"]),
+        ("red, green", ["red,green", "Red and Green"], ["green, red", "red, green, blue"]),
     ]
     cases: list[Case] = []
     for ref, right, wrong in table:

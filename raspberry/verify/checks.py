@@ -39,7 +39,7 @@ from pydantic import BaseModel
 
 from raspberry.verify.constraints import broken_rules
 from raspberry.verify.extract import extract_final_answer
-from raspberry.verify.lists import compare_lists
+from raspberry.verify.lists import compare_lists, list_items
 from raspberry.verify.math import MATH
 from raspberry.verify.mcq import extract_choice
 from raspberry.verify.sandbox import limits_of, run_tests
@@ -103,8 +103,12 @@ def _normalise(text: str) -> str:
 
 @_of_final_answer
 def _exact(spec: dict[str, Any], answer: str) -> CheckResult:
-    if _normalise(answer) == _normalise(str(spec["reference"])):
+    reference = str(spec["reference"])
+    if _normalise(answer) == _normalise(reference):
         return CheckResult(passed=True, reason="matches the reference")
+    # A list reference ("3, 1, 2") is met by the same items however they are separated.
+    if len(list_items(reference)) > 1 and compare_lists(answer, reference, True, False)[0]:
+        return CheckResult(passed=True, reason="the reference's items, in order")
     return CheckResult(passed=False, reason=f"{answer!r} differs from the reference")
 
 
