@@ -79,7 +79,15 @@ def load(
     from transformers import AutoModelForCausalLM
 
     tokenizer = load_tokenizer(base, gguf, field)
-    return _loaded(AutoModelForCausalLM, base, gguf, field, dtype=dtype), tokenizer
+    model = _loaded(AutoModelForCausalLM, base, gguf, field, dtype=dtype)
+    if gguf:
+        # transformers dequantises a GGUF file into ordinary weights, yet marks the model as
+        # quantized, which its Trainer refuses to train: the mark goes, the weights are plain.
+        model.hf_quantizer = None
+        model.is_quantized = False
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+    return model, tokenizer
 
 
 def weights_fingerprint(base: str, gguf: str | None) -> str:
