@@ -57,7 +57,8 @@ def validation_items(store: BuildStore) -> list[BenchmarkItem]:
 
 
 def heldout_items(config: BuildConfig, store: BuildStore, per_task: int) -> list[BenchmarkItem]:
-    """`per_task` new questions of each reasoning-gym task the config names, none of the build's."""
+    """Up to `per_task` new questions of each reasoning-gym task the config names, each once and
+    none of the build's."""
     from raspberry.questions import reasoning_gym_source as rg
 
     cfg = config.questions
@@ -68,7 +69,13 @@ def heldout_items(config: BuildConfig, store: BuildStore, per_task: int) -> list
     seen = {q.prompt for q in _questions(store).values()}
     items: list[BenchmarkItem] = []
     for position, spec in enumerate(cfg.reasoning_gym):
-        dataset = rg.dataset(spec, cfg.seed + position + HELDOUT_SEED, per_task * 2)
-        fresh = [rg.to_question(spec, entry, "heldout") for entry in dataset]
-        items += [_item(q) for q in fresh if q.prompt not in seen][:per_task]
+        # Small tasks repeat themselves (one-digit sums): draw plenty, keep each question once.
+        dataset = rg.dataset(spec, cfg.seed + position + HELDOUT_SEED, per_task * 4)
+        fresh = []
+        for entry in dataset:
+            q = rg.to_question(spec, entry, "heldout")
+            if q.prompt not in seen and len(fresh) < per_task:
+                seen.add(q.prompt)
+                fresh.append(_item(q))
+        items += fresh
     return items
