@@ -76,7 +76,10 @@ def load(
     base: str, gguf: str | None, dtype: Any, field: str = "train.base_model"
 ) -> tuple[Any, Any]:
     """The model and its tokenizer."""
+    import transformers
     from transformers import AutoModelForCausalLM
+
+    transformers.utils.logging.disable_progress_bar()  # the caller says what it is doing
 
     tokenizer = load_tokenizer(base, gguf, field)
     model = _loaded(AutoModelForCausalLM, base, gguf, field, dtype=dtype)
