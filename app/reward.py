@@ -73,7 +73,8 @@ def cmd_reward_serve(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction, command: Any) -> None:
-    reward = sub.add_parser("reward", help="the verifiers as an RL reward")
+    reward = sub.add_parser("reward", help="the verifiers as an RL reward",
+                            description="The verifiers as an RL reward.")  # fmt: skip
     commands = reward.add_subparsers(dest="reward_command", required=True)
     serve = command(commands, "serve", "serve the reward over HTTP (OpenRLHF, verl)",
                     "raspberry reward serve --port 8800", cmd_reward_serve)  # fmt: skip
