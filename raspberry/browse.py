@@ -53,12 +53,17 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
 _FILTER = re.compile(r"^\s*(\w+)\s*(>=|<=|!=|=|>|<|~)\s*(.*?)\s*$")
 
 
-def _rows(store: BuildStore, manifest: dict[str, Any]) -> dict[type, list[tuple[str, Any]]]:
-    """Every row of every done shard, by row type, with the stage it came from, in stage order."""
+def rows_by_type(
+    store: BuildStore, manifest: dict[str, Any], only: type | None = None
+) -> dict[type, list[tuple[str, Any]]]:
+    """Every row of every done shard (of the stages whose row type is `only`, when given), by
+    row type, with the stage it came from, in stage order."""
     from raspberry import pipeline  # the registry's stages import the store this module uses
 
     found: dict[type, list[tuple[str, Any]]] = {}
     for spec in pipeline.stages():
+        if only is not None and spec.row_type is not only:
+            continue
         for name, entry in sorted(manifest["stages"].get(spec.name, {}).items()):
             if entry["state"] == "done":
                 rows = store.read_shard(spec.name, int(name.split("-")[1]), spec.row_type)
@@ -68,7 +73,7 @@ def _rows(store: BuildStore, manifest: dict[str, Any]) -> dict[type, list[tuple[
 
 def items(store: BuildStore, manifest: dict[str, Any]) -> list[Item]:
     """One item per question and dialogue sample, in the order the questions were made."""
-    rows = _rows(store, manifest)
+    rows = rows_by_type(store, manifest)
     questions: dict[str, tuple[str, Question]] = {}
     for stage, q in rows.get(Question, []):
         questions[q.id] = (stage, q)  # a later stage's row of the same question wins

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 from raspberry.benchmark_files import BenchmarkItem
+from raspberry.browse import rows_by_type
 from raspberry.config import BuildConfig
 from raspberry.errors import RaspberryError
 from raspberry.records import Question
@@ -21,18 +22,8 @@ HELDOUT_SEED = 1_000_003  # added to the build's seeds: far from any seed a buil
 
 def _questions(store: BuildStore) -> dict[str, Question]:
     """Every question row of the build (the latest stage's row of each), by id."""
-    from raspberry import pipeline  # the registry's stages import the store
-
-    found: dict[str, Question] = {}
-    manifest = store.manifest()
-    for spec in pipeline.stages():
-        if spec.row_type is not Question:
-            continue
-        for name, entry in sorted(manifest["stages"].get(spec.name, {}).items()):
-            if entry["state"] == "done":
-                for q in store.read_shard(spec.name, int(name.split("-")[1]), Question):
-                    found[q.id] = q
-    return found
+    found = rows_by_type(store, store.manifest(), Question).get(Question, [])
+    return {q.id: q for _, q in found}
 
 
 def _item(q: Question) -> BenchmarkItem:
