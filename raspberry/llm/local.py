@@ -19,18 +19,26 @@ from typing import Any
 
 from raspberry.llm.limits import RateLimitInfo
 from raspberry.llm.types import MAX_TOKENS, STOP, Completion, Request
-from raspberry.local_models import load, locate, require_train_extra
+from raspberry.local_models import load, locate, require_train_extra, weights_fingerprint
 
 FIELD = "models.<role>.model of a local provider"
 
 
-@functools.cache
 def _model(path: str) -> tuple[Any, Any, Any, threading.Lock]:
-    """(model, tokenizer, device, lock): loaded once per process; one generation at a time."""
+    """(model, tokenizer, device, lock) of the weights now at `path`: keyed as the request cache
+    keys them, so a model retrained in place is loaded anew, never the old one served."""
+    base, gguf = locate(path, Path.cwd(), FIELD)
+    return _loaded_weights(base, gguf, weights_fingerprint(base, gguf))
+
+
+@functools.cache
+def _loaded_weights(
+    base: str, gguf: str | None, weights: str
+) -> tuple[Any, Any, Any, threading.Lock]:
+    """Loaded once per process for each weights fingerprint; one generation at a time."""
     require_train_extra("a local provider")
     import torch
 
-    base, gguf = locate(path, Path.cwd(), FIELD)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model, tokenizer = load(base, gguf, torch.float32 if device.type == "cpu" else "auto", FIELD)
     tokenizer.padding_side = "left"  # generation continues every row from its own end
