@@ -24,7 +24,7 @@ from raspberry import pipeline
 from raspberry.build_report import REPORT_NAME
 from raspberry.config import BuildConfig, load_config
 from raspberry.errors import DiskFull, RaspberryError, disk_full
-from raspberry.llm.cache import paid
+from raspberry.llm.books import Paid, paid
 from raspberry.report import build_facts, build_summary, summary_lines
 from raspberry.sft.export import FORMATS
 from raspberry.storage import Folder
@@ -281,7 +281,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 1 if summary["state"] == "failed" else 0
 
 
-def _ledger_paid(manifest: dict[str, Any]) -> float | None:
+def _ledger_paid(manifest: dict[str, Any]) -> Paid | None:
     """What the ledger says the build paid, read through the config of its last run (an
     interrupted run never recorded it); None when that config is gone."""
     config_path = (manifest.get("runs") or [{}])[-1].get("config_path")

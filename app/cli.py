@@ -70,7 +70,15 @@ def cmd_cache_stats(args: argparse.Namespace) -> int:
             f"{m['tokens_out']:>12,} {m['cost_usd']:>10.4f}"
         )
     for build, b in stats["builds"].items():
-        print(f"  build {build}: paid for {b['responses_paid']} responses, ${b['cost_usd']:.4f}")
+        unconfirmed = (
+            f" (up to ${b['unconfirmed_usd']:.4f} of it unconfirmed: in flight when a process died)"
+            if b["unconfirmed_usd"]
+            else ""
+        )
+        print(
+            f"  build {build}: paid for {b['responses_paid']} responses, "
+            f"${b['cost_usd']:.4f}{unconfirmed}"
+        )
     return 0
 
 

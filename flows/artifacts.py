@@ -52,9 +52,9 @@ def publish_stage(store: BuildStore, stage: str, totals: dict[str, Any]) -> None
     )
 
 
-def publish_build(store: BuildStore, paid_usd: float | None) -> None:
+def publish_build(store: BuildStore) -> None:
     build_id, manifest = store.build_id, store.manifest()
-    page, markdown = write_report(store, manifest, paid_usd)
+    page, markdown = write_report(store, manifest)
     create_table_artifact(
         funnel_rows(manifest),
         key=artifact_key("funnel", build_id),

@@ -32,7 +32,7 @@ from raspberry import pipeline
 from raspberry.config import BuildConfig, load_config
 from raspberry.errors import RaspberryError
 from raspberry.figures import tally
-from raspberry.llm.cache import paid
+from raspberry.llm.books import paid
 from raspberry.llm.config import SIM_BASE_URL
 from raspberry.llm.shared_limits import limits_for
 from raspberry.pipeline import BuildInput, Stage
@@ -331,13 +331,14 @@ def _build(
     failed_rows = sum(s.get("rows_failed", 0) for s in summary["stages"].values())
     summary["state"] = "failed" if failed or failed_rows else "completed"
     summary["wall_s"] = round(time.time() - started, 2)
-    summary["paid_usd"] = paid(config.gateway.state(), build_id)
+    bill = paid(config.gateway.state(), build_id)
+    summary["paid_usd"], summary["unconfirmed_usd"] = bill.usd, bill.unconfirmed_usd
     ran = {s: t for s, t in build_summary(store.manifest(), summary)["stages"].items()
            if s in selected}  # fmt: skip
     if short := shortfalls(ran, config.run.max_drop_share):
         summary["shortfalls"] = short + _why_short(config, short[-1])
     store.record_run(summary)
-    publish_build(store, summary["paid_usd"])
+    publish_build(store)
     if failed or failed_rows:
         return Failed(
             message=f"{failed} shard(s) and {failed_rows} row(s) failed; see "

@@ -19,8 +19,10 @@ from raspberry.browser_page import BROWSER_NAME, write_browser
 from raspberry.figures import Block, Chart, Sample, histogram, shown
 from raspberry.llm.cost import money
 from raspberry.report import (
+    UNCONFIRMED,
     cost_rows,
     funnel_rows,
+    recorded_paid,
     run_lines,
     stage_reports,
     stage_specs,
@@ -90,22 +92,21 @@ def lengths(store: BuildStore, manifest: dict[str, Any]) -> dict[str, list]:
     return out
 
 
-def sections(
-    store: BuildStore, manifest: dict[str, Any], paid_usd: float | None
-) -> list[tuple[str, list[Block]]]:
+def sections(store: BuildStore, manifest: dict[str, Any]) -> list[tuple[str, list[Block]]]:
     """The report's sections, (heading, blocks), from the build's records and shards."""
     totals, reports = stage_totals(manifest), stage_reports(manifest)
     specs = stage_specs()
     runs = manifest.get("runs") or [None]
-    paid = [
+    bill = recorded_paid(manifest)
+    paid: list[Block] = [
         f"Paid for this build over {len(manifest.get('runs') or [])} run(s), interrupted ones "
-        f"included: {money(paid_usd)} (the request ledger)."
-        if paid_usd is not None
-        else "What the build paid is kept in the request ledger (`raspberry cache stats`)."
+        f"included: {money(bill.usd)} (the request ledger)."
     ]
+    if bill.unconfirmed_usd:
+        paid.append(UNCONFIRMED.format(money(bill.unconfirmed_usd)).capitalize() + ".")
     exported = totals[specs[-1].name]["rows_out"]
-    if paid_usd and exported:
-        paid.append(f"Cost per exported row: {money(paid_usd / exported)} ({exported} rows).")
+    if bill.usd and exported:
+        paid.append(f"Cost per exported row: {money(bill.usd / exported)} ({exported} rows).")
     funnel = Chart(
         "rows", [s.funnel or s.name for s in specs], [totals[s.name]["rows_out"] for s in specs]
     )
@@ -242,11 +243,9 @@ def render_markdown(build_id: str, parts: list[tuple[str, list[Block]]], page: s
     return f"# Raspberry build {build_id}\n\nThe HTML page: `{page}`\n\n{body}\n"
 
 
-def write_report(
-    store: BuildStore, manifest: dict[str, Any], paid_usd: float | None = None
-) -> tuple[str, str]:
+def write_report(store: BuildStore, manifest: dict[str, Any]) -> tuple[str, str]:
     """Write <build>/report.html whole; return its URL and the report as Markdown."""
-    parts = sections(store, manifest, paid_usd)
+    parts = sections(store, manifest)
     write_browser(store, items(store, manifest))
     store.files.write_text(REPORT_NAME, render_html(store.build_id, parts))
     url = store.files.url(REPORT_NAME)

@@ -8,6 +8,7 @@ import textwrap
 from typing import TYPE_CHECKING, Any
 
 from raspberry.figures import tally
+from raspberry.llm.books import Paid
 from raspberry.llm.cost import money
 from raspberry.store import BuildStore
 
@@ -28,6 +29,10 @@ COUNTERS = (
 )
 # What a run's stage record reports of its gateway, in the summary and `--json`.
 RUN_COUNTERS = COUNTERS[2:]
+UNCONFIRMED = (
+    "up to {} of it unconfirmed: requests in flight when a process died, counted at the most "
+    "they could cost (the provider's bill says what they did)"
+)
 
 
 def stage_specs() -> list[Stage]:
@@ -250,16 +255,25 @@ def shortfalls(stages: dict[str, Any], max_drop_share: float) -> list[str]:
     return said
 
 
+def recorded_paid(manifest: dict[str, Any]) -> Paid:
+    """What the build paid as its latest run that ended recorded it."""
+    for run in (manifest.get("runs") or [])[::-1]:
+        if "paid_usd" in run:
+            return Paid(run["paid_usd"], run.get("unconfirmed_usd", 0.0))
+    return Paid(0.0, 0.0)
+
+
 def build_summary(
-    manifest: dict[str, Any], run: dict[str, Any] | None, paid_usd: float | None = None
+    manifest: dict[str, Any], run: dict[str, Any] | None, paid: Paid | None = None
 ) -> dict[str, Any]:
     """What `build --json` and `status --json` print: per stage totals of the build, with the
     requests and cost of `run` (this run) where given, what the build paid over all its runs
-    (the ledger's figure: `paid_usd`, else the latest run's record of it), and the latest
-    exports."""
+    (the ledger's figure: `paid`, else the latest run's record of it) and how much of that is
+    unconfirmed, and the latest exports."""
     totals = stage_totals(manifest)
     reports = stage_reports(manifest)
     runs = manifest.get("runs") or []
+    paid = paid or recorded_paid(manifest)
     stages = {}
     for stage, t in totals.items():
         this_run = (run or {}).get("stages", {}).get(stage)
@@ -282,12 +296,8 @@ def build_summary(
         "build_id": manifest["build_id"],
         # A build run reports its own state (it may have run some stages only); status the build's.
         "state": run["state"] if run else build_state(manifest),
-        "paid_usd": round(
-            paid_usd
-            if paid_usd is not None
-            else next((r["paid_usd"] for r in runs[::-1] if "paid_usd" in r), 0.0),
-            6,
-        ),
+        "paid_usd": round(paid.usd, 6),
+        "unconfirmed_usd": round(paid.unconfirmed_usd, 6),
         "stages": stages,
         # The latest run that exported (a run of some stages only may not have).
         **next(
@@ -348,6 +358,8 @@ def summary_lines(summary: dict[str, Any], manifest: dict[str, Any], paid_when: 
         f"paid: {money(summary['paid_usd'])} for this build over {runs} run{'s' * (runs != 1)} "
         f"(the request ledger, interrupted runs included); stages {money(this_run)} ({paid_when})"
     )
+    if summary["unconfirmed_usd"]:
+        print(f"  {UNCONFIRMED.format(money(summary['unconfirmed_usd']))}")
     print(
         f"  (shards and requests cached: taken from the cache; requests, tokens and cost: "
         f"{paid_when})"

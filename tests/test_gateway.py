@@ -417,7 +417,7 @@ async def _embed(config, url, texts, build_id="b"):
 
 
 def test_embeddings_are_unit_vectors_cached_per_text_and_paid_once(make_config, sim_url):
-    from raspberry.llm.cache import paid
+    from raspberry.llm.books import paid
 
     config = _embedder(make_config)
     texts = [
@@ -437,7 +437,7 @@ def test_embeddings_are_unit_vectors_cached_per_text_and_paid_once(make_config, 
     )
     assert _requests(sim_url) == before + 2 and s2.cache_hits == 2
     assert (again[0] == first[2]).all() and (again[2] == first[0]).all()
-    assert paid(config.gateway.cache_path, "b") == pytest.approx(s1.cost_usd + s2.cost_usd)
+    assert paid(config.gateway.cache_path, "b").usd == pytest.approx(s1.cost_usd + s2.cost_usd)
 
 
 def test_an_embedder_on_anthropic_is_refused_in_one_line(tmp_path):

@@ -1,21 +1,32 @@
 """The gateway state shared by processes (llm/state.py), on SQLite and on a real PostgreSQL
-server: the request cache and ledger, budgets no two processes can overspend, and rate-limit
+server: the request cache and ledger, requests booked before they are sent (books.py) under
+budgets no two processes can overspend and awaited rather than sent twice, and rate-limit
 buckets that several processes fill together."""
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
+import os
+import socket
+import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
+import httpx
 import pytest
+from sqlalchemy import select
 
 from raspberry.errors import BudgetExceeded, ConfigError
-from raspberry.llm.cache import RequestCache, paid
-from raspberry.llm.cost import SharedBudget
+from raspberry.llm.books import Books, HeldElsewhere, Paid, paid
+from raspberry.llm.cache import RequestCache
+from raspberry.llm.gateway import Gateway
 from raspberry.llm.shared_limits import limits_for
-from raspberry.llm.state import RESERVATIONS, engine_for
+from raspberry.llm.state import IN_FLIGHT, LEDGER, engine_for
 from raspberry.llm.types import Completion
+from raspberry.sim.config import SimConfig
+from raspberry.sim.process import running_sim
 
 KEY = ("sim", "sim-teacher")
 
@@ -57,38 +68,98 @@ def test_cache_and_ledger_answer_every_process(state):
     cache.put("k1", _answer(0.25), "b")
     cache.put("k1", _answer(9.0), "b")  # a second answer to one request: paid, not kept
     assert cache.get("k1").cost_usd == 0.25 and cache.get("nope") is None
-    assert paid(state, "b") == pytest.approx(9.25)
+    assert paid(state, "b").usd == pytest.approx(9.25)
     stats = cache.stats()
     assert stats["models"]["m"]["responses"] == 1
     assert stats["builds"]["b"] == {"responses_paid": 2, "cost_usd": 9.25}
 
 
 def _reserve(state: str, most: float, start_at: float, out: multiprocessing.Queue) -> None:
-    budget = SharedBudget(state, "b", max_usd=1.0)
+    books = Books(state, "b", max_usd=1.0)
     time.sleep(max(0.0, start_at - time.time()))
     try:
-        budget.reserve(most)
+        books.book(f"key-{os.getpid()}", most, books.holder())
         out.put("reserved")
     except BudgetExceeded:
         out.put("refused")
-    time.sleep(1.0)  # alive, holding the reservation, while the others try
+    time.sleep(1.0)  # alive, holding the booking, while the others try
 
 
-def test_two_processes_never_both_reserve_the_last_dollar(state):
+def test_two_processes_never_both_book_the_last_dollar(state):
     RequestCache(state).put("spent", _answer(0.3), "b")
-    SharedBudget(state, "b", max_usd=1.0)  # the budget row, from the ledger: $0.30 spent
+    Books(state, "b", max_usd=1.0)  # the budget row, from the ledger: $0.30 spent
     said = sorted(_together(4, _reserve, state, 0.3))
     assert said == ["refused", "refused", "reserved", "reserved"]  # 0.3 + 2 x 0.3 <= 1.0
 
 
-def test_a_dead_process_s_reservation_does_not_hold_the_budget(state):
-    budget = SharedBudget(state, "b", max_usd=1.0)
-    with engine_for(state).begin() as conn:  # a process that never says it is alive
-        conn.execute(RESERVATIONS.insert().values(build_id="b", usd=0.9, process="gone:1"))
-    ticket = budget.reserve(0.5)
-    budget.settle(ticket, 0.0)
-    with pytest.raises(BudgetExceeded, match=r"spent \$0.0000 of budget.max_usd \$1.0000"):
-        budget.reserve(0.5), budget.reserve(0.6)
+def _dead_process_booked(state: str, key: str, usd: float, sent: bool = True) -> None:
+    """A booking left by a process of this machine that no longer runs."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    with engine_for(state).begin() as conn:
+        conn.execute(IN_FLIGHT.insert().values(
+            key=key, build_id="b", holder=f"{socket.gethostname()}:{dead.pid}#0", usd=usd,
+            sent_at=time.time() if sent else None))  # fmt: skip
+
+
+def test_a_request_a_dead_process_sent_counts_as_paid_unconfirmed(state):
+    books = Books(state, "b", max_usd=1.0)
+    books.book("live", 0.25, holder := books.holder())
+    assert paid(state, "b") == Paid(0.25, 0.25)  # in flight: paid, at its most, until answered
+    RequestCache(state).put("live", _answer(0.1), "b", holder=holder)
+    assert paid(state, "b") == Paid(0.1, 0.0)
+    _dead_process_booked(state, "sent", 0.6)
+    _dead_process_booked(state, "never-sent", 5.0, sent=False)
+    assert paid(state, "b") == Paid(0.7, 0.6)
+    Books(state, "b", max_usd=1.0)  # the next process books the dead one's entries
+    with engine_for(state).connect() as conn:
+        lines = conn.execute(
+            select(LEDGER.c.key, LEDGER.c.cost_usd, LEDGER.c.unconfirmed).order_by(LEDGER.c.key)
+        ).all()
+        assert conn.execute(select(IN_FLIGHT)).all() == []
+    assert [tuple(r) for r in lines] == [("live", 0.1, None), ("sent", 0.6, 1)]
+    assert paid(state, "b") == Paid(0.7, 0.6)
+    with pytest.raises(BudgetExceeded, match=r"spent \$0.7000 of budget.max_usd \$1.0000"):
+        books.book("next", 0.4, books.holder())
+
+
+def test_a_key_held_by_a_living_call_is_awaited_and_a_dead_one_s_taken_over(state):
+    books = Books(state, "b", max_usd=None)
+    books.book("k", 0.1, books.holder())
+    with pytest.raises(HeldElsewhere):
+        books.book("k", 0.1, books.holder())  # another call of this (living) process
+    _dead_process_booked(state, "d", 0.2)
+    books.book("d", 0.3, mine := books.holder())  # taken over: the dead one's most is booked
+    with engine_for(state).connect() as conn:
+        assert (
+            conn.execute(select(IN_FLIGHT.c.holder).where(IN_FLIGHT.c.key == "d")).scalar() == mine
+        )
+    assert paid(state, "b") == Paid(0.2 + 0.1 + 0.3, 0.2 + 0.1 + 0.3)
+
+
+def _ask(state: str, url: str, start_at: float, out: multiprocessing.Queue) -> None:
+    from raspberry.config import load_config
+
+    config = load_config(Path(state).parent / "build.yaml") if "://" not in state else None
+    assert config is not None
+    time.sleep(max(0.0, start_at - time.time()))
+
+    async def ask() -> tuple[str, int]:
+        async with Gateway(config.llm, url, build_id=f"b{os.getpid()}") as gw:
+            answer = await gw.chat("teacher", [{"role": "user", "content": "What is 2 + 2?"}],
+                                   prompt_ref="t")  # fmt: skip
+            return answer.text, gw.stats.requests_sent
+
+    out.put(asyncio.run(ask()))
+
+
+def test_three_processes_asking_the_same_request_pay_for_it_once(tmp_path, make_config):
+    make_config()  # writes build.yaml beside the cache
+    with running_sim(SimConfig(latency_ms=1500, seed=3)) as url:
+        said = _together(3, _ask, str(tmp_path / "cache.sqlite"), url)
+        served = httpx.get(f"{url}/_sim/stats").json()["requests"]
+    assert served == 1, said
+    assert len({text for text, _ in said}) == 1 and sorted(n for _, n in said) == [0, 0, 1]
 
 
 def _book(state: str, n: int, start_at: float, out: multiprocessing.Queue) -> None:

@@ -297,8 +297,9 @@ def test_status_names_a_shard_whose_file_changed(tmp_path):
 
 
 def test_status_shows_what_an_interrupted_build_paid(tmp_path, prefect_api):
-    """The ledger is the truth: a build killed midway paid for requests no shard record holds;
-    `status` shows the ledger's figure, the same as `raspberry cache stats` for that build."""
+    """The ledger is the truth: a build killed midway paid for requests no shard record holds,
+    and for those in flight at the kill (booked before they were sent, at their most); `status`
+    shows the ledger's figure, the same as `raspberry cache stats` for that build."""
     import os
 
     from conftest import kill_build_when
@@ -317,12 +318,16 @@ def test_status_shows_what_an_interrupted_build_paid(tmp_path, prefect_api):
     args = ["build", "--config", str(config), "--build-id", "k"]
     kill_build_when(args, dict(os.environ), in_dialogues)
     stats = run_cli("cache", "stats", "--path", data["gateway"]["cache_path"], "--json")
-    ledger = json.loads(stats.stdout)["builds"]["k"]["cost_usd"]
+    booked = json.loads(stats.stdout)["builds"]["k"]
+    ledger = booked["cost_usd"]
     out = str(tmp_path / "builds")
     summary = json.loads(run_cli("status", "k", "--output-dir", out, "--json").stdout)
     recorded = sum(s["cost_usd"] for s in summary["stages"].values())
     assert ledger > 0 and summary["paid_usd"] == ledger and recorded <= ledger
+    # Killed with dialogues in flight: those count, unconfirmed.
+    assert 0 < summary["unconfirmed_usd"] == booked["unconfirmed_usd"] < ledger
     text = run_cli("status", "k", "--output-dir", out).stdout
+    assert f"up to {money(summary['unconfirmed_usd'])} of it unconfirmed" in text, text
     assert f"paid: {money(ledger)} for this build over 1 run (the request ledger" in text, text
     # Issue 35: the killed run said "computed nothing" though its shards were written.
     assert "run 1 (first run, interrupted): computed candidates/shard-00000, " in text, text

@@ -4,7 +4,8 @@ Each real answer is committed as it arrives, with its stop reason, usage, cost a
 killed build, resumed, re-sends only the requests that were in flight. Several processes and
 builds may share one cache; a ledger records which build paid for which response, including an
 empty, cut or refused completion, which is paid for but not kept as an answer. The same
-transaction adds the cost to the build's budget row (cost.py reads it).
+transaction adds the cost to the build's budget row and takes the request out of flight
+(books.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,16 @@ from sqlalchemy import Engine, bindparam, func, select
 from sqlalchemy.exc import DatabaseError, OperationalError
 
 from raspberry.errors import ConfigError
-from raspberry.llm.state import BUDGETS, LEDGER, RESPONSES, describe, engine_for, insert
+from raspberry.llm.books import paid
+from raspberry.llm.state import (
+    BUDGETS,
+    IN_FLIGHT,
+    LEDGER,
+    RESPONSES,
+    describe,
+    engine_for,
+    insert,
+)
 from raspberry.llm.types import Completion
 
 
@@ -42,9 +52,10 @@ def _is_users_file(exc: BaseException) -> bool:
 
 
 @functools.cache
-def _statements(engine: Engine) -> tuple[Any, Any, Any, Any]:
-    """(read an answer, store one, add a ledger line, add to a budget's spent), built once per
-    engine: making a statement costs more CPU than running it."""
+def _statements(engine: Engine) -> tuple[Any, Any, Any, Any, Any, Any]:
+    """(read an answer, store one, add a ledger line, add to a budget's spent, end a request's
+    flight, mark it answered while its call goes on), built once per engine: making a
+    statement costs more CPU than running it."""
     # Parameters are named p_<column>: SQLAlchemy keeps plain column names for itself.
     read = select(RESPONSES.c.completion).where(RESPONSES.c.key == bindparam("p_key"))
     columns = [c.name for c in RESPONSES.columns]
@@ -62,7 +73,10 @@ def _statements(engine: Engine) -> tuple[Any, Any, Any, Any]:
         .where(BUDGETS.c.build_id == bindparam("p_build_id"))
         .values(spent=BUDGETS.c.spent + bindparam("p_cost_usd"))
     )
-    return read, store, pay, add
+    mine = (IN_FLIGHT.c.key == bindparam("p_key")) & (IN_FLIGHT.c.holder == bindparam("p_holder"))
+    land = IN_FLIGHT.delete().where(mine)
+    answered = IN_FLIGHT.update().where(mine).values(sent_at=None)
+    return read, store, pay, add, land, answered
 
 
 class RequestCache:
@@ -86,12 +100,20 @@ class RequestCache:
         return Completion.model_validate_json(row[0]) if row else None
 
     def put(
-        self, key: str, completion: Completion, build_id: str | None = None, keep: bool = True
+        self,
+        key: str,
+        completion: Completion,
+        build_id: str | None = None,
+        keep: bool = True,
+        holder: str | None = None,
+        last: bool = True,
     ) -> None:
         """Record what a response cost the build that sent it (its ledger line and its budget's
-        spent figure) and, when `keep`, store the response itself, in one transaction."""
+        spent figure), end the flight `holder` booked for it (`last`: the call ends; else it
+        goes on, asking again) and, when `keep`, store the response itself, in one
+        transaction."""
         now, c = time.time(), completion
-        _, store, pay, add = _statements(self._engine)
+        _, store, pay, add, land, answered = _statements(self._engine)
         with self._engine.begin() as conn:
             if keep:
                 conn.execute(
@@ -117,15 +139,8 @@ class RequestCache:
                 }  # fmt: skip
                 conn.execute(pay, paid)
                 conn.execute(add, paid)
-
-    def spent(self, build_id: str) -> float:
-        with self._engine.connect() as conn:
-            total = conn.execute(
-                select(func.coalesce(func.sum(LEDGER.c.cost_usd), 0.0)).where(
-                    LEDGER.c.build_id == build_id
-                )
-            ).scalar_one()
-        return float(total)
+            if holder is not None:
+                conn.execute(land if last else answered, {"p_key": key, "p_holder": holder})
 
     def count(self) -> int:
         with self._engine.connect() as conn:
@@ -158,14 +173,19 @@ class RequestCache:
                     .order_by(r.model)
                 )
             }
-            builds = {
-                build: {"responses_paid": n, "cost_usd": round(cost, 6)}
-                for build, n, cost in conn.execute(
-                    select(lg.build_id, func.count(), func.sum(lg.cost_usd))
-                    .group_by(lg.build_id)
-                    .order_by(lg.build_id)
-                )
-            }
+            names = conn.execute(select(lg.build_id).union(select(IN_FLIGHT.c.build_id)))
+            counts = dict(
+                conn.execute(select(lg.build_id, func.count()).group_by(lg.build_id)).all()
+            )
+        builds = {}
+        for (build,) in sorted(names):
+            if build:
+                bill = paid(self.target, build)
+                builds[build] = {
+                    "responses_paid": counts.get(build, 0),
+                    "cost_usd": round(bill.usd, 6),
+                    "unconfirmed_usd": round(bill.unconfirmed_usd, 6),
+                }
         size = None
         if "://" not in self.target:
             path = Path(self.target)
@@ -180,10 +200,3 @@ class RequestCache:
 
     def close(self) -> None:
         """Nothing to release: the process keeps one engine per state (its connection pool)."""
-
-
-def paid(target: str | Path, build_id: str) -> float:
-    """What the ledger says a build paid over all its runs, interrupted ones included."""
-    if "://" not in str(target) and not Path(target).exists():
-        return 0.0
-    return RequestCache(target).spent(build_id)

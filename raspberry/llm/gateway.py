@@ -2,10 +2,12 @@
 
 A request names a role (teacher, user_standin, judge, rewriter, question_writer); the config maps
 the role to provider + model + parameters. Before anything is sent the durable cache is asked;
-then the budget, the provider's circuit breaker, its concurrency gate (shared by its models,
-served by priority) and the model's rate-limit buckets (process-wide, see limits.py) each get a
-say. Counters are honest: requests_sent counts HTTP requests that really left this process,
-cache_hits the answers served from the durable cache.
+then the provider's circuit breaker, its concurrency gate (shared by its models, served by
+priority) and the model's rate-limit buckets (process-wide, see limits.py) each get a say, and
+last the books (books.py): the request is written down as sent, within the budget, or awaited
+when another call has it in flight. Counters are honest: requests_sent counts HTTP requests that
+really left this process, cache_hits the answers served from the durable cache (awaited ones
+included).
 """
 
 from __future__ import annotations
@@ -22,9 +24,17 @@ import numpy as np
 
 from raspberry.errors import ProviderError
 from raspberry.llm.batch import Batcher
+from raspberry.llm.books import Books, HeldElsewhere
 from raspberry.llm.cache import RequestCache, request_key
-from raspberry.llm.config import SIM_BASE_URL, LlmSettings, Transport, resolve_api_key
-from raspberry.llm.cost import Budget, SharedBudget, most_cost, request_cost
+from raspberry.llm.config import (
+    SIM_BASE_URL,
+    LlmSettings,
+    ModelConfig,
+    PriceConfig,
+    Transport,
+    resolve_api_key,
+)
+from raspberry.llm.cost import most_cost, request_cost
 from raspberry.llm.fleet import Fleet
 from raspberry.llm.limits import CircuitBreaker, Gate, RateLimitInfo
 from raspberry.llm.local import FIELD as LOCAL_FIELD
@@ -82,7 +92,7 @@ def _cache_model(kind: str, model: str) -> str:
 class Gateway:
     """Use as `async with Gateway(config.llm, sim_url) as gw: await gw.chat(...)`.
 
-    build_id: whose budget pays (None: the budget applies to this gateway alone).
+    build_id: whose budget and ledger pay (None: the budget applies to this gateway alone).
     transport: "batch" sends every uncached request through the provider's batch API.
     """
 
@@ -103,12 +113,7 @@ class Gateway:
         self._cache = RequestCache(state)
         self._limits = limits_for(state)
         self._build_id = build_id
-        max_usd = config.budget.max_usd
-        self._budget: Budget | SharedBudget = (
-            SharedBudget(state, build_id, max_usd)
-            if build_id
-            else Budget("(no build)", max_usd, 0.0)
-        )
+        self._books = Books(state, build_id, config.budget.max_usd)
         self._batcher = Batcher(config.gateway, self._provider) if transport == "batch" else None
         self.stats = GatewayStats()
         BOARD.attach(self.stats)
@@ -193,19 +198,30 @@ class Gateway:
             prompt=request.prompt_ref,
             sample_index=request.sample_index,
         )
-        hit = self._cache.get(key)
-        if hit is not None:
-            self.stats.cache_hits += 1
-            return hit.model_copy(update={"cached": True})
+        while True:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self.stats.cache_hits += 1
+                return hit.model_copy(update={"cached": True})
+            try:
+                return await self._answer(mc, request, key, priority)
+            except HeldElsewhere:  # another call sends it: its answer will be in the cache
+                await self._books.wait(key)
+
+    async def _answer(
+        self, mc: ModelConfig, request: Request, key: str, priority: int
+    ) -> Completion:
+        """Send the request (again while its answers are empty), booked before each time."""
         price = self._config.prices.get(mc.model)
         tokens_in = request.tokens_estimate()
         most = most_cost(price, tokens_in, mc.max_tokens, self._batcher is not None)
         gw = self._config.gateway
-        for _ in range(gw.max_retries + 1):
-            ticket = self._budget.reserve(most)
-            completion = None
-            try:
+        holder = self._books.holder()
+        ended = False
+        try:
+            for _ in range(gw.max_retries + 1):
                 if self._batcher:
+                    self._books.book(key, most, holder)
                     self.stats.requests_sent += 1
                     completion = await self._batcher.complete(mc.provider, key, request)
                 else:
@@ -214,24 +230,31 @@ class Gateway:
                         mc.model,
                         tokens_in,
                         priority,
+                        lambda: self._books.book(key, most, holder),
                         lambda p: p.complete(request),
                         lambda c: c.tokens_out,
                     )
                 completion.cost_usd = request_cost(price, completion)
+                last = bool(completion.text.strip())
                 # Only a real, whole answer is kept: an empty, cut or refused one is paid for
                 # (the ledger says so) but asked again next time, not served forever.
-                self._cache.put(key, completion, self._build_id, keep=is_answer(completion))
-            finally:
-                self._budget.settle(ticket, completion.cost_usd if completion else 0.0)
-            self.stats.tokens_in += completion.tokens_in
-            self.stats.tokens_out += completion.tokens_out
-            self.stats.tokens_cache_read += completion.tokens_cache_read
-            self.stats.tokens_cache_write += completion.tokens_cache_write
-            self.stats.tokens_thinking += completion.tokens_thinking
-            self.stats.cost_usd += completion.cost_usd
-            if completion.text.strip():
-                return completion
-            self.stats.retries += 1
+                self._cache.put(
+                    key, completion, self._build_id, is_answer(completion), holder, last
+                )
+                ended = last
+                self._books.answered(holder, completion.cost_usd)
+                self.stats.tokens_in += completion.tokens_in
+                self.stats.tokens_out += completion.tokens_out
+                self.stats.tokens_cache_read += completion.tokens_cache_read
+                self.stats.tokens_cache_write += completion.tokens_cache_write
+                self.stats.tokens_thinking += completion.tokens_thinking
+                self.stats.cost_usd += completion.cost_usd
+                if last:
+                    return completion
+                self.stats.retries += 1
+        finally:
+            if not ended:
+                self._books.release(key, holder)
         raise ProviderError(
             f"{mc.provider}/{mc.model}: empty completion {gw.max_retries + 1} times in a row"
         )
@@ -247,37 +270,59 @@ class Gateway:
             for text in texts
         ]
         found: dict[int, Completion] = {}
-        for i, key in enumerate(keys):
-            if (hit := self._cache.get(key)) is not None:
-                self.stats.cache_hits += 1
-                found[i] = hit
-        missing = [i for i in range(len(texts)) if i not in found]
         price = self._config.prices.get(mc.model)
-        for start in range(0, len(missing), EMBED_BATCH):
-            chunk = missing[start : start + EMBED_BATCH]
-            chunk_texts = [texts[i] for i in chunk]
-            tokens_in = sum(len(t) // 4 + 1 for t in chunk_texts)
-            most = most_cost(price, tokens_in, 0, False)
-            ticket = self._budget.reserve(most)
-            answers: list[Completion] = []
-            try:
-                answers = await self._send(
-                    mc.provider,
-                    mc.model,
-                    tokens_in,
-                    0,
-                    lambda p, chunk_texts=chunk_texts: p.embed(mc.model, chunk_texts),
-                    lambda _: 0,
-                )
-                for i, completion in zip(chunk, answers, strict=True):
-                    completion.cost_usd = request_cost(price, completion)
-                    self._cache.put(keys[i], completion, self._build_id)
-                    found[i] = completion
-            finally:
-                self._budget.settle(ticket, sum(c.cost_usd for c in answers))
-            self.stats.tokens_in += sum(c.tokens_in for c in answers)
-            self.stats.cost_usd += sum(c.cost_usd for c in answers)
+        missing = list(range(len(texts)))
+        while missing:
+            for i in missing:
+                if (hit := self._cache.get(keys[i])) is not None:
+                    self.stats.cache_hits += 1
+                    found[i] = hit
+            missing = [i for i in missing if i not in found]
+            for start in range(0, len(missing), EMBED_BATCH):
+                chunk = missing[start : start + EMBED_BATCH]
+                try:
+                    await self._embed_chunk(mc, price, chunk, keys, texts, found)
+                except HeldElsewhere as held:
+                    await self._books.wait(str(held))
+            missing = [i for i in missing if i not in found]
         return [_unit(found[i].vector) for i in range(len(texts))]
+
+    async def _embed_chunk(
+        self,
+        mc: ModelConfig,
+        price: PriceConfig | None,
+        chunk: list[int],
+        all_keys: list[str],
+        all_texts: list[str],
+        found: dict[int, Completion],
+    ) -> None:
+        """One embeddings request for the texts at `chunk`, booked under a key of its own (of
+        its texts' keys); its answers go into `found`."""
+        keys, texts = [all_keys[i] for i in chunk], [all_texts[i] for i in chunk]
+        booking = request_key(embeddings=keys)
+        tokens_in = sum(len(t) // 4 + 1 for t in texts)
+        most = most_cost(price, tokens_in, 0, False)
+        holder = self._books.holder()
+        answers: list[Completion] = []
+        try:
+            answers = await self._send(
+                mc.provider,
+                mc.model,
+                tokens_in,
+                0,
+                lambda: self._books.book(booking, most, holder),
+                lambda p: p.embed(mc.model, texts),
+                lambda _: 0,
+            )
+            for key, i, completion in zip(keys, chunk, answers, strict=True):
+                completion.cost_usd = request_cost(price, completion)
+                self._cache.put(key, completion, self._build_id)
+                found[i] = completion
+        finally:
+            self._books.release(booking, holder)
+            self._books.answered(holder, sum(c.cost_usd for c in answers))
+        self.stats.tokens_in += sum(c.tokens_in for c in answers)
+        self.stats.cost_usd += sum(c.cost_usd for c in answers)
 
     def _gate(self, provider: str) -> Gate:
         if provider not in self._gates:
@@ -296,11 +341,13 @@ class Gateway:
         model: str,
         tokens_in: int,
         priority: int,
+        book: Callable[[], None],
         call: Callable[[Provider], Awaitable[tuple[T, RateLimitInfo]]],
         tokens_out: Callable[[T], int],
     ) -> T:
-        """Make one call under the limits; tokens_in is its estimated input, for the buckets, and
-        tokens_out says what the answer spent of the output bucket."""
+        """Make one call under the limits, booked (`book`) just before it leaves; tokens_in is
+        its estimated input, for the buckets, and tokens_out says what the answer spent of the
+        output bucket."""
         fleet = self._fleet(provider_name)
         gw = self._config.gateway
         configured = self._config.providers[provider_name].limits_for(model)
@@ -337,6 +384,7 @@ class Gateway:
                     wait = self._limits.rebook(limits_key, tokens_in, booked_at)
                 # A cut another process ordered reaches this gate at its next booking.
                 gate.cap(model, self._limits.factor(limits_key))
+                book()
                 self.stats.requests_sent += 1
                 self.stats.in_flight += 1
                 try:

@@ -1,14 +1,18 @@
 """Where the gateway's state lives, shared by every process that uses it: the request cache and
-its ledger (cache.py), the budgets and their reservations (cost.py) and the rate-limit buckets
-and pauses (limits.py), in one SQL database.
+its ledger (cache.py), the requests in flight (books.py), the budgets (cost.py) and the
+rate-limit buckets and pauses (limits.py), in one SQL database.
 
 `gateway.state_url` names it: unset, the SQLite file at `gateway.cache_path` (the processes of
 one machine share it: a build's threads, a local Dask cluster's workers); a `postgresql://` URL,
 a PostgreSQL database that processes on many machines share. A password never goes in the URL
 (the config is no place for a secret): libpq reads PGPASSWORD, or ~/.pgpass.
 
-Each process says it is alive (`peers`, every HEARTBEAT_S): a budget reservation counts only
-while its process does, so a killed worker's reservations do not hold the budget for good.
+Each process says it is alive (`peers`, every HEARTBEAT_S): a request in flight is awaited by
+other processes only while its process lives (books.py).
+
+The database is a dependency with timeouts: a PostgreSQL server that does not answer a
+statement within STATE_TIMEOUT_S (stopped, frozen, unreachable) raises StateUnavailable, one
+line naming it, instead of hanging the build.
 """
 
 from __future__ import annotations
@@ -34,11 +38,13 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
     make_url,
+    select,
 )
 from sqlalchemy.exc import ArgumentError
 
-from raspberry.errors import ConfigError
+from raspberry.errors import ConfigError, RaspberryError
 
 HEARTBEAT_S = 5.0
 ALIVE_S = 30.0  # a process not heard from for this long is gone
@@ -66,6 +72,9 @@ LEDGER = Table(
     Column("key", Text, nullable=False),
     Column("cost_usd", Float, nullable=False),
     Column("created_at", Float, nullable=False),
+    # 1: the most the request could have cost, booked when it was sent; its process died before
+    # the answer came (books.py), so the provider's bill is not known and this is an upper bound.
+    Column("unconfirmed", Integer),
     Index("ledger_build", "build_id"),
 )
 BUDGETS = Table(
@@ -74,14 +83,15 @@ BUDGETS = Table(
     Column("build_id", String(200), primary_key=True),
     Column("spent", Float, nullable=False),  # the ledger's sum, kept as each answer is recorded
 )
-RESERVATIONS = Table(
-    "reservations",
+IN_FLIGHT = Table(  # a request booked before it is sent, until its answer is recorded (books.py)
+    "in_flight",
     META,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("build_id", Text, nullable=False),
-    Column("usd", Float, nullable=False),
-    Column("process", Text, nullable=False),
-    Index("reservations_build", "build_id"),
+    Column("key", String(64), primary_key=True),
+    Column("build_id", String(200), nullable=False),  # "": a gateway of no build
+    Column("holder", String(300), nullable=False),  # the process ("host:pid") and its call
+    Column("usd", Float, nullable=False),  # the most it may cost
+    Column("sent_at", Float),  # None: booked, not sent yet (or its answer recorded)
+    Index("in_flight_build", "build_id"),
 )
 BUCKETS = Table(
     "buckets",
@@ -109,16 +119,37 @@ PEERS = Table(
     Column("limit_key", String(400), primary_key=True),  # "": the process itself
     Column("seen_at", Float, nullable=False),
 )
-# Columns a request cache of an earlier version may lack.
-ADDED_COLUMNS = (
-    "stop_reason",
-    "tokens_in",
-    "tokens_out",
-    "tokens_cache_read",
-    "tokens_cache_write",
-    "cost_usd",
-    "latency_s",
-)
+# Columns a state of an earlier version may lack, by table.
+ADDED_COLUMNS = {
+    RESPONSES: (
+        "stop_reason",
+        "tokens_in",
+        "tokens_out",
+        "tokens_cache_read",
+        "tokens_cache_write",
+        "cost_usd",
+        "latency_s",
+    ),
+    LEDGER: ("unconfirmed",),
+}
+# How long a PostgreSQL state may take to connect, and to answer a statement, before the build
+# is told it is unavailable: well inside the minute a build may take to stop on a lost database.
+CONNECT_TIMEOUT_S = 10
+STATE_TIMEOUT_S = 15.0
+
+
+class StateUnavailable(RaspberryError):
+    """The gateway's state database did not answer: stopped, frozen or unreachable. Exit 3:
+    nothing written is lost, and a rerun continues once the database is back."""
+
+    exit_code = 3
+
+    def __init__(self, target: str, why: str):
+        super().__init__(
+            f"the gateway state database {describe(target)} did not answer ({why}); every "
+            "answer received is kept: check that the database runs and is reachable, then rerun "
+            "the build"
+        )
 
 
 def this_process() -> str:
@@ -168,6 +199,43 @@ def describe(target: str) -> str:
     return make_url(target).render_as_string(hide_password=True)
 
 
+def _postgres_engine(url: Any, target: str) -> Engine:
+    """An engine whose every call ends within the timeouts: libpq's connect_timeout for a new
+    connection, and for a statement a wait that gives up after STATE_TIMEOUT_S. The server's own
+    statement_timeout cannot do that: a frozen server enforces nothing."""
+    import psycopg
+
+    class TimedConnection(psycopg.Connection):  # type: ignore[type-arg]
+        def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+            try:
+                return super().wait(gen, interval, STATE_TIMEOUT_S if timeout is None else timeout)
+            except psycopg.errors.OperationalError:
+                self.close()  # half a conversation: the pool must not hand it out again
+                raise
+
+    engine = create_engine(
+        url,
+        pool_size=8,
+        max_overflow=32,
+        pool_pre_ping=True,
+        pool_timeout=STATE_TIMEOUT_S,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
+    )
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+        return TimedConnection.connect(*cargs, **cparams)
+
+    @event.listens_for(engine, "handle_error")
+    def _unavailable(ctx: Any) -> None:
+        # A pre-ping's failure is the pool's to handle: it reconnects once.
+        if not ctx.is_pre_ping and isinstance(ctx.original_exception, psycopg.OperationalError):
+            why = str(ctx.original_exception).strip().splitlines()
+            raise StateUnavailable(target, why[0] if why else "no answer") from None
+
+    return engine
+
+
 @functools.cache
 def engine_for(target: str) -> Engine:
     """The process's engine for a state target (a SQLite path or a database URL), its tables
@@ -187,7 +255,7 @@ def engine_for(target: str) -> Engine:
         if url.drivername == "sqlite":
             engine = _sqlite_engine(Path(url.database or ""))
         elif url.drivername.startswith("postgresql"):
-            engine = create_engine(url, pool_size=8, max_overflow=32, pool_pre_ping=True)
+            engine = _postgres_engine(url, target)
         else:
             raise ConfigError(
                 f"gateway.state_url {describe(target)}: use a postgresql:// URL or a SQLite path"
@@ -198,12 +266,12 @@ def engine_for(target: str) -> Engine:
         if engine.dialect.name == "postgresql":  # one process creates the tables at a time
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7215)")
         META.create_all(conn, checkfirst=True)
-        if engine.dialect.name == "sqlite":
-            have = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(responses)")}
-            for name in ADDED_COLUMNS:
-                if name not in have:  # a cache written by an earlier version
-                    kind = RESPONSES.c[name].type.compile(engine.dialect)
-                    conn.exec_driver_sql(f"ALTER TABLE responses ADD COLUMN {name} {kind}")
+        for table, names in ADDED_COLUMNS.items():
+            have = {c["name"] for c in inspect(conn).get_columns(table.name)}
+            for name in names:
+                if name not in have:  # a state written by an earlier version
+                    kind = table.c[name].type.compile(engine.dialect)
+                    conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}")
     _start_heartbeat(engine)
     return engine
 
@@ -247,3 +315,24 @@ def touch(engine: Engine, limit_key: str) -> None:
                 {"seen_at": time.time()},
             )
         )
+
+
+def alive(conn: Any, process: str) -> bool:
+    """Whether a process ("host:pid") lives: asked of the kernel on this machine (a killed
+    process is known dead at once), else of its heartbeat."""
+    host, _, pid = process.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # another user's: it exists
+            return True
+        try:  # a killed child its parent has not reaped yet is a zombie: dead all the same
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except (OSError, IndexError):
+            return True
+    seen = conn.execute(
+        select(PEERS.c.seen_at).where(PEERS.c.process == process, PEERS.c.limit_key == "")
+    ).scalar()
+    return seen is not None and seen > time.time() - ALIVE_S

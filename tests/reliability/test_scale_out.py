@@ -21,7 +21,7 @@ import psutil
 import pytest
 from conftest import CLI, ROOT, config_dict, external_sim_dict, run_cli, write_config
 
-from raspberry.llm.cache import paid
+from raspberry.llm.books import paid
 from raspberry.records import Question
 from raspberry.sim.config import SimConfig
 from raspberry.sim.process import running_sim
@@ -70,7 +70,7 @@ def test_a_build_on_a_local_dask_cluster_gives_the_local_build_s_rows(
     assert _accepted(out, "dask") == _accepted(out, "local")
     # The workers paid into the shared ledger: the build's figure is there, not in SQLite.
     assert BuildStore(out, "dask").manifest()["runs"][-1]["paid_usd"] == pytest.approx(
-        paid(postgres_url, "dask")
+        paid(postgres_url, "dask").usd
     )
     flow = BuildStore(out, "dask").manifest()["runs"][-1]["worker"]
     for stage in ("candidates", "questions", "dialogues", "verdicts", "sft"):
