@@ -27,7 +27,7 @@ sandbox:
 	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null); } || \
 		echo "WARNING: bubblewrap is not installed and this is not root: code checks will fail (apt-get install bubblewrap)"
 
-# The tests of the shared gateway state start their own PostgreSQL server (raspberry/pg_server.py).
+# The tests of the shared gateway state start their own PostgreSQL server (tests/pg_server.py).
 postgres:
 	@command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq postgresql >/dev/null); } || \
 		echo "WARNING: PostgreSQL is not installed and this is not root: its tests are skipped (apt-get install postgresql)"

@@ -23,7 +23,7 @@ from raspberry_app.settings import parse_stages, prefect_env
 from raspberry import pipeline
 from raspberry.build_report import REPORT_NAME
 from raspberry.config import BuildConfig, load_config
-from raspberry.errors import DiskFull, RaspberryError, disk_full
+from raspberry.errors import DiskFull, RaspberryError, StateUnavailable, disk_full
 from raspberry.llm.books import Paid, paid
 from raspberry.report import build_facts, build_summary, summary_lines
 from raspberry.sft.export import FORMATS
@@ -166,6 +166,8 @@ def run_flow(
             )
     manifest = BuildStore(output_dir, build_id).manifest()
     _raise_if_disk_full(state.message or "", manifest, output_dir, config.gateway.cache_path)
+    if (state.message or "").startswith(StateUnavailable.SIGN):
+        raise StateUnavailable(state.message)
     return manifest
 
 

@@ -37,10 +37,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # its throwaway PostgreSQL server
 
 from raspberry.config import BuildConfig, SimConfig  # noqa: E402
 from raspberry.llm import Gateway  # noqa: E402
-from raspberry.pg_server import running_postgres  # noqa: E402
+from pg_server import running_postgres  # noqa: E402
 from raspberry.sim.process import running_sim  # noqa: E402
 
 FIELDS = ("wall_s", "ok", "errors", "retries", "rate_limited", "cpu_s_per_1k", "max_rss_mb")
@@ -187,7 +188,7 @@ def processes_run(args: argparse.Namespace, url: str) -> dict[str, Any]:
     """args.processes OS processes, each with its share of the requests and of the concurrency,
     sharing one gateway state (a throwaway PostgreSQL when --state-url is not given)."""
     with contextlib.ExitStack() as stack:
-        state = args.state_url or stack.enter_context(running_postgres())
+        state = args.state_url or stack.enter_context(running_postgres()).url
         k = args.processes
         start_at = time.time() + 15  # after every process has imported Prefect and the SDKs
         children = [

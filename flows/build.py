@@ -30,7 +30,7 @@ from raspberry_tasks.shard import build_input_task, shard_task, worker
 
 from raspberry import pipeline
 from raspberry.config import BuildConfig, load_config
-from raspberry.errors import RaspberryError
+from raspberry.errors import RaspberryError, StateUnavailable
 from raspberry.figures import tally
 from raspberry.llm.books import paid
 from raspberry.llm.config import SIM_BASE_URL
@@ -197,6 +197,8 @@ def build_stage(
             progress.finished(shard)
             if not state.is_completed():
                 totals["shards_failed"] += 1
+                if (state.message or "").startswith(StateUnavailable.SIGN):
+                    totals["state_lost"] = state.message
                 continue
             result = state.result()
             if cached:
@@ -320,6 +322,11 @@ def _build(
                 get_run_logger().error("%s stage failed: %s", stage, result)
                 result = {"shards_failed": config.questions.shards, "error": str(result)}
             summary["stages"][stage] = result
+            if lost := result.pop("state_lost", None):
+                # Nothing more can be paid or booked: the run ends here, as a kill would.
+                summary["state"], summary["error"] = "failed", lost
+                store.record_run(summary)
+                return Failed(message=lost)
     store.record("recipe", pipeline.recipe(config, selected))
     for spec in (s for s in map(pipeline.stage, selected) if s.exports):
         settings = spec.exports.settings(config)  # type: ignore[union-attr]

@@ -17,11 +17,13 @@ from functools import cache
 from typing import Any
 
 import pyarrow as pa
-from prefect import Task, task
+from prefect import State, Task, task
 from prefect.cache_policies import INPUTS
+from prefect.states import Failed
 
 from raspberry import pipeline
 from raspberry.config import load_config
+from raspberry.errors import StateUnavailable
 from raspberry.llm.progress import in_shard
 from raspberry.pipeline import BuildContext, ShardContext, Stage
 from raspberry.records import Row
@@ -70,7 +72,7 @@ def _run_shard(
     inputs: dict[str, str],
     config_path: str,
     sim_url: str | None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | State:
     spec = pipeline.stage(stage)
     config = load_config(config_path)
     store = BuildStore(output_dir, build_id)
@@ -86,7 +88,10 @@ def _run_shard(
         ctx = ShardContext(config, sim_url, build_id, shard, stage_key)
         return asyncio.run(spec.run(ctx, *rows))
 
-    return run_shard(spec, store, shard, inputs, work)
+    try:
+        return run_shard(spec, store, shard, inputs, work)
+    except StateUnavailable as exc:  # the build stops on it (flows/build.py), in one line
+        return Failed(message=str(exc))
 
 
 @cache

@@ -187,15 +187,15 @@ def sim_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    """A PostgreSQL server of the test session's own (raspberry/pg_server.py)."""
-    from raspberry.pg_server import bin_dir, running_postgres
+    """A PostgreSQL server of the test session's own (tests/pg_server.py)."""
+    from pg_server import bin_dir, running_postgres
 
     if bin_dir() is None:
         if os.environ.get("CI"):
             pytest.fail("PostgreSQL is not installed (make test installs it through apt-get)")
         pytest.skip("SKIPPED LOUDLY: PostgreSQL is not installed; `make test` installs it as root")
-    with running_postgres() as url:
-        yield url
+    with running_postgres() as server:
+        yield server.url
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,8 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, func, select
 from sqlalchemy.exc import DatabaseError, OperationalError
 
-from raspberry.errors import ConfigError
+from raspberry.errors import ConfigError, StateUnavailable
+from raspberry.llm import spool
 from raspberry.llm.books import paid
 from raspberry.llm.state import (
     BUDGETS,
@@ -93,6 +94,7 @@ class RequestCache:
                 f"({str(getattr(exc, 'orig', exc)).splitlines()[0]}); point gateway.cache_path "
                 "(or state_url) at a new file, or move what is there away"
             ) from None
+        spool.replay(self.target, lambda record: self._write(*record))
 
     def get(self, key: str) -> Completion | None:
         with self._engine.connect() as conn:
@@ -111,7 +113,23 @@ class RequestCache:
         """Record what a response cost the build that sent it (its ledger line and its budget's
         spent figure), end the flight `holder` booked for it (`last`: the call ends; else it
         goes on, asking again) and, when `keep`, store the response itself, in one
-        transaction."""
+        transaction. With the state unavailable, the answer waits in this machine's spool."""
+        record = (key, completion, build_id, keep, holder, last)
+        try:
+            self._write(*record)
+        except StateUnavailable:
+            spool.keep(self.target, record)
+            raise
+
+    def _write(
+        self,
+        key: str,
+        completion: Completion,
+        build_id: str | None,
+        keep: bool,
+        holder: str | None,
+        last: bool,
+    ) -> None:
         now, c = time.time(), completion
         _, store, pay, add, land, answered = _statements(self._engine)
         with self._engine.begin() as conn:

@@ -44,7 +44,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import ArgumentError
 
-from raspberry.errors import ConfigError, RaspberryError
+from raspberry.errors import ConfigError, StateUnavailable
 
 HEARTBEAT_S = 5.0
 ALIVE_S = 30.0  # a process not heard from for this long is gone
@@ -136,20 +136,10 @@ ADDED_COLUMNS = {
 # is told it is unavailable: well inside the minute a build may take to stop on a lost database.
 CONNECT_TIMEOUT_S = 10
 STATE_TIMEOUT_S = 15.0
-
-
-class StateUnavailable(RaspberryError):
-    """The gateway's state database did not answer: stopped, frozen or unreachable. Exit 3:
-    nothing written is lost, and a rerun continues once the database is back."""
-
-    exit_code = 3
-
-    def __init__(self, target: str, why: str):
-        super().__init__(
-            f"the gateway state database {describe(target)} did not answer ({why}); every "
-            "answer received is kept: check that the database runs and is reachable, then rerun "
-            "the build"
-        )
+# For this long after a state was found unavailable, a new connection to it fails at once: the
+# calls queued behind the first do not each wait out the timeouts.
+LOST_HOLD_S = 30.0
+_LOST: dict[str, tuple[float, str]] = {}  # target -> when it was lost, and why
 
 
 def this_process() -> str:
@@ -224,14 +214,21 @@ def _postgres_engine(url: Any, target: str) -> Engine:
 
     @event.listens_for(engine, "do_connect")
     def _connect(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+        at, why = _LOST.get(target, (-LOST_HOLD_S, ""))
+        if time.monotonic() - at < LOST_HOLD_S:
+            raise psycopg.OperationalError(why)
         return TimedConnection.connect(*cargs, **cparams)
 
     @event.listens_for(engine, "handle_error")
     def _unavailable(ctx: Any) -> None:
         # A pre-ping's failure is the pool's to handle: it reconnects once.
         if not ctx.is_pre_ping and isinstance(ctx.original_exception, psycopg.OperationalError):
-            why = str(ctx.original_exception).strip().splitlines()
-            raise StateUnavailable(target, why[0] if why else "no answer") from None
+            said = str(ctx.original_exception).strip().splitlines()
+            why = said[0] if said else "no answer"
+            now = time.monotonic()
+            if now - _LOST.get(target, (-LOST_HOLD_S, ""))[0] >= LOST_HOLD_S:  # not a held loss
+                _LOST[target] = (now, why)
+            raise StateUnavailable.of(describe(target), why) from None
 
     return engine
 
