@@ -272,7 +272,7 @@ def test_a_new_cache_opened_by_many_threads_at_once(tmp_path):
         c.close()
 
 
-def test_a_cache_from_before_the_usage_columns_is_upgraded(tmp_path):
+def test_a_cache_from_before_the_usage_columns_and_the_books_is_upgraded(tmp_path):
     import sqlite3
 
     from raspberry.llm.cache import RequestCache
@@ -284,6 +284,11 @@ def test_a_cache_from_before_the_usage_columns_is_upgraded(tmp_path):
         "CREATE TABLE responses (key TEXT PRIMARY KEY, model TEXT NOT NULL, "
         "completion TEXT NOT NULL, created_at REAL NOT NULL)"
     )
+    old.execute(  # a ledger from before unconfirmed lines, with a line of an earlier build
+        "CREATE TABLE ledger (build_id TEXT NOT NULL, key TEXT NOT NULL, "
+        "cost_usd FLOAT NOT NULL, created_at FLOAT NOT NULL)"
+    )
+    old.execute("INSERT INTO ledger VALUES ('a', 'k', 0.5, 0)")
     kept = Completion(text="kept", stop_reason="stop", tokens_in=1, tokens_out=1, model="m")
     old.execute("INSERT INTO responses VALUES ('k', 'm', ?, 0)", (kept.model_dump_json(),))
     old.commit()
@@ -291,7 +296,10 @@ def test_a_cache_from_before_the_usage_columns_is_upgraded(tmp_path):
     cache = RequestCache(path)
     assert cache.get("k").text == "kept"
     cache.put("k2", kept, "b")
-    assert cache.stats()["builds"] == {"b": {"responses_paid": 1, "cost_usd": 0.0}}
+    assert cache.stats()["builds"] == {
+        "a": {"responses_paid": 1, "cost_usd": 0.5, "unconfirmed_usd": 0.0},
+        "b": {"responses_paid": 1, "cost_usd": 0.0, "unconfirmed_usd": 0.0},
+    }
     cache.close()
 
 

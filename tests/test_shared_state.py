@@ -71,7 +71,7 @@ def test_cache_and_ledger_answer_every_process(state):
     assert paid(state, "b").usd == pytest.approx(9.25)
     stats = cache.stats()
     assert stats["models"]["m"]["responses"] == 1
-    assert stats["builds"]["b"] == {"responses_paid": 2, "cost_usd": 9.25}
+    assert stats["builds"]["b"] == {"responses_paid": 2, "cost_usd": 9.25, "unconfirmed_usd": 0.0}
 
 
 def _reserve(state: str, most: float, start_at: float, out: multiprocessing.Queue) -> None:

@@ -23,13 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, select
+from sqlalchemy import Connection, Row, bindparam, func, select
 
 from raspberry.errors import BudgetExceeded
 from raspberry.llm.state import (
     BUDGETS,
     IN_FLIGHT,
     LEDGER,
+    RESPONSES,
     alive,
     engine_for,
     insert,
@@ -76,6 +77,7 @@ class Books:
         self._lock = threading.Lock()
         self._booked: dict[str, float] = {}  # this gateway's calls in flight: holder -> most
         self._spent = 0.0  # what this gateway's answers cost
+        self._answered = select(RESPONSES.c.key).where(RESPONSES.c.key == bindparam("key"))
         with self._engine.begin() as conn:
             if self._engine.dialect.name == "postgresql":  # the first process counts the ledger
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7216)")
@@ -98,8 +100,8 @@ class Books:
 
     def book(self, key: str, most: float, holder: str) -> None:
         """Write the request down as sent, at `most`, just before it is: raise HeldElsewhere when
-        another living call holds its key, BudgetExceeded when it might not fit the budget (and
-        then nothing is written)."""
+        another living call holds its key or has just answered it, BudgetExceeded when it might
+        not fit the budget (and then nothing is written)."""
         now, build = time.time(), self.build_id or ""
         with self._engine.begin() as conn:
             spent = None
@@ -115,6 +117,9 @@ class Books:
                 .on_conflict_do_nothing(index_elements=["key"])
                 .returning(IN_FLIGHT.c.key)
             ).first()
+            if won is not None and conn.execute(self._answered, {"key": key}).first():
+                # Its holder answered it between the caller's look in the cache and now.
+                raise HeldElsewhere(key)
             if won is None:
                 held = conn.execute(
                     select(IN_FLIGHT).where(IN_FLIGHT.c.key == key).with_for_update()
