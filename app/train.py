@@ -13,6 +13,7 @@ from raspberry.config import load_config
 from raspberry.errors import RaspberryError
 from raspberry.store import BuildStore
 from raspberry.train.local import check_training
+from raspberry.train.remote import check_remote
 
 
 def train_build(
@@ -32,7 +33,10 @@ def train_build(
             "docs/training.md)"
         )
     cfg = config.train.model_copy(update={"name": name}) if name else config.train
-    check_training(store, cfg, Path(config.source).parent)  # now, not after Prefect starts
+    if cfg.backend == "openai":  # now, not after Prefect starts
+        check_remote(store, cfg, config)
+    else:
+        check_training(store, cfg, Path(config.source).parent)
     prefect_env()
     from raspberry_flows.server import api_server
 
@@ -53,6 +57,11 @@ def train_build(
 
 def cmd_train(args: argparse.Namespace) -> int:
     result = train_build(args.output_dir, args.build_id, args.config, args.name)
+    if result.get("backend") == "openai":
+        print(f"fine-tuning job {result['job_id']} succeeded: {result['trained_tokens']} tokens "
+              f"trained over {result['epochs']} epoch(s), ${result['cost_usd']:.4f}")  # fmt: skip
+        print(f"model: {result['fine_tuned_model']}")
+        return 0
     print(f"trained on {result['train_rows']} rows in {result['wall_s']} s on {result['device']}")
     sft = f"  SFT: {result['sft_steps']} steps, train loss {result['sft_train_loss']}"
     if "sft_eval_loss" in result:

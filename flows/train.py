@@ -1,6 +1,6 @@
-"""The training flow: fine-tune a student on a finished build (raspberry/train/), so that a
-deployment can run build → train → eval; a progress bar with an ETA on a terminal, and the loss
-curve as a Prefect artifact."""
+"""The training flow: fine-tune a student on a finished build (raspberry/train/: on this machine,
+or as a provider's fine-tuning job), so that a deployment can run build → train → eval; a
+progress bar with an ETA on a terminal, and the loss curve as a Prefect artifact."""
 
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from raspberry.build_report import text_chart, write_report
 from raspberry.config import load_config
 from raspberry.errors import RaspberryError
+from raspberry.sim.process import sim_for
 from raspberry.store import BuildStore
 from raspberry.train.local import run_local, train_folder
+from raspberry.train.remote import run_remote
 from raspberry.train.report import loss_chart
 
 
@@ -52,7 +54,11 @@ def train_model(output_dir: str, build_id: str, config_path: str, name: str | No
     if bar:
         bar.progress.start()
     try:
-        result = run_local(store, cfg, Path(config.source).parent, bar)
+        if cfg.backend == "openai":
+            with sim_for(config) as sim_url:
+                result = run_remote(store, cfg, config, sim_url, bar)
+        else:
+            result = run_local(store, cfg, Path(config.source).parent, bar)
     finally:
         if bar:
             bar.progress.stop()

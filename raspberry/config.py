@@ -192,6 +192,13 @@ class BuildConfig(Section):
                 f"models.embedder: provider '{embedder.provider}' is Anthropic, which has no "
                 "embeddings API; use an openai or openai_compatible provider"
             )
+        if self.train and self.train.backend == "openai":
+            name = self.train.provider
+            if name not in self.providers or self.providers[name].kind == "anthropic":
+                raise ValueError(
+                    f"train.provider {name!r}: the openai backend needs one of providers "
+                    f"{sorted(self.providers)} of kind openai or openai_compatible"
+                )
         uses_sim = any(p.base_url == SIM_BASE_URL for p in self.providers.values())
         if uses_sim and self.sim is None:
             raise ValueError("a provider has base_url 'sim' but there is no 'sim:' section")

@@ -35,6 +35,8 @@ def estimate(config: BuildConfig, assumptions: EstimateConfig | None = None) -> 
             dollars = line.cost(price)
             role[key] += dollars
             stage[key] += dollars
+    if config.train and config.train.backend == "openai":
+        stages["train"] = _fine_tuning(config, by_case)
     for stage in stages.values():
         for entry in (stage, *stage["roles"].values()):
             for key in MONEY:
@@ -46,6 +48,27 @@ def estimate(config: BuildConfig, assumptions: EstimateConfig | None = None) -> 
         "estimate_high_usd": round(sum(s["high_usd"] for s in stages.values()), 4),
         "stages": stages,
     }
+
+
+def _fine_tuning(config: BuildConfig, by_case: dict[str, list[Any]]) -> dict[str, Any]:
+    """A fine-tuning job on the build (train.backend openai): it trains on the monologues the
+    rewriter writes, and the questions they answer, once per epoch."""
+    train = config.train
+    assert train is not None
+    price = config.prices.get(train.base_model)
+    per_token = (price.training_per_mtok or 0.0) / 1e6 if price else 0.0
+    epochs = max(1, round(train.epochs))
+    tokens = {
+        case: epochs * sum(line.tokens_out for line in lines if line.role == "rewriter")
+        for case, lines in by_case.items()
+    }
+    role = _totals(model=train.base_model, batch=False)
+    role["tokens_in"] = round(tokens["point"])
+    for key, case in zip(MONEY, ("point", "low", "high"), strict=True):
+        role[key] = tokens[case] * per_token
+    stage = _totals(roles={"trainer": role})
+    stage.update({k: role[k] for k in (*FIGURES, *MONEY)})
+    return stage
 
 
 def _totals(**fields: Any) -> dict[str, Any]:

@@ -143,6 +143,50 @@ class Books:
                     self._check(self._spent, sum(self._booked.values()), most)
                 self._booked[holder] = most
 
+    def book_job(self, key: str, most: float) -> None:
+        """A job the provider bills as it ends (a fine-tuning job): a ledger line at its most,
+        unconfirmed, written within the budget before the job is created; once per key, however
+        often a job is re-attached to."""
+        assert self.build_id is not None, "a job is booked to a build"
+        with self._engine.begin() as conn:
+            spent = conn.execute(
+                select(BUDGETS.c.spent).where(BUDGETS.c.build_id == self.build_id).with_for_update()
+            ).scalar_one()
+            mine = (LEDGER.c.build_id == self.build_id) & (LEDGER.c.key == key)
+            if conn.execute(select(LEDGER.c.key).where(mine)).first():
+                return
+            if self.max_usd is not None:
+                reserved = conn.execute(
+                    select(func.coalesce(func.sum(IN_FLIGHT.c.usd), 0.0)).where(
+                        IN_FLIGHT.c.build_id == self.build_id, IN_FLIGHT.c.sent_at.is_not(None)
+                    )
+                ).scalar_one()
+                self._check(spent, reserved, most)
+            conn.execute(LEDGER.insert().values(build_id=self.build_id, key=key, cost_usd=most,
+                                                created_at=time.time(), unconfirmed=1))  # fmt: skip
+            conn.execute(
+                BUDGETS.update()
+                .where(BUDGETS.c.build_id == self.build_id)
+                .values(spent=BUDGETS.c.spent + most)
+            )
+
+    def settle_job(self, key: str, cost: float) -> None:
+        """The job ended: its line holds what it cost (0 for a job that failed or was
+        cancelled before training)."""
+        mine = (LEDGER.c.build_id == self.build_id) & (LEDGER.c.key == key)
+        with self._engine.begin() as conn:
+            booked = conn.execute(
+                select(LEDGER.c.cost_usd).where(mine, LEDGER.c.unconfirmed == 1)
+            ).scalar()
+            if booked is None:
+                return
+            conn.execute(LEDGER.update().where(mine).values(cost_usd=cost, unconfirmed=None))
+            conn.execute(
+                BUDGETS.update()
+                .where(BUDGETS.c.build_id == self.build_id)
+                .values(spent=BUDGETS.c.spent + cost - booked)
+            )
+
     def _check(self, spent: float, reserved: float, most: float) -> None:
         assert self.max_usd is not None
         if spent + reserved + most > self.max_usd:

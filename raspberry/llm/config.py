@@ -161,6 +161,9 @@ class PriceConfig(Section):
     cache_write_per_mtok: float | None = Field(None, ge=0)
     # Share taken off every price for requests sent through a batch API.
     batch_discount: float = Field(0.5, ge=0, le=1)
+    # Fine-tuning this model (train.backend openai): per million tokens trained, that is the
+    # training file's tokens times the epochs.
+    training_per_mtok: float | None = Field(None, ge=0)
 
 
 class GatewayConfig(Section):

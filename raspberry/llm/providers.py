@@ -99,8 +99,8 @@ class Provider:
         # command paid before it could even say that a config file is missing.
         sdk: Any = importlib.import_module("anthropic" if kind == "anthropic" else "openai")
         self._errors = sdk
-        if kind != "anthropic" and base_url and not base_url.rstrip("/").endswith("/v1"):
-            base_url = f"{base_url.rstrip('/')}/v1"
+        if kind != "anthropic" and base_url:
+            base_url = openai_base_url(base_url)
         self.base_url = base_url
         # The SDKs' aiohttp transport: their default httpx pool scans every connection for each
         # request, which at hundreds in flight cost more CPU than the rest of the client.
@@ -219,6 +219,11 @@ class Provider:
 
     async def close(self) -> None:
         await self._client.close()
+
+
+def openai_base_url(base_url: str) -> str:
+    """An OpenAI-style server's URL as the SDK wants it: with its /v1."""
+    return base_url if base_url.rstrip("/").endswith("/v1") else f"{base_url.rstrip('/')}/v1"
 
 
 # --- Request bodies and responses, shared by direct calls and the batch APIs -------------------

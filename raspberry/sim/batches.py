@@ -61,7 +61,9 @@ class Batches:
         self._behaviour, self._faults, self._stats = behaviour, faults, stats
         self._cache = cache
         self._rng = random.Random(behaviour.seed + 1)
-        self._files: dict[str, tuple[str, bytes]] = {}  # id -> (purpose, content)
+        self.files: dict[
+            str, tuple[str, bytes]
+        ] = {}  # id -> (purpose, content); fine-tuning reads them too
         self._batches: dict[str, _Batch] = {}
 
     def routes(self) -> list[Route]:
@@ -110,11 +112,11 @@ class Batches:
             return JSONResponse(error_body("openai", "invalid_request_error", "no file"), 400)
         content = await upload.read()
         file_id = f"file-{uuid.uuid4().hex[:24]}"
-        self._files[file_id] = (str(form.get("purpose", "")), content)
+        self.files[file_id] = (str(form.get("purpose", "")), content)
         return JSONResponse(self._file_object(file_id, upload.filename or "upload.jsonl"))
 
     def _file_object(self, file_id: str, filename: str) -> dict[str, Any]:
-        purpose, content = self._files[file_id]
+        purpose, content = self.files[file_id]
         return {
             "id": file_id,
             "object": "file",
@@ -127,18 +129,18 @@ class Batches:
 
     async def file_content(self, request: Request) -> Response:
         file_id = request.path_params["file_id"]
-        if file_id not in self._files:
+        if file_id not in self.files:
             body = error_body("openai", "not_found_error", f"no file {file_id}")
             return JSONResponse(body, 404)
-        return Response(self._files[file_id][1], media_type="application/octet-stream")
+        return Response(self.files[file_id][1], media_type="application/octet-stream")
 
     async def openai_create(self, request: Request) -> Response:
         body = await request.json()
         file_id = body.get("input_file_id", "")
-        if file_id not in self._files:
+        if file_id not in self.files:
             kind = ERROR_KINDS["openai"][400]
             return JSONResponse(error_body("openai", kind, f"no file {file_id}"), 400)
-        lines = [json.loads(x) for x in self._files[file_id][1].decode().splitlines() if x.strip()]
+        lines = [json.loads(x) for x in self.files[file_id][1].decode().splitlines() if x.strip()]
         batch = self._run("openai", [(x["custom_id"], x["body"]) for x in lines])
         batch.input_file_id = file_id
         return JSONResponse(self._openai_object(batch))
@@ -197,7 +199,7 @@ class Batches:
         for lines, attr in ((out, "output_file_id"), (err, "error_file_id")):
             if lines:
                 file_id = f"file-{uuid.uuid4().hex[:24]}"
-                self._files[file_id] = ("batch_output", "\n".join(lines).encode())
+                self.files[file_id] = ("batch_output", "\n".join(lines).encode())
                 setattr(batch, attr, file_id)
         batch.files_written = True
 

@@ -48,6 +48,7 @@ class SimConfig(BaseModel):
     batch_expire_rate: float = Field(
         0.0, ge=0, le=1, description="share of batch requests expiring"
     )
+    fine_tune_s: float = Field(2.0, ge=0, description="seconds a fine-tuning job runs")
     prompt_cache: bool = Field(True, description="report prompt-cache reads and writes")
     cache_min_tokens: int = Field(
         1024, ge=1, description="shortest prompt prefix the prompt cache keeps (tokens)"

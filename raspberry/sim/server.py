@@ -32,6 +32,7 @@ from raspberry.sim import embeddings as sim_embeddings
 from raspberry.sim.batches import Batches
 from raspberry.sim.completions import ERROR_KINDS, answer, error_body, text_of
 from raspberry.sim.config import SimConfig
+from raspberry.sim.fine_tuning import FineTuning
 from raspberry.sim.limits import Limiter
 from raspberry.sim.prompt_cache import PromptCache
 
@@ -48,6 +49,7 @@ def create_app(settings: SimConfig) -> Starlette:
     stats: Counter[str] = Counter()
     cache = PromptCache(settings.cache_min_tokens) if settings.prompt_cache else None
     batches = Batches(settings.behaviour(), settings.batch(), stats, cache)
+    fine_tuning = FineTuning(batches.files, settings.fine_tune_s, stats)
 
     async def handle(request: Request, style: str, embeddings: bool = False) -> Response:
         # Requests being answered at once, and the most ever: what a client's limits let through.
@@ -140,6 +142,7 @@ def create_app(settings: SimConfig) -> Starlette:
             Route("/v1/embeddings", openai_embeddings, methods=["POST"]),
             Route("/v1/messages", anthropic_messages, methods=["POST"]),
             *batches.routes(),
+            *fine_tuning.routes(),
             Route("/_sim/stats", get_stats, methods=["GET"]),
         ]
     )

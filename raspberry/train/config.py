@@ -28,9 +28,12 @@ class DpoConfig(Section):
 class TrainConfig(Section):
     # Folder name under <build>/train/: several trainings of one build sit side by side.
     name: str = Field("sft", pattern=r"^[A-Za-z0-9._-]{1,64}$")
-    backend: Literal["local"] = "local"
-    # A local folder in Hugging Face format, a .gguf file (relative to the config's folder), or
-    # a Hub id where the network allows.
+    # local: TRL on this machine (train/local.py); openai: a fine-tuning job of the provider
+    # named by `provider` (train/remote.py).
+    backend: Literal["local", "openai"] = "local"
+    provider: str | None = None
+    # local: a folder in Hugging Face format, a .gguf file (relative to the config's folder), or
+    # a Hub id where the network allows; openai: the provider's model to fine-tune.
     base_model: str
     method: Literal["lora", "full"] = "lora"
     lora: LoraConfig = LoraConfig()
@@ -43,6 +46,8 @@ class TrainConfig(Section):
     # A checkpoint every this many optimizer steps: a killed run resumes from the last one.
     save_steps: int = Field(20, ge=1)
     seed: int = 0
+    # openai: the job's learning rate is the provider's default times this (None: its choice).
+    learning_rate_multiplier: float | None = Field(None, gt=0)
     # "auto": bfloat16 on a GPU that has it, else float32.
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     dpo: DpoConfig | None = None

@@ -1,0 +1,257 @@
+"""The openai backend: a fine-tuning job of an OpenAI (or OpenAI-compatible) provider on the
+build's OpenAI chat export, through the official SDK.
+
+Nothing is paid twice and nothing unbooked: the job's most (the training file's tokens times the
+epochs, at the model's `training_per_mtok`) is booked on the build's ledger, unconfirmed and
+within `budget.max_usd`, before the job is created, and replaced by what it trained when it
+ends. The uploaded files' ids and the job's id go to <build>/train/<name>/job.json the moment
+they exist: a second `raspberry train` (after Ctrl-C, a kill, a lost connection) re-attaches to
+the job and never creates another. Ctrl-C leaves the job running: it is the provider's now.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from raspberry.config import BuildConfig
+from raspberry.errors import BudgetExceeded, RaspberryError
+from raspberry.llm.books import Books, paid
+from raspberry.llm.config import SIM_BASE_URL, resolve_api_key
+from raspberry.llm.providers import openai_base_url
+from raspberry.sft.openai_checks import count_tokens
+from raspberry.store import BuildStore
+from raspberry.train.config import TrainConfig
+from raspberry.train.local import Progress, train_folder
+
+EXPORT = "openai_chat.jsonl"
+ENDED = ("succeeded", "failed", "cancelled")
+POLL_S = 1.0
+STEP = re.compile(r"Step (\d+)/(\d+): training loss=([0-9.]+)")
+DEFAULT_EPOCHS = 3  # what OpenAI's "auto" comes to for a few hundred rows
+
+
+@dataclass(frozen=True)
+class Plan:
+    train_file: str  # the export's file, relative to the build's exports
+    validation_file: str | None
+    tokens: int  # in the training file, with OpenAI's encoding
+    epochs: int
+    most_usd: float  # the job's price at the most: tokens x epochs
+
+
+def _epochs(cfg: TrainConfig) -> int:
+    return max(1, round(cfg.epochs))
+
+
+def _file_tokens(text: str) -> int:
+    """The training file's tokens, as the OpenAI cookbook counts a chat row's."""
+    return sum(
+        count_tokens(json.loads(line)["messages"], "o200k_base")
+        for line in text.splitlines()
+        if line.strip()
+    )
+
+
+def _free(config: BuildConfig, cfg: TrainConfig) -> bool:
+    assert cfg.provider is not None
+    return config.providers[cfg.provider].base_url == SIM_BASE_URL
+
+
+def check_remote(store: BuildStore, cfg: TrainConfig, config: BuildConfig) -> Plan:
+    """Everything that can be checked before anything is uploaded, each a one-line
+    RaspberryError: the export, the training price, the budget."""
+    exports = store.exports()
+    if not exports.exists("README.md"):
+        raise RaspberryError(
+            f"build '{store.build_id}' has no complete exports to train on: finish it with "
+            f"`raspberry rerun {store.build_id}`"
+        )
+    train = f"train/{EXPORT}"
+    if not exports.exists(train):
+        raise RaspberryError(
+            f"build '{store.build_id}' has no exports/{train} (its exports are incomplete): "
+            f"finish them with `raspberry rerun {store.build_id}`"
+        )
+    price = config.prices.get(cfg.base_model)
+    per_mtok = price.training_per_mtok if price else None
+    if per_mtok is None and not _free(config, cfg):
+        raise RaspberryError(
+            f"train.base_model '{cfg.base_model}' has no training price, so the job could not "
+            f"be booked against budget.max_usd; add prices: {{{cfg.base_model}: "
+            "{training_per_mtok: ...}} (USD per million trained tokens)"
+        )
+    tokens, epochs = _file_tokens(exports.read_text(train)), _epochs(cfg)
+    validation = f"validation/{EXPORT}"
+    plan = Plan(
+        train,
+        validation if exports.exists(validation) else None,
+        tokens,
+        epochs,
+        tokens * epochs * (per_mtok or 0.0) / 1e6,
+    )
+    spent, most = paid(config.gateway.state(), store.build_id).usd, config.budget.max_usd
+    started = "job_id" in _Job(train_folder(store, cfg)).ids  # booked when it was created
+    if most is not None and not started and spent + plan.most_usd > most:
+        raise RaspberryError(
+            f"budget reached: fine-tuning {plan.tokens} tokens x {epochs} epoch(s) could cost "
+            f"${plan.most_usd:.4f} and build '{store.build_id}' has spent ${spent:.4f} of "
+            f"budget.max_usd ${most:.4f}; raise budget.max_usd to train"
+        )
+    return plan
+
+
+def _client(config: BuildConfig, cfg: TrainConfig, sim_url: str | None) -> Any:
+    import openai
+
+    assert cfg.provider is not None
+    pc = config.providers[cfg.provider]
+    base_url = pc.endpoints()[0]
+    if base_url == SIM_BASE_URL:
+        if not sim_url:
+            raise RaspberryError(f"provider '{cfg.provider}' uses the simulator; none is running")
+        base_url = sim_url
+    key = resolve_api_key(cfg.provider, pc) or "no-key"
+    return openai.OpenAI(
+        base_url=openai_base_url(base_url) if base_url else None,
+        api_key=key,
+        timeout=pc.timeout_s,
+        max_retries=5,
+    )
+
+
+class _Job:
+    """job.json: the ids of what was uploaded and created, each written as soon as it exists."""
+
+    def __init__(self, folder: Path):
+        self.path = folder / "job.json"
+        self.ids: dict[str, Any] = json.loads(self.path.read_text()) if self.path.exists() else {}
+
+    def record(self, **ids: Any) -> None:
+        self.ids.update(ids)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        part = self.path.with_suffix(".part")
+        part.write_text(json.dumps(self.ids, indent=2))
+        part.replace(self.path)
+
+
+def run_remote(
+    store: BuildStore,
+    cfg: TrainConfig,
+    config: BuildConfig,
+    sim_url: str | None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Fine-tune through the provider's jobs API, or re-attach to the job this training already
+    created; wait for it to end; return what result.json holds. What the provider or the budget
+    refuses is one line (RaspberryError)."""
+    import openai
+
+    try:
+        return _run(store, cfg, config, sim_url, progress)
+    except openai.APIError as exc:
+        raise RaspberryError(
+            f"provider '{cfg.provider}' refused the fine-tuning: {exc}; what was created is in "
+            f"{train_folder(store, cfg) / 'job.json'}, and `raspberry train` again goes on from it"
+        ) from None
+    except BudgetExceeded as exc:
+        raise RaspberryError(str(exc)) from None
+
+
+def _run(
+    store: BuildStore,
+    cfg: TrainConfig,
+    config: BuildConfig,
+    sim_url: str | None,
+    progress: Progress | None,
+) -> dict[str, Any]:
+    plan = check_remote(store, cfg, config)
+    folder = train_folder(store, cfg)
+    job, client = _Job(folder), _client(config, cfg, sim_url)
+    books = Books(config.gateway.state(), store.build_id, config.budget.max_usd)
+    booking = f"fine-tuning:{cfg.name}"
+    started = time.monotonic()
+    if "job_id" not in job.ids:
+        exports = store.exports()
+        if "training_file" not in job.ids:
+            upload = client.files.create(
+                file=(EXPORT, exports.read_text(plan.train_file).encode()), purpose="fine-tune"
+            )
+            job.record(training_file=upload.id)
+        if plan.validation_file and "validation_file" not in job.ids:
+            upload = client.files.create(
+                file=(EXPORT, exports.read_text(plan.validation_file).encode()),
+                purpose="fine-tune",
+            )
+            job.record(validation_file=upload.id)
+        books.book_job(booking, plan.most_usd)  # before the job exists: it is paid when it runs
+        hyper: dict[str, Any] = {"n_epochs": plan.epochs, "batch_size": cfg.batch_size}
+        if cfg.learning_rate_multiplier:
+            hyper["learning_rate_multiplier"] = cfg.learning_rate_multiplier
+        created = client.fine_tuning.jobs.create(
+            model=cfg.base_model,
+            training_file=job.ids["training_file"],
+            validation_file=job.ids.get("validation_file"),
+            hyperparameters=hyper,
+            suffix=cfg.name[:18],
+            seed=cfg.seed,
+        )
+        job.record(job_id=created.id, attached=1)
+    else:
+        job.record(attached=job.ids.get("attached", 1) + 1)
+    final = _follow(client, job.ids["job_id"], folder / "metrics.jsonl", progress)
+    trained = final.trained_tokens or 0
+    per_token = plan.most_usd / (plan.tokens * plan.epochs) if plan.tokens else 0.0
+    cost = trained * per_token
+    books.settle_job(booking, cost)
+    if final.status != "succeeded":
+        error = getattr(final.error, "message", None) or final.status
+        raise RaspberryError(
+            f"fine-tuning job {final.id} {final.status}: {error}; fix the cause, then delete "
+            f"{job.path} and run `raspberry train` again for a new job"
+        )
+    result = {
+        "backend": "openai",
+        "provider": cfg.provider,
+        "base_model": cfg.base_model,
+        "job_id": final.id,
+        "fine_tuned_model": final.fine_tuned_model,
+        "trained_tokens": trained,
+        "cost_usd": round(cost, 6),
+        "epochs": plan.epochs,
+        "attached": job.ids["attached"],
+        "wall_s": round(time.monotonic() - started, 1),
+        "train_rows": len(store.exports().read_text(plan.train_file).splitlines()),
+    }
+    (folder / "config.json").write_text(json.dumps(cfg.model_dump(), indent=2))
+    (folder / "result.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def _follow(client: Any, job_id: str, metrics: Path, progress: Progress | None) -> Any:
+    """Poll the job to its end; each new step event becomes a metrics line and a bar tick."""
+    seen: set[str] = set()
+    if metrics.exists():
+        seen = {line.get("event", "") for line in map(json.loads, metrics.read_text().splitlines())}
+    while True:
+        state = client.fine_tuning.jobs.retrieve(job_id)
+        events = list(client.fine_tuning.jobs.list_events(job_id, limit=100))
+        with metrics.open("a") as out:
+            for event in reversed(events):  # the API lists the newest first
+                if event.id in seen:
+                    continue
+                seen.add(event.id)
+                if match := STEP.search(event.message):
+                    step, total, loss = int(match[1]), int(match[2]), float(match[3])
+                    line = {"phase": "sft", "step": step, "loss": loss,
+                            "time": event.created_at, "event": event.id}  # fmt: skip
+                    out.write(json.dumps(line) + "\n")
+                    if progress:
+                        progress("sft", step, total)
+        if state.status in ENDED:
+            return state
+        time.sleep(POLL_S)
