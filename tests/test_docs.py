@@ -1,0 +1,47 @@
+"""The docs name files that exist: every repository path in README.md and docs/*.md (a path
+under one of the project's folders, or under a package of raspberry/ as the docs abbreviate it)
+is checked against the tree, so a moved or renamed file cannot leave the docs pointing at
+nothing."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+TOP = ("raspberry", "app", "flows", "tasks", "tests", "benchmarks", "configs", "prompts", "docs",
+       "deploy", ".ci")  # fmt: skip
+PACKAGES = tuple(p.name for p in (ROOT / "raspberry").iterdir() if (p / "__init__.py").exists()
+                 or p.name == "sim")  # fmt: skip
+# A path: folders and a file name with an extension, or a folder ending in "/".
+PATH = re.compile(r"(?<![\w./-])((?:\.ci|[a-z_]+)/[\w./-]*[\w/])")
+# Paths the docs name that are not the project's: a user's own file, one named as absent.
+NOT_OURS = {"configs/mine.yaml", "configs/nightly.yaml"}
+
+
+def named_paths(text: str) -> set[str]:
+    found = set()
+    for path in PATH.findall(text):
+        path = path.split("::")[0]
+        first = path.split("/")[0]
+        if first in TOP and path not in NOT_OURS:
+            found.add(path)
+        elif first in PACKAGES and path.endswith(".py"):  # "sft/shard-00001" is a build's
+            found.add(f"raspberry/{path}")
+    return found
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_every_path_the_docs_name_exists(doc):
+    missing = sorted(p for p in named_paths(doc.read_text()) if not (ROOT / p).exists())
+    assert not missing, f"{doc.name} names paths that are not in the tree: {missing}"
+
+
+def test_the_path_finder_finds_what_the_docs_write():
+    text = "see `raspberry/llm/books.py`, llm/cache.py and tests/reliability/ (not exports/x.jsonl)"
+    assert named_paths(text) == {
+        "raspberry/llm/books.py", "raspberry/llm/cache.py", "tests/reliability/"
+    }  # fmt: skip
