@@ -5,14 +5,11 @@ import time
 
 import pytest
 
+from raspberry.llm.gates import CircuitBreaker, Gate
 from raspberry.llm.limits import (
     Bucket,
-    CircuitBreaker,
-    Gate,
-    RateLimitInfo,
-    parse_duration,
-    parse_rate_headers,
 )
+from raspberry.llm.rate_headers import RateLimitInfo, parse_duration, parse_rate_headers
 from raspberry.llm.shared_limits import SharedLimits
 
 NOW = 1_800_000_000.0  # a fixed wall-clock time for Anthropic's absolute reset times

@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
-from raspberry.llm.gateway import GatewayStats
 from raspberry.llm.progress import BOARD, Board, Reporter, gather_counted
+from raspberry.llm.types import GatewayStats
 
 
 def test_board_sums_live_and_finished_gateways():

@@ -110,17 +110,17 @@ def test_the_trained_model_answers_through_the_local_provider(built):
     again, _ = asyncio.run(ask())  # greedy: the same answers (cut ones are asked again)
     assert [a.text for a in again] == [a.text for a in answers]
     # The cache keys a local model by its weights: the same folder retrained is another model.
-    from raspberry.llm.gateway import _cache_model
+    from raspberry.llm.cache import cache_model
     from raspberry.llm.local import _model
 
-    before = _cache_model("local", str(merged))
-    assert _cache_model("local", str(merged)) == before and before.startswith("weights:")
+    before = cache_model("local", str(merged))
+    assert cache_model("local", str(merged)) == before and before.startswith("weights:")
     served = _model(str(merged))[0]
     model = AutoModelForCausalLM.from_pretrained(merged)
     with torch.no_grad():
         next(model.parameters()).mul_(1.5)
     model.save_pretrained(merged)
-    assert _cache_model("local", str(merged)) != before
+    assert cache_model("local", str(merged)) != before
     # ...and the process answers with the new weights, not the ones it had in memory.
     _, stats = asyncio.run(ask())
     assert stats.requests_sent == 5 and _model(str(merged))[0] is not served

@@ -10,8 +10,16 @@ from raspberry.lazy import lazy_names
 _HOMES = {
     name: f"raspberry.llm.{module}"
     for module, names in {
-        "gateway": ["Gateway", "GatewayStats"],
-        "types": ["Completion", "ContextLimitError", "Request", "STOP", "MAX_TOKENS", "REFUSAL"],
+        "gateway": ["Gateway"],
+        "types": [
+            "Completion",
+            "ContextLimitError",
+            "GatewayStats",
+            "Request",
+            "STOP",
+            "MAX_TOKENS",
+            "REFUSAL",
+        ],  # fmt: skip
     }.items()
     for name in names
 }

@@ -24,6 +24,7 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 from raspberry.errors import ConfigError, StateUnavailable
 from raspberry.llm import spool
 from raspberry.llm.books import paid
+from raspberry.llm.local import FIELD as LOCAL_FIELD
 from raspberry.llm.state import (
     BUDGETS,
     IN_FLIGHT,
@@ -33,7 +34,8 @@ from raspberry.llm.state import (
     engine_for,
     insert,
 )
-from raspberry.llm.types import Completion
+from raspberry.llm.types import STOP, Completion
+from raspberry.local_models import locate, weights_fingerprint
 
 
 def request_key(**parts: Any) -> str:
@@ -78,6 +80,19 @@ def _statements(engine: Engine) -> tuple[Any, Any, Any, Any, Any, Any]:
     land = IN_FLIGHT.delete().where(mine)
     answered = IN_FLIGHT.update().where(mine).values(sent_at=None)
     return read, store, pay, add, land, answered
+
+
+def is_answer(completion: Completion) -> bool:
+    """A finished, non-empty answer: the only kind the request cache keeps."""
+    return completion.stop_reason == STOP and bool(completion.text.strip())
+
+
+def cache_model(kind: str, model: str) -> str:
+    """What names a model in the request cache: a local model's weights, by content (a model
+    retrained in the same folder never gets the old one's answers); else its name."""
+    if kind != "local":
+        return model
+    return "weights:" + weights_fingerprint(*locate(model, Path.cwd(), LOCAL_FIELD))
 
 
 class RequestCache:

@@ -16,8 +16,6 @@ import asyncio
 import base64
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -25,7 +23,7 @@ import numpy as np
 from raspberry.errors import ProviderError
 from raspberry.llm.batch import Batcher
 from raspberry.llm.books import Books, HeldElsewhere
-from raspberry.llm.cache import RequestCache, request_key
+from raspberry.llm.cache import RequestCache, cache_model, is_answer, request_key
 from raspberry.llm.config import (
     SIM_BASE_URL,
     LlmSettings,
@@ -36,57 +34,22 @@ from raspberry.llm.config import (
 )
 from raspberry.llm.cost import most_cost, request_cost
 from raspberry.llm.fleet import Fleet
-from raspberry.llm.limits import CircuitBreaker, Gate, RateLimitInfo
-from raspberry.llm.local import FIELD as LOCAL_FIELD
+from raspberry.llm.gates import CircuitBreaker, Gate
 from raspberry.llm.local import LocalProvider
 from raspberry.llm.progress import BOARD
 from raspberry.llm.providers import Provider
+from raspberry.llm.rate_headers import RateLimitInfo
 from raspberry.llm.shared_limits import limits_for
-from raspberry.llm.types import STOP, Completion, Request, RetryableError
-from raspberry.local_models import locate, weights_fingerprint
+from raspberry.llm.types import Completion, GatewayStats, Request, RetryableError
 
 T = TypeVar("T")
 EMBED_BATCH = 64  # texts per embeddings request
-
-
-@dataclass
-class GatewayStats:
-    requests_sent: int = 0
-    cache_hits: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    tokens_in: int = 0
-    tokens_out: int = 0
-    tokens_cache_read: int = 0
-    tokens_cache_write: int = 0
-    tokens_thinking: int = 0
-    cost_usd: float = 0.0
-    in_flight: int = 0
-    # Waits for a rate-limit slot: how many, and their total in seconds.
-    waits: int = 0
-    wait_s: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _unit(vector: str) -> np.ndarray:
     v = np.frombuffer(base64.b64decode(vector), "<f4").astype(np.float32)
     norm = float(np.linalg.norm(v))
     return v / norm if norm else v
-
-
-def is_answer(completion: Completion) -> bool:
-    """A finished, non-empty answer: the only kind the request cache keeps."""
-    return completion.stop_reason == STOP and bool(completion.text.strip())
-
-
-def _cache_model(kind: str, model: str) -> str:
-    """What names a model in the request cache: a local model's weights, by content (a model
-    retrained in the same folder never gets the old one's answers); else its name."""
-    if kind != "local":
-        return model
-    return "weights:" + weights_fingerprint(*locate(model, Path.cwd(), LOCAL_FIELD))
 
 
 class Gateway:
@@ -191,7 +154,7 @@ class Gateway:
         key = request_key(
             provider=pc.kind,
             base_url=pc.cache_url(),
-            model=_cache_model(pc.kind, request.model),
+            model=cache_model(pc.kind, request.model),
             system=request.system,
             messages=request.messages,
             params=request.params,

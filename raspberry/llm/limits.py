@@ -1,4 +1,5 @@
-"""Rate limits per (provider, model): token buckets, header parsing, adaptive concurrency, breaker.
+"""Rate limits per (provider, model): token buckets and the rules that book them (the headers
+they learn from are read in rate_headers.py; concurrency and the breaker are gates.py's).
 
 The rules are here (RateLimits); the buckets live in the gateway's state database, shared by
 every process using it (shared_limits.py, one transaction per change). `reserve` books capacity
@@ -9,19 +10,15 @@ a small burst, because providers enforce them over windows much shorter than a m
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import heapq
-import itertools
 import math
 import random
-import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+
+from raspberry.llm.rate_headers import RateLimitInfo
 
 # Spend at most this share of a published limit: a per-second window must never see one too many.
 HEADROOM = 0.99
@@ -218,189 +215,3 @@ class RateLimits:
     def _known(self, key: tuple[str, str], learnt: dict[str, float]) -> bool:
         known = self._kinds.get(key)
         return known is not None and all(known.get(k) == v for k, v in learnt.items())
-
-
-# --- Response headers ------------------------------------------------------------------------
-
-
-@dataclass
-class RateLimitInfo:
-    """What one response's headers say: per-minute limits, and how long until an exhausted one
-    has room for one more request (0 when none is exhausted)."""
-
-    limits: dict[str, float] = field(default_factory=dict)
-    exhausted_for: float = 0.0
-
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-_SCALE = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_OPENAI_KINDS = {"requests": "requests", "tokens": "tokens"}
-_ANTHROPIC_KINDS = {
-    "requests": "requests",
-    "input-tokens": "input_tokens",
-    "output-tokens": "output_tokens",
-    "tokens": "tokens",
-}
-
-
-def parse_duration(text: str) -> float | None:
-    """OpenAI's reset format: '1s', '6m0s', '20ms', '1h2m3.5s'; None if unreadable."""
-    parts = _DURATION.findall(text.strip())
-    if not parts or "".join(n + u for n, u in parts) != text.strip():
-        return None
-    return sum(float(n) * _SCALE[u] for n, u in parts)
-
-
-def _until(timestamp: str, now: float) -> float | None:
-    """Seconds from now until an RFC 3339 time (Anthropic's reset format)."""
-    try:
-        return max(0.0, datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp() - now)
-    except ValueError:
-        return None
-
-
-def _number(text: str | None) -> float | None:
-    try:
-        return float(text) if text is not None else None
-    except ValueError:
-        return None
-
-
-def parse_rate_headers(kind: str, headers: Mapping[str, str], now: float) -> RateLimitInfo:
-    """Rate-limit headers of an OpenAI (x-ratelimit-*) or Anthropic (anthropic-ratelimit-*)
-    response; `now` is the wall-clock time, for Anthropic's absolute reset times."""
-    if kind == "anthropic":
-        kinds, header = _ANTHROPIC_KINDS, "anthropic-ratelimit-{kind}-{field}"
-        reset_in: Callable[[str], float | None] = functools.partial(_until, now=now)
-    else:
-        kinds, header, reset_in = _OPENAI_KINDS, "x-ratelimit-{field}-{kind}", parse_duration
-    info = RateLimitInfo()
-    for name, budget in kinds.items():
-        limit = _number(headers.get(header.format(kind=name, field="limit")))
-        if limit:
-            info.limits[budget] = limit
-        if _number(headers.get(header.format(kind=name, field="remaining"))) == 0:
-            reset = reset_in(headers.get(header.format(kind=name, field="reset"), "")) or 0.0
-            # Providers replenish continuously: a slot frees after the reset's share of one
-            # request, not after the whole reset; the bucket paces what follows at the limit.
-            info.exhausted_for = max(info.exhausted_for, reset / limit if limit else reset)
-    return info
-
-
-# --- Adaptive concurrency ----------------------------------------------------------------------
-
-
-class Gate:
-    """The concurrency slots of one provider, shared by its models: at most `ceiling` requests in
-    flight (the provider's HTTP connections, so no admitted request waits for one inside the
-    SDK), and per model an AIMD limit: cut to 70% on a burst of 429s, grown back by about one
-    slot per window of successes. Waiters are served lowest priority number first, in arrival
-    order among equals. One event loop only."""
-
-    CUT = 0.7
-    CUT_EVERY_S = 1.0  # one cut per burst of 429s, not one per 429
-
-    def __init__(self, ceiling: int):
-        self.ceiling = ceiling
-        self.in_flight = 0
-        self._models: dict[str, _ModelSlots] = {}
-        self._arrivals = itertools.count()
-
-    def model(self, name: str) -> _ModelSlots:
-        if name not in self._models:
-            self._models[name] = _ModelSlots(float(self.ceiling))
-        return self._models[name]
-
-    async def acquire(self, model: str, priority: int = 0) -> None:
-        slots = self.model(model)
-        if self.in_flight < self.ceiling and slots.has_room() and not slots.waiters:
-            self._take(slots)
-            return
-        waiter = asyncio.get_running_loop().create_future()
-        heapq.heappush(slots.waiters, (priority, next(self._arrivals), waiter))
-        try:
-            await waiter
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                self.release(model)  # granted and cancelled at once: give the slot back
-            raise
-
-    def release(self, model: str) -> None:
-        self.in_flight -= 1
-        self._models[model].in_flight -= 1
-        # The best waiter of any model with room goes next; a cancelled one is dropped.
-        while self.in_flight < self.ceiling:
-            ready = [s for s in self._models.values() if s.waiters and s.has_room()]
-            if not ready:
-                return
-            slots = min(ready, key=lambda s: s.waiters[0][:2])
-            waiter = heapq.heappop(slots.waiters)[2]
-            if not waiter.done():
-                self._take(slots)
-                waiter.set_result(None)
-
-    def _take(self, slots: _ModelSlots) -> None:
-        self.in_flight += 1
-        slots.in_flight += 1
-
-    def rate_limited(self, model: str) -> None:
-        slots, now = self.model(model), time.monotonic()
-        if now - slots.last_cut >= self.CUT_EVERY_S:
-            slots.limit = max(1.0, slots.limit * self.CUT)
-            slots.last_cut = now
-
-    def cap(self, model: str, factor: float) -> None:
-        """At most `factor` of the ceiling: the share every process's gates may use now."""
-        slots = self.model(model)
-        slots.limit = min(slots.limit, max(1.0, factor * self.ceiling))
-
-    def succeeded(self, model: str) -> None:
-        slots = self.model(model)
-        if slots.limit < self.ceiling:
-            slots.limit = min(float(self.ceiling), slots.limit + 1.0 / slots.limit)
-
-
-@dataclass
-class _ModelSlots:
-    limit: float
-    in_flight: int = 0
-    last_cut: float = 0.0
-    waiters: list[tuple[int, int, asyncio.Future[None]]] = field(default_factory=list)
-
-    def has_room(self) -> bool:
-        return self.in_flight < int(self.limit)
-
-
-# --- Circuit breaker ---------------------------------------------------------------------------
-
-
-class CircuitBreaker:
-    """Opens after `threshold` failures in a row (not counting 429s); while open, calls fail at
-    once; after `cooldown_s` one call is let through, and its success closes the breaker."""
-
-    def __init__(self, threshold: int, cooldown_s: float):
-        self.threshold, self.cooldown_s = threshold, cooldown_s
-        self.failures = 0
-        self.opened_at: float | None = None
-        self.last_error = ""
-        self._probing = False
-
-    def allow(self) -> bool:
-        if self.opened_at is None:
-            return True
-        if not self._probing and time.monotonic() - self.opened_at >= self.cooldown_s:
-            self._probing = True
-            return True
-        return False
-
-    def failed(self, error: str) -> None:
-        self.failures += 1
-        self.last_error = error
-        self._probing = False
-        if self.failures >= self.threshold:
-            self.opened_at = time.monotonic()
-
-    def succeeded(self) -> None:
-        self.failures = 0
-        self.opened_at = None
-        self._probing = False

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from raspberry.llm.limits import RateLimitInfo
+from raspberry.llm.rate_headers import RateLimitInfo
 from raspberry.llm.types import MAX_TOKENS, STOP, Completion, Request
 from raspberry.local_models import load, locate, require_train_extra, weights_fingerprint
 

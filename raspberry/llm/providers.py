@@ -18,7 +18,7 @@ import certifi
 import numpy as np
 
 from raspberry.errors import ProviderError
-from raspberry.llm.limits import RateLimitInfo, parse_rate_headers
+from raspberry.llm.rate_headers import RateLimitInfo, parse_rate_headers
 from raspberry.llm.types import (
     MAX_TOKENS,
     REFUSAL,

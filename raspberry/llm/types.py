@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
-    from raspberry.llm.limits import RateLimitInfo
+    from raspberry.llm.rate_headers import RateLimitInfo
 
 # Normalised stop reasons: "stop" (finished), "max_tokens" (truncated), "refusal".
 STOP, MAX_TOKENS, REFUSAL = "stop", "max_tokens", "refusal"
@@ -69,3 +69,26 @@ class RetryableError(Exception):
 
 class ContextLimitError(Exception):
     """The conversation no longer fits the model's context window."""
+
+
+@dataclass
+class GatewayStats:
+    """What one gateway did: its counters, which the progress board adds up."""
+
+    requests_sent: int = 0
+    cache_hits: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    tokens_cache_read: int = 0
+    tokens_cache_write: int = 0
+    tokens_thinking: int = 0
+    cost_usd: float = 0.0
+    in_flight: int = 0
+    # Waits for a rate-limit slot: how many, and their total in seconds.
+    waits: int = 0
+    wait_s: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)

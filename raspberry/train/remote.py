@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from raspberry.config import BuildConfig
-from raspberry.errors import BudgetExceeded, RaspberryError
+from raspberry.errors import BudgetExceeded, ProviderError, RaspberryError
 from raspberry.llm.books import Books, paid
-from raspberry.llm.config import SIM_BASE_URL, resolve_api_key
-from raspberry.llm.providers import openai_base_url
+from raspberry.llm.config import SIM_BASE_URL
+from raspberry.llm.jobs import FineTuningJobs, JobState
 from raspberry.sft.openai_checks import count_tokens
 from raspberry.store import BuildStore
 from raspberry.train.config import TrainConfig
@@ -105,25 +105,6 @@ def check_remote(store: BuildStore, cfg: TrainConfig, config: BuildConfig) -> Pl
     return plan
 
 
-def _client(config: BuildConfig, cfg: TrainConfig, sim_url: str | None) -> Any:
-    import openai
-
-    assert cfg.provider is not None
-    pc = config.providers[cfg.provider]
-    base_url = pc.endpoints()[0]
-    if base_url == SIM_BASE_URL:
-        if not sim_url:
-            raise RaspberryError(f"provider '{cfg.provider}' uses the simulator; none is running")
-        base_url = sim_url
-    key = resolve_api_key(cfg.provider, pc) or "no-key"
-    return openai.OpenAI(
-        base_url=openai_base_url(base_url) if base_url else None,
-        api_key=key,
-        timeout=pc.timeout_s,
-        max_retries=5,
-    )
-
-
 class _Job:
     """job.json: the ids of what was uploaded and created, each written as soon as it exists."""
 
@@ -149,14 +130,12 @@ def run_remote(
     """Fine-tune through the provider's jobs API, or re-attach to the job this training already
     created; wait for it to end; return what result.json holds. What the provider or the budget
     refuses is one line (RaspberryError)."""
-    import openai
-
     try:
         return _run(store, cfg, config, sim_url, progress)
-    except openai.APIError as exc:
+    except ProviderError as exc:
         raise RaspberryError(
-            f"provider '{cfg.provider}' refused the fine-tuning: {exc}; what was created is in "
-            f"{train_folder(store, cfg) / 'job.json'}, and `raspberry train` again goes on from it"
+            f"{exc}; what was created is in {train_folder(store, cfg) / 'job.json'}, and "
+            "`raspberry train` again goes on from it"
         ) from None
     except BudgetExceeded as exc:
         raise RaspberryError(str(exc)) from None
@@ -171,28 +150,25 @@ def _run(
 ) -> dict[str, Any]:
     plan = check_remote(store, cfg, config)
     folder = train_folder(store, cfg)
-    job, client = _Job(folder), _client(config, cfg, sim_url)
+    assert cfg.provider is not None
+    job = _Job(folder)
+    jobs = FineTuningJobs(cfg.provider, config.providers[cfg.provider], sim_url)
     books = Books(config.gateway.state(), store.build_id, config.budget.max_usd)
     booking = f"fine-tuning:{cfg.name}"
     started = time.monotonic()
     if "job_id" not in job.ids:
         exports = store.exports()
         if "training_file" not in job.ids:
-            upload = client.files.create(
-                file=(EXPORT, exports.read_text(plan.train_file).encode()), purpose="fine-tune"
-            )
-            job.record(training_file=upload.id)
+            job.record(training_file=jobs.upload(EXPORT, exports.read_bytes(plan.train_file)))
         if plan.validation_file and "validation_file" not in job.ids:
-            upload = client.files.create(
-                file=(EXPORT, exports.read_text(plan.validation_file).encode()),
-                purpose="fine-tune",
+            job.record(
+                validation_file=jobs.upload(EXPORT, exports.read_bytes(plan.validation_file))
             )
-            job.record(validation_file=upload.id)
         books.book_job(booking, plan.most_usd)  # before the job exists: it is paid when it runs
         hyper: dict[str, Any] = {"n_epochs": plan.epochs, "batch_size": cfg.batch_size}
         if cfg.learning_rate_multiplier:
             hyper["learning_rate_multiplier"] = cfg.learning_rate_multiplier
-        created = client.fine_tuning.jobs.create(
+        created = jobs.create(
             model=cfg.base_model,
             training_file=job.ids["training_file"],
             validation_file=job.ids.get("validation_file"),
@@ -200,16 +176,16 @@ def _run(
             suffix=cfg.name[:18],
             seed=cfg.seed,
         )
-        job.record(job_id=created.id, attached=1)
+        job.record(job_id=created, attached=1)
     else:
         job.record(attached=job.ids.get("attached", 1) + 1)
-    final = _follow(client, job.ids["job_id"], folder / "metrics.jsonl", progress)
-    trained = final.trained_tokens or 0
+    final = _follow(jobs, job.ids["job_id"], folder / "metrics.jsonl", progress)
+    trained = final.trained_tokens
     per_token = plan.most_usd / (plan.tokens * plan.epochs) if plan.tokens else 0.0
     cost = trained * per_token
     books.settle_job(booking, cost)
     if final.status != "succeeded":
-        error = getattr(final.error, "message", None) or final.status
+        error = final.error or final.status
         raise RaspberryError(
             f"fine-tuning job {final.id} {final.status}: {error}; fix the cause, then delete "
             f"{job.path} and run `raspberry train` again for a new job"
@@ -232,16 +208,18 @@ def _run(
     return result
 
 
-def _follow(client: Any, job_id: str, metrics: Path, progress: Progress | None) -> Any:
+def _follow(
+    jobs: FineTuningJobs, job_id: str, metrics: Path, progress: Progress | None
+) -> JobState:
     """Poll the job to its end; each new step event becomes a metrics line and a bar tick."""
     seen: set[str] = set()
     if metrics.exists():
         seen = {line.get("event", "") for line in map(json.loads, metrics.read_text().splitlines())}
     while True:
-        state = client.fine_tuning.jobs.retrieve(job_id)
-        events = list(client.fine_tuning.jobs.list_events(job_id, limit=100))
+        state = jobs.state(job_id)
+        events = jobs.events(job_id)
         with metrics.open("a") as out:
-            for event in reversed(events):  # the API lists the newest first
+            for event in events:
                 if event.id in seen:
                     continue
                 seen.add(event.id)
