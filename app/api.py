@@ -23,9 +23,10 @@ from raspberry_app.settings import parse_stages
 from raspberry import pipeline
 from raspberry.config import BuildConfig
 from raspberry.errors import RaspberryError
-from raspberry.report import build_state, build_summary, summary_lines
+from raspberry.report import build_state
 from raspberry.storage import Folder
 from raspberry.store import BuildStore, shard_name
+from raspberry.summary import build_summary, summary_lines
 
 
 class Build:

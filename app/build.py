@@ -25,10 +25,11 @@ from raspberry.build_report import REPORT_NAME
 from raspberry.config import BuildConfig, load_config
 from raspberry.errors import DiskFull, RaspberryError, StateUnavailable, disk_full
 from raspberry.llm.books import Paid, paid
-from raspberry.report import build_facts, build_summary, summary_lines
+from raspberry.report import build_facts
 from raspberry.sft.export import FORMATS
 from raspberry.storage import Folder
 from raspberry.store import BuildStore, check_build_id
+from raspberry.summary import build_summary, summary_lines
 
 
 def new_build(

@@ -38,11 +38,11 @@ from raspberry.llm.shared_limits import limits_for
 from raspberry.pipeline import BuildInput, Stage
 from raspberry.pipeline.plan import build_input_sources, progress_units, shard_inputs, stale
 from raspberry.preflight import preflight
-from raspberry.report import build_summary, shortfalls, stage_line
 from raspberry.sim.process import sim_for
 from raspberry.sim.solvers import SOLVES
 from raspberry.storage import Folder
 from raspberry.store import BuildStore, results_folder, shard_name
+from raspberry.summary import build_summary, shortfalls, stage_line
 
 PAID = (
     "requests_sent",

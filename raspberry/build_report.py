@@ -19,16 +19,15 @@ from raspberry.browser_page import BROWSER_NAME, write_browser
 from raspberry.figures import Block, Chart, Sample, histogram, shown
 from raspberry.llm.cost import money
 from raspberry.report import (
-    UNCONFIRMED,
     cost_rows,
     funnel_rows,
-    recorded_paid,
     run_lines,
     stage_reports,
     stage_specs,
     stage_totals,
 )
 from raspberry.store import BuildStore
+from raspberry.summary import UNCONFIRMED, recorded_paid
 from raspberry.train.report import loss_charts
 
 REPORT_NAME = "report.html"
