@@ -138,7 +138,8 @@ def test_dry_run_sends_and_writes_nothing(tmp_path):
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["estimate_low_usd"] < result["estimate_usd"] < result["estimate_high_usd"]
     assert list(result["stages"]) == ["candidates", "questions", "dialogues", "verdicts", "sft"]
-    assert result["stages"]["questions"]["requests"] == 0  # nothing written to confirm
+    # Nothing written to confirm: only the judge, for the unsure near-duplicate pairs.
+    assert list(result["stages"]["questions"]["roles"]) == ["judge"]
     assert "tokens_cache_read" in result["stages"]["dialogues"]
     assert requests == 0
     assert not (tmp_path / "builds").exists() and not (tmp_path / "cache.sqlite").exists()
@@ -177,3 +178,34 @@ def test_the_demo_config_estimates_with_its_pilots_figures():
     result = estimate(config)
     assert result["questions"] == {"free": 350, "written": 60}
     assert 1.0 < result["estimate_usd"] < 5.0
+
+
+def test_every_stage_estimates_every_role_it_asks(tmp_path):
+    """The estimate of a stage comes from the stage (`Stage.estimate`): a role a stage asks that
+    its hook leaves out would be estimated at $0 without a word. Here every role is in use."""
+    from raspberry import pipeline
+
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text('{"question": "What is 2 + 2?", "answer": "4"}\n')
+    data = config_dict(tmp_path, per_task=6, shards=2)
+    data["providers"]["embeds"] = {"kind": "openai_compatible", "base_url": "sim"}
+    data["models"] |= {
+        "question_writer": {"provider": "sim_openai", "model": "sim-question-writer"},
+        "student": {"provider": "sim_openai", "model": "sim-student"},
+        "second_judge": {"provider": "sim_anthropic", "model": "sim-second-judge"},
+        "embedder": {"provider": "embeds", "model": "sim-embed"},
+    }
+    data["questions"] |= {
+        "synthesis": {"count": 10, "taxonomy": {"domains": {"d": ["s"]}, "personas": ["p"]}},
+        "evolution": {"share": 0.5},
+        "difficulty": {"samples": 4},
+        "filters": {"decontamination": {"benchmarks": [str(bench)]}},
+    }
+    data["verdicts"] = {"second_judge": True}
+    config = load_config(write_config(tmp_path, data))
+    stages = estimate(config)["stages"]
+    for spec in pipeline.stages():
+        asked = set(spec.roles(config))
+        assert asked, f"{spec.name} asks no role in this config: the test does not cover it"
+        estimated = {role for role, r in stages[spec.name]["roles"].items() if r["requests"] > 0}
+        assert asked <= estimated, f"{spec.name} asks {asked - estimated} without an estimate"

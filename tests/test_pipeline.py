@@ -30,6 +30,7 @@ TOY = Stage(
     name="tags",
     row_type=Tagged,
     compute=tag_rows,
+    estimate=lambda ctx: [],  # it asks no model
     upstream=("sft",),
     funnel="tagged",
     preview=("id", "tag"),
@@ -45,7 +46,13 @@ def test_the_schema_is_derived_from_the_row_type():
 def test_a_stage_must_come_after_what_it_reads():
     with pytest.raises(ValueError, match="not registered before it"):
         pipeline.register(
-            Stage(name="orphan", row_type=Tagged, compute=tag_rows, upstream=("nowhere",))
+            Stage(
+                name="orphan",
+                row_type=Tagged,
+                compute=tag_rows,
+                estimate=lambda ctx: [],
+                upstream=("nowhere",),
+            )  # fmt: skip
         )
     assert "orphan" not in pipeline.names()
 

@@ -32,3 +32,5 @@ class EstimateConfig(Section):
     output_tokens: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_OUTPUT_TOKENS))
     # Rewrite length over the dialogue's assistant text (the rewrite keeps every step).
     rewrite_ratio: float = Field(1.1, gt=0)
+    # Share of questions in a near-duplicate pair too close to call, which the judge settles.
+    unsure_share: float = Field(0.02, ge=0, le=1)

@@ -42,6 +42,7 @@ class Assumptions:
     out_scale: float
     output_tokens: dict[str, int]
     rewrite_ratio: float
+    unsure_share: float
 
     def out(self, role: str) -> float:
         base = self.output_tokens.get(role, DEFAULT_OUTPUT_TOKENS.get(role, 300))
@@ -56,6 +57,7 @@ def cases(cfg: EstimateConfig) -> dict[str, Assumptions]:
         1.0,
         cfg.output_tokens,
         cfg.rewrite_ratio,
+        cfg.unsure_share,
     )
 
     def shift(p: float, by: float) -> float:
@@ -98,9 +100,7 @@ class Line:
         return request_cost(price, totals)
 
 
-def _line(
-    stage: str, role: str, n: float, tokens_in: float, tokens_out: float, batch: bool
-) -> Line:
+def line(stage: str, role: str, n: float, tokens_in: float, tokens_out: float, batch: bool) -> Line:
     """n requests of tokens_in and tokens_out each."""
     return Line(stage, role, n, n * tokens_in, tokens_out=n * tokens_out, batch=batch)
 
@@ -165,7 +165,7 @@ class PromptCache:
         return read, (prompt - read if prompt >= self.minimum else 0.0)
 
 
-def _prompt_cache(config: BuildConfig) -> PromptCache:
+def prompt_cache(config: BuildConfig) -> PromptCache:
     """The teacher's provider's caching: the simulator's minimum, or the real APIs' 1,024
     tokens; an Anthropic provider with prompt_cache off keeps nothing."""
     provider = config.providers[config.models["teacher"].provider]
@@ -183,10 +183,31 @@ def turn_odds(a: Assumptions, max_turns: int) -> list[float]:
                     for k in range(2, max_turns + 1)]  # fmt: skip
 
 
-def lines(config: BuildConfig, qs: Questions, a: Assumptions) -> list[Line]:
-    """Every stage's requests by role under one set of assumptions."""
-    out: list[Line] = []
-    q, d = config.questions, config.dialogues
+@dataclass(frozen=True)
+class Context:
+    """What each stage's estimate (its `Stage.estimate` hook) works from, under one set of
+    assumptions: the config, the questions, and the figures several stages share."""
+
+    config: BuildConfig
+    qs: Questions
+    a: Assumptions
+    batched: dict[str, bool]  # stage -> whether its requests go through a batch API
+    system: int  # the teacher's system prompt, tokens
+    written_q: float  # a written question (the writer's output), tokens
+    kept: float  # questions kept for dialogues
+    mean_q: float  # a kept question, tokens
+    dialogues: float
+    reach: list[float]  # P(a dialogue reaches turn k), k = 1..max_turns
+    step: float  # one attempt and its nudge, tokens
+    solved: float  # P(a dialogue ends solved)
+    reference: int = 8  # a reference answer, tokens
+
+    def prompt(self, name: str) -> int:
+        return _prompt_tokens(self.config, name)
+
+
+def context(config: BuildConfig, qs: Questions, a: Assumptions) -> Context:
+    d = config.dialogues
     batched = {
         name: config.gateway.transport == "auto" and name != "dialogues"
         for name in ("candidates", "questions", "verdicts", "sft")
@@ -195,83 +216,22 @@ def lines(config: BuildConfig, qs: Questions, a: Assumptions) -> list[Line]:
         batched["verdicts"] = config.verdicts.transport == "batch"
     if config.sft.transport:
         batched["sft"] = config.sft.transport == "batch"
-    system = _prompt_tokens(config, d.teacher_prompt)
     written_q = a.out("question_writer")  # a written question is the writer's output
-    reference = 8
-
-    # candidates: one question_writer request per written question, one per evolution.
-    if q.synthesis:
-        prompt = _prompt_tokens(config, q.synthesis.prompt) + 40  # the taxonomy cell
-        out.append(_line("candidates", "question_writer", qs.written, prompt,
-                         a.out("question_writer"), batched["candidates"]))  # fmt: skip
-    if q.evolution:
-        eligible = (qs.written if "synthesis" in q.evolution.sources else 0) + (
-            qs.confirmed_files if "files" in q.evolution.sources else 0
-        )
-        n = eligible * q.evolution.share * q.evolution.rounds
-        prompt = _prompt_tokens(config, q.evolution.prompt) + written_q + reference + 30
-        out.append(_line("candidates", "question_writer", n, prompt, a.out("question_writer"),
-                         batched["candidates"]))  # fmt: skip
-
-    # questions: the teacher confirms written answers; the student's pass rate.
-    to_confirm = qs.written + qs.confirmed_files
-    if to_confirm:
-        n = to_confirm * q.confirm.solutions
-        out.append(_line("questions", "teacher", n, system + written_q, a.out("teacher"),
-                         batched["questions"]))  # fmt: skip
     kept = qs.free + qs.written * a.written_kept
     mean_q = (
         (qs.free * qs.free_tokens + qs.written * a.written_kept * written_q) / kept if kept else 0
     )
-    if q.difficulty:
-        n = kept * q.difficulty.samples
-        out.append(_line("questions", "student", n, system + mean_q, a.out("student"),
-                         batched["questions"]))  # fmt: skip
-
-    # dialogues: turn k's prompt is the system prompt, the question and k-1 attempts and nudges.
-    dialogues = kept * d.samples_per_question
-    reach = turn_odds(a, d.max_turns)
-    step = a.out("teacher") + a.out("user_standin")
-    teacher = Line("dialogues", "teacher")
-    nudger = Line("dialogues", "user_standin")
-    nudge_prompt = _prompt_tokens(config, d.user_standin_prompt)
-    cache = _prompt_cache(config)
-    for k, p in enumerate(reach, 1):
-        n = dialogues * p
-        prompt = system + mean_q + (k - 1) * step
-        read, written = cache.turn(k, system, prompt, prompt - step)
-        teacher.requests += n
-        teacher.tokens_in += n * prompt
-        teacher.tokens_cache_read += n * read
-        teacher.tokens_cache_write += n * written
-        if k > 1:
-            nudger.requests += n
-            nudger.tokens_in += n * (nudge_prompt + mean_q + reference + a.out("teacher"))
-    teacher.tokens_out = teacher.requests * a.out("teacher")
-    nudger.tokens_out = nudger.requests * a.out("user_standin")
-    out += [teacher, nudger]
-    unverified = qs.free_unverified * d.samples_per_question
-    if unverified:  # the critic checks each attempt of a question without a verifier
-        n = unverified * sum(reach)
-        critic = _prompt_tokens(config, d.critic_prompt) + mean_q + reference + a.out("teacher")
-        out.append(_line("dialogues", "judge", n, critic, a.out("judge"), False))
-
-    # verdicts: the judge (and a second judge) grade each dialogue's final answer.
-    solved = 1 - (1 - a.solved_first) * (1 - a.solved_later) ** (d.max_turns - 1)
-    if config.verdicts.judge:
-        prompt = _prompt_tokens(config, config.verdicts.judge_prompt) + mean_q + reference
-        roles = ["judge"] + (["second_judge"] if config.verdicts.second_judge else [])
-        for role in roles:
-            out.append(_line("verdicts", role, dialogues, prompt + a.out("teacher"), a.out(role),
-                             batched["verdicts"]))  # fmt: skip
-
-    # sft: each accepted dialogue that needed more than one attempt is rewritten as a monologue.
-    corrected = dialogues * (solved - a.solved_first)
-    if corrected > 0:
-        later = reach[1:]
-        turns = 1 + sum(later) / later[0] if later and later[0] else 1  # given a 2nd turn
-        conversation = turns * step
-        prompt = _prompt_tokens(config, config.sft.rewriter_prompt) + mean_q + conversation
-        rewrite = turns * a.out("teacher") * a.rewrite_ratio
-        out.append(_line("sft", "rewriter", corrected, prompt, rewrite, batched["sft"]))
-    return out
+    return Context(
+        config=config,
+        qs=qs,
+        a=a,
+        batched=batched,
+        system=_prompt_tokens(config, d.teacher_prompt),
+        written_q=written_q,
+        kept=kept,
+        mean_q=mean_q,
+        dialogues=kept * d.samples_per_question,
+        reach=turn_odds(a, d.max_turns),
+        step=a.out("teacher") + a.out("user_standin"),
+        solved=1 - (1 - a.solved_first) * (1 - a.solved_later) ** (d.max_turns - 1),
+    )

@@ -6,10 +6,19 @@ from typing import Any
 
 from raspberry.config import BuildConfig
 from raspberry.estimate.config import EstimateConfig
-from raspberry.estimate.model import cases, lines, questions_of
+from raspberry.estimate.model import Assumptions, Line, Questions, cases, context, questions_of
 
 FIGURES = ("requests", "tokens_in", "tokens_cache_read", "tokens_cache_write", "tokens_out")
 MONEY = ("cost_usd", "low_usd", "high_usd")
+
+
+def lines(config: BuildConfig, qs: Questions, a: Assumptions) -> list[Line]:
+    """Every stage's requests by role under one set of assumptions, each from its stage's
+    estimate hook."""
+    from raspberry import pipeline  # the registry imports the stages: only when estimating
+
+    ctx = context(config, qs, a)
+    return [line for spec in pipeline.stages() for line in spec.estimate(ctx)]
 
 
 def estimate(config: BuildConfig, assumptions: EstimateConfig | None = None) -> dict[str, Any]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from raspberry.benchmark_files import read_benchmark
 from raspberry.config import BuildConfig
+from raspberry.estimate.model import Context, Line, line
 from raspberry.pipeline.spec import ShardContext, Stage, Stats
 from raspberry.questions import evolution, synthesis
 from raspberry.questions import steps as question_steps
@@ -65,10 +67,36 @@ def lines(report: Stats) -> list[str]:
     ]
 
 
+def estimate(ctx: Context) -> list[Line]:
+    """One question_writer request per written question, one per evolution; with an embedder,
+    an embedding of each written question and each benchmark question (decontamination)."""
+    q, a, out = ctx.config.questions, ctx.a, []
+    if q.synthesis:
+        prompt = ctx.prompt(q.synthesis.prompt) + 40  # the taxonomy cell
+        out.append(line("candidates", "question_writer", ctx.qs.written, prompt,
+                        a.out("question_writer"), ctx.batched["candidates"]))  # fmt: skip
+    if q.evolution:
+        eligible = (ctx.qs.written if "synthesis" in q.evolution.sources else 0) + (
+            ctx.qs.confirmed_files if "files" in q.evolution.sources else 0
+        )
+        n = eligible * q.evolution.share * q.evolution.rounds
+        prompt = ctx.prompt(q.evolution.prompt) + ctx.written_q + ctx.reference + 30
+        out.append(line("candidates", "question_writer", n, prompt, a.out("question_writer"),
+                        ctx.batched["candidates"]))  # fmt: skip
+    if "embedder" in roles(ctx.config):
+        folder = Path(ctx.config.source).parent
+        bench = [item for p in q.filters.decontamination.benchmarks
+                 for item in read_benchmark(folder / p)]  # fmt: skip
+        n = ctx.qs.written + len(bench)
+        out.append(line("candidates", "embedder", n, ctx.written_q, 0, False))
+    return out
+
+
 STAGE = Stage(
     name="candidates",
     row_type=Question,
     compute=compute,
+    estimate=estimate,
     sections=("questions", "models", "sim"),
     prompts=prompts,
     roles=roles,

@@ -6,6 +6,7 @@ from collections import Counter
 
 from raspberry.config import BuildConfig
 from raspberry.dialogue import DialoguePrompts, run_dialogues
+from raspberry.estimate.model import Context, Line, line, prompt_cache
 from raspberry.figures import Block, Chart, tally
 from raspberry.pipeline import questions
 from raspberry.pipeline.spec import ShardContext, Stage, Stats
@@ -92,10 +93,42 @@ def charts(report: Stats) -> list[tuple[str, list[Block]]]:
     return [("Turns to correct", [chart, note])]
 
 
+def estimate(ctx: Context) -> list[Line]:
+    """Turn k's prompt is the system prompt, the question and k-1 attempts and nudges; the
+    critic checks each attempt of a question without a verifier."""
+    config, a = ctx.config, ctx.a
+    d = config.dialogues
+    teacher = Line("dialogues", "teacher")
+    nudger = Line("dialogues", "user_standin")
+    nudge_prompt = ctx.prompt(d.user_standin_prompt)
+    cache = prompt_cache(config)
+    for k, p in enumerate(ctx.reach, 1):
+        n = ctx.dialogues * p
+        prompt = ctx.system + ctx.mean_q + (k - 1) * ctx.step
+        read, written = cache.turn(k, ctx.system, prompt, prompt - ctx.step)
+        teacher.requests += n
+        teacher.tokens_in += n * prompt
+        teacher.tokens_cache_read += n * read
+        teacher.tokens_cache_write += n * written
+        if k > 1:
+            nudger.requests += n
+            nudger.tokens_in += n * (nudge_prompt + ctx.mean_q + ctx.reference + a.out("teacher"))
+    teacher.tokens_out = teacher.requests * a.out("teacher")
+    nudger.tokens_out = nudger.requests * a.out("user_standin")
+    out = [teacher, nudger]
+    unverified = ctx.qs.free_unverified * d.samples_per_question
+    if unverified:
+        critic = ctx.prompt(d.critic_prompt) + ctx.mean_q + ctx.reference + a.out("teacher")
+        out.append(line("dialogues", "judge", unverified * sum(ctx.reach), critic,
+                        a.out("judge"), False))  # fmt: skip
+    return out
+
+
 STAGE = Stage(
     name="dialogues",
     row_type=Dialogue,
     compute=compute,
+    estimate=estimate,
     upstream=(questions.STAGE.name,),
     sections=("dialogues", "models", "sim"),
     prompts=prompts,

@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 
 from raspberry.config import BuildConfig
 from raspberry.errors import StoreError
+from raspberry.estimate.model import Context, Line, line
 from raspberry.figures import tally
 from raspberry.pipeline import candidates
 from raspberry.pipeline.spec import BuildContext, BuildInput, ShardContext, Stage, Stats
@@ -171,10 +172,35 @@ def lines(report: Stats) -> list[str]:
     return [f"questions kept by source: {kept}; dropped: {tally(report.get('drop_reasons', {}))}"]
 
 
+def estimate(ctx: Context) -> list[Line]:
+    """The teacher confirms written answers; the student's samples measure difficulty; the
+    judge settles the unsure near-duplicate pairs (`estimate.unsure_share` of the questions);
+    an embedder embeds each question for the duplicate pass."""
+    q, a, out = ctx.config.questions, ctx.a, []
+    every = ctx.qs.free + ctx.qs.written
+    to_confirm = ctx.qs.written + ctx.qs.confirmed_files
+    if to_confirm:
+        out.append(line("questions", "teacher", to_confirm * q.confirm.solutions,
+                        ctx.system + ctx.written_q, a.out("teacher"),
+                        ctx.batched["questions"]))  # fmt: skip
+    if q.difficulty:
+        out.append(line("questions", "student", ctx.kept * q.difficulty.samples,
+                        ctx.system + ctx.mean_q, a.out("student"),
+                        ctx.batched["questions"]))  # fmt: skip
+    if _judges(ctx.config):
+        pair = ctx.prompt("same_problem") + 2 * ctx.mean_q
+        out.append(line("questions", "judge", every * a.unsure_share, pair, a.out("judge"),
+                        ctx.batched["questions"]))  # fmt: skip
+    if "embedder" in ctx.config.models:
+        out.append(line("questions", "embedder", every, ctx.mean_q, 0, False))
+    return out
+
+
 STAGE = Stage(
     name="questions",
     row_type=Question,
     compute=compute,
+    estimate=estimate,
     upstream=(candidates.STAGE.name,),
     build_inputs=(DUPLICATES,),
     sections=("questions", "models", "sim"),

@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Any
 
 from raspberry.config import BuildConfig
+from raspberry.estimate.model import Context, Line, line
 from raspberry.figures import Sample, median_bucket, tally
 from raspberry.pipeline import dialogues, questions, verdicts
 from raspberry.pipeline.spec import Exports, ShardContext, Stage, Stats
@@ -123,10 +124,24 @@ def export(
     return written
 
 
+def estimate(ctx: Context) -> list[Line]:
+    """Each accepted dialogue that needed more than one attempt is rewritten as a monologue."""
+    a = ctx.a
+    corrected = ctx.dialogues * (ctx.solved - a.solved_first)
+    if corrected <= 0:
+        return []
+    later = ctx.reach[1:]
+    turns = 1 + sum(later) / later[0] if later and later[0] else 1  # given a 2nd turn
+    prompt = ctx.prompt(ctx.config.sft.rewriter_prompt) + ctx.mean_q + turns * ctx.step
+    rewrite = turns * a.out("teacher") * a.rewrite_ratio
+    return [line("sft", "rewriter", corrected, prompt, rewrite, ctx.batched["sft"])]
+
+
 STAGE = Stage(
     name="sft",
     row_type=SftRow,
     compute=compute,
+    estimate=estimate,
     upstream=UPSTREAM,
     sections=("sft", "models", "sim"),
     prompts=prompts,

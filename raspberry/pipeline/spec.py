@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from raspberry.config import BuildConfig
 from raspberry.digests import file_digest
+from raspberry.estimate.model import Context, Line
 from raspberry.figures import Block, Sample, merge
 from raspberry.llm import Gateway
 from raspberry.llm.config import Transport
@@ -105,6 +106,9 @@ class Stage:
     row_type: type[Row]
     # compute(ctx, *rows of each upstream stage, *each build input's part) -> (rows, stats)
     compute: Callable[..., Awaitable[tuple[list[Row], Stats]]]
+    # What it will ask, per role, before anything is sent (`raspberry estimate`): required, so
+    # that a stage cannot be registered and then estimated at $0 without a word.
+    estimate: Callable[[Context], list[Line]]
     upstream: tuple[str, ...] = ()
     build_inputs: tuple[BuildInput, ...] = ()
     sections: tuple[str, ...] = ()  # config sections that shape its output

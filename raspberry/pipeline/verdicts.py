@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from raspberry.config import BuildConfig
+from raspberry.estimate.model import Context, Line, line
 from raspberry.figures import drop_counts, tally
 from raspberry.pipeline import dialogues, questions
 from raspberry.pipeline.spec import ShardContext, Stage, Stats
@@ -91,10 +92,31 @@ def lines(report: Stats) -> list[str]:
     return out
 
 
+def estimate(ctx: Context) -> list[Line]:
+    """The judge (and a second judge) grade each dialogue's final answer."""
+    config = ctx.config
+    if not config.verdicts.judge:
+        return []
+    prompt = ctx.prompt(config.verdicts.judge_prompt) + ctx.mean_q + ctx.reference
+    roles = ["judge"] + (["second_judge"] if config.verdicts.second_judge else [])
+    return [
+        line(
+            "verdicts",
+            role,
+            ctx.dialogues,
+            prompt + ctx.a.out("teacher"),
+            ctx.a.out(role),
+            ctx.batched["verdicts"],
+        )  # fmt: skip
+        for role in roles
+    ]
+
+
 STAGE = Stage(
     name="verdicts",
     row_type=Verdict,
     compute=compute,
+    estimate=estimate,
     upstream=(questions.STAGE.name, dialogues.STAGE.name),
     sections=("verdicts", "models", "sim"),
     prompts=prompts,
