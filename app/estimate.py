@@ -17,8 +17,8 @@ from raspberry import pipeline
 from raspberry.config import BuildConfig, load_config
 from raspberry.errors import RaspberryError
 from raspberry.estimate.config import EstimateConfig
-from raspberry.estimate.summary import estimate
 from raspberry.llm.cost import money
+from raspberry.pipeline.estimate import estimate
 
 
 def _pilot(config: BuildConfig, n: int) -> tuple[EstimateConfig, dict[str, Any]]:

@@ -34,7 +34,7 @@ def train_build(
         )
     cfg = config.train.model_copy(update={"name": name}) if name else config.train
     if cfg.backend == "openai":  # now, not after Prefect starts
-        check_remote(store, cfg, config)
+        check_remote(store, cfg, config.llm)
     else:
         check_training(store, cfg, Path(config.source).parent)
     prefect_env()

@@ -56,7 +56,7 @@ def train_model(output_dir: str, build_id: str, config_path: str, name: str | No
     try:
         if cfg.backend == "openai":
             with sim_for(config) as sim_url:
-                result = run_remote(store, cfg, config, sim_url, bar)
+                result = run_remote(store, cfg, config.llm, sim_url, bar)
         else:
             result = run_local(store, cfg, Path(config.source).parent, bar)
     finally:

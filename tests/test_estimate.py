@@ -10,7 +10,6 @@ from raspberry.config import load_config
 from raspberry.estimate.config import EstimateConfig
 from raspberry.estimate.model import PromptCache, turn_odds
 from raspberry.estimate.pilot import _turn_rates
-from raspberry.estimate.summary import estimate
 from raspberry.llm.providers import (
     anthropic_body,
     anthropic_completion,
@@ -18,6 +17,7 @@ from raspberry.llm.providers import (
     openai_completion,
 )
 from raspberry.llm.types import Request
+from raspberry.pipeline.estimate import estimate
 from raspberry.sim import completions
 from raspberry.sim import prompt_cache as sim_cache
 from raspberry.sim.config import SimConfig

@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from raspberry.config import BuildConfig
 from raspberry.errors import BudgetExceeded, ProviderError, RaspberryError
 from raspberry.llm.books import Books, paid
-from raspberry.llm.config import SIM_BASE_URL
+from raspberry.llm.config import SIM_BASE_URL, LlmSettings
 from raspberry.llm.jobs import FineTuningJobs, JobState
 from raspberry.sft.openai_checks import count_tokens
 from raspberry.store import BuildStore
@@ -57,12 +56,12 @@ def _file_tokens(text: str) -> int:
     )
 
 
-def _free(config: BuildConfig, cfg: TrainConfig) -> bool:
+def _free(llm: LlmSettings, cfg: TrainConfig) -> bool:
     assert cfg.provider is not None
-    return config.providers[cfg.provider].base_url == SIM_BASE_URL
+    return llm.providers[cfg.provider].base_url == SIM_BASE_URL
 
 
-def check_remote(store: BuildStore, cfg: TrainConfig, config: BuildConfig) -> Plan:
+def check_remote(store: BuildStore, cfg: TrainConfig, llm: LlmSettings) -> Plan:
     """Everything that can be checked before anything is uploaded, each a one-line
     RaspberryError: the export, the training price, the budget."""
     exports = store.exports()
@@ -77,9 +76,9 @@ def check_remote(store: BuildStore, cfg: TrainConfig, config: BuildConfig) -> Pl
             f"build '{store.build_id}' has no exports/{train} (its exports are incomplete): "
             f"finish them with `raspberry rerun {store.build_id}`"
         )
-    price = config.prices.get(cfg.base_model)
+    price = llm.prices.get(cfg.base_model)
     per_mtok = price.training_per_mtok if price else None
-    if per_mtok is None and not _free(config, cfg):
+    if per_mtok is None and not _free(llm, cfg):
         raise RaspberryError(
             f"train.base_model '{cfg.base_model}' has no training price, so the job could not "
             f"be booked against budget.max_usd; add prices: {{{cfg.base_model}: "
@@ -94,7 +93,7 @@ def check_remote(store: BuildStore, cfg: TrainConfig, config: BuildConfig) -> Pl
         epochs,
         tokens * epochs * (per_mtok or 0.0) / 1e6,
     )
-    spent, most = paid(config.gateway.state(), store.build_id).usd, config.budget.max_usd
+    spent, most = paid(llm.gateway.state(), store.build_id).usd, llm.budget.max_usd
     started = "job_id" in _Job(train_folder(store, cfg)).ids  # booked when it was created
     if most is not None and not started and spent + plan.most_usd > most:
         raise RaspberryError(
@@ -123,7 +122,7 @@ class _Job:
 def run_remote(
     store: BuildStore,
     cfg: TrainConfig,
-    config: BuildConfig,
+    llm: LlmSettings,
     sim_url: str | None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
@@ -131,7 +130,7 @@ def run_remote(
     created; wait for it to end; return what result.json holds. What the provider or the budget
     refuses is one line (RaspberryError)."""
     try:
-        return _run(store, cfg, config, sim_url, progress)
+        return _run(store, cfg, llm, sim_url, progress)
     except ProviderError as exc:
         raise RaspberryError(
             f"{exc}; what was created is in {train_folder(store, cfg) / 'job.json'}, and "
@@ -144,16 +143,16 @@ def run_remote(
 def _run(
     store: BuildStore,
     cfg: TrainConfig,
-    config: BuildConfig,
+    llm: LlmSettings,
     sim_url: str | None,
     progress: Progress | None,
 ) -> dict[str, Any]:
-    plan = check_remote(store, cfg, config)
+    plan = check_remote(store, cfg, llm)
     folder = train_folder(store, cfg)
     assert cfg.provider is not None
     job = _Job(folder)
-    jobs = FineTuningJobs(cfg.provider, config.providers[cfg.provider], sim_url)
-    books = Books(config.gateway.state(), store.build_id, config.budget.max_usd)
+    jobs = FineTuningJobs(cfg.provider, llm.providers[cfg.provider], sim_url)
+    books = Books(llm.gateway.state(), store.build_id, llm.budget.max_usd)
     booking = f"fine-tuning:{cfg.name}"
     started = time.monotonic()
     if "job_id" not in job.ids:

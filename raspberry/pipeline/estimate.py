@@ -1,4 +1,5 @@
-"""Per stage and role, and in all: the figures `raspberry estimate` prints."""
+"""The build's estimate, per stage and role and in all (the figures `raspberry estimate` prints):
+each registered stage's estimate hook, under the point, low and high assumptions, priced."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 from raspberry.config import BuildConfig
 from raspberry.estimate.config import EstimateConfig
 from raspberry.estimate.model import Assumptions, Line, Questions, cases, context, questions_of
+from raspberry.pipeline import names, stages
 
 FIGURES = ("requests", "tokens_in", "tokens_cache_read", "tokens_cache_write", "tokens_out")
 MONEY = ("cost_usd", "low_usd", "high_usd")
@@ -15,10 +17,8 @@ MONEY = ("cost_usd", "low_usd", "high_usd")
 def lines(config: BuildConfig, qs: Questions, a: Assumptions) -> list[Line]:
     """Every stage's requests by role under one set of assumptions, each from its stage's
     estimate hook."""
-    from raspberry import pipeline  # the registry imports the stages: only when estimating
-
     ctx = context(config, qs, a)
-    return [line for spec in pipeline.stages() for line in spec.estimate(ctx)]
+    return [line for spec in stages() for line in spec.estimate(ctx)]
 
 
 def estimate(config: BuildConfig, assumptions: EstimateConfig | None = None) -> dict[str, Any]:
@@ -28,9 +28,7 @@ def estimate(config: BuildConfig, assumptions: EstimateConfig | None = None) -> 
     by_case = {
         name: lines(config, qs, a) for name, a in cases(assumptions or config.estimate).items()
     }
-    from raspberry import pipeline  # the registry imports the stages: only when estimating
-
-    stages: dict[str, Any] = {name: _totals(roles={}) for name in pipeline.names()}
+    stages: dict[str, Any] = {name: _totals(roles={}) for name in names()}
     for point, low, high in zip(by_case["point"], by_case["low"], by_case["high"], strict=True):
         model = config.models[point.role].model
         price = config.prices.get(model)
