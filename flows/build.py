@@ -313,7 +313,7 @@ def _build(
     store.record_run(summary)
     summary["executor"] = config.run.executor
     summary["worker"] = worker()  # the flow's own process
-    with stage_runners(config.run) as runner, sim_for(config) as sim_url, build_bars(selected):
+    with stage_runners(config.run) as runner, sim_for(config.sim) as sim_url, build_bars(selected):
         for stage in selected:
             stage_flow = build_stage.with_options(task_runner=runner())
             state = stage_flow(stage, config_path, build_id, out, sim_url, return_state=True)

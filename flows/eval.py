@@ -42,7 +42,7 @@ def evaluate_benchmark(
     """Writes <output_dir>/<eval_id>/<model>.parquet per model and summary.json."""
     config = load_config(config_path)
     out = Folder(output_dir).sub(eval_id)
-    with sim_for(config) as sim_url:
+    with sim_for(config.sim) as sim_url:
         futures = [
             eval_task.submit(eval_id, m, config_path, benchmark_path, runs, out.url(), sim_url)
             for m in models

@@ -55,7 +55,7 @@ def train_model(output_dir: str, build_id: str, config_path: str, name: str | No
         bar.progress.start()
     try:
         if cfg.backend == "openai":
-            with sim_for(config) as sim_url:
+            with sim_for(config.sim) as sim_url:
                 result = run_remote(store, cfg, config.llm, sim_url, bar)
         else:
             result = run_local(store, cfg, Path(config.source).parent, bar)

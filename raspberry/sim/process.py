@@ -8,7 +8,6 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
-from raspberry.config import BuildConfig
 from raspberry.errors import ProviderError
 from raspberry.processes import stop
 from raspberry.sim.config import SimConfig
@@ -43,6 +42,6 @@ def running_sim(sim: SimConfig, startup_timeout_s: float = 60.0, port: int = 0) 
         stop(proc)
 
 
-def sim_for(config: BuildConfig) -> contextlib.AbstractContextManager[str | None]:
-    """The simulator for a config with a `sim:` section (its URL), else nothing (None)."""
-    return running_sim(config.sim) if config.sim else contextlib.nullcontext(None)
+def sim_for(sim: SimConfig | None) -> contextlib.AbstractContextManager[str | None]:
+    """The simulator of a config's `sim:` section (its URL), or nothing (None) without one."""
+    return running_sim(sim) if sim else contextlib.nullcontext(None)
