@@ -72,7 +72,7 @@ def measure(paths: list[str], embeddings: bool) -> dict[str, float]:
     import numpy as np
 
     from raspberry.questions.config import QuestionsConfig
-    from raspberry.questions.steps import duplicates
+    from raspberry.questions.duplicate_pass import duplicates
     from raspberry.sim.embeddings import embed
 
     def vectors(texts: list[str]) -> list[np.ndarray]:

@@ -8,8 +8,7 @@ from raspberry.benchmark_files import read_benchmark
 from raspberry.config import BuildConfig
 from raspberry.estimate.model import Context, Line, line
 from raspberry.pipeline.spec import ShardContext, Stage, Stats
-from raspberry.questions import evolution, synthesis
-from raspberry.questions import steps as question_steps
+from raspberry.questions import evolution, screening, synthesis
 from raspberry.questions.files import file_path
 from raspberry.records import Question
 
@@ -45,9 +44,10 @@ def roles(config: BuildConfig) -> list[str]:
 
 async def compute(ctx: ShardContext) -> tuple[list[Question], Stats]:
     async with ctx.gateway() as gw:
-        rows, report = await question_steps.candidates(
-            gw, ctx.config, STAGE.load_prompts(ctx.config), ctx.key, ctx.shard
-        )
+        rows, report = await screening.candidates(
+            gw, ctx.config.questions, Path(ctx.config.source).parent,
+            STAGE.load_prompts(ctx.config), ctx.key, ctx.shard,
+        )  # fmt: skip
     drops = {**report["drop_reasons"], "malformed_row": report["malformed_rows"]}
     return rows, {
         "rows_in": len(rows) + report["malformed_rows"],
@@ -101,7 +101,9 @@ STAGE = Stage(
     prompts=prompts,
     roles=roles,
     files=files,
-    check=question_steps.validate,
+    check=lambda config, output_dir: screening.validate(
+        config.questions, Path(config.source).parent
+    ),
     funnel="candidates",
     preview=("source", "task", "prompt", "reference_answer"),
     accepted=("drop_reason", ""),

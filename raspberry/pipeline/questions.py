@@ -17,10 +17,10 @@ from raspberry.estimate.model import Context, Line, line
 from raspberry.figures import tally
 from raspberry.pipeline import candidates
 from raspberry.pipeline.spec import BuildContext, BuildInput, ShardContext, Stage, Stats
-from raspberry.questions import same_problem
-from raspberry.questions import steps as question_steps
+from raspberry.questions import duplicate_pass, paid_checks, same_problem
 from raspberry.questions.dedup import UNSURE
 from raspberry.questions.same_problem import Unsure
+from raspberry.questions.screening import funnel
 from raspberry.records import Question
 from raspberry.store import BuildStore
 
@@ -69,11 +69,11 @@ def duplicates(ctx: BuildContext, shards: list[str], earlier: list[str]) -> list
     gateway: cached, paid and budgeted like any request) as the pass reads them."""
     q = ctx.config.questions
     if "embedder" not in ctx.config.models:
-        return question_steps.duplicates(q, shards, earlier, unsure=_judges(ctx.config))
+        return duplicate_pass.duplicates(q, shards, earlier, unsure=_judges(ctx.config))
     with asyncio.Runner() as runner:
         gw = ctx.gateway()
         try:
-            return question_steps.duplicates(
+            return duplicate_pass.duplicates(
                 q,
                 shards,
                 earlier,
@@ -144,18 +144,18 @@ async def compute(
 ) -> tuple[list[Question], Stats]:
     prompts = STAGE.load_prompts(ctx.config)
     async with ctx.gateway() as gw:
-        rows = await question_steps.checked(
+        rows = await paid_checks.checked(
             gw,
-            ctx.config,
+            ctx.config.questions,
             candidates,
             duplicates.drops,
             prompts.get("teacher_prompt"),
             ctx.key,
             (duplicates.unsure, prompts["same_problem_prompt"]) if duplicates.unsure else None,
         )
-    report = question_steps.funnel(rows)
+    report = funnel(rows)
     # The rows carry the candidates' own drops too: this stage's are those it added.
-    earlier = Counter(question_steps.funnel(candidates)["drop_reasons"])
+    earlier = Counter(funnel(candidates)["drop_reasons"])
     return rows, {
         "rows_in": sum(q.kept for q in candidates),
         "rows_out": sum(q.kept for q in rows),
