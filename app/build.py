@@ -303,7 +303,7 @@ def export_build(
     (`raspberry export` and `Build.export`); return their paths and the export report."""
     store = BuildStore(output_dir, build_id)
     manifest = store.manifest()
-    spec = next(s for s in pipeline.stages() if s.exports)
+    spec = pipeline.exporting()
     if "export" not in manifest:
         raise RaspberryError(
             f"build '{build_id}' has no export settings: its {spec.name} stage has not run; "

@@ -15,6 +15,7 @@ from raspberry_flows.artifacts import artifact_key
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from raspberry import pipeline
 from raspberry.build_report import text_chart, write_report
 from raspberry.config import load_config
 from raspberry.errors import RaspberryError
@@ -58,7 +59,8 @@ def train_model(output_dir: str, build_id: str, config_path: str, name: str | No
             with sim_for(config.sim) as sim_url:
                 result = run_remote(store, cfg, config.llm, sim_url, bar)
         else:
-            result = run_local(store, cfg, Path(config.source).parent, bar)
+            stage = pipeline.exporting().name
+            result = run_local(store, cfg, Path(config.source).parent, stage, bar)
     finally:
         if bar:
             bar.progress.stop()

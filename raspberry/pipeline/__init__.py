@@ -39,6 +39,11 @@ def stages() -> list[Stage]:
     return list(_REGISTRY.values())
 
 
+def exporting() -> Stage:
+    """The stage whose rows the build's exports hold."""
+    return next(s for s in _REGISTRY.values() if s.exports)
+
+
 def stage(name: str) -> Stage:
     try:
         return _REGISTRY[name]
@@ -99,6 +104,7 @@ __all__ = [
     "ShardContext",
     "Stage",
     "Stats",
+    "exporting",
     "names",
     "register",
     "stage",

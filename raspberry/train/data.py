@@ -50,8 +50,9 @@ def _examples(store: BuildStore, split: str) -> list[Example]:
     ]
 
 
-def training_data(store: BuildStore) -> TrainingData:
-    """The build's exported rows; a build without complete exports is refused in one line."""
+def training_data(store: BuildStore, exported_by: str) -> TrainingData:
+    """The build's exported rows (those of the stage `exported_by`), and their lineage; a build
+    without complete exports is refused in one line."""
     if not store.exports().exists("README.md"):
         raise RaspberryError(
             f"build '{store.build_id}' has no complete exports to train on (it is not built, "
@@ -72,9 +73,7 @@ def training_data(store: BuildStore) -> TrainingData:
         )
         for p in _lines(store, "train/preference_pairs.jsonl")
     ]
-    from raspberry import pipeline  # the stage that exports (its registry reads the store)
-
-    stage = next(s.name for s in pipeline.stages() if s.exports)
+    stage = exported_by
     shards = {
         f"{stage}/{name}": entry["fingerprint"]
         for name, entry in sorted(store.manifest()["stages"].get(stage, {}).items())

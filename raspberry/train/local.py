@@ -45,11 +45,14 @@ def _token_length(tokenizer: Any, example: Example) -> int:
     return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def check_training(store: BuildStore, cfg: TrainConfig, config_dir: Path) -> TrainingData:
+def check_training(
+    store: BuildStore, cfg: TrainConfig, config_dir: Path, exported_by: str
+) -> TrainingData:
     """Everything that can be checked before training starts, each a one-line RaspberryError:
-    the train extra, the build's exports, the base model and its tokenizer, the row lengths."""
+    the train extra, the build's exports (the rows of the stage `exported_by`), the base model
+    and its tokenizer, the row lengths."""
     require_train_extra()
-    data = training_data(store)
+    data = training_data(store, exported_by)
     tokenizer = load_tokenizer(*locate(cfg.base_model, config_dir))
     shortest = min(_token_length(tokenizer, e) for e in data.train)
     if shortest > cfg.max_length:
@@ -139,10 +142,15 @@ def _common_args(cfg: TrainConfig, cuda: bool, bf16: bool) -> dict[str, Any]:
 
 
 def run_local(
-    store: BuildStore, cfg: TrainConfig, config_dir: Path, progress: Progress | None = None
+    store: BuildStore,
+    cfg: TrainConfig,
+    config_dir: Path,
+    exported_by: str,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Train on the build; return what result.json holds. Resumes a killed run of the same name."""
-    data = check_training(store, cfg, config_dir)
+    """Train on the build's exports (the rows of the stage `exported_by`); return what
+    result.json holds. Resumes a killed run of the same name."""
+    data = check_training(store, cfg, config_dir, exported_by)
     import datasets
     import torch
     import transformers
