@@ -555,3 +555,38 @@ def test_number_words_are_read_as_digits(text, read):
     from raspberry.questions.semantic import tokens
 
     assert tokens(text) == read
+
+
+def test_the_difficulty_band_keeps_what_the_student_can_learn(tmp_path):
+    """Issue 32: the student's pass rate per question, a histogram per source in the report,
+    too-easy questions dropped, and (drop_unsolvable) a question neither the student nor the
+    teacher ever solves dropped before any dialogue is paid for."""
+    from raspberry.pipeline.questions import charts
+
+    questions = {
+        "seed": 4,
+        "shards": 1,
+        # chain_sum the simulated teacher solves; leg_counting it never does.
+        "reasoning_gym": [{"task": "chain_sum", "count": 24}, {"task": "leg_counting", "count": 6}],
+        "difficulty": {"samples": 4, "drop_unsolvable": True},
+    }
+    config = build_config(tmp_path, questions)
+    with running_sim(config.sim) as url:
+        rows, _, stats = run_questions(config, url, tmp_path / "out")
+    by_task = {t: [q for q in rows if q.task == t] for t in ("chain_sum", "leg_counting")}
+    assert all(q.drop_reason == "unsolvable" for q in by_task["leg_counting"])
+    assert all("teacher 0/4" in q.lineage.steps[-1] for q in by_task["leg_counting"])
+    chain = by_task["chain_sum"]
+    assert {q.drop_reason for q in chain if q.pass_rate == 1.0} == {"too_easy"}
+    kept = [q for q in chain if q.kept]
+    assert kept and all(q.pass_rate <= 0.75 for q in kept)
+    # The student's skill differs per question: the rates spread over the range.
+    assert len({q.pass_rate for q in chain}) >= 3
+    report = stats[0]["report"]
+    hist = report["pass_rates"]["reasoning_gym"]
+    assert sum(hist.values()) == len(rows)
+    assert hist["4/4"] == sum(1 for q in chain if q.pass_rate == 1.0)
+    ((heading, blocks),) = charts(report)
+    assert heading == "Difficulty" and blocks[0].labels[0] == "0/4"
+    assert blocks[-1].startswith("The difficulty band dropped: too_easy ")
+    assert "unsolvable 6" in blocks[-1]

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 from raspberry.config import BuildConfig
 from raspberry.errors import StoreError
 from raspberry.estimate.model import Context, Line, line
-from raspberry.figures import tally
+from raspberry.figures import Block, Chart, tally
 from raspberry.pipeline import candidates
 from raspberry.pipeline.spec import BuildContext, BuildInput, ShardContext, Stage, Stats
 from raspberry.questions import duplicate_pass, paid_checks, same_problem
@@ -154,6 +154,8 @@ async def compute(
             (duplicates.unsure, prompts["same_problem_prompt"]) if duplicates.unsure else None,
         )
     report = funnel(rows)
+    if ctx.config.questions.difficulty:
+        report["pass_rates"] = pass_rates(rows, ctx.config.questions.difficulty.samples)
     # The rows carry the candidates' own drops too: this stage's are those it added.
     earlier = Counter(funnel(candidates)["drop_reasons"])
     return rows, {
@@ -163,6 +165,36 @@ async def compute(
         "report": report,
         **gw.stats.as_dict(),
     }
+
+
+def pass_rates(rows: list[Question], samples: int) -> dict[str, dict[str, int]]:
+    """Per source, how many questions the student passed k of `samples` times (all it tried,
+    kept or dropped by the band)."""
+    out: dict[str, dict[str, int]] = {}
+    for q in rows:
+        if q.pass_rate is not None:
+            bucket = f"{round(q.pass_rate * samples)}/{samples}"
+            by_source = out.setdefault(q.source, {})
+            by_source[bucket] = by_source.get(bucket, 0) + 1
+    return out
+
+
+BAND = ("too_easy", "too_hard", "unsolvable")  # the difficulty band's drop reasons
+
+
+def charts(report: Stats) -> list[tuple[str, list[Block]]]:
+    """The student's pass rates per source, and what the difficulty band dropped."""
+    rates = report.get("pass_rates") or {}
+    if not rates:
+        return []
+    blocks: list[Block] = []
+    for source, hist in sorted(rates.items()):
+        order = sorted(hist, key=lambda b: int(b.split("/")[0]))
+        blocks.append(Chart(f"student pass rate, {source}", order, [float(hist[b]) for b in order]))
+    drops = report.get("drop_reasons", {})
+    band = ", ".join(f"{r} {drops[r]}" for r in BAND if drops.get(r)) or "nothing"
+    blocks.append(f"The difficulty band dropped: {band}.")
+    return [("Difficulty", blocks)]
 
 
 def lines(report: Stats) -> list[str]:
@@ -211,5 +243,6 @@ STAGE = Stage(
     preview=("source", "task", "prompt", "reference_answer"),
     accepted=("drop_reason", ""),
     length=("prompt", "question length (characters)", True),
+    charts=charts,
     lines=lines,
 )

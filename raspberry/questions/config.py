@@ -159,10 +159,14 @@ class FiltersConfig(Section):
 
 
 class DifficultyConfig(Section):
-    # Pass rate of the student role over `samples` tries; questions outside the band are dropped.
+    # Pass rate of the student role over `samples` tries; questions outside the band are
+    # dropped. The default band drops what the student solves every time (nothing to learn).
     samples: int = Field(4, ge=1)
     min_pass_rate: float = Field(0.0, ge=0, le=1)
     max_pass_rate: float = Field(0.75, ge=0, le=1)
+    # Drop a question the student never solves when the teacher, asked `samples` times too,
+    # never solves it either (no dialogue would end solved: the samples cost less).
+    drop_unsolvable: bool = False
 
 
 class QuestionsConfig(Section):

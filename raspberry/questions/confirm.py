@@ -2,7 +2,8 @@
 
 - confirm: a reference answer that no scorer vouches for (written, evolved, or from a file marked
   `confirm`) is kept only when enough independent teacher solutions pass the question's check.
-- difficulty: the student role tries each question n times; its pass rate must fall in the band.
+- difficulty: the student role tries each question n times; its pass rate must fall in the band
+  (and, with drop_unsolvable, a question it never solves goes when the teacher never does).
 
 Both ask with the dialogue's teacher prompt, at sample indices of their own (CONFIRM_SAMPLE and
 DIFFICULTY_SAMPLE onward), so they never share a cached request with a dialogue: a dialogue's
@@ -20,6 +21,7 @@ from raspberry.verify import acheck
 
 CONFIRM_SAMPLE = 10_000
 DIFFICULTY_SAMPLE = 20_000
+UNSOLVABLE_SAMPLE = 30_000
 
 
 async def _passes(
@@ -77,6 +79,18 @@ async def difficulty(
     )
     rate = passed / n
     changes: dict[str, object] = {"pass_rate": rate}
+    step = f"difficulty: student passed {passed}/{n}"
+    if passed == 0 and cfg.drop_unsolvable:
+        solved = await _passes(
+            gw, "teacher", question, teacher, range(UNSOLVABLE_SAMPLE, UNSOLVABLE_SAMPLE + n)
+        )
+        step += f", teacher {solved}/{n}"
+        if not solved:
+            changes |= {
+                "drop_reason": "unsolvable",
+                "drop_detail": f"neither the student nor the teacher solved it in {n} tries",
+            }
+            return _with_step(question, step, gw.model_ref("student"), **changes)
     if rate < cfg.min_pass_rate:
         changes |= {
             "drop_reason": "too_hard",
@@ -87,5 +101,4 @@ async def difficulty(
             "drop_reason": "too_easy",
             "drop_detail": f"pass rate {rate:.2f} > {cfg.max_pass_rate}",
         }
-    step = f"difficulty: student passed {passed}/{n}"
     return _with_step(question, step, gw.model_ref("student"), **changes)
