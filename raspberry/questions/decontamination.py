@@ -1,8 +1,10 @@
 """Decontamination: a question sharing a word n-gram with any benchmark question is dropped, so
 no benchmark a model is later measured on leaks into its training data; so is a free-text
-question that is a benchmark question reworded: the same answer and numbers, and much of its
-content (questions/semantic.py), or, with an embedder role, the same answer and an embedding
-close to the benchmark question's (`reworded_by_embedding`).
+question that is a benchmark question reworded: the same answer, all of its numbers (a
+rewording may add a distractor), and much of its content, names aside (a rewording renames
+people), (questions/semantic.py), or, with an
+embedder role, the same answer and an embedding close to the benchmark question's
+(`reworded_by_embedding`).
 """
 
 from __future__ import annotations
@@ -40,20 +42,21 @@ class BenchmarkNgrams:
         for run, where in self.short.items():
             if f" {run} " in joined:
                 return f"all of {where} ({run!r})"
-        if prose and self.reworded and (sig := signature(text, answer)):
+        if prose and self.reworded and (sig := signature(text, answer, with_names=False)):
             if found := self.reworded.match(sig):
                 return f"{found[0]} reworded ({found[2]})"
         return None
 
 
 def load_benchmarks(paths: list[Path], n: int, overlap: float | None = None) -> BenchmarkNgrams:
-    index = BenchmarkNgrams(n, reworded=SemanticIndex(overlap) if overlap else None)
+    reworded = SemanticIndex[str](overlap, contained=True) if overlap else None
+    index = BenchmarkNgrams(n, reworded=reworded)
     for path in paths:
         for item in read_benchmark(path):
             tokens = words(item.prompt)
             where = f"{path.name} question {item.id}"
             index.questions.append((where, item.prompt, answer_tag(item.answer)))
-            if index.reworded and (sig := signature(item.prompt, item.answer)):
+            if index.reworded and (sig := signature(item.prompt, item.answer, with_names=False)):
                 index.reworded.add(sig, where)
             if len(tokens) < n:
                 index.short.setdefault(" ".join(tokens), where)

@@ -152,14 +152,30 @@ class Signature:
     key: int  # a hash of (answer, numbers)
     evidence: str  # what they are, for the report
     content: np.ndarray  # the sorted, distinct 32-bit hashes of the content words
+    answer: int  # a hash of the answer alone
+    numbers: frozenset[str]
+
+
+_NAME = re.compile(r"(?<![.?!:]\s)(?<!^)\b[A-Z][a-z]+\b")
+
+
+def names(text: str) -> set[str]:
+    """Capitalised words inside a sentence: the people and places a rewording may rename."""
+    return {m.lower() for m in _NAME.findall(text.strip())}
 
 
 def signature(
-    text: str, answer: str, common: frozenset[str] | set[str] = frozenset()
+    text: str,
+    answer: str,
+    common: frozenset[str] | set[str] = frozenset(),
+    with_names: bool = True,
 ) -> Signature | None:
     """What a rewording of this question keeps; None when it has no reference answer. common:
-    its template's boilerplate words (dedup.boilerplate), which say nothing of the problem."""
+    its template's boilerplate words (dedup.boilerplate), which say nothing of the problem.
+    with_names False: names are not content (a benchmark question reworded often renames)."""
     found = tokens(text)
+    if not with_names:
+        common = {*common, *names(text)}
     answer_norm = answer_key(answer)
     if not answer_norm:
         return None
@@ -172,7 +188,13 @@ def signature(
         if not _is_number(t) and t.lower() not in STOP and t.lower() not in common and len(t) > 1
     }
     hashes = np.unique(np.fromiter((zlib.crc32(w.encode()) for w in content), np.uint32))
-    return Signature(zlib.crc32(evidence.encode()), evidence, hashes)
+    return Signature(
+        zlib.crc32(evidence.encode()),
+        evidence,
+        hashes,
+        zlib.crc32(answer_norm.encode()),
+        frozenset(numbers),
+    )
 
 
 def overlap(a: np.ndarray, b: np.ndarray) -> float:
@@ -187,22 +209,31 @@ class SemanticIndex(Generic[T]):
     """Questions by signature; a match is an earlier question with the same signature whose
     content words overlap by at least min_overlap, or else the closest one at or above `floor`
     (an unsure pair, for a judge to settle). Each question is kept as its owner (whatever the
-    caller names it by), its family and its content hashes."""
+    caller names it by), its family and its content hashes.
 
-    def __init__(self, min_overlap: float, floor: float | None = None):
+    `contained`: a match needs the same answer and all of the indexed question's numbers, not
+    the same numbers: a rewording may add a distractor ("Before 6, a baker makes 120 rolls").
+    For a small index (the benchmark questions), where comparing every question of one answer
+    costs little."""
+
+    def __init__(self, min_overlap: float, floor: float | None = None, contained: bool = False):
         self._min = min_overlap
         self._floor = min_overlap if floor is None else min(floor, min_overlap)
+        self._contained = contained
         self._by_key: dict[int, list[int]] = {}
         self._content: list[np.ndarray] = []
+        self._numbers: list[frozenset[str]] = []
         self._owners: list[tuple[T, str]] = []  # (owner, family)
 
     def match(self, sig: Signature, family: str = "") -> tuple[T, float, str] | None:
         """(the earlier question's owner, the overlap, the evidence), or None. Questions of one
         family (an evolved question and its root) never match each other."""
         best: tuple[T, float] | None = None
-        for index in self._by_key.get(sig.key, []):
+        for index in self._by_key.get(sig.answer if self._contained else sig.key, []):
             owner, other_family = self._owners[index]
             if family and family == other_family:
+                continue
+            if self._contained and not self._numbers[index] <= sig.numbers:
                 continue
             similarity = overlap(self._content[index], sig.content)
             if similarity >= self._min:
@@ -215,6 +246,8 @@ class SemanticIndex(Generic[T]):
         return *best, f"{sig.evidence}; content words overlap {best[1]:.2f}"
 
     def add(self, sig: Signature, owner: T, family: str = "") -> None:
-        self._by_key.setdefault(sig.key, []).append(len(self._owners))
+        key = sig.answer if self._contained else sig.key
+        self._by_key.setdefault(key, []).append(len(self._owners))
         self._content.append(sig.content)
+        self._numbers.append(sig.numbers)
         self._owners.append((owner, family))
