@@ -20,7 +20,7 @@ from raspberry.llm.config import SIM_BASE_URL, PriceConfig
 from raspberry.llm.cost import request_cost
 from raspberry.llm.types import STOP, Completion
 from raspberry.prompts import load_prompt
-from raspberry.questions import files, reasoning_gym_source
+from raspberry.questions import files, reasoning_gym_source, simplebench_style
 from raspberry.sim.prompt_cache import OPENAI_STEP
 from raspberry.verify import has_verifier
 
@@ -123,6 +123,7 @@ def questions_of(config: BuildConfig) -> Questions:
     for shard in range(q.shards):
         made += reasoning_gym_source.generate(q, "estimate", shard)
         made += files.generate(q, Path(config.source).parent, "estimate", shard)[0]
+        made += simplebench_style.generate(q, "estimate", shard)
     sample = made[:: max(1, len(made) // SAMPLE)] if made else []
     mean = sum(count(x.prompt) for x in sample) / len(sample) if sample else 0.0
     return Questions(

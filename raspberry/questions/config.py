@@ -31,6 +31,27 @@ DEFAULT_STYLES = {
 }
 
 
+# What makes a SimpleBench-style question fair, told to the writer with each of its kinds.
+_FAIR = (
+    "; six options labelled A) to F), exactly one right, the answer its letter. Fair means: an "
+    "attentive adult gets it from the scene alone, without specialist knowledge or a trick of "
+    "wording; the distracting detail (numbers, names, a long digression) changes nothing; one "
+    "distractor is the answer a pattern-matcher gives, the others are plausible"
+)
+# The kinds of question SimpleBench holds, as writer styles (`simplebench_styles: true`); the
+# procedural source (questions/simplebench_style/) makes the same kinds without a writer.
+SIMPLEBENCH_STYLES = {
+    "sb_tracking": "a spatio-temporal tracking question: objects and containers moved about, "
+    "where only following the scene step by step tells where something ends up" + _FAIR,
+    "sb_physical": "a physical common-sense question dressed in arithmetic: counts and rates "
+    "that do not matter because of what happens physically (ice melting, things floating)" + _FAIR,
+    "sb_social": "a social reasoning question: what someone means or feels, which their "
+    "literal words do not say" + _FAIR,
+    "sb_arithmetic": "a trick arithmetic question whose numbers do not matter: the situation "
+    "makes the answer independent of the computation they invite" + _FAIR,
+}
+
+
 class TaxonomyConfig(Section):
     """The cells questions are written for: domain x subtopic x persona x style x difficulty."""
 
@@ -38,6 +59,11 @@ class TaxonomyConfig(Section):
     personas: list[str] = Field(default_factory=lambda: ["a curious student"], min_length=1)
     styles: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_STYLES), min_length=1)
     difficulties: list[str] = Field(default_factory=lambda: ["hard"], min_length=1)
+    # Add SIMPLEBENCH_STYLES to the styles: the writer writes those kinds too.
+    simplebench_styles: bool = False
+
+    def all_styles(self) -> dict[str, str]:
+        return {**self.styles, **SIMPLEBENCH_STYLES} if self.simplebench_styles else self.styles
 
     @model_validator(mode="after")
     def _subtopics(self) -> TaxonomyConfig:
@@ -169,11 +195,21 @@ class DifficultyConfig(Section):
     drop_unsolvable: bool = False
 
 
+class SimpleBenchStyleConfig(Section):
+    """Questions in SimpleBench's manner (questions/simplebench_style/): six options, one right."""
+
+    count: int = Field(ge=1)
+    kinds: list[Literal["tracking", "physical", "social", "arithmetic"]] = Field(
+        default_factory=lambda: ["tracking", "physical", "social", "arithmetic"], min_length=1
+    )
+
+
 class QuestionsConfig(Section):
     seed: int = 0
     shards: int = Field(1, ge=1)
     reasoning_gym: list[ReasoningGymTask] = Field(default_factory=list)
     synthesis: SynthesisConfig | None = None
+    simplebench_style: SimpleBenchStyleConfig | None = None
     evolution: EvolutionConfig | None = None
     files: list[QuestionFile] = Field(default_factory=list)
     # For written and evolved questions, and files marked `confirm`.
@@ -183,8 +219,10 @@ class QuestionsConfig(Section):
 
     @model_validator(mode="after")
     def _some_source(self) -> QuestionsConfig:
-        if not (self.reasoning_gym or self.synthesis or self.files):
-            raise ValueError("no question source: give reasoning_gym, synthesis or files")
+        if not (self.reasoning_gym or self.synthesis or self.files or self.simplebench_style):
+            raise ValueError(
+                "no question source: give reasoning_gym, synthesis, files or simplebench_style"
+            )
         d = self.difficulty
         if d and d.min_pass_rate > d.max_pass_rate:
             raise ValueError("difficulty: min_pass_rate is above max_pass_rate")

@@ -10,7 +10,13 @@ from typing import Any
 
 from raspberry.llm import Gateway
 from raspberry.prompts import Prompt
-from raspberry.questions import evolution, files, reasoning_gym_source, synthesis
+from raspberry.questions import (
+    evolution,
+    files,
+    reasoning_gym_source,
+    simplebench_style,
+    synthesis,
+)
 from raspberry.questions.config import QuestionsConfig
 from raspberry.questions.decontamination import (
     BenchmarkNgrams,
@@ -86,6 +92,7 @@ async def candidates(
     index = benchmarks(cfg, folder)
     from_files, malformed = files.generate(cfg, folder, config_hash, shard)
     rows = reasoning_gym_source.generate(cfg, config_hash, shard) + from_files
+    rows += simplebench_style.generate(cfg, config_hash, shard)
     if cfg.synthesis:
         rows += await synthesis.generate(
             gw, cfg, prompts["question_writer_prompt"], config_hash, shard

@@ -40,7 +40,7 @@ def cell_for(taxonomy: TaxonomyConfig, seed: int, item: int) -> Cell:
         domain=domain,
         subtopic=rng.choice(taxonomy.domains[domain]),
         persona=rng.choice(taxonomy.personas),
-        style=rng.choice(sorted(taxonomy.styles)),
+        style=rng.choice(sorted(taxonomy.all_styles())),
         difficulty=rng.choice(taxonomy.difficulties),
     )
 
@@ -56,7 +56,7 @@ async def _one(
         subtopic=cell.subtopic,
         persona=cell.persona,
         style=cell.style,
-        style_description=synthesis.taxonomy.styles[cell.style],
+        style_description=synthesis.taxonomy.all_styles()[cell.style],
         difficulty=cell.difficulty,
     )
     written, reply, attempts = await write(gw, content, prompt.ref, item, synthesis.max_attempts)
