@@ -5,6 +5,9 @@ them, and evaluate the base against the tuned model on held-out questions of the
     .venv/bin/python benchmarks/train_loop.py [--rows 400] [--heldout 80] [--epochs 2]
         [--require-gain]
 
+`--band` adds the difficulty band (issue 32) with the base model as the student: the questions
+it already solves every time are dropped before dialogues; the JSON line says what it dropped.
+
 `make train-loop` runs it in CI's size (160 rows, 75 held-out questions per task) with
 --require-gain: CI fails if the tuned model stops beating its base.
 
@@ -46,7 +49,7 @@ def base_model() -> Path:
     return Path(spec.origin).parent / GGUF
 
 
-def config(folder: Path, rows: int, epochs: float, max_tokens: int) -> Path:
+def config(folder: Path, rows: int, epochs: float, max_tokens: int, band: bool) -> Path:
     demo = yaml.safe_load((ROOT / "configs" / "demo.yaml").read_text())
     data = {
         "name": "loop",
@@ -91,9 +94,23 @@ def config(folder: Path, rows: int, epochs: float, max_tokens: int) -> Path:
             }
         },  # fmt: skip
     }
+    if band:  # the base model as the student: the band keeps what it does not yet solve
+        data["models"]["student"] = {"provider": "here", "model": str(base_model()),
+                                     "max_tokens": max_tokens, "temperature": 0.7}  # fmt: skip
+        data["questions"]["difficulty"] = {"samples": 4, "max_pass_rate": 0.75}
     path = folder / "loop.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+def band_dropped(folder: Path) -> dict[str, int]:
+    """What the difficulty band dropped in the build, by reason."""
+    from raspberry.report import stage_reports
+    from raspberry.store import BuildStore
+
+    reasons = stage_reports(BuildStore(folder / "builds", "loop").manifest())["questions"]
+    drops = reasons.get("drop_reasons", {})
+    return {r: drops.get(r, 0) for r in ("too_easy", "too_hard", "unsolvable")}
 
 
 def raspberry(*args: str) -> str:
@@ -118,11 +135,14 @@ def main() -> None:
     parser.add_argument(
         "--require-gain", action="store_true", help="exit 1 unless the interval is above zero"
     )
+    parser.add_argument(
+        "--band", action="store_true", help="the difficulty band, with the base as student"
+    )
     args = parser.parse_args()
     started = time.monotonic()
     folder = Path(args.folder or tempfile.mkdtemp(prefix="raspberry-loop-"))
     folder.mkdir(parents=True, exist_ok=True)
-    path = config(folder, args.rows, args.epochs, args.max_tokens)
+    path = config(folder, args.rows, args.epochs, args.max_tokens, args.band)
     builds = str(folder / "builds")
     raspberry("build", "--config", str(path), "--build-id", "loop")
     print(raspberry("train", "loop", "--output-dir", builds).strip())
@@ -142,7 +162,8 @@ def main() -> None:
         "format_base": base["format"], "format_tuned": tuned["format"],
         "train_tokens_per_s": trained.get("sft_tokens_per_s"), "train_rows": trained["train_rows"],
         "train_wall_s": trained["wall_s"], "wall_s": round(time.monotonic() - started, 1),
-        "n_heldout": pair["questions"], "folder": str(folder),
+        "n_heldout": pair["questions"], "folder": str(folder), "band": args.band,
+        "band_dropped": band_dropped(folder),
     }), flush=True)  # fmt: skip
     if args.require_gain and pair["difference_ci95"][0] <= 0:
         raise SystemExit("the tuned model does not beat its base: the interval reaches zero")
