@@ -57,33 +57,31 @@ def test_a_stage_must_come_after_what_it_reads():
     assert "orphan" not in pipeline.names()
 
 
-def test_a_registered_toy_stage_runs_in_a_build(tmp_path, prefect_api):
+def test_a_registered_toy_stage_runs_in_a_build(tmp_path, prefect_api, monkeypatch):
     from conftest import shard_file
 
     from raspberry.report import funnel_line, stage_reports
     from raspberry.store import BuildStore
 
     config = write_config(tmp_path, config_dict(tmp_path, per_task=2, shards=2))
+    # The registry as it was comes back after the test.
+    monkeypatch.setattr(pipeline, "_REGISTRY", dict(pipeline._REGISTRY))
     pipeline.register(TOY)
-    try:
-        from raspberry_flows.build import build_dataset
+    from raspberry_flows.build import build_dataset
 
-        summary = build_dataset(
-            config_path=str(config), build_id="toy", output_dir=str(tmp_path / "builds")
-        )
-        assert summary["state"] == "completed", summary
-        manifest = BuildStore(tmp_path / "builds", "toy").manifest()
-        assert set(manifest["stages"]["tags"]) == {"shard-00000", "shard-00001"}
-        rows = [
-            r
-            for s in range(2)
-            for r in pq.read_table(shard_file(tmp_path / "builds", "toy", "tags", s)).to_pylist()
-        ]
-        sft_rows = summary["stages"]["sft"]["rows_out"]
-        assert len(rows) == sft_rows > 0 and {r["tag"] for r in rows} <= {"long", "short"}
-        assert all(r["lineage"]["stage"] == "tags" for r in rows)
-        assert funnel_line(manifest).endswith(f"SFT rows {sft_rows} → tagged {sft_rows}")
-        assert stage_reports(manifest)["tags"] == {"tagged": sft_rows}
-    finally:
-        pipeline.unregister("tags")
-    assert "tags" not in pipeline.names()
+    summary = build_dataset(
+        config_path=str(config), build_id="toy", output_dir=str(tmp_path / "builds")
+    )
+    assert summary["state"] == "completed", summary
+    manifest = BuildStore(tmp_path / "builds", "toy").manifest()
+    assert set(manifest["stages"]["tags"]) == {"shard-00000", "shard-00001"}
+    rows = [
+        r
+        for s in range(2)
+        for r in pq.read_table(shard_file(tmp_path / "builds", "toy", "tags", s)).to_pylist()
+    ]
+    sft_rows = summary["stages"]["sft"]["rows_out"]
+    assert len(rows) == sft_rows > 0 and {r["tag"] for r in rows} <= {"long", "short"}
+    assert all(r["lineage"]["stage"] == "tags" for r in rows)
+    assert funnel_line(manifest).endswith(f"SFT rows {sft_rows} → tagged {sft_rows}")
+    assert stage_reports(manifest)["tags"] == {"tagged": sft_rows}

@@ -24,13 +24,6 @@ def register(spec: Stage) -> Stage:
     return spec
 
 
-def unregister(name: str) -> None:
-    """Remove a stage (and nothing else: none registered after it may read it)."""
-    if any(name in s.reads() for s in _REGISTRY.values()):
-        raise ValueError(f"stage {name!r} is read by another stage")
-    _REGISTRY.pop(name, None)
-
-
 def names() -> list[str]:
     return list(_REGISTRY)
 
