@@ -301,6 +301,7 @@ def test_status_shows_what_an_interrupted_build_paid(tmp_path, prefect_api):
     and for those in flight at the kill (booked before they were sent, at their most); `status`
     shows the ledger's figure, the same as `raspberry cache stats` for that build."""
     import os
+    import sqlite3
 
     from conftest import kill_build_when
 
@@ -309,14 +310,22 @@ def test_status_shows_what_an_interrupted_build_paid(tmp_path, prefect_api):
     data = config_dict(tmp_path, per_task=4, shards=2)
     models = ("sim-teacher", "sim-user-standin", "sim-judge", "sim-rewriter")
     data["prices"] = {m: {"input_per_mtok": 3.0, "output_per_mtok": 15.0} for m in models}
+    data["sim"] = {**data["sim"], "latency_ms": 200}  # time to be killed with answers awaited
     config = write_config(tmp_path, data)
     store = BuildStore(tmp_path / "builds", "k")
 
-    def in_dialogues() -> bool:
-        return store.exists() and bool(store.manifest()["stages"].get("dialogues"))
+    def in_flight_in_dialogues() -> bool:
+        """Dialogues under way, and requests booked as sent whose answers are not back."""
+        if not (store.exists() and store.manifest()["stages"].get("dialogues")):
+            return False
+        with sqlite3.connect(data["gateway"]["cache_path"]) as db:
+            return (
+                db.execute("SELECT count(*) FROM in_flight WHERE sent_at IS NOT NULL").fetchone()[0]
+                > 0
+            )
 
     args = ["build", "--config", str(config), "--build-id", "k"]
-    kill_build_when(args, dict(os.environ), in_dialogues)
+    kill_build_when(args, dict(os.environ), in_flight_in_dialogues)
     stats = run_cli("cache", "stats", "--path", data["gateway"]["cache_path"], "--json")
     booked = json.loads(stats.stdout)["builds"]["k"]
     ledger = booked["cost_usd"]
