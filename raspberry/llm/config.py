@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from raspberry.errors import ConfigError
+from raspberry.errors import ConfigError, ProviderError
 from raspberry.section import Section
 
 SIM_BASE_URL = "sim"  # a provider with this base_url talks to the build's own simulated server
@@ -87,6 +87,12 @@ class ProviderConfig(Section):
 
     def endpoints(self) -> list[str | None]:
         return list(self.base_url) if isinstance(self.base_url, list) else [self.base_url]
+
+    def endpoints_at(self, name: str, sim_url: str | None) -> list[str | None]:
+        """Its endpoints, the simulator's placeholder as the running simulator's URL."""
+        if SIM_BASE_URL in self.endpoints() and not sim_url:
+            raise ProviderError(f"provider '{name}' uses the simulator, but none is running")
+        return [sim_url if url == SIM_BASE_URL else url for url in self.endpoints()]
 
     def cache_url(self) -> str | None:
         """What keys the request cache: the base_url, or a fleet's URLs in order (a fleet of

@@ -25,7 +25,6 @@ from raspberry.llm.batch import Batcher
 from raspberry.llm.books import Books, HeldElsewhere
 from raspberry.llm.cache import RequestCache, cache_model, is_answer, request_key
 from raspberry.llm.config import (
-    SIM_BASE_URL,
     LlmSettings,
     ModelConfig,
     PriceConfig,
@@ -110,13 +109,7 @@ class Gateway:
             endpoints: list[Any] = []
             if pc.kind == "local":  # in this process: the request names the model's path
                 endpoints.append(LocalProvider(name, pc.batch_size))
-            for base_url in pc.endpoints() if pc.kind != "local" else []:
-                if base_url == SIM_BASE_URL:
-                    if not self._sim_url:
-                        raise ProviderError(
-                            f"provider '{name}' uses the simulator, but none is running"
-                        )
-                    base_url = self._sim_url
+            for base_url in pc.endpoints_at(name, self._sim_url) if pc.kind != "local" else []:
                 endpoints.append(
                     Provider(
                         name,

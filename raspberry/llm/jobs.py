@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from raspberry.errors import ProviderError
-from raspberry.llm.config import SIM_BASE_URL, ProviderConfig, resolve_api_key
+from raspberry.llm.config import ProviderConfig, resolve_api_key
 from raspberry.llm.providers import openai_base_url
 
 T = TypeVar("T")
@@ -35,11 +35,7 @@ class FineTuningJobs:
     def __init__(self, name: str, provider: ProviderConfig, sim_url: str | None):
         import openai
 
-        base_url = provider.endpoints()[0]
-        if base_url == SIM_BASE_URL:
-            if not sim_url:
-                raise ProviderError(f"provider '{name}' uses the simulator; none is running")
-            base_url = sim_url
+        base_url = provider.endpoints_at(name, sim_url)[0]
         self.name, self._errors = name, openai.APIError
         self._client = openai.OpenAI(
             base_url=openai_base_url(base_url) if base_url else None,
