@@ -66,6 +66,31 @@ def _exceeded(build_id: str, spent: float, max_usd: float, reserved: float, most
     )
 
 
+def _in_flight_usd(conn: Connection, build_id: str, but: str | None = None) -> float:
+    """The most a build's requests booked as sent may cost (but one, the key `but`)."""
+    flying = (IN_FLIGHT.c.build_id == build_id) & IN_FLIGHT.c.sent_at.is_not(None)
+    if but is not None:
+        flying &= IN_FLIGHT.c.key != but
+    return float(
+        conn.execute(
+            select(func.coalesce(func.sum(IN_FLIGHT.c.usd), 0.0)).where(flying)
+        ).scalar_one()
+    )
+
+
+def _add_spent(conn: Connection, build_id: str, usd: float) -> None:
+    conn.execute(
+        BUDGETS.update().where(BUDGETS.c.build_id == build_id).values(spent=BUDGETS.c.spent + usd)
+    )
+
+
+def _unconfirmed(conn: Connection, build_id: str, key: str, usd: float) -> None:
+    """A ledger line at the most a request or job may have cost, its bill not known."""
+    conn.execute(LEDGER.insert().values(build_id=build_id, key=key, cost_usd=usd,
+                                        created_at=time.time(), unconfirmed=1))  # fmt: skip
+    _add_spent(conn, build_id, usd)
+
+
 class Books:
     """A gateway's bookings in the state at `target`. build_id None: a gateway of no build, whose
     budget (if any) is its own, kept in memory; its requests still take leases."""
@@ -130,14 +155,7 @@ class Books:
                     self._orphaned(conn, held)
                 conn.execute(IN_FLIGHT.update().where(IN_FLIGHT.c.key == key).values(**row))
             if spent is not None:
-                reserved = conn.execute(
-                    select(func.coalesce(func.sum(IN_FLIGHT.c.usd), 0.0)).where(
-                        IN_FLIGHT.c.build_id == build,
-                        IN_FLIGHT.c.sent_at.is_not(None),
-                        IN_FLIGHT.c.key != key,
-                    )
-                ).scalar_one()
-                self._check(spent, reserved, most)
+                self._check(spent, _in_flight_usd(conn, build, but=key), most)
             with self._lock:
                 if self.build_id is None and self.max_usd is not None:
                     self._check(self._spent, sum(self._booked.values()), most)
@@ -156,19 +174,8 @@ class Books:
             if conn.execute(select(LEDGER.c.key).where(mine)).first():
                 return
             if self.max_usd is not None:
-                reserved = conn.execute(
-                    select(func.coalesce(func.sum(IN_FLIGHT.c.usd), 0.0)).where(
-                        IN_FLIGHT.c.build_id == self.build_id, IN_FLIGHT.c.sent_at.is_not(None)
-                    )
-                ).scalar_one()
-                self._check(spent, reserved, most)
-            conn.execute(LEDGER.insert().values(build_id=self.build_id, key=key, cost_usd=most,
-                                                created_at=time.time(), unconfirmed=1))  # fmt: skip
-            conn.execute(
-                BUDGETS.update()
-                .where(BUDGETS.c.build_id == self.build_id)
-                .values(spent=BUDGETS.c.spent + most)
-            )
+                self._check(spent, _in_flight_usd(conn, self.build_id), most)
+            _unconfirmed(conn, self.build_id, key, most)
 
     def settle_job(self, key: str, cost: float) -> None:
         """The job ended: its line holds what it cost (0 for a job that failed or was
@@ -181,11 +188,7 @@ class Books:
             if booked is None:
                 return
             conn.execute(LEDGER.update().where(mine).values(cost_usd=cost, unconfirmed=None))
-            conn.execute(
-                BUDGETS.update()
-                .where(BUDGETS.c.build_id == self.build_id)
-                .values(spent=BUDGETS.c.spent + cost - booked)
-            )
+            _add_spent(conn, self.build_id, cost - booked)
 
     def _check(self, spent: float, reserved: float, most: float) -> None:
         assert self.max_usd is not None
@@ -228,16 +231,8 @@ class Books:
     @staticmethod
     def _orphaned(conn: Connection, row: Row[Any]) -> None:
         """A dead process's entry: if it was sent, its most is booked as paid, unconfirmed."""
-        if row.sent_at is None or not row.build_id:
-            return
-        line = {"build_id": row.build_id, "key": row.key, "cost_usd": row.usd,
-                "created_at": time.time(), "unconfirmed": 1}  # fmt: skip
-        conn.execute(LEDGER.insert().values(**line))
-        conn.execute(
-            BUDGETS.update()
-            .where(BUDGETS.c.build_id == row.build_id)
-            .values(spent=BUDGETS.c.spent + row.usd)
-        )
+        if row.sent_at is not None and row.build_id:
+            _unconfirmed(conn, row.build_id, row.key, row.usd)
 
 
 def paid(target: str | Path, build_id: str) -> Paid:
@@ -254,9 +249,5 @@ def paid(target: str | Path, build_id: str) -> Paid:
                 func.coalesce(func.sum(LEDGER.c.cost_usd).filter(LEDGER.c.unconfirmed == 1), 0.0),
             ).where(LEDGER.c.build_id == build_id)
         ).one()
-        flying = conn.execute(
-            select(func.coalesce(func.sum(IN_FLIGHT.c.usd), 0.0)).where(
-                IN_FLIGHT.c.build_id == build_id, IN_FLIGHT.c.sent_at.is_not(None)
-            )
-        ).scalar_one()
+        flying = _in_flight_usd(conn, build_id)
     return Paid(float(ledger + flying), float(unconfirmed + flying))
