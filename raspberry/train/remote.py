@@ -31,29 +31,34 @@ EXPORT = "openai_chat.jsonl"
 ENDED = ("succeeded", "failed", "cancelled")
 POLL_S = 1.0
 STEP = re.compile(r"Step (\d+)/(\d+): training loss=([0-9.]+)")
-DEFAULT_EPOCHS = 3  # what OpenAI's "auto" comes to for a few hundred rows
 
 
 @dataclass(frozen=True)
 class Plan:
     train_file: str  # the export's file, relative to the build's exports
     validation_file: str | None
+    rows: int
     tokens: int  # in the training file, with OpenAI's encoding
     epochs: int
-    most_usd: float  # the job's price at the most: tokens x epochs
+    per_token: float  # USD per trained token
+
+    @property
+    def most_usd(self) -> float:
+        """The job's price at the most: every token of the file, every epoch."""
+        return self.tokens * self.epochs * self.per_token
 
 
 def _epochs(cfg: TrainConfig) -> int:
     return max(1, round(cfg.epochs))
 
 
-def _file_tokens(text: str) -> int:
-    """The training file's tokens, as the OpenAI cookbook counts a chat row's."""
-    return sum(
+def _row_tokens(text: str) -> list[int]:
+    """The training file's tokens per row, as the OpenAI cookbook counts a chat row's."""
+    return [
         count_tokens(json.loads(line)["messages"], "o200k_base")
         for line in text.splitlines()
         if line.strip()
-    )
+    ]
 
 
 def _free(llm: LlmSettings, cfg: TrainConfig) -> bool:
@@ -84,14 +89,15 @@ def check_remote(store: BuildStore, cfg: TrainConfig, llm: LlmSettings) -> Plan:
             f"be booked against budget.max_usd; add prices: {{{cfg.base_model}: "
             "{training_per_mtok: ...}} (USD per million trained tokens)"
         )
-    tokens, epochs = _file_tokens(exports.read_text(train)), _epochs(cfg)
+    rows, epochs = _row_tokens(exports.read_text(train)), _epochs(cfg)
     validation = f"validation/{EXPORT}"
     plan = Plan(
         train,
         validation if exports.exists(validation) else None,
-        tokens,
+        len(rows),
+        sum(rows),
         epochs,
-        tokens * epochs * (per_mtok or 0.0) / 1e6,
+        (per_mtok or 0.0) / 1e6,
     )
     spent, most = paid(llm.gateway.state(), store.build_id).usd, llm.budget.max_usd
     started = "job_id" in _Job(train_folder(store, cfg)).ids  # booked when it was created
@@ -180,8 +186,7 @@ def _run(
         job.record(attached=job.ids.get("attached", 1) + 1)
     final = _follow(jobs, job.ids["job_id"], folder / "metrics.jsonl", progress)
     trained = final.trained_tokens
-    per_token = plan.most_usd / (plan.tokens * plan.epochs) if plan.tokens else 0.0
-    cost = trained * per_token
+    cost = trained * plan.per_token
     books.settle_job(booking, cost)
     if final.status != "succeeded":
         error = final.error or final.status
@@ -200,7 +205,7 @@ def _run(
         "epochs": plan.epochs,
         "attached": job.ids["attached"],
         "wall_s": round(time.monotonic() - started, 1),
-        "train_rows": len(store.exports().read_text(plan.train_file).splitlines()),
+        "train_rows": plan.rows,
     }
     (folder / "config.json").write_text(json.dumps(cfg.model_dump(), indent=2))
     (folder / "result.json").write_text(json.dumps(result, indent=2))
