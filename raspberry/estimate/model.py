@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from raspberry.benchmark_files import read_benchmark
 from raspberry.config import BuildConfig
 from raspberry.estimate.config import DEFAULT_OUTPUT_TOKENS, EstimateConfig
 from raspberry.llm.config import SIM_BASE_URL, PriceConfig
@@ -114,15 +115,17 @@ class Questions:
     free_unverified: int  # of them, those only the critic can check
     written: int  # by the question writer
     confirmed_files: int  # file questions whose answers the teacher confirms
+    benchmark_items: int  # in the benchmark files decontamination reads
 
 
 def questions_of(config: BuildConfig) -> Questions:
     """The free sources' questions, made as the build makes them (no request needed)."""
     q = config.questions
+    folder = Path(config.source).parent
     made = []
     for shard in range(q.shards):
         made += reasoning_gym_source.generate(q, "estimate", shard)
-        made += files.generate(q, Path(config.source).parent, "estimate", shard)[0]
+        made += files.generate(q, folder, "estimate", shard)[0]
         made += simplebench_style.generate(q, "estimate", shard)
     sample = made[:: max(1, len(made) // SAMPLE)] if made else []
     mean = sum(count(x.prompt) for x in sample) / len(sample) if sample else 0.0
@@ -132,6 +135,9 @@ def questions_of(config: BuildConfig) -> Questions:
         free_unverified=sum(not has_verifier(x.verification) for x in made),
         written=q.synthesis.count if q.synthesis else 0,
         confirmed_files=sum(files.needs_confirmation(q, x) for x in made),
+        benchmark_items=sum(
+            len(read_benchmark(folder / p)) for p in q.filters.decontamination.benchmarks
+        ),
     )
 
 

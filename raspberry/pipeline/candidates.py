@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from raspberry.benchmark_files import read_benchmark
 from raspberry.config import BuildConfig
 from raspberry.estimate.model import Context, Line, line
 from raspberry.pipeline.spec import ShardContext, Stage, Stats
@@ -84,10 +83,7 @@ def estimate(ctx: Context) -> list[Line]:
         out.append(line("candidates", "question_writer", n, prompt, a.out("question_writer"),
                         ctx.batched["candidates"]))  # fmt: skip
     if "embedder" in roles(ctx.config):
-        folder = Path(ctx.config.source).parent
-        bench = [item for p in q.filters.decontamination.benchmarks
-                 for item in read_benchmark(folder / p)]  # fmt: skip
-        n = ctx.qs.written + len(bench)
+        n = ctx.qs.written + ctx.qs.benchmark_items
         out.append(line("candidates", "embedder", n, ctx.written_q, 0, False))
     return out
 
