@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from raspberry.questions.simplebench_style.registry import Item
+from raspberry.questions.simplebench_style.registry import Item, six
 
 
 @dataclass(frozen=True)
@@ -26,9 +26,4 @@ def make(rng: random.Random, cfg: ArithmeticConfig) -> Item:
     naive = under + rise * hours // gap
     options = [str(under), str(naive), str(under + hours), str(max(0, under - hours)),
                str(rise * hours), str(under * hours)]  # fmt: skip
-    distinct = list(dict.fromkeys(options))
-    n = max(map(int, distinct)) + 1
-    while len(distinct) < 6:
-        distinct.append(str(n))
-        n += 1
-    return Item(question, tuple(distinct), "adds the tide's rise in rungs")  # type: ignore[arg-type]
+    return Item(question, six(options, max(map(int, options)) + 1), "adds the tide's rise in rungs")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from raspberry.questions.simplebench_style.registry import Item
+from raspberry.questions.simplebench_style.registry import Item, six
 
 NAMES = ("Beth", "Carlos", "Dana", "Eli", "Fatima", "Gus")
 FOODS = ("a crispy egg", "two rashers of bacon", "a pancake", "some onions")
@@ -30,8 +30,5 @@ def make(rng: random.Random, cfg: PhysicalConfig) -> Item:
         f"{mean:g}. How many whole ice cubes are in the pan at the end of minute {cfg.minutes}?"
     )
     total = sum(cubes)
-    options = ("0", str(total), str(cubes[-1]), f"{mean:g}", str(total - cubes[0]), str(total * 2))
-    distinct = tuple(dict.fromkeys(options))
-    while len(distinct) < 6:  # counts that happen to coincide: pad with others
-        distinct = tuple(dict.fromkeys((*distinct, str(total + len(distinct)))))
-    return Item(question, distinct, "adds the cubes up")  # type: ignore[arg-type]
+    options = ["0", str(total), str(cubes[-1]), f"{mean:g}", str(total - cubes[0]), str(total * 2)]
+    return Item(question, six(options, total + len(set(options))), "adds the cubes up")

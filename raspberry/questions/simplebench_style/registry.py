@@ -42,6 +42,18 @@ def register(name: str, make: Callable[[random.Random, Any], Item], config: type
     GENERATORS[name] = Generator(name, make, config)
 
 
+def six(options: list[str], pad_from: int) -> tuple[str, str, str, str, str, str]:
+    """The options without repeats (counts can coincide), made up to six with the numbers from
+    `pad_from` up that are not among them; the right one stays first."""
+    out = list(dict.fromkeys(options))
+    n = pad_from
+    while len(out) < 6:
+        if str(n) not in out:
+            out.append(str(n))
+        n += 1
+    return tuple(out[:6])  # type: ignore[return-value]
+
+
 def shuffled(item: Item, rng: random.Random) -> tuple[str, str]:
     """The question with its options lettered A-F in a seeded order, and the right letter."""
     order = list(range(6))
