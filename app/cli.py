@@ -130,8 +130,8 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 
 def cmd_sim_serve(args: argparse.Namespace) -> int:
-    from raspberry.sim.config import from_flags
-    from raspberry.sim.server import serve
+    from raspberry_sim.config import from_flags
+    from raspberry_sim.server import serve
 
     serve(from_flags(args), port=args.port, exit_with_parent=args.exit_with_parent)
     return 0
@@ -300,7 +300,7 @@ def _parser() -> argparse.ArgumentParser:
     sim_serve = _command(sim_sub, "serve", "serve the simulated OpenAI and Anthropic APIs on "
                          "127.0.0.1", "raspberry sim serve --port 8700 --latency-ms 30",
                          _quiet_on_ctrl_c(cmd_sim_serve))  # fmt: skip
-    from raspberry.sim.config import add_flags  # the flags are the sim: section's settings
+    from raspberry_sim.config import add_flags  # the flags are the sim: section's settings
 
     sim_serve.add_argument("--port", type=int, default=8700, help="0 picks a free port")
     add_flags(sim_serve)

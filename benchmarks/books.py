@@ -27,11 +27,11 @@ from pathlib import Path
 
 import httpx
 import yaml
+from raspberry_sim.config import SimConfig
+from raspberry_sim.process import running_sim
 from sqlalchemy import select
 
 from raspberry.llm.state import LEDGER, engine_for
-from raspberry.sim.config import SimConfig
-from raspberry.sim.process import running_sim
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "raspberry_app.cli"]

@@ -22,6 +22,9 @@ import json
 import tempfile
 from pathlib import Path
 
+from raspberry_sim.config import SimConfig
+from raspberry_sim.process import running_sim
+
 from raspberry.llm import Gateway
 from raspberry.llm.config import (
     BudgetConfig,
@@ -35,8 +38,6 @@ from raspberry.questions import same_problem
 from raspberry.questions.config import DecontaminationConfig, NearDuplicateConfig
 from raspberry.questions.decontamination import load_benchmarks, reworded_by_embedding
 from raspberry.questions.dedup import UNSURE, Doc, find_duplicates
-from raspberry.sim.config import SimConfig
-from raspberry.sim.process import running_sim
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"

@@ -70,10 +70,10 @@ def make_shards(folder: Path, total: int) -> list[str]:
 def measure(paths: list[str], embeddings: bool) -> dict[str, float]:
     """Run in the child: the pass over these shards, its time and memory."""
     import numpy as np
+    from raspberry_sim.embeddings import embed
 
     from raspberry.questions.config import QuestionsConfig
     from raspberry.questions.duplicate_pass import duplicates
-    from raspberry.sim.embeddings import embed
 
     def vectors(texts: list[str]) -> list[np.ndarray]:
         return [np.asarray(embed(t), np.float32) for t in texts]

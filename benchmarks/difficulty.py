@@ -1,6 +1,6 @@
 """Does the difficulty band measure what it claims? A build's questions stage against the
 simulated student, whose chance of answering each question right is known: the simulator draws
-it once per question from its seed and the question's text (raspberry/sim/roles.py), so the
+it once per question from its seed and the question's text (sim/roles.py), so the
 truth is 1 - that draw on the tasks the simulated teacher can solve.
 
     .venv/bin/python benchmarks/difficulty.py [--per-task 60] [--samples 4] [--max-pass 0.75]
@@ -20,9 +20,9 @@ import tempfile
 from pathlib import Path
 
 import yaml
+from raspberry_sim.roles import rng_for
 
 from raspberry.records import Question
-from raspberry.sim.roles import rng_for
 from raspberry.store import BuildStore
 
 ROOT = Path(__file__).resolve().parent.parent

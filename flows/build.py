@@ -25,6 +25,8 @@ from prefect.states import Crashed, Failed, State
 from raspberry_flows.artifacts import publish_build, publish_stage
 from raspberry_flows.executor import stage_runners
 from raspberry_flows.progress import StageProgress, build_bars
+from raspberry_sim.process import sim_for
+from raspberry_sim.solvers import SOLVES
 from raspberry_tasks.export import export_task
 from raspberry_tasks.shard import build_input_task, shard_task, worker
 
@@ -38,8 +40,6 @@ from raspberry.llm.shared_limits import limits_for
 from raspberry.pipeline import BuildInput, Stage
 from raspberry.pipeline.plan import build_input_sources, progress_units, shard_inputs, stale
 from raspberry.preflight import preflight
-from raspberry.sim.process import sim_for
-from raspberry.sim.solvers import SOLVES
 from raspberry.storage import Folder
 from raspberry.store import BuildStore, results_folder, shard_name
 from raspberry.summary import build_summary, shortfalls, stage_line

@@ -12,6 +12,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from raspberry_flows.artifacts import artifact_key
+from raspberry_sim.process import sim_for
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -19,7 +20,6 @@ from raspberry import pipeline
 from raspberry.build_report import text_chart, write_report
 from raspberry.config import load_config
 from raspberry.errors import RaspberryError
-from raspberry.sim.process import sim_for
 from raspberry.store import BuildStore
 from raspberry.train.local import run_local, train_folder
 from raspberry.train.remote import run_remote

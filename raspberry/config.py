@@ -1,6 +1,7 @@
 """BuildConfig: every knob of a build, loaded from one YAML file. It assembles the sections
-that their packages own (llm/config.py, questions/config.py, verify/config.py, sft/config.py,
-sim/config.py); the dialogue, eval, schedule and run sections are defined here.
+that their packages own (llm/config.py, questions/config.py, verify/config.py, sft/config.py);
+the simulator reads its own `sim:` section (sim/config.py); the dialogue, eval, schedule and
+run sections are defined here.
 
 Unknown keys and wrong types are errors naming the key and the file. Secrets never come from the
 YAML: a provider names the environment variable that holds its key.
@@ -17,7 +18,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, JsonValue, ValidationError, field_validator, model_validator
 
 from raspberry.errors import ConfigError
 from raspberry.estimate.config import EstimateConfig
@@ -33,7 +34,6 @@ from raspberry.llm.config import (
 from raspberry.questions.config import QuestionsConfig
 from raspberry.section import Section
 from raspberry.sft.config import SftConfig
-from raspberry.sim.config import SimConfig
 from raspberry.store import plain_name
 from raspberry.train.config import TrainConfig
 from raspberry.verify.config import VerdictsConfig
@@ -146,7 +146,9 @@ class BuildConfig(Section):
     prices: dict[str, PriceConfig] = Field(default_factory=dict)
     gateway: GatewayConfig = GatewayConfig()
     budget: BudgetConfig = BudgetConfig()
-    sim: SimConfig | None = None
+    # The simulated provider's settings (providers with base_url 'sim'): the simulator, a
+    # package beside the core (raspberry_sim), reads and checks them when it starts.
+    sim: dict[str, JsonValue] | None = None
     questions: QuestionsConfig
     dialogues: DialoguesConfig = DialoguesConfig()
     verdicts: VerdictsConfig = VerdictsConfig()

@@ -23,12 +23,13 @@ os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(Path(_PREFECT_HOME) / "results")
 for key in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"):  # no test may reach a real provider
     os.environ.pop(key, None)
 
+from raspberry_sim.config import SimConfig  # noqa: E402
+from raspberry_sim.process import running_sim  # noqa: E402
+
 from raspberry.config import BuildConfig, load_config  # noqa: E402
 from raspberry.questions.config import ReasoningGymTask  # noqa: E402
 from raspberry.questions.reasoning_gym_source import to_question  # noqa: E402
 from raspberry.records import Lineage, Question  # noqa: E402
-from raspberry.sim.config import SimConfig  # noqa: E402
-from raspberry.sim.process import running_sim  # noqa: E402
 from raspberry.store import BuildStore  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -4,11 +4,11 @@ import asyncio
 
 import httpx
 import pytest
+from raspberry_sim.config import SimConfig
+from raspberry_sim.process import running_sim
 
 from raspberry.errors import ProviderError
 from raspberry.llm import Gateway
-from raspberry.sim.config import SimConfig
-from raspberry.sim.process import running_sim
 
 FAST = {"batch_poll_s": 0.05, "batch_linger_s": 0.05, "max_retries": 2}
 ROLES = {"openai": "teacher", "anthropic": "judge"}  # teacher: sim_openai, judge: sim_anthropic

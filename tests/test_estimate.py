@@ -5,6 +5,11 @@ import json
 import httpx
 import pytest
 from conftest import ROOT, config_dict, run_cli, write_config
+from raspberry_sim import completions
+from raspberry_sim import prompt_cache as sim_cache
+from raspberry_sim.config import SimConfig
+from raspberry_sim.process import running_sim
+from raspberry_sim.roles import Behaviour
 
 from raspberry.config import load_config
 from raspberry.estimate.config import EstimateConfig
@@ -18,11 +23,6 @@ from raspberry.llm.providers import (
 )
 from raspberry.llm.types import Request
 from raspberry.pipeline.estimate import estimate
-from raspberry.sim import completions
-from raspberry.sim import prompt_cache as sim_cache
-from raspberry.sim.config import SimConfig
-from raspberry.sim.process import running_sim
-from raspberry.sim.roles import Behaviour
 
 PRICES = {
     "sim-teacher": {"input_per_mtok": 3.0, "output_per_mtok": 15.0},

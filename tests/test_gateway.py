@@ -3,12 +3,12 @@ import time
 
 import httpx
 import pytest
+from raspberry_sim.config import SimConfig
+from raspberry_sim.process import running_sim
 
 from raspberry.errors import ProviderError
 from raspberry.llm import Gateway
 from raspberry.llm.providers import scrub
-from raspberry.sim.config import SimConfig
-from raspberry.sim.process import running_sim
 
 MSG = [{"role": "user", "content": "Calculate 2 + 2."}]
 

@@ -5,14 +5,14 @@ import asyncio
 
 import httpx
 import pytest
+from raspberry_sim.config import SimConfig
+from raspberry_sim.process import running_sim
+from raspberry_sim.prompt_cache import PromptCache
 
 from raspberry.llm import Gateway
 from raspberry.llm.config import PriceConfig
 from raspberry.llm.cost import request_cost
 from raspberry.llm.types import Completion
-from raspberry.sim.config import SimConfig
-from raspberry.sim.process import running_sim
-from raspberry.sim.prompt_cache import PromptCache
 
 LONG = "Think it through and take all the room you need. " * 120  # ~1,500 tokens
 

@@ -11,6 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT, config_dict, run_stage, stored_question
+from raspberry_sim.config import settings
+from raspberry_sim.process import running_sim
+from raspberry_sim.solvers import solve
 
 from raspberry import pipeline
 from raspberry.config import BuildConfig
@@ -22,8 +25,6 @@ from raspberry.questions.dedup import Doc, find_duplicates
 from raspberry.questions.filters import format_problem
 from raspberry.questions.text import text_key, words
 from raspberry.records import Question
-from raspberry.sim.process import running_sim
-from raspberry.sim.solvers import solve
 from raspberry.store import BuildStore
 from raspberry.verify.constraints import broken_rules
 
@@ -346,7 +347,7 @@ def test_written_evolved_confirmed_and_graded_questions(tmp_path):
         "difficulty": {"samples": 4, "min_pass_rate": 0.25, "max_pass_rate": 1.0},
     }
     config = build_config(tmp_path, questions)
-    with running_sim(config.sim) as url:
+    with running_sim(settings(config.sim)) as url:
         rows, cand_stats, stats = run_questions(config, url, tmp_path / "out")
         again, _, stats_again = run_questions(config, url, tmp_path / "again")
     assert [q.model_dump() for q in again] == [q.model_dump() for q in rows]
@@ -577,7 +578,7 @@ def test_the_difficulty_band_keeps_what_the_student_can_learn(tmp_path):
         "difficulty": {"samples": 4, "drop_unsolvable": True},
     }
     config = build_config(tmp_path, questions)
-    with running_sim(config.sim) as url:
+    with running_sim(settings(config.sim)) as url:
         rows, _, stats = run_questions(config, url, tmp_path / "out")
     by_task = {t: [q for q in rows if q.task == t] for t in ("chain_sum", "leg_counting")}
     assert all(q.drop_reason == "unsolvable" for q in by_task["leg_counting"])

@@ -12,9 +12,9 @@ import random
 from collections import Counter, defaultdict
 
 from conftest import ROOT
+from raspberry_sim.config import settings
+from raspberry_sim.process import running_sim
 from test_questions import build_config, run_questions
-
-from raspberry.sim.process import running_sim
 
 TASKS = (
     "basic_arithmetic calendar_arithmetic chain_sum complex_arithmetic count_bits count_primes "
@@ -77,7 +77,7 @@ def test_ten_thousand_plus_five_hundred_questions(tmp_path):
             "filters": {"decontamination": {"benchmarks": benchmarks}},
         },
     )
-    with running_sim(config.sim) as url:
+    with running_sim(settings(config.sim)) as url:
         rows, cand_stats, stats = run_questions(config, url, tmp_path / "out")
     assert Counter(q.source for q in rows) == {"reasoning_gym": 10_000, "synthesis": 500}
     kept = [q for q in rows if q.kept]

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from raspberry_sim.config import SimConfig
+from raspberry_sim.process import running_sim
 from sqlalchemy import select
 
 from raspberry.errors import BudgetExceeded, ConfigError
@@ -25,8 +27,6 @@ from raspberry.llm.gateway import Gateway
 from raspberry.llm.shared_limits import limits_for
 from raspberry.llm.state import IN_FLIGHT, LEDGER, engine_for
 from raspberry.llm.types import Completion
-from raspberry.sim.config import SimConfig
-from raspberry.sim.process import running_sim
 
 KEY = ("sim", "sim-teacher")
 

@@ -9,10 +9,10 @@ import openai
 import pytest
 import reasoning_gym
 from conftest import FAMILIES
+from raspberry_sim.config import SimConfig
+from raspberry_sim.process import running_sim
+from raspberry_sim.roles import Behaviour, teacher
 
-from raspberry.sim.config import SimConfig
-from raspberry.sim.process import running_sim
-from raspberry.sim.roles import Behaviour, teacher
 from raspberry.verify import check
 
 QUESTION = "Calculate 12 * 3 - 5."
@@ -149,7 +149,7 @@ def test_stats_count_requests(sim_url):
 def test_each_limit_mode_holds_its_rate_and_says_when_a_slot_frees(mode):
     """Requests paced at the limit's own rate (10 a second) all pass under every mode; after an
     exhausting burst, a request sent when the 429 said passes."""
-    from raspberry.sim.limits import Limiter
+    from raspberry_sim.limits import Limiter
 
     limiter = Limiter(600, mode)
     time.sleep(1.001 - time.time() % 1)  # a fixed window starts at a whole second
@@ -171,7 +171,8 @@ def test_each_limit_mode_holds_its_rate_and_says_when_a_slot_frees(mode):
 def test_the_teacher_writes_code_that_passes_or_fails_the_tests_as_planted():
     """The code family benchmarks/scale_out.py builds on: a right function passes its tests in
     the sandbox, the planted mistake (another factor) fails them."""
-    from raspberry.sim.solvers import solve, wrong_answer
+    from raspberry_sim.solvers import solve, wrong_answer
+
     from raspberry.verify import check
 
     solution = solve("Write a Python function `f3(n)` that returns 7 times n.")
@@ -179,3 +180,13 @@ def test_the_teacher_writes_code_that_passes_or_fails_the_tests_as_planted():
     assert check(spec, f"Here it is.\n\n{solution.answer}").passed
     wrong = check(spec, f"Here it is.\n\n{wrong_answer(solution, 0)}")
     assert not wrong.passed and "the tests fail" in wrong.reason
+
+
+def test_a_setting_the_simulator_cannot_take_is_one_line():
+    from raspberry_sim.config import settings
+
+    from raspberry.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^sim\.latency_ms: Input should be greater"):
+        settings({"latency_ms": -1})
+    assert settings({"seed": 4}).seed == 4

@@ -6,12 +6,12 @@ import os
 
 import pytest
 from conftest import config_dict, rg_questions, run_cli, run_stage, write_config
+from raspberry_sim.config import SimConfig
+from raspberry_sim.process import running_sim
 
 from raspberry.config import load_config
 from raspberry.llm import Gateway
 from raspberry.sft.rewrite import conversation_text
-from raspberry.sim.config import SimConfig
-from raspberry.sim.process import running_sim
 
 MSG = [{"role": "user", "content": "What is 12 + 30? Think it through."}]
 

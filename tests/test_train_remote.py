@@ -12,10 +12,10 @@ import time
 import httpx
 import pytest
 from conftest import CLI, ROOT, config_dict, run_cli, write_config
+from raspberry_sim.config import SimConfig
+from raspberry_sim.process import running_sim
 
 from raspberry.llm.books import paid
-from raspberry.sim.config import SimConfig
-from raspberry.sim.process import running_sim
 
 MODEL = "gpt-4o-mini-2024-07-18"
 PRICE = 3.0  # USD per million trained tokens

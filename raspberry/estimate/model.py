@@ -18,11 +18,10 @@ from raspberry.benchmark_files import read_benchmark
 from raspberry.config import BuildConfig
 from raspberry.estimate.config import DEFAULT_OUTPUT_TOKENS, EstimateConfig
 from raspberry.llm.config import SIM_BASE_URL, PriceConfig
-from raspberry.llm.cost import request_cost
+from raspberry.llm.cost import OPENAI_CACHE_STEP, request_cost
 from raspberry.llm.types import STOP, Completion
 from raspberry.prompts import load_prompt
 from raspberry.questions import files, reasoning_gym_source, simplebench_style
-from raspberry.sim.prompt_cache import OPENAI_STEP
 from raspberry.verify import has_verifier
 
 ENCODING = "o200k_base"
@@ -153,7 +152,7 @@ class PromptCache:
 
     minimum: int  # the shortest prefix it keeps
     breakpoints: bool  # Anthropic: only up to cache_control marks; OpenAI: every prefix
-    step: int = OPENAI_STEP  # OpenAI caches in steps of this many tokens past the minimum
+    step: int = OPENAI_CACHE_STEP
 
     def turn(self, k: int, system: float, prompt: float, before: float) -> tuple[float, float]:
         """(tokens read, tokens written at the cache-write price) of turn k's prompt, whose
@@ -179,8 +178,10 @@ def prompt_cache(config: BuildConfig) -> PromptCache:
     anthropic = provider.kind == "anthropic"
     if anthropic and not provider.prompt_cache:
         return PromptCache(10**9, True)
-    if provider.base_url == SIM_BASE_URL and config.sim:
-        return PromptCache(config.sim.cache_min_tokens, anthropic)
+    if provider.base_url == SIM_BASE_URL and config.sim is not None:
+        # The simulator's own minimum (its sim: section's cache_min_tokens, 1,024 unless set).
+        minimum = config.sim.get("cache_min_tokens", 1024)
+        return PromptCache(minimum if isinstance(minimum, int) else 1024, anthropic)
     return PromptCache(1024, anthropic)
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from raspberry.llm.config import PriceConfig
 from raspberry.llm.types import Completion
 
+OPENAI_CACHE_STEP = 128  # OpenAI caches prompts in steps of this many tokens past the minimum
+
 
 def most_cost(price: PriceConfig | None, tokens_in: int, max_tokens: int, batch: bool) -> float:
     """The most a request may cost: all its input written to the prompt cache (or uncached, if

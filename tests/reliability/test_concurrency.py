@@ -12,9 +12,8 @@ import subprocess
 import httpx
 import pyarrow.parquet as pq
 from conftest import CLI, ROOT, config_dict, write_config
-
-from raspberry.sim.config import SimConfig
-from raspberry.sim.process import running_sim
+from raspberry_sim.config import SimConfig
+from raspberry_sim.process import running_sim
 
 
 def _sft(out, build):

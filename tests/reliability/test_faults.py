@@ -17,10 +17,10 @@ import httpx
 import pyarrow.parquet as pq
 import yaml
 from conftest import ROOT, run_cli, write_config
+from raspberry_sim.config import SimConfig
+from raspberry_sim.process import running_sim
 from test_build_e2e import _latest_artifacts
 
-from raspberry.sim.config import SimConfig
-from raspberry.sim.process import running_sim
 from raspberry.store import BuildStore
 
 FAULTS = {

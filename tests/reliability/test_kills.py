@@ -13,11 +13,11 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 from conftest import external_sim_dict, kill_build_when, run_cli, write_config
+from raspberry_sim.config import SimConfig
+from raspberry_sim.process import running_sim
 from test_resume import _cached
 
 from raspberry import pipeline
-from raspberry.sim.config import SimConfig
-from raspberry.sim.process import running_sim
 
 # The stage a kill lands in: the model only that stage asks, and how many answers to wait for.
 KILL_POINTS = {

@@ -12,9 +12,8 @@ import sqlite3
 import httpx
 import pyarrow.parquet as pq
 from conftest import external_sim_dict, kill_build_when, run_cli, shard_file, write_config
-
-from raspberry.sim.config import SimConfig
-from raspberry.sim.process import running_sim
+from raspberry_sim.config import SimConfig
+from raspberry_sim.process import running_sim
 
 CONCURRENCY, PARALLEL_SHARDS = 8, 2
 

@@ -20,11 +20,11 @@ import httpx
 import psutil
 import pytest
 from conftest import CLI, ROOT, config_dict, external_sim_dict, run_cli, write_config
+from raspberry_sim.config import SimConfig
+from raspberry_sim.process import running_sim
 
 from raspberry.llm.books import paid
 from raspberry.records import Question
-from raspberry.sim.config import SimConfig
-from raspberry.sim.process import running_sim
 from raspberry.store import BuildStore
 
 

@@ -13,11 +13,11 @@ import httpx
 import pytest
 from conftest import CLI, ROOT, external_sim_dict, run_cli, write_config
 from pg_server import bin_dir, running_postgres
+from raspberry_sim.config import SimConfig
+from raspberry_sim.process import running_sim
 from sqlalchemy import select
 
 from raspberry.llm.state import LEDGER, engine_for
-from raspberry.sim.config import SimConfig
-from raspberry.sim.process import running_sim
 
 MODELS = ("sim-teacher", "sim-user-standin", "sim-judge", "sim-rewriter")
 

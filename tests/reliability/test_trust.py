@@ -49,11 +49,11 @@ def _free_port() -> int:
 
 def test_a_failing_request_fails_its_row_not_its_shard(tmp_path, prefect_api):
     from conftest import external_sim_dict
+    from raspberry_sim.config import SimConfig
+    from raspberry_sim.process import running_sim
 
     from raspberry.config import load_config
     from raspberry.questions import reasoning_gym_source
-    from raspberry.sim.config import SimConfig
-    from raspberry.sim.process import running_sim
 
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -227,7 +227,7 @@ def test_a_killed_build_leaves_no_prefect_server_behind(tmp_path):
         )[0]
         _wait_for(  # well into the build: the simulator runs too
             "the simulator",
-            lambda: any("raspberry.sim.server" in c for c in _children(build.pid).values()),
+            lambda: any("raspberry_sim.server" in c for c in _children(build.pid).values()),
         )
         left = _children(build.pid)
         os.kill(build.pid, signal.SIGKILL)

@@ -15,8 +15,9 @@ import hashlib
 import time
 from collections.abc import Callable
 
+from raspberry.llm.cost import OPENAI_CACHE_STEP
+
 TTL_S = 300.0
-OPENAI_STEP = 128  # tokens
 CHARS_PER_TOKEN = 4  # the simulator's token count (completions.tokens)
 
 
@@ -68,7 +69,7 @@ class PromptCache:
         self._forget_expired(now)
         running = hashlib.sha256(model.encode())
         cached, done = 0, 0
-        for step in range(self.min_tokens, total + 1, OPENAI_STEP):
+        for step in range(self.min_tokens, total + 1, OPENAI_CACHE_STEP):
             end = step * CHARS_PER_TOKEN
             running.update(prompt[done:end].encode())
             done = end

@@ -12,11 +12,10 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from raspberry_sim.completions import error_body
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-
-from raspberry.sim.completions import error_body
 
 STEPS = 10  # step events a job reports
 

@@ -10,9 +10,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from raspberry.sim.prompt_cache import PromptCache
-from raspberry.sim.roles import Behaviour, respond
-from raspberry.sim.thinking import asked, invalid, think
+from raspberry_sim.prompt_cache import PromptCache
+from raspberry_sim.roles import Behaviour, respond
+from raspberry_sim.thinking import asked, invalid, think
 
 
 def tokens(text: str) -> int:

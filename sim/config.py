@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import argparse
 import types
+from collections.abc import Mapping
 from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from raspberry_sim.batches import BatchFaults
+from raspberry_sim.roles import Behaviour
 
-from raspberry.sim.batches import BatchFaults
-from raspberry.sim.roles import Behaviour
+from raspberry.errors import ConfigError
 
 
 class SimConfig(BaseModel):
@@ -60,6 +62,16 @@ class SimConfig(BaseModel):
 
     def batch(self) -> BatchFaults:
         return BatchFaults(self.batch_delay_s, self.batch_error_rate, self.batch_expire_rate)
+
+
+def settings(section: Mapping[str, Any]) -> SimConfig:
+    """A build config's `sim:` section, checked: a wrong key or value is one ConfigError line."""
+    try:
+        return SimConfig.model_validate(section)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(part) for part in ("sim", *err["loc"]))
+        raise ConfigError(f"{where}: {err['msg']} (see `raspberry sim serve --help`)") from None
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:

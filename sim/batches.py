@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from raspberry_sim.completions import ERROR_KINDS, answer, error_body
+from raspberry_sim.prompt_cache import PromptCache
+from raspberry_sim.roles import Behaviour
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-
-from raspberry.sim.completions import ERROR_KINDS, answer, error_body
-from raspberry.sim.prompt_cache import PromptCache
-from raspberry.sim.roles import Behaviour
 
 
 @dataclass

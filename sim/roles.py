@@ -13,10 +13,10 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
+from raspberry_sim.embeddings import embed
+from raspberry_sim.solvers import solve, wrong_answer
+from raspberry_sim.writer import evolver, question_writer
 
-from raspberry.sim.embeddings import embed
-from raspberry.sim.solvers import solve, wrong_answer
-from raspberry.sim.writer import evolver, question_writer
 from raspberry.verify.constraints import RULES_PREFIX, broken_rules
 from raspberry.verify.extract import extract_final_answer
 

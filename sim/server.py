@@ -22,19 +22,19 @@ import time
 from collections import Counter
 
 import uvicorn
+from raspberry_sim import embeddings as sim_embeddings
+from raspberry_sim.batches import Batches
+from raspberry_sim.completions import ERROR_KINDS, answer, error_body, text_of
+from raspberry_sim.config import SimConfig
+from raspberry_sim.fine_tuning import FineTuning
+from raspberry_sim.limits import Limiter
+from raspberry_sim.prompt_cache import PromptCache
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from raspberry.errors import RaspberryError
-from raspberry.sim import embeddings as sim_embeddings
-from raspberry.sim.batches import Batches
-from raspberry.sim.completions import ERROR_KINDS, answer, error_body, text_of
-from raspberry.sim.config import SimConfig
-from raspberry.sim.fine_tuning import FineTuning
-from raspberry.sim.limits import Limiter
-from raspberry.sim.prompt_cache import PromptCache
 
 
 def _error(
@@ -187,8 +187,8 @@ def serve(settings: SimConfig, port: int = 0, exit_with_parent: bool = False) ->
 
 
 def main() -> None:
-    """`python -m raspberry.sim.server --port P [--exit-with-parent] --settings JSON`: what a
-    build starts (raspberry/sim/process.py); people use `raspberry sim serve` and its flags."""
+    """`python -m raspberry_sim.server --port P [--exit-with-parent] --settings JSON`: what a
+    build starts (sim/process.py); people use `raspberry sim serve` and its flags."""
     import argparse
 
     parser = argparse.ArgumentParser()

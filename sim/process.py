@@ -6,11 +6,13 @@ import contextlib
 import selectors
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from raspberry_sim.config import SimConfig, settings
 
 from raspberry.errors import ProviderError
 from raspberry.processes import stop
-from raspberry.sim.config import SimConfig
 
 
 @contextlib.contextmanager
@@ -21,7 +23,7 @@ def running_sim(sim: SimConfig, startup_timeout_s: float = 60.0, port: int = 0) 
         [
             sys.executable,
             "-m",
-            "raspberry.sim.server",
+            "raspberry_sim.server",
             "--port",
             str(port),
             "--exit-with-parent",
@@ -42,6 +44,7 @@ def running_sim(sim: SimConfig, startup_timeout_s: float = 60.0, port: int = 0) 
         stop(proc)
 
 
-def sim_for(sim: SimConfig | None) -> contextlib.AbstractContextManager[str | None]:
-    """The simulator of a config's `sim:` section (its URL), or nothing (None) without one."""
-    return running_sim(sim) if sim else contextlib.nullcontext(None)
+def sim_for(section: Mapping[str, Any] | None) -> contextlib.AbstractContextManager[str | None]:
+    """The simulator of a config's `sim:` section (its URL), or nothing (None) without one; a
+    section the simulator cannot take is a one-line ConfigError before anything starts."""
+    return running_sim(settings(section)) if section is not None else contextlib.nullcontext(None)

@@ -14,7 +14,7 @@ import json
 import random
 import re
 
-from raspberry.sim.solvers import CONSTRAINT_WORDS, solve
+from raspberry_sim.solvers import CONSTRAINT_WORDS, solve
 
 INVALID_JSON_RATE = 0.04
 WRONG_REFERENCE_RATE = 0.08

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from raspberry.sim.roles import rng_for
+from raspberry_sim.roles import rng_for
 
 _EFFORT = {"minimal": 1, "low": 2, "medium": 4, "high": 8}
 
