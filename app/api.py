@@ -20,10 +20,10 @@ import yaml
 from raspberry_app.build import export_build, new_build
 from raspberry_app.settings import parse_stages
 
-from raspberry import pipeline
-from raspberry.config import BuildConfig
 from raspberry.errors import RaspberryError
 from raspberry.report import build_state
+from raspberry.stages import registry
+from raspberry.stages.config import BuildConfig
 from raspberry.storage import Folder
 from raspberry.store import BuildStore, shard_name
 from raspberry.summary import build_summary, summary_lines
@@ -56,7 +56,7 @@ class Build:
 
     def stage(self, name: str) -> list[Any]:
         """Every row of a stage's done shards, as its row type (Question, Dialogue, ...)."""
-        spec = pipeline.stage(name)
+        spec = registry.stage(name)
         shards = self.manifest["stages"].get(name, {})
         return [
             row

@@ -20,13 +20,13 @@ from typing import Any
 
 from raspberry_app.settings import parse_stages, prefect_env
 
-from raspberry import pipeline
 from raspberry.build_report import REPORT_NAME
-from raspberry.config import BuildConfig, load_config
 from raspberry.errors import DiskFull, RaspberryError, StateUnavailable, disk_full
 from raspberry.llm.books import Paid, paid
 from raspberry.report import build_facts
-from raspberry.sft.export import FORMATS
+from raspberry.stages import registry
+from raspberry.stages.config import BuildConfig, load_config
+from raspberry.stages.sft.export import FORMATS
 from raspberry.storage import Folder
 from raspberry.store import BuildStore, check_build_id
 from raspberry.summary import build_summary, summary_lines
@@ -96,9 +96,9 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         )
     config_path, stages = last["config_path"], last["selected"]
     config = load_config(config_path)
-    changed = [s for s in stages if manifest["config_hash"].get(s) != pipeline.stage(s).key(config)]
+    changed = [s for s in stages if manifest["config_hash"].get(s) != registry.stage(s).key(config)]
     if changed:
-        files = pipeline.changed_files(manifest.get("input_files", {}), config)
+        files = registry.changed_files(manifest.get("input_files", {}), config)
         what = f"{config_path} or a file it names ({'; '.join(files)})" if files else config_path
         raise RaspberryError(
             f"{what} changed since build '{args.build_id}' last ran: stages {changed} would "
@@ -124,7 +124,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 def _changed_files(store: BuildStore, config: BuildConfig) -> list[str]:
     if not store.exists():
         return []
-    return pipeline.changed_files(store.manifest().get("input_files", {}), config)
+    return registry.changed_files(store.manifest().get("input_files", {}), config)
 
 
 def run_flow(
@@ -303,7 +303,7 @@ def export_build(
     (`raspberry export` and `Build.export`); return their paths and the export report."""
     store = BuildStore(output_dir, build_id)
     manifest = store.manifest()
-    spec = pipeline.exporting()
+    spec = registry.exporting()
     if "export" not in manifest:
         raise RaspberryError(
             f"build '{build_id}' has no export settings: its {spec.name} stage has not run; "

@@ -20,10 +20,10 @@ from raspberry_app.estimate import cmd_estimate
 from raspberry_app.init import cmd_init
 from raspberry_app.settings import prefect_env
 
-from raspberry import pipeline
-from raspberry.config import load_config
 from raspberry.errors import RaspberryError
-from raspberry.sft.export import FORMATS
+from raspberry.stages import registry
+from raspberry.stages.config import load_config
+from raspberry.stages.sft.export import FORMATS
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -86,7 +86,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from raspberry.preflight import preflight
 
     config = load_config(args.config)
-    preflight(config, pipeline.names(), config.output_dir)
+    preflight(config, registry.names(), config.output_dir)
     prefect_env()
     from raspberry_flows.deployment import serve_nightly
 
@@ -193,7 +193,7 @@ def _parser() -> argparse.ArgumentParser:
         "--build-id", help="default: <config name>-<date in the schedule's timezone>"
     )
     build.add_argument("--output-dir", help="default: the config's output_dir (data/builds)")
-    build.add_argument("--stages", help=f"comma-separated subset of {','.join(pipeline.names())}")
+    build.add_argument("--stages", help=f"comma-separated subset of {','.join(registry.names())}")
     _executor_flags(build)
     build.add_argument("--json", action="store_true", help=as_json)
     build.add_argument(

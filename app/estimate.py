@@ -13,18 +13,17 @@ from typing import Any
 
 import yaml
 
-from raspberry import pipeline
-from raspberry.config import BuildConfig, load_config
 from raspberry.errors import RaspberryError
-from raspberry.estimate.config import EstimateConfig
 from raspberry.llm.cost import money
 from raspberry.pipeline.estimate import estimate
+from raspberry.stages import registry
+from raspberry.stages.config import BuildConfig, EstimateConfig, load_config
 
 
 def _pilot(config: BuildConfig, n: int) -> tuple[EstimateConfig, dict[str, Any]]:
     from raspberry_app.build import new_build
 
-    from raspberry.estimate.pilot import measured, write_pilot_config
+    from raspberry.pipeline.pilot import measured, write_pilot_config
     from raspberry.report import stage_reports
 
     folder = Path(config.output_dir).resolve() / "pilots"
@@ -38,14 +37,14 @@ def _pilot(config: BuildConfig, n: int) -> tuple[EstimateConfig, dict[str, Any]]
 
 
 def _all_stages() -> list[str]:
-    return pipeline.names()
+    return registry.names()
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
     from raspberry.preflight import check_prices
 
     config = load_config(args.config)
-    check_prices(config, pipeline.names())
+    check_prices(config, registry.names())
     if args.pilot is not None and args.pilot < 1:
         raise RaspberryError(f"--pilot must be at least 1 question, not {args.pilot}")
     pilot: dict[str, Any] | None = None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from raspberry import pipeline
 from raspberry.errors import RaspberryError
+from raspberry.stages import registry
 
 
 def prefect_env() -> None:
@@ -17,13 +17,13 @@ def prefect_env() -> None:
 
 def parse_stages(text: str | None) -> list[str]:
     if not text:
-        return pipeline.names()
+        return registry.names()
     stages = [s.strip() for s in text.split(",") if s.strip()]
     if not stages:
-        raise RaspberryError(f"--stages {text!r} names no stage; choose from {pipeline.names()}")
-    unknown = [s for s in stages if s not in pipeline.names()]
+        raise RaspberryError(f"--stages {text!r} names no stage; choose from {registry.names()}")
+    unknown = [s for s in stages if s not in registry.names()]
     if unknown:
         raise RaspberryError(
-            f"unknown stage(s) {unknown} in --stages; choose from {pipeline.names()}"
+            f"unknown stage(s) {unknown} in --stages; choose from {registry.names()}"
         )
     return stages

@@ -9,9 +9,9 @@ from typing import Any
 
 from raspberry_app.settings import prefect_env
 
-from raspberry import pipeline
-from raspberry.config import load_config
 from raspberry.errors import RaspberryError
+from raspberry.stages import registry
+from raspberry.stages.config import load_config
 from raspberry.store import BuildStore
 from raspberry.train.local import check_training
 from raspberry.train.remote import check_remote
@@ -37,7 +37,7 @@ def train_build(
     if cfg.backend == "openai":  # now, not after Prefect starts
         check_remote(store, cfg, config.llm)
     else:
-        check_training(store, cfg, Path(config.source).parent, pipeline.exporting().name)
+        check_training(store, cfg, Path(config.source).parent, registry.exporting().name)
     prefect_env()
     from raspberry_flows.server import api_server
 

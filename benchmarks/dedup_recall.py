@@ -34,10 +34,10 @@ from raspberry.llm.config import (
     ProviderConfig,
 )
 from raspberry.prompts import load_prompt
-from raspberry.questions import same_problem
-from raspberry.questions.config import DecontaminationConfig, NearDuplicateConfig
-from raspberry.questions.decontamination import load_benchmarks, reworded_by_embedding
-from raspberry.questions.dedup import UNSURE, Doc, find_duplicates
+from raspberry.stages.candidates.config import DecontaminationConfig, NearDuplicateConfig
+from raspberry.stages.candidates.decontamination import load_benchmarks, reworded_by_embedding
+from raspberry.stages.questions import same_problem
+from raspberry.stages.questions.dedup import UNSURE, Doc, find_duplicates
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"

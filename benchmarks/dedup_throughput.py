@@ -39,9 +39,9 @@ TASKS = (
 def make_shards(folder: Path, total: int) -> list[str]:
     import reasoning_gym
 
-    from raspberry.questions.config import ReasoningGymTask
-    from raspberry.questions.reasoning_gym_source import to_question
     from raspberry.records import Question, to_table
+    from raspberry.stages.candidates.config import ReasoningGymTask
+    from raspberry.stages.candidates.reasoning_gym_source import to_question
     from raspberry.storage import Folder
 
     per_task = total // len(TASKS)
@@ -72,8 +72,8 @@ def measure(paths: list[str], embeddings: bool) -> dict[str, float]:
     import numpy as np
     from raspberry_sim.embeddings import embed
 
-    from raspberry.questions.config import QuestionsConfig
-    from raspberry.questions.duplicate_pass import duplicates
+    from raspberry.stages.candidates.config import QuestionsConfig
+    from raspberry.stages.questions.duplicate_pass import duplicates
 
     def vectors(texts: list[str]) -> list[np.ndarray]:
         return [np.asarray(embed(t), np.float32) for t in texts]

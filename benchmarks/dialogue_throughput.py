@@ -28,13 +28,13 @@ sys.path.insert(0, str(ROOT))
 from raspberry_sim.config import SimConfig  # noqa: E402
 from raspberry_sim.process import running_sim  # noqa: E402
 
-from raspberry.config import BuildConfig  # noqa: E402
-from raspberry.dialogue import run_dialogues  # noqa: E402
 from raspberry.llm import Gateway  # noqa: E402
-from raspberry.pipeline.dialogues import dialogue_prompts  # noqa: E402
-from raspberry.questions.config import ReasoningGymTask  # noqa: E402
-from raspberry.questions.reasoning_gym_source import to_question  # noqa: E402
 from raspberry.records import Question  # noqa: E402
+from raspberry.stages.candidates.config import ReasoningGymTask  # noqa: E402
+from raspberry.stages.candidates.reasoning_gym_source import to_question  # noqa: E402
+from raspberry.stages.config import BuildConfig  # noqa: E402
+from raspberry.stages.dialogues.loop import run_dialogues  # noqa: E402
+from raspberry.stages.dialogues.stage import dialogue_prompts  # noqa: E402
 
 TASKS = ("chain_sum", "letter_counting", "word_sorting", "simple_equations")
 

@@ -43,8 +43,8 @@ from pg_server import running_postgres  # noqa: E402
 from raspberry_sim.config import SimConfig  # noqa: E402
 from raspberry_sim.process import running_sim  # noqa: E402
 
-from raspberry.config import BuildConfig  # noqa: E402
 from raspberry.llm import Gateway  # noqa: E402
+from raspberry.stages.config import BuildConfig  # noqa: E402
 
 FIELDS = ("wall_s", "ok", "errors", "retries", "rate_limited", "cpu_s_per_1k", "max_rss_mb")
 

@@ -30,16 +30,16 @@ from raspberry_sim.solvers import SOLVES
 from raspberry_tasks.export import export_task
 from raspberry_tasks.shard import build_input_task, shard_task, worker
 
-from raspberry import pipeline
-from raspberry.config import BuildConfig, load_config
 from raspberry.errors import RaspberryError, StateUnavailable
 from raspberry.figures import tally
 from raspberry.llm.books import paid
 from raspberry.llm.config import SIM_BASE_URL
 from raspberry.llm.shared_limits import limits_for
-from raspberry.pipeline import BuildInput, Stage
 from raspberry.pipeline.plan import build_input_sources, progress_units, shard_inputs, stale
 from raspberry.preflight import preflight
+from raspberry.stages import registry
+from raspberry.stages.config import BuildConfig, load_config
+from raspberry.stages.spec import BuildInput, Stage
 from raspberry.storage import Folder
 from raspberry.store import BuildStore, results_folder, shard_name
 from raspberry.summary import build_summary, shortfalls, stage_line
@@ -142,7 +142,7 @@ def build_stage(
     logger = get_run_logger()
     _tag_run(f"build:{build_id}", f"stage:{stage}")
     config = load_config(config_path)
-    spec = pipeline.stage(stage)
+    spec = registry.stage(stage)
     for build_input in spec.build_inputs:
         _run_build_input(config, config_path, build_id, output_dir, spec, build_input, sim_url)
     store = BuildStore(output_dir, build_id)
@@ -283,7 +283,7 @@ def build_dataset(
     config = config.model_copy(update={"run": config.run.overridden(executor, workers)})
     build_id = build_id or config.build_id_for(_scheduled())
     out = Folder(output_dir or config.output_dir).url()
-    selected = [s for s in pipeline.names() if s in (stages or pipeline.names())]
+    selected = [s for s in registry.names() if s in (stages or registry.names())]
     preflight(config, selected, out, build_id)
     _tag_run(f"build:{build_id}")
     with BuildStore(out, build_id).lock():
@@ -294,9 +294,9 @@ def _build(
     config: BuildConfig, config_path: str, build_id: str, out: str, selected: list[str]
 ) -> Any:
     store = BuildStore(out, build_id)
-    store.init(pipeline.stage_keys(config, selected))
+    store.init(registry.stage_keys(config, selected))
     earlier = store.manifest().get("input_files", {})
-    store.record("input_files", {**earlier, **pipeline.input_files(config, selected)})
+    store.record("input_files", {**earlier, **registry.input_files(config, selected)})
     started = time.time()
     summary: dict[str, Any] = {
         "build_id": build_id,
@@ -327,8 +327,8 @@ def _build(
                 summary["state"], summary["error"] = "failed", lost
                 store.record_run(summary)
                 return Failed(message=lost)
-    store.record("recipe", pipeline.recipe(config, selected))
-    for spec in (s for s in map(pipeline.stage, selected) if s.exports):
+    store.record("recipe", registry.recipe(config, selected))
+    for spec in (s for s in map(registry.stage, selected) if s.exports):
         settings = spec.exports.settings(config)  # type: ignore[union-attr]
         # Recorded so that `raspberry export` can redo the files the same way, without the config.
         store.record("export", settings)

@@ -15,7 +15,7 @@ from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLi
 from prefect.schedules import Cron
 from raspberry_flows.build import build_dataset
 
-from raspberry.config import load_config
+from raspberry.stages.config import load_config
 
 DEPLOYMENT = "nightly-build"
 TAGS = ["raspberry", "nightly"]

@@ -13,9 +13,9 @@ from prefect.artifacts import create_table_artifact
 from raspberry_sim.process import sim_for
 from raspberry_tasks.eval import eval_task
 
-from raspberry.config import load_config
 from raspberry.evaluate import compare
 from raspberry.records import EvalRow, from_table, schema
+from raspberry.stages.config import load_config
 from raspberry.storage import Folder
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from raspberry.config import RunConfig
+from raspberry.stages.config import RunConfig
 
 
 @contextlib.contextmanager

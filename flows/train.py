@@ -16,10 +16,10 @@ from raspberry_sim.process import sim_for
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from raspberry import pipeline
 from raspberry.build_report import text_chart, write_report
-from raspberry.config import load_config
 from raspberry.errors import RaspberryError
+from raspberry.stages import registry
+from raspberry.stages.config import load_config
 from raspberry.store import BuildStore
 from raspberry.train.local import run_local, train_folder
 from raspberry.train.remote import run_remote
@@ -59,7 +59,7 @@ def train_model(output_dir: str, build_id: str, config_path: str, name: str | No
             with sim_for(config.sim) as sim_url:
                 result = run_remote(store, cfg, config.llm, sim_url, bar)
         else:
-            stage = pipeline.exporting().name
+            stage = registry.exporting().name
             result = run_local(store, cfg, Path(config.source).parent, stage, bar)
     finally:
         if bar:

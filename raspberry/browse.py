@@ -58,10 +58,10 @@ def rows_by_type(
 ) -> dict[type, list[tuple[str, Any]]]:
     """Every row of every done shard (of the stages whose row type is `only`, when given), by
     row type, with the stage it came from, in stage order."""
-    from raspberry import pipeline  # the registry's stages import the store this module uses
+    from raspberry.stages import registry  # the registry's stages import the store this module uses
 
     found: dict[type, list[tuple[str, Any]]] = {}
-    for spec in pipeline.stages():
+    for spec in registry.stages():
         if only is not None and spec.row_type is not only:
             continue
         for name, entry in sorted(manifest["stages"].get(spec.name, {}).items()):

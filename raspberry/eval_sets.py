@@ -12,9 +12,9 @@ import json
 
 from raspberry.benchmark_files import BenchmarkItem
 from raspberry.browse import rows_by_type
-from raspberry.config import BuildConfig
 from raspberry.errors import RaspberryError
 from raspberry.records import Question
+from raspberry.stages.config import BuildConfig
 from raspberry.store import BuildStore
 
 HELDOUT_SEED = 1_000_003  # added to the build's seeds: far from any seed a build uses
@@ -50,7 +50,7 @@ def validation_items(store: BuildStore) -> list[BenchmarkItem]:
 def heldout_items(config: BuildConfig, store: BuildStore, per_task: int) -> list[BenchmarkItem]:
     """Up to `per_task` new questions of each reasoning-gym task the config names, each once and
     none of the build's."""
-    from raspberry.questions import reasoning_gym_source as rg
+    from raspberry.stages.candidates import reasoning_gym_source as rg
 
     cfg = config.questions
     if not cfg.reasoning_gym:

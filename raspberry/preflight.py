@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 
-from raspberry import pipeline
-from raspberry.config import BuildConfig
 from raspberry.errors import ConfigError, StoreError
 from raspberry.llm.cache import RequestCache
 from raspberry.llm.config import SIM_BASE_URL, resolve_api_key
+from raspberry.stages import registry
+from raspberry.stages.config import BuildConfig
 from raspberry.storage import Folder
 from raspberry.store import BuildStore, shard_name
 
@@ -22,8 +22,8 @@ def preflight(
 ) -> None:
     """Raise a one-line RaspberryError for the first problem found, or return."""
     _writable_folder(output_dir, "output_dir")
-    specs = [pipeline.stage(s) for s in stages]
-    needed = sorted({role for spec in pipeline.stages() for role in spec.roles(config)})
+    specs = [registry.stage(s) for s in stages]
+    needed = sorted({role for spec in registry.stages() for role in spec.roles(config)})
     missing = [r for r in needed if r not in config.models]
     if missing:
         raise ConfigError(f"models: roles {missing} are used by the build but not configured")
@@ -46,7 +46,7 @@ def check_prices(config: BuildConfig, stages: list[str]) -> None:
     """Every model the stages pay for has a price: an unpriced one would be booked at $0 and
     `budget.max_usd` could not count it. The simulator's models and local ones (this
     machine's) are free unless priced."""
-    for spec in map(pipeline.stage, stages):
+    for spec in map(registry.stage, stages):
         for role in spec.roles(config):
             model = config.models[role]  # type: ignore[index]
             provider = config.providers[model.provider]
@@ -76,8 +76,8 @@ def _inputs_exist(config: BuildConfig, stages: list[str], output_dir: str, build
     """Each stage left out of --stages that a chosen stage reads must be done in the build."""
     needed = [
         s
-        for s in pipeline.names()
-        if s not in stages and any(s in pipeline.stage(c).reads() for c in stages)
+        for s in registry.names()
+        if s not in stages and any(s in registry.stage(c).reads() for c in stages)
     ]
     if not needed:
         return

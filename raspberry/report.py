@@ -8,7 +8,7 @@ from raspberry.llm.cost import money
 from raspberry.store import BuildStore
 
 if TYPE_CHECKING:
-    from raspberry.pipeline import Stage
+    from raspberry.stages.spec import Stage
 
 COUNTERS = (
     "rows_in",
@@ -27,9 +27,9 @@ RUN_COUNTERS = COUNTERS[2:]
 
 
 def stage_specs() -> list[Stage]:
-    from raspberry import pipeline  # imported here: reading a build needs no stage loaded
+    from raspberry.stages import registry  # imported here: reading a build needs no stage loaded
 
-    return pipeline.stages()
+    return registry.stages()
 
 
 def stage_names() -> list[str]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from raspberry.questions.semantic import STOP, stem, tokens
+from raspberry.stages.candidates.semantic import STOP, stem, tokens
 
 DIMENSIONS = 64
 # Words a real embedder knows to mean the same, beyond the duplicate pass's own short list: what

@@ -8,11 +8,11 @@ from typing import Any
 from prefect import task
 
 from raspberry.benchmark_files import read_benchmark
-from raspberry.config import load_config
 from raspberry.evaluate import evaluate, summarize
 from raspberry.llm import Gateway
 from raspberry.prompts import load_prompt
 from raspberry.records import EvalRow, to_table
+from raspberry.stages.config import load_config
 from raspberry.storage import Folder
 
 

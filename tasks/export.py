@@ -10,8 +10,8 @@ from typing import Any
 
 from prefect import task
 
-from raspberry import pipeline
 from raspberry.report import build_facts
+from raspberry.stages import registry
 from raspberry.store import BuildStore
 
 
@@ -19,7 +19,7 @@ from raspberry.store import BuildStore
 def export_task(
     build_id: str, output_dir: str, stage: str, settings: dict[str, Any]
 ) -> dict[str, Any]:
-    exports = pipeline.stage(stage).exports
+    exports = registry.stage(stage).exports
     assert exports is not None, f"stage {stage} writes no exports"
     store = BuildStore(output_dir, build_id)
     facts = build_facts(store.manifest())

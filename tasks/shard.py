@@ -21,12 +21,12 @@ from prefect import State, Task, task
 from prefect.cache_policies import INPUTS
 from prefect.states import Failed
 
-from raspberry import pipeline
-from raspberry.config import load_config
 from raspberry.errors import StateUnavailable
 from raspberry.llm.progress import in_shard
-from raspberry.pipeline import BuildContext, ShardContext, Stage
 from raspberry.records import Row
+from raspberry.stages import registry
+from raspberry.stages.config import load_config
+from raspberry.stages.spec import BuildContext, ShardContext, Stage
 from raspberry.store import BuildStore
 
 SHARD_CACHE = INPUTS - "config_path" - "sim_url" - "output_dir"
@@ -73,13 +73,13 @@ def _run_shard(
     config_path: str,
     sim_url: str | None,
 ) -> dict[str, Any] | State:
-    spec = pipeline.stage(stage)
+    spec = registry.stage(stage)
     config = load_config(config_path)
     store = BuildStore(output_dir, build_id)
 
     def work() -> tuple[list[Row], dict[str, Any]]:
         rows: list[Any] = [
-            store.read_shard(up, shard, pipeline.stage(up).row_type) for up in spec.upstream
+            store.read_shard(up, shard, registry.stage(up).row_type) for up in spec.upstream
         ]
         rows += [
             i.read(store.read_table(f"{i.name}.parquet", i.schema), shard)
@@ -126,7 +126,7 @@ def build_input_task(
 ) -> dict[str, Any]:
     """Compute a build-wide input over all shards of the stage it reads (inputs: shard ->
     fingerprint; earlier: earlier build shard URL -> fingerprint); write it; return its entry."""
-    spec = next(i for i in pipeline.stage(stage).build_inputs if i.name == name)
+    spec = next(i for i in registry.stage(stage).build_inputs if i.name == name)
     config = load_config(config_path)
     store = BuildStore(output_dir, build_id)
     shards = [store.files.url(store.shard_path(spec.reads, i)) for i in range(len(inputs))]

@@ -26,10 +26,10 @@ for key in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"):  # no test may reach a real 
 from raspberry_sim.config import SimConfig  # noqa: E402
 from raspberry_sim.process import running_sim  # noqa: E402
 
-from raspberry.config import BuildConfig, load_config  # noqa: E402
-from raspberry.questions.config import ReasoningGymTask  # noqa: E402
-from raspberry.questions.reasoning_gym_source import to_question  # noqa: E402
 from raspberry.records import Lineage, Question  # noqa: E402
+from raspberry.stages.candidates.config import ReasoningGymTask  # noqa: E402
+from raspberry.stages.candidates.reasoning_gym_source import to_question  # noqa: E402
+from raspberry.stages.config import BuildConfig, load_config  # noqa: E402
 from raspberry.store import BuildStore  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,10 +121,11 @@ def run_stage(name: str, config: BuildConfig, sim_url: str | None, *inputs: Any,
     """One shard of a registered stage, computed as its task computes it (without Prefect)."""
     import asyncio
 
-    from raspberry import pipeline
+    from raspberry.stages import registry
+    from raspberry.stages.spec import ShardContext
 
-    spec = pipeline.stage(name)
-    ctx = pipeline.ShardContext(config, sim_url, build_id, shard, spec.key(config))
+    spec = registry.stage(name)
+    ctx = ShardContext(config, sim_url, build_id, shard, spec.key(config))
     return asyncio.run(spec.run(ctx, *inputs))
 
 

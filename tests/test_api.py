@@ -15,7 +15,7 @@ def test_the_python_api_builds_inspects_exports_and_reloads(tmp_path, prefect_ap
     config = write_config(tmp_path, config_dict(tmp_path, per_task=2, shards=1))
     script = textwrap.dedent(f"""
         import json, os, raspberry
-        from raspberry.config import load_config
+        from raspberry.stages.config import load_config
 
         build = raspberry.build({str(config)!r}, build_id="api")
         sft = build.stage("sft")

@@ -93,15 +93,15 @@ def test_bad_schedule(tmp_path, schedule, words):
 
 def _recorded_build(tmp_path, build_id: str = "b1") -> tuple[str, str]:
     """A build whose manifest records one run of the config (as `raspberry build` leaves it)."""
-    from raspberry import pipeline
-    from raspberry.config import load_config
+    from raspberry.stages import registry
+    from raspberry.stages.config import load_config
     from raspberry.store import BuildStore
 
     config_path = write_config(tmp_path, config_dict(tmp_path))
     config, out = load_config(config_path), str(tmp_path / "builds")
     store = BuildStore(out, build_id)
-    store.init(pipeline.stage_keys(config, pipeline.names()))
-    run = {"config_path": str(config_path), "selected": pipeline.names(), "output_dir": out}
+    store.init(registry.stage_keys(config, registry.names()))
+    run = {"config_path": str(config_path), "selected": registry.names(), "output_dir": out}
     store.record_run({**run, "started_at": 1.0, "state": "failed", "stages": {}})
     return str(config_path), out
 

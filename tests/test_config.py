@@ -3,9 +3,9 @@ from pathlib import Path
 import pytest
 from conftest import config_dict, write_config
 
-from raspberry.config import load_config
 from raspberry.errors import ConfigError
 from raspberry.llm.config import resolve_api_key
+from raspberry.stages.config import load_config
 
 
 def _error(tmp_path: Path, data: dict | str) -> str:
@@ -68,14 +68,14 @@ def test_role_pointing_at_unknown_provider(tmp_path):
 
 def test_missing_role_used_by_build(tmp_path):
     """The roles a build needs come from its stages: preflight names the missing one."""
-    from raspberry import pipeline
     from raspberry.preflight import preflight
+    from raspberry.stages import registry
 
     data = config_dict(tmp_path)
     del data["models"]["rewriter"]
     config = load_config(write_config(tmp_path, data, "c.yaml"))
     with pytest.raises(ConfigError, match=r"roles \['rewriter'\] are used by the build"):
-        preflight(config, pipeline.names(), str(tmp_path / "out"))
+        preflight(config, registry.names(), str(tmp_path / "out"))
 
 
 def test_api_key_in_yaml_is_refused_as_a_secret(tmp_path):
@@ -107,13 +107,13 @@ def test_api_key_from_environment_only(tmp_path, monkeypatch):
 
 
 def test_stage_key_follows_its_section_only(tmp_path):
-    from raspberry import pipeline
+    from raspberry.stages import registry
 
     base = config_dict(tmp_path)
     a = load_config(write_config(tmp_path, base, "a.yaml"))
     base["sft"] = {"max_rewrite_attempts": 5}
     b = load_config(write_config(tmp_path, base, "b.yaml"))
-    dialogues, sft = pipeline.stage("dialogues"), pipeline.stage("sft")
+    dialogues, sft = registry.stage("dialogues"), registry.stage("sft")
     assert dialogues.key(a) == dialogues.key(b)
     assert sft.key(a) != sft.key(b)
 
@@ -133,7 +133,7 @@ def test_a_config_is_parsed_once_per_process_while_it_is_unchanged(tmp_path, mon
 
     import yaml
 
-    from raspberry import config as config_module
+    from raspberry.stages import config as config_module
 
     parses = []
     real = yaml.load
@@ -149,17 +149,17 @@ def test_a_config_is_parsed_once_per_process_while_it_is_unchanged(tmp_path, mon
 
 
 def test_every_paid_model_needs_a_price_and_zero_marks_one_free(tmp_path):
-    from raspberry import pipeline
     from raspberry.preflight import check_prices
+    from raspberry.stages import registry
 
     data = config_dict(tmp_path)
     data["providers"]["vllm"] = {"kind": "openai_compatible", "base_url": "http://127.0.0.1:9/v1"}
     data["models"]["rewriter"] = {"provider": "vllm", "model": "my-rewriter"}
     config = load_config(write_config(tmp_path, data))
     with pytest.raises(ConfigError, match="models.rewriter: model 'my-rewriter' has no price"):
-        check_prices(config, pipeline.names())
+        check_prices(config, registry.names())
     check_prices(config, ["candidates", "questions"])  # stages that do not ask the rewriter
     data["prices"] = {"my-rewriter": 0}
     config = load_config(write_config(tmp_path, data))
-    check_prices(config, pipeline.names())
+    check_prices(config, registry.names())
     assert config.prices["my-rewriter"].output_per_mtok == 0

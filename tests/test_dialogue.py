@@ -3,9 +3,9 @@ import asyncio
 import pytest
 from conftest import rg_questions as _questions
 
-from raspberry.dialogue import leaks_answer, run_dialogues
 from raspberry.llm import Gateway
-from raspberry.pipeline.dialogues import dialogue_prompts
+from raspberry.stages.dialogues.loop import leaks_answer, run_dialogues
+from raspberry.stages.dialogues.stage import dialogue_prompts
 
 
 def run_dialogues_now(config, sim_url, questions):
@@ -137,7 +137,7 @@ def test_questions_without_a_verifier_use_the_llm_critic(make_config, sim_url):
 
 def test_500_questions_x2_histogram_matches_the_simulated_rates(make_config, sim_url):
     """The session simulator: first attempt wrong 40%, a later one 20%, max 4 turns."""
-    from raspberry.pipeline.dialogues import dialogue_report
+    from raspberry.stages.dialogues.stage import dialogue_report
 
     config = make_config(dialogues={"samples_per_question": 2, "max_turns": 4})
     questions = [

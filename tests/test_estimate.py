@@ -11,10 +11,6 @@ from raspberry_sim.config import SimConfig
 from raspberry_sim.process import running_sim
 from raspberry_sim.roles import Behaviour
 
-from raspberry.config import load_config
-from raspberry.estimate.config import EstimateConfig
-from raspberry.estimate.model import PromptCache, turn_odds
-from raspberry.estimate.pilot import _turn_rates
 from raspberry.llm.providers import (
     anthropic_body,
     anthropic_completion,
@@ -23,6 +19,9 @@ from raspberry.llm.providers import (
 )
 from raspberry.llm.types import Request
 from raspberry.pipeline.estimate import estimate
+from raspberry.pipeline.pilot import _turn_rates
+from raspberry.stages.config import EstimateConfig, load_config
+from raspberry.stages.estimate import PromptCache, turn_odds
 
 PRICES = {
     "sim-teacher": {"input_per_mtok": 3.0, "output_per_mtok": 15.0},
@@ -58,7 +57,7 @@ def test_counts_follow_the_config_and_the_turn_odds(tmp_path):
 
 
 def _point(est):
-    from raspberry.estimate.model import cases
+    from raspberry.stages.estimate import cases
 
     return cases(est)["point"]
 
@@ -183,7 +182,7 @@ def test_the_demo_config_estimates_with_its_pilots_figures():
 def test_every_stage_estimates_every_role_it_asks(tmp_path):
     """The estimate of a stage comes from the stage (`Stage.estimate`): a role a stage asks that
     its hook leaves out would be estimated at $0 without a word. Here every role is in use."""
-    from raspberry import pipeline
+    from raspberry.stages import registry
 
     bench = tmp_path / "bench.jsonl"
     bench.write_text('{"question": "What is 2 + 2?", "answer": "4"}\n')
@@ -204,7 +203,7 @@ def test_every_stage_estimates_every_role_it_asks(tmp_path):
     data["verdicts"] = {"second_judge": True}
     config = load_config(write_config(tmp_path, data))
     stages = estimate(config)["stages"]
-    for spec in pipeline.stages():
+    for spec in registry.stages():
         asked = set(spec.roles(config))
         assert asked, f"{spec.name} asks no role in this config: the test does not cover it"
         estimated = {role for role, r in stages[spec.name]["roles"].items() if r["requests"] > 0}

@@ -4,11 +4,11 @@ import os
 import pytest
 
 from raspberry.records import Dialogue, Lineage, Question, SftRow, Turn, Verdict
-from raspberry.sft.card import Made
-from raspberry.sft.config import ExportConfig
-from raspberry.sft.export import BuildRows, export_rows, mix, splits
-from raspberry.sft.formats import prompt_response, trl_prompt_completion
-from raspberry.sft.openai_checks import check_lines, count_tokens, format_errors
+from raspberry.stages.sft.card import Made
+from raspberry.stages.sft.config import ExportConfig
+from raspberry.stages.sft.export import BuildRows, export_rows, mix, splits
+from raspberry.stages.sft.formats import prompt_response, trl_prompt_completion
+from raspberry.stages.sft.openai_checks import check_lines, count_tokens, format_errors
 from raspberry.storage import Folder
 
 
@@ -166,8 +166,8 @@ def _question(i: int, verification: str) -> Question:
 
 
 def test_every_correction_and_every_rejected_sample_makes_a_checked_pair():
-    from raspberry.sft.config import PreferenceConfig
-    from raspberry.sft.preferences import preference_pairs
+    from raspberry.stages.sft.config import PreferenceConfig
+    from raspberry.stages.sft.preferences import preference_pairs
 
     exact = lambda i: json.dumps({"kind": "exact", "reference": str(i)})  # noqa: E731
     questions = [_question(1, exact(1)), _question(2, exact(2)), _question(3, exact(3)),

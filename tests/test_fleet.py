@@ -10,10 +10,10 @@ from conftest import config_dict, run_cli, write_config
 from raspberry_sim.config import SimConfig
 from raspberry_sim.process import running_sim
 
-from raspberry.config import load_config
 from raspberry.llm import Gateway
 from raspberry.llm.fleet import Fleet
 from raspberry.llm.shared_limits import limits_for
+from raspberry.stages.config import load_config
 
 
 def _dead_url() -> str:

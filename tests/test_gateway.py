@@ -131,8 +131,8 @@ def test_changed_base_url_misses_the_cache(tmp_path, make_config, sim_url):
 
 
 def test_reordered_input_rows_hit_the_cache(make_config, sim_url):
-    from raspberry.dialogue import run_dialogues
-    from raspberry.pipeline.dialogues import dialogue_prompts
+    from raspberry.stages.dialogues.loop import run_dialogues
+    from raspberry.stages.dialogues.stage import dialogue_prompts
     from tests.conftest import rg_questions
 
     config = make_config()

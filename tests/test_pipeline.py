@@ -7,9 +7,9 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import config_dict, write_config
 
-from raspberry import pipeline
-from raspberry.pipeline import ShardContext, Stage
 from raspberry.records import Lineage, Row, SftRow, schema
+from raspberry.stages import registry
+from raspberry.stages.spec import ShardContext, Stage
 
 
 class Tagged(Row):
@@ -45,7 +45,7 @@ def test_the_schema_is_derived_from_the_row_type():
 
 def test_a_stage_must_come_after_what_it_reads():
     with pytest.raises(ValueError, match="not registered before it"):
-        pipeline.register(
+        registry.register(
             Stage(
                 name="orphan",
                 row_type=Tagged,
@@ -54,7 +54,7 @@ def test_a_stage_must_come_after_what_it_reads():
                 upstream=("nowhere",),
             )  # fmt: skip
         )
-    assert "orphan" not in pipeline.names()
+    assert "orphan" not in registry.names()
 
 
 def test_a_registered_toy_stage_runs_in_a_build(tmp_path, prefect_api, monkeypatch):
@@ -65,8 +65,8 @@ def test_a_registered_toy_stage_runs_in_a_build(tmp_path, prefect_api, monkeypat
 
     config = write_config(tmp_path, config_dict(tmp_path, per_task=2, shards=2))
     # The registry as it was comes back after the test.
-    monkeypatch.setattr(pipeline, "_REGISTRY", dict(pipeline._REGISTRY))
-    pipeline.register(TOY)
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    registry.register(TOY)
     from raspberry_flows.build import build_dataset
 
     summary = build_dataset(

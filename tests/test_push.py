@@ -15,8 +15,8 @@ from pathlib import Path
 from conftest import run_cli
 from test_export import MADE, _data, _row
 
-from raspberry.sft.config import ExportConfig
-from raspberry.sft.export import export_rows
+from raspberry.stages.sft.config import ExportConfig
+from raspberry.stages.sft.export import export_rows
 from raspberry.store import BuildStore
 
 TOKEN = "hf_test_token_never_written_42"

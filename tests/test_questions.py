@@ -15,16 +15,17 @@ from raspberry_sim.config import settings
 from raspberry_sim.process import running_sim
 from raspberry_sim.solvers import solve
 
-from raspberry import pipeline
-from raspberry.config import BuildConfig
 from raspberry.errors import ConfigError
-from raspberry.questions import files
-from raspberry.questions.config import FiltersConfig, NearDuplicateConfig, QuestionFile
-from raspberry.questions.decontamination import load_benchmarks
-from raspberry.questions.dedup import Doc, find_duplicates
-from raspberry.questions.filters import format_problem
-from raspberry.questions.text import text_key, words
 from raspberry.records import Question
+from raspberry.stages import registry
+from raspberry.stages.candidates import files
+from raspberry.stages.candidates.config import FiltersConfig, NearDuplicateConfig, QuestionFile
+from raspberry.stages.candidates.decontamination import load_benchmarks
+from raspberry.stages.candidates.filters import format_problem
+from raspberry.stages.candidates.text import text_key, words
+from raspberry.stages.config import BuildConfig
+from raspberry.stages.questions.dedup import Doc, find_duplicates
+from raspberry.stages.spec import BuildContext
 from raspberry.store import BuildStore
 from raspberry.verify.constraints import broken_rules
 
@@ -56,9 +57,9 @@ def run_questions(config: BuildConfig, sim_url: str | None, out: Path, build_id:
         for other in config.questions.filters.near_duplicates.earlier_builds
         for url in BuildStore(out, other).shard_urls("questions")
     ]
-    spec = pipeline.stage("questions").build_inputs[0]
+    spec = registry.stage("questions").build_inputs[0]
     found = spec.compute(
-        pipeline.BuildContext(config, sim_url, build_id), store.shard_urls("candidates"), earlier
+        BuildContext(config, sim_url, build_id), store.shard_urls("candidates"), earlier
     )
     table = pa.Table.from_pylist(found, schema=spec.schema)
     rows, stats = [], []
@@ -445,8 +446,8 @@ def test_written_evolved_confirmed_and_graded_questions(tmp_path):
     ],
 )
 def test_an_evolution_that_adds_no_constraint_step_or_condition_is_trivial(evolved, trivial):
-    from raspberry.questions.evolution import failure
-    from raspberry.questions.writer import WrittenQuestion
+    from raspberry.stages.candidates.evolution import failure
+    from raspberry.stages.candidates.writer import WrittenQuestion
 
     parent = stored_question().model_copy(
         update={"prompt": "Ann has 5 apples and gives 2 to Bo. How many apples does Ann have?"}
@@ -522,8 +523,8 @@ def test_reworded_duplicates_and_reworded_benchmark_questions_are_caught(tmp_pat
 def test_the_same_words_with_another_answer_are_another_problem():
     """Procedural items with their numbers swapped, and prose with the same words but another
     answer, are kept; a reworded prose question with the same answer is not."""
-    from raspberry.questions.config import NearDuplicateConfig
-    from raspberry.questions.dedup import Doc, find_duplicates
+    from raspberry.stages.candidates.config import NearDuplicateConfig
+    from raspberry.stages.questions.dedup import Doc, find_duplicates
 
     texts = [
         ("Calculate 5 - 3.", "2", False),
@@ -559,7 +560,7 @@ def test_the_same_words_with_another_answer_are_another_problem():
     ],
 )
 def test_number_words_are_read_as_digits(text, read):
-    from raspberry.questions.semantic import tokens
+    from raspberry.stages.candidates.semantic import tokens
 
     assert tokens(text) == read
 
@@ -568,7 +569,7 @@ def test_the_difficulty_band_keeps_what_the_student_can_learn(tmp_path):
     """Issue 32: the student's pass rate per question, a histogram per source in the report,
     too-easy questions dropped, and (drop_unsolvable) a question neither the student nor the
     teacher ever solves dropped before any dialogue is paid for."""
-    from raspberry.pipeline.questions import charts
+    from raspberry.stages.questions.stage import charts
 
     questions = {
         "seed": 4,

@@ -3,11 +3,11 @@ import asyncio
 from conftest import rg_questions
 from test_dialogue import run_dialogues_now
 
-from raspberry import pipeline
 from raspberry.llm import Gateway
 from raspberry.records import Dialogue, Lineage, Turn
-from raspberry.sft.checks import check_rewrite
-from raspberry.sft.rewrite import run_sft
+from raspberry.stages import registry
+from raspberry.stages.sft.checks import check_rewrite
+from raspberry.stages.sft.rewrite import run_sft
 
 QUESTION = rg_questions("chain_sum", 1, seed=21)[0]
 RIGHT = QUESTION.reference_answer
@@ -72,7 +72,7 @@ def test_each_check_names_its_failure():
 
 
 def _sft(config, sim_url, dialogues, questions):
-    prompt = pipeline.stage("sft").load_prompts(config)["rewriter_prompt"]
+    prompt = registry.stage("sft").load_prompts(config)["rewriter_prompt"]
 
     async def go():
         async with Gateway(config.llm, sim_url) as gw:

@@ -138,7 +138,7 @@ def test_a_key_held_by_a_living_call_is_awaited_and_a_dead_one_s_taken_over(stat
 
 
 def _ask(state: str, url: str, start_at: float, out: multiprocessing.Queue) -> None:
-    from raspberry.config import load_config
+    from raspberry.stages.config import load_config
 
     config = load_config(Path(state).parent / "build.yaml") if "://" not in state else None
     assert config is not None

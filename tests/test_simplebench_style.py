@@ -13,10 +13,10 @@ import pytest
 from conftest import run_stage
 from test_questions import build_config
 
-from raspberry.questions import simplebench_style
-from raspberry.questions.config import QuestionsConfig, TaxonomyConfig
-from raspberry.questions.simplebench_style import arithmetic, physical, tracking
-from raspberry.questions.simplebench_style.registry import GENERATORS, register
+from raspberry.stages.candidates import simplebench_style
+from raspberry.stages.candidates.config import QuestionsConfig, TaxonomyConfig
+from raspberry.stages.candidates.simplebench_style import arithmetic, physical, tracking
+from raspberry.stages.candidates.simplebench_style.registry import GENERATORS, register
 from raspberry.verify import check
 
 

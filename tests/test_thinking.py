@@ -9,9 +9,9 @@ from conftest import config_dict, rg_questions, run_cli, run_stage, write_config
 from raspberry_sim.config import SimConfig
 from raspberry_sim.process import running_sim
 
-from raspberry.config import load_config
 from raspberry.llm import Gateway
-from raspberry.sft.rewrite import conversation_text
+from raspberry.stages.config import load_config
+from raspberry.stages.sft.rewrite import conversation_text
 
 MSG = [{"role": "user", "content": "What is 12 + 30? Think it through."}]
 
@@ -108,7 +108,7 @@ def test_dialogues_keep_the_thinking_and_the_rewriter_and_export_get_it(tmp_path
     one_turn = [r for r in rows if not r.rewritten]
     assert one_turn and all(r.thinking for r in one_turn)
 
-    from raspberry.sft.formats import completion, prompt_response
+    from raspberry.stages.sft.formats import completion, prompt_response
 
     wrapped = completion(one_turn[0], "think")
     assert wrapped.startswith("<think>\n" + one_turn[0].thinking.strip())

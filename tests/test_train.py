@@ -86,8 +86,8 @@ def test_the_trained_model_answers_through_the_local_provider(built):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from raspberry.config import load_config
     from raspberry.llm import Gateway
+    from raspberry.stages.config import load_config
 
     tmp, out, _, data = built
     merged = out / "b" / "train" / "sft" / "merged"

@@ -79,7 +79,7 @@ def test_list_verifier(answer, spec, passed):
 
 
 def test_list_answers_from_files_and_writers_get_a_list_spec():
-    from raspberry.questions.answers import spec_for, spec_problem
+    from raspberry.stages.candidates.answers import spec_for, spec_problem
 
     spec = spec_for("unordered_list", " paris, rome and oslo ")
     assert spec == {"kind": "list", "reference": "paris, rome and oslo", "ordered": False}

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from raspberry.config import BuildConfig
-from raspberry.estimate.config import EstimateConfig
-from raspberry.estimate.model import Assumptions, Line, Questions, cases, context, questions_of
-from raspberry.pipeline import names, stages
+from raspberry.stages.config import BuildConfig, EstimateConfig
+from raspberry.stages.estimate import Assumptions, Line, Questions, cases, context, questions_of
+from raspberry.stages.registry import names, stages
 
 FIGURES = ("requests", "tokens_in", "tokens_cache_read", "tokens_cache_write", "tokens_out")
 MONEY = ("cost_usd", "low_usd", "high_usd")

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from raspberry.config import BuildConfig
-from raspberry.pipeline.spec import BuildInput, Stage
+from raspberry.stages.config import BuildConfig
+from raspberry.stages.spec import BuildInput, Stage
 from raspberry.storage import Folder
 from raspberry.store import BuildStore, shard_name
 

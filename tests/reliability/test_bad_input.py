@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT, config_dict, run_cli, stored_question, write_config
 
-from raspberry.sft.config import ExportConfig
+from raspberry.stages.sft.config import ExportConfig
 from raspberry.store import BuildStore
 
 Case = Callable[[Path, dict], list[str]]  # (tmp_path, config data) -> CLI arguments

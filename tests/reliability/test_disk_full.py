@@ -11,7 +11,7 @@ import subprocess
 import pytest
 from conftest import config_dict, run_cli, write_config
 
-from raspberry import pipeline
+from raspberry.stages import registry
 from raspberry.store import BuildStore
 
 
@@ -47,7 +47,7 @@ def test_full_disk_is_one_line_exit_3_and_a_rerun_completes(tmp_path, prefect_ap
     assert done  # some work was done before the disk filled, and it is intact
     for stage, entry in done:
         assert store.files.fingerprint(entry["path"]) == entry["fingerprint"]
-        assert store.read_columns(entry["path"], pipeline.stage(stage).row_type)  # and it reads
+        assert store.read_columns(entry["path"], registry.stage(stage).row_type)  # and it reads
 
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
     again = run_cli("build", "--config", str(config), "--build-id", "full", "--json")

@@ -17,7 +17,7 @@ from raspberry_sim.config import SimConfig
 from raspberry_sim.process import running_sim
 from test_resume import _cached
 
-from raspberry import pipeline
+from raspberry.stages import registry
 
 # The stage a kill lands in: the model only that stage asks, and how many answers to wait for.
 KILL_POINTS = {
@@ -78,7 +78,7 @@ def test_kill_during_a_stage_then_resume(tmp_path, prefect_api, stage):
         done = run_cli(*_args(clean, "clean"), env=env)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     out = tmp_path / "builds"
-    for name in pipeline.names():
+    for name in registry.names():
         assert _rows(out, "killed", name) == _rows(out, "clean", name), name
     assert (out / "killed" / "duplicates.parquet").read_bytes() == (
         out / "clean" / "duplicates.parquet"

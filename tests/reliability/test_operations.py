@@ -29,8 +29,8 @@ from conftest import ROOT, config_dict, run_cli, write_config
 from raspberry_sim.config import SimConfig
 from raspberry_sim.process import running_sim
 
-from raspberry.config import load_config
-from raspberry.questions import reasoning_gym_source
+from raspberry.stages.candidates import reasoning_gym_source
+from raspberry.stages.config import load_config
 from raspberry.store import BuildStore
 
 BIN = Path(sys.executable).parent

@@ -52,8 +52,8 @@ def test_a_failing_request_fails_its_row_not_its_shard(tmp_path, prefect_api):
     from raspberry_sim.config import SimConfig
     from raspberry_sim.process import running_sim
 
-    from raspberry.config import load_config
-    from raspberry.questions import reasoning_gym_source
+    from raspberry.stages.candidates import reasoning_gym_source
+    from raspberry.stages.config import load_config
 
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -382,11 +382,11 @@ def test_a_benchmark_file_is_in_the_key_of_the_stage_that_reads_it(tmp_path, mak
     config = make_config(questions={"seed": 1, "shards": 1, "reasoning_gym": [
         {"task": "chain_sum", "count": 2}], "filters": {"decontamination": {
             "benchmarks": [str(bench)]}}})  # fmt: skip
-    from raspberry import pipeline
+    from raspberry.stages import registry
 
-    before = {s: pipeline.stage(s).key(config) for s in pipeline.names()}
+    before = {s: registry.stage(s).key(config) for s in registry.names()}
     bench.write_text(bench.read_text().replace("?", "?!", 1))
-    after = {s: pipeline.stage(s).key(config) for s in pipeline.names()}
+    after = {s: registry.stage(s).key(config) for s in registry.names()}
     assert [s for s in before if before[s] != after[s]] == ["candidates"]
 
 

@@ -1,1 +1,0 @@
-"""SFT: rewrite accepted dialogues into self-correcting monologues, check them, export them."""

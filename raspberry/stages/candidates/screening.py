@@ -1,0 +1,123 @@
+"""The candidates of a shard: every source writes its share (reasoning-gym, the user's files,
+LLM synthesis), format rules and decontamination drop what they must, and evolution deepens a
+share of what is left. Every row stays, a dropped one with its reason."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from raspberry.llm import Gateway
+from raspberry.prompts import Prompt
+from raspberry.records import Question
+from raspberry.stages.candidates import (
+    evolution,
+    files,
+    reasoning_gym_source,
+    simplebench_style,
+    synthesis,
+)
+from raspberry.stages.candidates.config import QuestionsConfig
+from raspberry.stages.candidates.decontamination import (
+    BenchmarkNgrams,
+    load_benchmarks,
+    reworded_by_embedding,
+)
+from raspberry.stages.candidates.filters import format_problem
+from raspberry.stages.candidates.semantic import answer_of
+
+MAX_REPORTED = 100  # malformed file rows listed in a shard's report; all are counted
+
+
+def validate(cfg: QuestionsConfig, folder: Path) -> None:
+    """Fail fast, before any shard runs, on a bad task, question file or benchmark file.
+    folder: where relative paths start (the config's)."""
+    reasoning_gym_source.validate(cfg)
+    files.validate(cfg, folder)
+    benchmarks(cfg, folder)
+
+
+def benchmarks(cfg: QuestionsConfig, folder: Path) -> BenchmarkNgrams:
+    d = cfg.filters.decontamination
+    paths = [(folder / p).resolve() for p in d.benchmarks]
+    return load_benchmarks(paths, d.ngram, d.semantic_overlap)
+
+
+def _prose(q: Question) -> tuple[str, bool]:
+    """(what a rewording must share, whether it is free text compared as a problem)."""
+    answer, free_text = answer_of(q.reference_answer, q.verification)
+    return answer, free_text and q.source != reasoning_gym_source.SOURCE
+
+
+async def _screen(
+    gw: Gateway, rows: list[Question], cfg: QuestionsConfig, index: BenchmarkNgrams
+) -> list[Question]:
+    """Format rules, then decontamination, on the rows still kept; with an embedder role, the
+    prose left is also compared with the benchmark questions by embedding."""
+    out = []
+    for q in rows:
+        if q.kept:
+            problem = format_problem(q.prompt, cfg.filters)
+            answer, prose = _prose(q)
+            if problem is None and (hit := index.hit(q.prompt, answer, prose)):
+                problem = ("contaminated", hit)
+            if problem:
+                q = q.model_copy(update={"drop_reason": problem[0], "drop_detail": problem[1]})
+        out.append(q)
+    if not gw.has_role("embedder"):
+        return out
+    prose = [i for i, q in enumerate(out) if q.kept and _prose(q)[1]]
+    hits = await reworded_by_embedding(
+        lambda texts: gw.embed("embedder", texts),
+        index,
+        [(out[i].prompt, _prose(out[i])[0]) for i in prose],
+        cfg.filters.decontamination.embedding_similarity,
+    )
+    for i, hit in zip(prose, hits, strict=True):
+        if hit:
+            out[i] = out[i].model_copy(update={"drop_reason": "contaminated", "drop_detail": hit})
+    return out
+
+
+async def candidates(
+    gw: Gateway,
+    cfg: QuestionsConfig,
+    folder: Path,
+    prompts: dict[str, Prompt],
+    config_hash: str,
+    shard: int,
+) -> tuple[list[Question], dict[str, Any]]:
+    """This shard's candidate rows (kept and dropped), and its report."""
+    index = benchmarks(cfg, folder)
+    from_files, malformed = files.generate(cfg, folder, config_hash, shard)
+    rows = reasoning_gym_source.generate(cfg, config_hash, shard) + from_files
+    rows += simplebench_style.generate(cfg, config_hash, shard)
+    if cfg.synthesis:
+        rows += await synthesis.generate(
+            gw, cfg, prompts["question_writer_prompt"], config_hash, shard
+        )
+    rows = await _screen(gw, rows, cfg, index)
+    if cfg.evolution:
+        evolved = await evolution.evolve(gw, cfg, prompts["evolver_prompt"], rows)
+        rows += await _screen(gw, evolved, cfg, index)
+    report = {
+        **funnel(rows),
+        "malformed_rows": len(malformed),
+        "malformed": malformed[:MAX_REPORTED],
+    }
+    return rows, report
+
+
+def funnel(rows: list[Question]) -> dict[str, Any]:
+    """Additive counts: rows and kept rows per source, and drops per reason."""
+    by_source: dict[str, dict[str, int]] = {}
+    for q in rows:
+        entry = by_source.setdefault(q.source, {"rows": 0, "kept": 0})
+        entry["rows"] += 1
+        entry["kept"] += q.kept
+    return {
+        "by_source": by_source,
+        "drop_reasons": dict(Counter(q.drop_reason for q in rows if not q.kept)),
+        "kept_by_task": dict(Counter(q.task for q in rows if q.kept)),
+    }

@@ -1,0 +1,97 @@
+"""Questions written by an LLM, one per seeded cell of the taxonomy in the config.
+
+Item j of the source draws its cell (domain, subtopic, persona, style, difficulty) from a random
+generator seeded with (seed, j), and asks the question_writer with sample index j, so the same
+config always asks the same requests (and a rerun finds them in the request cache). Shard s of n
+writes items s, s+n, s+2n, ... The reference answers are confirmed later (see confirm.py).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from raspberry.llm import Gateway
+from raspberry.llm.progress import gather_rows
+from raspberry.prompts import Prompt
+from raspberry.records import Lineage, Question
+from raspberry.stages.candidates.answers import spec_json
+from raspberry.stages.candidates.config import QuestionsConfig, TaxonomyConfig
+from raspberry.stages.candidates.text import question_id
+from raspberry.stages.candidates.writer import WrittenQuestion, write
+
+SOURCE = "synthesis"
+PLACEHOLDERS = {"domain", "subtopic", "persona", "style", "style_description", "difficulty"}
+
+
+@dataclass(frozen=True)
+class Cell:
+    domain: str
+    subtopic: str
+    persona: str
+    style: str
+    difficulty: str
+
+
+def cell_for(taxonomy: TaxonomyConfig, seed: int, item: int) -> Cell:
+    rng = random.Random(f"{seed}/{item}")
+    domain = rng.choice(sorted(taxonomy.domains))
+    return Cell(
+        domain=domain,
+        subtopic=rng.choice(taxonomy.domains[domain]),
+        persona=rng.choice(taxonomy.personas),
+        style=rng.choice(sorted(taxonomy.all_styles())),
+        difficulty=rng.choice(taxonomy.difficulties),
+    )
+
+
+async def _one(
+    gw: Gateway, cfg: QuestionsConfig, prompt: Prompt, item: int, config_hash: str
+) -> Question:
+    synthesis = cfg.synthesis
+    assert synthesis is not None
+    cell = cell_for(synthesis.taxonomy, cfg.seed, item)
+    content = prompt.render(
+        domain=cell.domain,
+        subtopic=cell.subtopic,
+        persona=cell.persona,
+        style=cell.style,
+        style_description=synthesis.taxonomy.all_styles()[cell.style],
+        difficulty=cell.difficulty,
+    )
+    written, reply, attempts = await write(gw, content, prompt.ref, item, synthesis.max_attempts)
+    ok = isinstance(written, WrittenQuestion)
+    # An item the writer never got right is kept as a dropped row, so every item is accounted for.
+    text = written.question.strip() if ok else ""
+    qid = question_id(text) if ok else question_id(f"{SOURCE} item {item}: {reply}")
+    return Question(
+        id=qid,
+        source=SOURCE,
+        task=cell.style,
+        domain=f"{cell.domain}/{cell.subtopic}",
+        style=cell.style,
+        difficulty=cell.difficulty,
+        prompt=text,
+        reference_answer=written.reference_answer.strip() if ok else "",
+        verification=spec_json(written.spec()) if ok else "{}",
+        drop_reason="" if ok else "invalid_writer_output",
+        drop_detail="" if ok else str(written),
+        lineage=Lineage(
+            question_id=qid,
+            config_hash=config_hash,
+            prompts=[prompt.fingerprint],
+            models=[gw.model_ref("question_writer")],
+            steps=[f"write item {item} as {cell.persona!r} in {attempts} attempt(s)"],
+        ),
+    )
+
+
+async def generate(
+    gw: Gateway, cfg: QuestionsConfig, prompt: Prompt, config_hash: str, shard: int
+) -> list[Question]:
+    if cfg.synthesis is None:
+        return []
+    items = range(shard, cfg.synthesis.count, cfg.shards)
+    return await gather_rows(
+        (f"synthesis item {j}", _one(gw, cfg, prompt, j, config_hash)) for j in items
+    )
