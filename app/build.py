@@ -18,12 +18,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from raspberry_app.settings import parse_stages, prefect_env
+from raspberry_app.settings import prefect_env
 
+from raspberry.api import export_build
 from raspberry.build_report import REPORT_NAME
 from raspberry.errors import DiskFull, RaspberryError, StateUnavailable, disk_full
 from raspberry.llm.books import Paid, paid
-from raspberry.report import build_facts
 from raspberry.stages import registry
 from raspberry.stages.config import BuildConfig, load_config
 from raspberry.stages.sft.export import FORMATS
@@ -69,7 +69,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         return cmd_estimate(args)
     if args.pilot is not None:
         raise RaspberryError("--pilot goes with --dry-run: a pilot comes before an estimate")
-    stages = parse_stages(args.stages)
+    stages = registry.selected(args.stages)
     _, _, manifest = new_build(
         args.config,
         args.build_id,
@@ -294,39 +294,6 @@ def _ledger_paid(manifest: dict[str, Any]) -> Paid | None:
         return paid(load_config(config_path).gateway.state(), manifest["build_id"])
     except (RaspberryError, OSError):
         return None
-
-
-def export_build(
-    output_dir: str, build_id: str, out: str | Path, formats: tuple[str, ...] | None = None
-) -> dict[str, Any]:
-    """Write a build's export files again into `out`, with the settings the build recorded
-    (`raspberry export` and `Build.export`); return their paths and the export report."""
-    store = BuildStore(output_dir, build_id)
-    manifest = store.manifest()
-    spec = registry.exporting()
-    if "export" not in manifest:
-        raise RaspberryError(
-            f"build '{build_id}' has no export settings: its {spec.name} stage has not run; "
-            "run `raspberry build` first"
-        )
-    folder = Folder(out)
-    if (local := folder.local_path()) is not None:
-        if local.exists() and not local.is_dir():
-            raise RaspberryError(f"--out {local} is a file; give a folder for the export files")
-        try:
-            local.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RaspberryError(
-                f"--out {local}: cannot make the folder ({exc.strerror})"
-            ) from None
-        if not os.access(local, os.W_OK | os.X_OK):
-            raise RaspberryError(f"--out {local} is not writable; give another folder")
-    shards = manifest["stages"].get(spec.name, {}).values()
-    if not any(entry["state"] == "done" for entry in shards):
-        raise RaspberryError(f"build '{build_id}' has no completed {spec.name} shard to export")
-    return spec.exports.write(  # type: ignore[union-attr]
-        store, manifest["export"], folder, build_facts(manifest), formats or FORMATS
-    )
 
 
 def cmd_export(args: argparse.Namespace) -> int:

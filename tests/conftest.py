@@ -213,3 +213,14 @@ def prefect_api() -> Iterator[str]:
             yield url
         finally:
             os.environ.pop("PREFECT_API_URL", None)
+
+
+def source_rows(source, questions, shard: int, folder=ROOT) -> tuple[list, list[str]]:
+    """One shard of one question source (its `Source`), as the candidates stage runs it: its
+    rows and the malformed input rows it reported."""
+    import asyncio
+
+    from raspberry.stages.candidates.sources import SourceContext
+
+    ctx = SourceContext(questions, Path(folder), "h", shard, name=source.name)
+    return asyncio.run(source.generate(ctx)), ctx.malformed

@@ -1,12 +1,12 @@
 """The layers hold: the core (raspberry/) imports neither the simulator nor the application
-layer above it (flows/, tasks/), in a function or at the top of a module."""
+layer above it (app/, flows/, tasks/), in a function or at the top of a module."""
 
 import ast
 
 import pytest
 from conftest import ROOT
 
-ABOVE = ("raspberry_sim", "raspberry_flows", "raspberry_tasks", "prefect")
+ABOVE = ("raspberry_sim", "raspberry_app", "raspberry_flows", "raspberry_tasks", "prefect")
 
 
 def _imports(path):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import ROOT, config_dict, run_stage, stored_question
+from conftest import ROOT, config_dict, run_stage, source_rows, stored_question
 from raspberry_sim.config import settings
 from raspberry_sim.process import running_sim
 from raspberry_sim.solvers import solve
@@ -153,7 +153,7 @@ def test_csv_and_parquet_files_with_a_column_mapping(tmp_path):
     mapping = {"prompt": "q", "answer": "a", "domain": "topic"}
     for name, where in (("qs.csv", ":3"), ("qs.parquet", ": row 2")):
         config = build_config(tmp_path, {"files": [{"path": name, "columns": mapping}]})
-        got, malformed = files.generate(config.questions, tmp_path, "h", 0)
+        got, malformed = source_rows(files.SPEC, config.questions, 0, tmp_path)
         assert [q.reference_answer for q in got] == ["Canberra", "8"]
         assert [q.domain for q in got] == ["geo", "bio"]
         assert json.loads(got[0].verification) == {"kind": "exact", "reference": "Canberra"}
@@ -195,7 +195,7 @@ def test_a_verification_column_is_checked_against_its_answer(tmp_path):
     (tmp_path / "q.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
     spec = QuestionFile(path="q.jsonl", columns={"verification": "spec"})
     config = build_config(tmp_path, {"files": [spec.model_dump()]})
-    got, malformed = files.generate(config.questions, tmp_path, "h", 0)
+    got, malformed = source_rows(files.SPEC, config.questions, 0, tmp_path)
     assert [q.reference_answer for q in got] == ["I love tea"]
     assert "fails its own check" in malformed[0] and malformed[0].split(": ")[0].endswith(":2")
     assert "not valid JSON" in malformed[1]

@@ -10,7 +10,7 @@ import random
 import re
 
 import pytest
-from conftest import run_stage
+from conftest import run_stage, source_rows
 from test_questions import build_config
 
 from raspberry.stages.candidates import simplebench_style
@@ -26,12 +26,15 @@ def _options(prompt: str) -> dict[str, str]:
 
 def test_every_kind_has_six_options_one_right_and_the_trap_wrong():
     cfg = QuestionsConfig(seed=3, shards=2, simplebench_style={"count": 40})
-    rows = simplebench_style.generate(cfg, "h", 0) + simplebench_style.generate(cfg, "h", 1)
+    rows = (
+        source_rows(simplebench_style.SPEC, cfg, 0)[0]
+        + source_rows(simplebench_style.SPEC, cfg, 1)[0]
+    )
     assert len(rows) == 40 and len({q.id for q in rows}) == 40
     assert {q.task for q in rows} == set(GENERATORS)
     # Every kind in every shard, the same questions from the same config.
-    assert {q.task for q in simplebench_style.generate(cfg, "h", 1)} == set(GENERATORS)
-    assert [q.prompt for q in simplebench_style.generate(cfg, "h", 0)] == [
+    assert {q.task for q in source_rows(simplebench_style.SPEC, cfg, 1)[0]} == set(GENERATORS)
+    assert [q.prompt for q in source_rows(simplebench_style.SPEC, cfg, 0)[0]] == [
         q.prompt for q in rows[:20]
     ]
     for q in rows:
@@ -67,7 +70,7 @@ def test_a_generator_is_checked_when_registered():
 
 def test_its_questions_are_decontaminated_against_a_simplebench_file(tmp_path):
     cfg = QuestionsConfig(seed=1, shards=1, simplebench_style={"count": 8})
-    leaked = simplebench_style.generate(cfg, "h", 0)[2]
+    leaked = source_rows(simplebench_style.SPEC, cfg, 0)[0][2]
     bench = tmp_path / "simplebench.json"
     item = {"question_id": 7, "prompt": leaked.prompt, "answer": leaked.reference_answer}
     bench.write_text(json.dumps({"eval_data": [item]}))

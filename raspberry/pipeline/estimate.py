@@ -3,10 +3,12 @@ each registered stage's estimate hook, under the point, low and high assumptions
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from raspberry.stages.candidates.screening import questions_of
 from raspberry.stages.config import BuildConfig, EstimateConfig
-from raspberry.stages.estimate import Assumptions, Line, Questions, cases, context, questions_of
+from raspberry.stages.estimate import Assumptions, Line, Questions, cases, context
 from raspberry.stages.registry import names, stages
 
 FIGURES = ("requests", "tokens_in", "tokens_cache_read", "tokens_cache_write", "tokens_out")
@@ -23,7 +25,7 @@ def lines(config: BuildConfig, qs: Questions, a: Assumptions) -> list[Line]:
 def estimate(config: BuildConfig, assumptions: EstimateConfig | None = None) -> dict[str, Any]:
     """Per stage and role: requests, tokens and dollars, with a low-high range; and the totals.
     `assumptions`: a pilot's measurements, in place of the config's `estimate:` section."""
-    qs = questions_of(config)
+    qs = questions_of(config.questions, Path(config.source).parent)
     by_case = {
         name: lines(config, qs, a) for name, a in cases(assumptions or config.estimate).items()
     }

@@ -13,17 +13,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from pathlib import Path
 
-from raspberry.benchmark_files import read_benchmark
 from raspberry.llm.config import SIM_BASE_URL, PriceConfig
 from raspberry.llm.cost import OPENAI_CACHE_STEP, request_cost
 from raspberry.llm.tokens import count_text
 from raspberry.llm.types import STOP, Completion
 from raspberry.prompts import load_prompt
-from raspberry.stages.candidates import files, reasoning_gym_source, simplebench_style
 from raspberry.stages.config import DEFAULT_OUTPUT_TOKENS, BuildConfig, EstimateConfig
-from raspberry.verify import has_verifier
 
 ENCODING = "o200k_base"
 SAMPLE = 200  # questions of each free source whose prompts are counted
@@ -114,29 +110,6 @@ class Questions:
     written: int  # by the question writer
     confirmed_files: int  # file questions whose answers the teacher confirms
     benchmark_items: int  # in the benchmark files decontamination reads
-
-
-def questions_of(config: BuildConfig) -> Questions:
-    """The free sources' questions, made as the build makes them (no request needed)."""
-    q = config.questions
-    folder = Path(config.source).parent
-    made = []
-    for shard in range(q.shards):
-        made += reasoning_gym_source.generate(q, "estimate", shard)
-        made += files.generate(q, folder, "estimate", shard)[0]
-        made += simplebench_style.generate(q, "estimate", shard)
-    sample = made[:: max(1, len(made) // SAMPLE)] if made else []
-    mean = sum(count(x.prompt) for x in sample) / len(sample) if sample else 0.0
-    return Questions(
-        free=len(made),
-        free_tokens=mean,
-        free_unverified=sum(not has_verifier(x.verification) for x in made),
-        written=q.synthesis.count if q.synthesis else 0,
-        confirmed_files=sum(files.needs_confirmation(q, x) for x in made),
-        benchmark_items=sum(
-            len(read_benchmark(folder / p)) for p in q.filters.decontamination.benchmarks
-        ),
-    )
 
 
 def _prompt_tokens(config: BuildConfig, name: str) -> int:

@@ -50,6 +50,19 @@ def stage(name: str) -> Stage:
         raise RaspberryError(f"unknown stage {name!r}; the stages are {names()}") from None
 
 
+def selected(text: str | None) -> list[str]:
+    """The stages a comma-separated list names (--stages), in its order; all when empty."""
+    if not text:
+        return names()
+    stages = [s.strip() for s in text.split(",") if s.strip()]
+    if not stages:
+        raise RaspberryError(f"--stages {text!r} names no stage; choose from {names()}")
+    unknown = [s for s in stages if s not in names()]
+    if unknown:
+        raise RaspberryError(f"unknown stage(s) {unknown} in --stages; choose from {names()}")
+    return stages
+
+
 def stage_keys(config: BuildConfig, selected: list[str]) -> dict[str, str]:
     return {name: stage(name).key(config) for name in selected}
 

@@ -21,6 +21,10 @@ A spec is a JSON object with a `kind` and that kind's parameters:
   in two sandboxes and only plain values pass between them (verify/sandbox.py; limits optional).
 - {"kind": "judge"}: no programmatic check; an LLM compares the answer with the reference.
 
+Each kind is a `Verifier` in one registry, checked when registered, that also names the answer
+types making its specs; your own kind registers through `raspberry.register_verifier` or a
+`raspberry.verifiers` entry point.
+
 docs/verification.md is the public description of this contract.
 """
 
@@ -31,13 +35,15 @@ import json
 import math
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cache
+from importlib.metadata import entry_points
 from typing import Any
 
 from pydantic import BaseModel
 
-from raspberry.verify.constraints import broken_rules
+from raspberry.verify.constraints import RULES, broken_rules
 from raspberry.verify.extract import extract_final_answer
 from raspberry.verify.lists import compare_lists, list_items
 from raspberry.verify.math import MATH
@@ -179,16 +185,116 @@ def _code(spec: dict[str, Any], text: str) -> CheckResult:
     return CheckResult(passed=False, reason=f"the tests fail: {run.reason}{bounded}")
 
 
-VERIFIERS: dict[str, Callable[[dict[str, Any], str], CheckResult]] = {
-    "reasoning_gym": _reasoning_gym,
-    "mcq": _mcq,
-    "exact": _exact,
-    "numeric": _numeric,
-    "math": _math,
-    "list": _list,
-    "constraint": _constraint,
-    "code": _code,
-}
+def _constraint_problem(spec: dict[str, Any]) -> str | None:
+    rules = spec.get("rules")
+    if not isinstance(rules, list) or not rules:
+        return "a constraint question needs a non-empty list of rules"
+    unknown = [
+        r.get("rule") for r in rules if not isinstance(r, dict) or r.get("rule") not in RULES
+    ]
+    return f"unknown constraint rules {unknown}; known: {sorted(RULES)}" if unknown else None
+
+
+def _code_problem(spec: dict[str, Any]) -> str | None:
+    if not isinstance(spec.get("tests"), str) or not spec["tests"].strip():
+        return 'a code question needs its tests as Python source in "tests"'
+    try:
+        limits_of(spec.get("limits", {}))
+    except ValueError as exc:
+        return f"bad code limits: {exc}"
+    return None
+
+
+# (reference answer, the question writer's rules) -> the verification spec of an answer type.
+SpecMaker = Callable[[str, list[dict[str, Any]]], dict[str, Any]]
+
+
+def _with_reference(kind: str) -> SpecMaker:
+    return lambda reference, rules: {"kind": kind, "reference": reference.strip()}
+
+
+@dataclass(frozen=True)
+class Verifier:
+    """A kind of verification spec: how an answer is checked against it, and the answer types
+    (a question file's `answer_type`, the question writer's) that make such a spec."""
+
+    kind: str
+    check: Callable[[dict[str, Any], str], CheckResult]  # (spec, response) -> passed and why
+    answer_types: dict[str, SpecMaker] = field(default_factory=dict)
+    # What a spec of this kind lacks, checked before any answer is (None: nothing).
+    problem: Callable[[dict[str, Any]], str | None] = lambda spec: None
+    # Whether a question's reference answer must pass its own spec (not when the reference is
+    # no answer in the spec's terms, as a code question's tests are not).
+    self_checked: bool = True
+    slow: bool = False  # may take seconds (a worker process, the sandbox): run off the loop
+
+
+_REGISTRY: dict[str, Verifier] = {}
+_entry_points_loaded = False
+ENTRY_POINTS = "raspberry.verifiers"
+JUDGED = "judge"  # the answer type and kind of a question only the judge can check
+
+
+def register_verifier(verifier: Verifier) -> Verifier:
+    """Add a kind; what it declares is checked here, not when the first answer comes."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", verifier.kind) or verifier.kind == JUDGED:
+        raise ValueError(f"verifier kind {verifier.kind!r}: lower case letters, digits and _")
+    if verifier.kind in _REGISTRY and _REGISTRY[verifier.kind] is not verifier:
+        raise ValueError(f"a verifier of kind {verifier.kind!r} is already registered")
+    taken = {JUDGED} | {t for v in _REGISTRY.values() if v is not verifier for t in v.answer_types}
+    if clash := sorted(taken & set(verifier.answer_types)):
+        raise ValueError(f"verifier {verifier.kind!r}: answer types {clash} are taken")
+    _REGISTRY[verifier.kind] = verifier
+    return verifier
+
+
+def verifiers() -> dict[str, Verifier]:
+    """Every kind: the built-in ones, those registered in this process, and those of the
+    installed packages' `raspberry.verifiers` entry points (loaded once)."""
+    global _entry_points_loaded
+    if not _entry_points_loaded:
+        _entry_points_loaded = True
+        for point in entry_points(group=ENTRY_POINTS):
+            register_verifier(point.load())
+    return _REGISTRY
+
+
+def answer_types() -> dict[str, SpecMaker]:
+    """Every answer type a question may name, with the spec it makes."""
+    return {t: make for v in verifiers().values() for t, make in v.answer_types.items()}
+
+
+for _builtin in (
+    Verifier("reasoning_gym", _reasoning_gym, self_checked=False),
+    Verifier(
+        "mcq",
+        _mcq,
+        {"mcq": lambda ref, rules: {"kind": "mcq", "reference": ref.strip().strip("()").upper()}},
+    ),
+    Verifier("exact", _exact, {"exact": _with_reference("exact")}),
+    Verifier("numeric", _numeric, {"numeric": _with_reference("numeric")}),
+    Verifier("math", _math, {"math": _with_reference("math")}, slow=True),
+    Verifier(
+        "list",
+        _list,
+        {
+            kind: lambda ref, rules, ordered=(kind == "list"): {
+                "kind": "list",
+                "reference": ref.strip(),
+                "ordered": ordered,
+            }
+            for kind in ("list", "unordered_list")
+        },
+    ),  # fmt: skip
+    Verifier(
+        "constraint",
+        _constraint,
+        {"constraint": lambda ref, rules: {"kind": "constraint", "rules": rules}},
+        problem=_constraint_problem,
+    ),
+    Verifier("code", _code, problem=_code_problem, self_checked=False, slow=True),
+):
+    register_verifier(_builtin)
 
 
 def _spec(spec: dict[str, Any] | str) -> dict[str, Any]:
@@ -211,16 +317,13 @@ def readable(result: CheckResult) -> bool:
 
 
 def has_verifier(spec: dict[str, Any] | str) -> bool:
-    return _spec(spec).get("kind") in VERIFIERS
-
-
-# Kinds whose check may take seconds (a worker process, the sandbox): run off the event loop.
-_SLOW = {"math", "code"}
+    return _spec(spec).get("kind") in verifiers()
 
 
 async def acheck(spec: dict[str, Any] | str, answer_text: str) -> CheckResult:
     """check() for async callers: slow kinds run in a thread, so other dialogues go on."""
-    if _spec(spec).get("kind") in _SLOW:
+    verifier = verifiers().get(_spec(spec).get("kind"))  # type: ignore[arg-type]
+    if verifier and verifier.slow:
         return await asyncio.to_thread(check, spec, answer_text)
     return check(spec, answer_text)
 
@@ -228,10 +331,10 @@ async def acheck(spec: dict[str, Any] | str, answer_text: str) -> CheckResult:
 def check(spec: dict[str, Any] | str, answer_text: str) -> CheckResult:
     """Whether answer_text (a full response or a bare answer) passes the spec, and why."""
     spec = _spec(spec)
-    verifier = VERIFIERS.get(spec.get("kind"))  # type: ignore[arg-type]
+    verifier = verifiers().get(spec.get("kind"))  # type: ignore[arg-type]
     if verifier is None:
         return CheckResult(passed=False, reason=f"no verifier for kind {spec.get('kind')!r}")
     try:
-        return verifier(spec, answer_text)
+        return verifier.check(spec, answer_text)
     except (KeyError, TypeError, ValueError) as exc:
         return CheckResult(passed=False, reason=f"bad {spec.get('kind')} spec: {exc}")

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from conftest import ROOT, config_dict, run_cli, write_config
+from conftest import ROOT, config_dict, run_cli, source_rows, write_config
 from raspberry_sim.config import SimConfig
 from raspberry_sim.process import running_sim
 
@@ -280,8 +280,8 @@ def test_a_failed_shard_alerts_and_is_computed_again_alone(ops):
 
     # An outage for one question of shard 1: its dialogue fails, the rest of the shard is done.
     config = load_config(config_path)
-    marked = reasoning_gym_source.generate(config.questions, "h", 1)[0].prompt
-    others = [q.prompt for q in reasoning_gym_source.generate(config.questions, "h", 0)]
+    marked = source_rows(reasoning_gym_source.SPEC, config.questions, 1)[0][0].prompt
+    others = [q.prompt for q in source_rows(reasoning_gym_source.SPEC, config.questions, 0)[0]]
     assert not any(marked in p for p in others)
     with running_sim(SimConfig(fail_containing=[marked]), port=ops.sim_port):
         run_id = ops.trigger({"build_id": "ops-fail", "config_path": str(config_path)})

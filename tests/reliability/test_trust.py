@@ -5,7 +5,7 @@ import json
 import shutil
 
 import pyarrow.parquet as pq
-from conftest import ROOT, config_dict, run_cli, shard_file, write_config
+from conftest import ROOT, config_dict, run_cli, shard_file, source_rows, write_config
 
 from raspberry.store import BuildStore
 
@@ -61,7 +61,7 @@ def test_a_failing_request_fails_its_row_not_its_shard(tmp_path, prefect_api):
     data["gateway"] |= {"max_retries": 1, "breaker_failures": 1000}
     config = write_config(tmp_path, data)
     env = {**__import__("os").environ, "SIM_KEY": "sk-sim"}
-    marked = reasoning_gym_source.generate(load_config(config).questions, "h", 1)[0].prompt
+    marked = source_rows(reasoning_gym_source.SPEC, load_config(config).questions, 1)[0][0].prompt
     with running_sim(SimConfig(fail_containing=[marked]), port=port):
         proc = run_cli("build", "--config", str(config), "--build-id", "r", "--json", env=env)
     assert proc.returncode == 1, proc.stdout + proc.stderr

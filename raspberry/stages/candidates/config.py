@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, JsonValue, model_validator
 
 from raspberry.section import Section
+from raspberry.stages.candidates.answers import AnswerType
 
 
 class ReasoningGymTask(Section):
@@ -124,9 +125,7 @@ class QuestionFile(Section):
     format: Literal["auto", "jsonl", "parquet", "csv"] = "auto"
     columns: FileColumns = FileColumns()
     # How the answer column is checked when no verification column is given.
-    answer_type: Literal["exact", "numeric", "mcq", "math", "list", "unordered_list", "judge"] = (
-        "exact"
-    )
+    answer_type: AnswerType = "exact"
     # Ask the teacher to confirm the file's answers, as for written questions.
     confirm: bool = False
 
@@ -216,12 +215,21 @@ class QuestionsConfig(Section):
     confirm: ConfirmConfig = ConfirmConfig()
     filters: FiltersConfig = FiltersConfig()
     difficulty: DifficultyConfig | None = None
+    # Registered sources of your own, by name: their settings, checked by each source's model
+    # (sources.py). Left out of the dump when empty, so that configs without them keep their key.
+    sources: dict[str, dict[str, JsonValue]] = Field(
+        default_factory=dict, exclude_if=lambda sources: not sources
+    )
 
     @model_validator(mode="after")
     def _some_source(self) -> QuestionsConfig:
-        if not (self.reasoning_gym or self.synthesis or self.files or self.simplebench_style):
+        if not (
+            self.reasoning_gym or self.synthesis or self.files or self.simplebench_style
+            or self.sources
+        ):  # fmt: skip
             raise ValueError(
-                "no question source: give reasoning_gym, synthesis, files or simplebench_style"
+                "no question source: give reasoning_gym, synthesis, files, simplebench_style or "
+                "a registered source under sources"
             )
         d = self.difficulty
         if d and d.min_pass_rate > d.max_pass_rate:

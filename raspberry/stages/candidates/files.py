@@ -20,6 +20,7 @@ from raspberry.errors import ConfigError
 from raspberry.records import Lineage, Question
 from raspberry.stages.candidates.answers import spec_for, spec_json, spec_problem
 from raspberry.stages.candidates.config import QuestionFile, QuestionsConfig
+from raspberry.stages.candidates.sources import Source, SourceContext
 from raspberry.stages.candidates.text import question_id
 
 SOURCE = "files"
@@ -131,23 +132,21 @@ def needs_confirmation(cfg: QuestionsConfig, question: Question) -> bool:
     return any(f.confirm and question.task == Path(f.path).stem for f in cfg.files)
 
 
-def generate(
-    cfg: QuestionsConfig, config_dir: Path, config_hash: str, shard: int
-) -> tuple[list[Question], list[str]]:
-    """This shard's rows of every file (every n-th row), and the malformed rows' reports."""
+async def generate(ctx: SourceContext) -> list[Question]:
+    """This shard's rows of every file (every n-th row); a malformed row is reported in
+    ctx.malformed."""
     questions: list[Question] = []
-    malformed: list[str] = []
-    for spec in cfg.files:
-        path = file_path(spec, config_dir)
+    for spec in ctx.questions.files:
+        path = file_path(spec, ctx.folder)
         for index, (where, row) in enumerate(_rows(spec, path)):
-            if index % cfg.shards != shard:
+            if index % ctx.shards != ctx.shard:
                 continue
-            made = row if isinstance(row, str) else _question(spec, row, config_hash, path.stem)
+            made = row if isinstance(row, str) else _question(spec, row, ctx.config_hash, path.stem)
             if isinstance(made, str):
-                malformed.append(f"{where}: {made}")
+                ctx.malformed.append(f"{where}: {made}")
             else:
                 questions.append(made)
-    return questions, malformed
+    return questions
 
 
 def validate(cfg: QuestionsConfig, config_dir: Path) -> None:
@@ -167,3 +166,11 @@ def validate(cfg: QuestionsConfig, config_dir: Path) -> None:
                 f"question file {path} has no usable question ({problem}); fix it or remove it "
                 "from questions.files"
             )
+
+
+SPEC = Source(
+    SOURCE,
+    generate,
+    enabled=lambda questions: bool(questions.files),
+    check=lambda ctx: validate(ctx.questions, ctx.folder),
+)

@@ -13,6 +13,7 @@ from typing import Any
 from raspberry.errors import ConfigError
 from raspberry.records import Lineage, Question
 from raspberry.stages.candidates.config import QuestionsConfig, ReasoningGymTask
+from raspberry.stages.candidates.sources import Source, SourceContext
 from raspberry.stages.candidates.text import question_id
 
 SOURCE = "reasoning_gym"
@@ -64,11 +65,18 @@ def to_question(spec: ReasoningGymTask, entry: dict[str, Any], config_hash: str)
     )
 
 
-def generate(cfg: QuestionsConfig, config_hash: str, shard: int) -> list[Question]:
+async def generate(ctx: SourceContext) -> list[Question]:
     """This shard's questions of every configured task, in a stable order."""
     out: list[Question] = []
-    for position, spec in enumerate(cfg.reasoning_gym):
-        entries = dataset(spec, cfg.seed + position, spec.count)
-        for index in range(shard, spec.count, cfg.shards):
-            out.append(to_question(spec, entries[index], config_hash))
+    for position, spec in enumerate(ctx.questions.reasoning_gym):
+        entries = dataset(spec, ctx.questions.seed + position, spec.count)
+        out += [to_question(spec, entries[i], ctx.config_hash) for i in ctx.items(spec.count)]
     return out
+
+
+SPEC = Source(
+    SOURCE,
+    generate,
+    enabled=lambda questions: bool(questions.reasoning_gym),
+    check=lambda ctx: validate(ctx.questions),
+)

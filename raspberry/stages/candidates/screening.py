@@ -1,23 +1,19 @@
-"""The candidates of a shard: every source writes its share (reasoning-gym, the user's files,
-LLM synthesis), format rules and decontamination drop what they must, and evolution deepens a
-share of what is left. Every row stays, a dropped one with its reason."""
+"""The candidates of a shard: every source the config asks for writes its share (registry.py),
+format rules and decontamination drop what they must, and evolution deepens a share of what is
+left. Every row stays, a dropped one with its reason."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from raspberry.benchmark_files import read_benchmark
 from raspberry.llm import Gateway
 from raspberry.prompts import Prompt
 from raspberry.records import Question
-from raspberry.stages.candidates import (
-    evolution,
-    files,
-    reasoning_gym_source,
-    simplebench_style,
-    synthesis,
-)
+from raspberry.stages.candidates import evolution, files, reasoning_gym_source, registry
 from raspberry.stages.candidates.config import QuestionsConfig
 from raspberry.stages.candidates.decontamination import (
     BenchmarkNgrams,
@@ -26,15 +22,17 @@ from raspberry.stages.candidates.decontamination import (
 )
 from raspberry.stages.candidates.filters import format_problem
 from raspberry.stages.candidates.semantic import answer_of
+from raspberry.stages.candidates.sources import SourceContext
+from raspberry.stages.estimate import SAMPLE, Questions, count
+from raspberry.verify import has_verifier
 
 MAX_REPORTED = 100  # malformed file rows listed in a shard's report; all are counted
 
 
 def validate(cfg: QuestionsConfig, folder: Path) -> None:
-    """Fail fast, before any shard runs, on a bad task, question file or benchmark file.
-    folder: where relative paths start (the config's)."""
-    reasoning_gym_source.validate(cfg)
-    files.validate(cfg, folder)
+    """Fail fast, before any shard runs, on a bad source (a task, a question file, a source's
+    settings) or benchmark file. folder: where relative paths start (the config's)."""
+    registry.check(SourceContext(cfg, folder, "", 0))
     benchmarks(cfg, folder)
 
 
@@ -90,14 +88,9 @@ async def candidates(
 ) -> tuple[list[Question], dict[str, Any]]:
     """This shard's candidate rows (kept and dropped), and its report."""
     index = benchmarks(cfg, folder)
-    from_files, malformed = files.generate(cfg, folder, config_hash, shard)
-    rows = reasoning_gym_source.generate(cfg, config_hash, shard) + from_files
-    rows += simplebench_style.generate(cfg, config_hash, shard)
-    if cfg.synthesis:
-        rows += await synthesis.generate(
-            gw, cfg, prompts["question_writer_prompt"], config_hash, shard
-        )
-    rows = await _screen(gw, rows, cfg, index)
+    ctx = SourceContext(cfg, folder, config_hash, shard, gw, prompts)
+    rows = await _screen(gw, await registry.generate(ctx), cfg, index)
+    malformed = ctx.malformed
     if cfg.evolution:
         evolved = await evolution.evolve(gw, cfg, prompts["evolver_prompt"], rows)
         rows += await _screen(gw, evolved, cfg, index)
@@ -121,3 +114,24 @@ def funnel(rows: list[Question]) -> dict[str, Any]:
         "drop_reasons": dict(Counter(q.drop_reason for q in rows if not q.kept)),
         "kept_by_task": dict(Counter(q.task for q in rows if q.kept)),
     }
+
+
+def questions_of(cfg: QuestionsConfig, folder: Path) -> Questions:
+    """What the estimate knows of the build's questions before any is written: the free
+    sources' questions, made as the build makes them, and what the paid ones will write."""
+    made: list[Question] = []
+    for shard in range(cfg.shards):
+        ctx = SourceContext(cfg, folder, "estimate", shard)
+        made += asyncio.run(registry.generate(ctx, free_only=True))
+    sample = made[:: max(1, len(made) // SAMPLE)] if made else []
+    mean = sum(count(x.prompt) for x in sample) / len(sample) if sample else 0.0
+    return Questions(
+        free=len(made),
+        free_tokens=mean,
+        free_unverified=sum(not has_verifier(x.verification) for x in made),
+        written=sum(s.planned(cfg) for s in registry.asked_for(cfg) if s.planned),
+        confirmed_files=sum(files.needs_confirmation(cfg, x) for x in made),
+        benchmark_items=sum(
+            len(read_benchmark(folder / p)) for p in cfg.filters.decontamination.benchmarks
+        ),
+    )

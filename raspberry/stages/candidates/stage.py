@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from raspberry.records import Question
-from raspberry.stages.candidates import evolution, screening, synthesis
+from raspberry.stages.candidates import evolution, registry, screening
 from raspberry.stages.candidates.files import file_path
 from raspberry.stages.config import BuildConfig
 from raspberry.stages.estimate import Context, Line, line
@@ -14,9 +14,7 @@ from raspberry.stages.spec import ShardContext, Stage, Stats
 
 def prompts(config: BuildConfig) -> dict[str, tuple[str, set[str]]]:
     q = config.questions
-    found = {}
-    if q.synthesis:
-        found["question_writer_prompt"] = (q.synthesis.prompt, synthesis.PLACEHOLDERS)
+    found = {key: p for s in registry.asked_for(q) for key, p in s.prompts(q).items()}
     if q.evolution:
         found["evolver_prompt"] = (q.evolution.prompt, evolution.PLACEHOLDERS)
     return found
@@ -33,7 +31,10 @@ def files(config: BuildConfig) -> list[Path]:
 
 def roles(config: BuildConfig) -> list[str]:
     q = config.questions
-    writes = ["question_writer"] if q.synthesis or q.evolution else []
+    asked = {s.role for s in registry.asked_for(q) if s.role} | (
+        {"question_writer"} if q.evolution else set()
+    )
+    writes = sorted(asked)
     # Embeddings compare prose with the benchmark files (decontamination.py).
     embeds = (
         ["embedder"] if "embedder" in config.models and q.filters.decontamination.benchmarks else []
@@ -67,13 +68,11 @@ def lines(report: Stats) -> list[str]:
 
 
 def estimate(ctx: Context) -> list[Line]:
-    """One question_writer request per written question, one per evolution; with an embedder,
+    """What each source that asks a model asks (synthesis: one question_writer request per
+    written question), one question_writer request per evolution; with an embedder,
     an embedding of each written question and each benchmark question (decontamination)."""
-    q, a, out = ctx.config.questions, ctx.a, []
-    if q.synthesis:
-        prompt = ctx.prompt(q.synthesis.prompt) + 40  # the taxonomy cell
-        out.append(line("candidates", "question_writer", ctx.qs.written, prompt,
-                        a.out("question_writer"), ctx.batched["candidates"]))  # fmt: skip
+    q, a = ctx.config.questions, ctx.a
+    out = [line for s in registry.asked_for(q) if s.estimate for line in s.estimate(ctx)]
     if q.evolution:
         eligible = (ctx.qs.written if "synthesis" in q.evolution.sources else 0) + (
             ctx.qs.confirmed_files if "files" in q.evolution.sources else 0

@@ -17,10 +17,14 @@ from raspberry.prompts import Prompt
 from raspberry.records import Lineage, Question
 from raspberry.stages.candidates.answers import spec_json
 from raspberry.stages.candidates.config import QuestionsConfig, TaxonomyConfig
+from raspberry.stages.candidates.sources import Source, SourceContext
 from raspberry.stages.candidates.text import question_id
 from raspberry.stages.candidates.writer import WrittenQuestion, write
+from raspberry.stages.estimate import Context, Line, line
 
 SOURCE = "synthesis"
+ROLE = "question_writer"
+PROMPT = "question_writer_prompt"
 PLACEHOLDERS = {"domain", "subtopic", "persona", "style", "style_description", "difficulty"}
 
 
@@ -86,12 +90,36 @@ async def _one(
     )
 
 
-async def generate(
-    gw: Gateway, cfg: QuestionsConfig, prompt: Prompt, config_hash: str, shard: int
-) -> list[Question]:
-    if cfg.synthesis is None:
-        return []
-    items = range(shard, cfg.synthesis.count, cfg.shards)
+async def generate(ctx: SourceContext) -> list[Question]:
+    synthesis = ctx.questions.synthesis
+    assert synthesis is not None and ctx.gateway is not None
+    prompt = ctx.prompts[PROMPT]
     return await gather_rows(
-        (f"synthesis item {j}", _one(gw, cfg, prompt, j, config_hash)) for j in items
+        (f"synthesis item {j}", _one(ctx.gateway, ctx.questions, prompt, j, ctx.config_hash))
+        for j in ctx.items(synthesis.count)
     )
+
+
+def estimate(ctx: Context) -> list[Line]:
+    """One question_writer request per written question."""
+    synthesis = ctx.config.questions.synthesis
+    assert synthesis is not None
+    prompt = ctx.prompt(synthesis.prompt) + 40  # the taxonomy cell
+    return [
+        line(
+            "candidates", ROLE, synthesis.count, prompt, ctx.a.out(ROLE), ctx.batched["candidates"]
+        )
+    ]
+
+
+SPEC = Source(
+    SOURCE,
+    generate,
+    enabled=lambda questions: questions.synthesis is not None,
+    role=ROLE,
+    prompts=lambda questions: (
+        {PROMPT: (questions.synthesis.prompt, PLACEHOLDERS)} if questions.synthesis else {}
+    ),
+    planned=lambda questions: questions.synthesis.count if questions.synthesis else 0,
+    estimate=estimate,
+)

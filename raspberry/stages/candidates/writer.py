@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from raspberry.llm import Gateway
-from raspberry.stages.candidates.answers import spec_for, spec_problem
+from raspberry.stages.candidates.answers import AnswerType, spec_for, spec_problem
+from raspberry.verify.checks import JUDGED
 
 
 class WrittenQuestion(BaseModel):
@@ -20,9 +21,16 @@ class WrittenQuestion(BaseModel):
 
     question: str = Field(min_length=1)
     reference_answer: str
-    answer_type: Literal["numeric", "exact", "mcq", "math", "list", "unordered_list", "constraint"]
+    answer_type: AnswerType
     rules: list[dict[str, Any]] = Field(default_factory=list)  # constraint questions only
     how_to_verify: str = ""
+
+    @field_validator("answer_type")
+    @classmethod
+    def _checkable(cls, answer_type: str) -> str:
+        if answer_type == JUDGED:  # a written answer must be checkable without the judge
+            raise ValueError(f"answer type {JUDGED!r} cannot be written; pick one that checks")
+        return answer_type
 
     def spec(self) -> dict[str, Any]:
         return spec_for(self.answer_type, self.reference_answer, self.rules)

@@ -6,14 +6,12 @@ the same questions; shard s of n takes items s, s+n, ..., every kind in turn."""
 
 from __future__ import annotations
 
-import json
 import random
 
-from raspberry.records import Lineage, Question
-from raspberry.stages.candidates.config import QuestionsConfig
+from raspberry.records import Question
 from raspberry.stages.candidates.simplebench_style import arithmetic, physical, social, tracking
 from raspberry.stages.candidates.simplebench_style.registry import GENERATORS, register, shuffled
-from raspberry.stages.candidates.text import question_id
+from raspberry.stages.candidates.sources import Source, SourceContext
 
 SOURCE = "simplebench_style"
 
@@ -23,35 +21,30 @@ register("social", social.make, social.SocialConfig)
 register("arithmetic", arithmetic.make, arithmetic.ArithmeticConfig)
 
 
-def generate(cfg: QuestionsConfig, config_hash: str, shard: int) -> list[Question]:
+async def generate(ctx: SourceContext) -> list[Question]:
     """This shard's questions, from each item's own seed; the kinds take turns within every
     shard (item i is of kind (i // shards) mod len(kinds))."""
-    source = cfg.simplebench_style
-    if source is None:
-        return []
+    source = ctx.questions.simplebench_style
+    assert source is not None
     out = []
-    for index in range(shard, source.count, cfg.shards):
-        kind = GENERATORS[source.kinds[(index // cfg.shards) % len(source.kinds)]]
-        rng = random.Random(f"{cfg.seed}|{SOURCE}|{index}")
+    for index in ctx.items(source.count):
+        kind = GENERATORS[source.kinds[(index // ctx.shards) % len(source.kinds)]]
+        rng = random.Random(f"{ctx.questions.seed}|{SOURCE}|{index}")
         item = kind.make(rng, kind.config())
         prompt, letter = shuffled(item, rng)
-        qid = question_id(prompt)
         out.append(
-            Question(
-                id=qid,
-                source=SOURCE,
+            ctx.question(
+                prompt + "\n\nEnd with 'Final answer: ' and the letter of your choice.",
+                letter,
+                {"kind": "mcq", "reference": letter},
                 task=kind.name,
                 domain="simplebench",
                 style="multiple_choice",
                 difficulty="default",
-                prompt=prompt + "\n\nEnd with 'Final answer: ' and the letter of your choice.",
-                reference_answer=letter,
-                verification=json.dumps({"kind": "mcq", "reference": letter}),
-                lineage=Lineage(
-                    question_id=qid,
-                    config_hash=config_hash,
-                    steps=[f"{SOURCE} {kind.name} item {index}: the trap {item.trap}"],
-                ),
+                steps=(f"{SOURCE} {kind.name} item {index}: the trap {item.trap}",),
             )
         )
     return out
+
+
+SPEC = Source(SOURCE, generate, enabled=lambda questions: questions.simplebench_style is not None)
