@@ -21,15 +21,16 @@ from typing import Any
 from raspberry_app.settings import prefect_env
 
 from raspberry.api import export_build
-from raspberry.build_report import REPORT_NAME
+from raspberry.build_files.folder import Folder
+from raspberry.build_files.manifest import Manifest
+from raspberry.build_files.store import BuildStore, check_build_id
 from raspberry.errors import DiskFull, RaspberryError, StateUnavailable, disk_full
 from raspberry.llm.books import Paid, paid
+from raspberry.report.page import REPORT_NAME
+from raspberry.report.summary import build_summary, summary_lines
 from raspberry.stages import registry
 from raspberry.stages.config import BuildConfig, load_config
 from raspberry.stages.sft.export import FORMATS
-from raspberry.storage import Folder
-from raspberry.store import BuildStore, check_build_id
-from raspberry.summary import build_summary, summary_lines
 
 
 def new_build(
@@ -44,7 +45,9 @@ def new_build(
 ) -> tuple[str, str, dict[str, Any]]:
     """Check everything, take the build's lock and run it (`raspberry build` and
     `raspberry.build`); return its output folder, its id and its manifest."""
-    from raspberry.preflight import preflight  # imports the question sources: only when building
+    from raspberry.pipeline.preflight import (
+        preflight,  # imports the question sources: only when building
+    )
 
     config_path = str(Path(config_path).resolve())
     config = load_config(config_path)
@@ -85,7 +88,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_rerun(args: argparse.Namespace) -> int:
     """The build again with the config, stages and output folder its last run used: failed or
     missing shards are computed, the rest come from the cache once their files check out."""
-    from raspberry.preflight import preflight
+    from raspberry.pipeline.preflight import preflight
 
     manifest = BuildStore(args.output_dir, args.build_id).manifest()
     last = (manifest.get("runs") or [{}])[-1]
@@ -201,7 +204,7 @@ def _logs_to(path: Path) -> Iterator[None]:
             handler.setLevel(level)
 
 
-def _report_run(manifest: dict[str, Any], as_json: bool) -> int:
+def _report_run(manifest: Manifest, as_json: bool) -> int:
     run = (manifest.get("runs") or [None])[-1]
     summary = build_summary(manifest, run)
     print()
@@ -247,9 +250,7 @@ def _interruptible(output_dir: str, build_id: str, api_url: str | None) -> Itera
         signal.signal(signal.SIGINT, previous)
 
 
-def _raise_if_disk_full(
-    message: str, manifest: dict[str, Any], output_dir: str, cache_path: str
-) -> None:
+def _raise_if_disk_full(message: str, manifest: Manifest, output_dir: str, cache_path: str) -> None:
     """A build that stopped on a full disk ends with one line saying so (exit 3), not a summary
     of shards that could not even record why they failed."""
     errors = [message] + [
@@ -284,7 +285,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 1 if summary["state"] == "failed" else 0
 
 
-def _ledger_paid(manifest: dict[str, Any]) -> Paid | None:
+def _ledger_paid(manifest: Manifest) -> Paid | None:
     """What the ledger says the build paid, read through the config of its last run (an
     interrupted run never recorded it); None when that config is gone."""
     config_path = (manifest.get("runs") or [{}])[-1].get("config_path")
@@ -306,7 +307,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print(summary: dict[str, Any], manifest: dict[str, Any], paid_when: str) -> None:
+def _print(summary: dict[str, Any], manifest: Manifest, paid_when: str) -> None:
     for line in summary_lines(summary, manifest, paid_when):
         print(line)
     last = (manifest.get("runs") or [{}])[-1]

@@ -83,7 +83,7 @@ def cmd_cache_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from raspberry.preflight import preflight
+    from raspberry.pipeline.preflight import preflight
 
     config = load_config(args.config)
     preflight(config, registry.names(), config.output_dir)

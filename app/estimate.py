@@ -24,7 +24,7 @@ def _pilot(config: BuildConfig, n: int) -> tuple[EstimateConfig, dict[str, Any]]
     from raspberry_app.build import new_build
 
     from raspberry.pipeline.pilot import measured, write_pilot_config
-    from raspberry.report import stage_reports
+    from raspberry.report.tables import stage_reports
 
     folder = Path(config.output_dir).resolve() / "pilots"
     path = write_pilot_config(config, n, folder)
@@ -41,7 +41,7 @@ def _all_stages() -> list[str]:
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
-    from raspberry.preflight import check_prices
+    from raspberry.pipeline.preflight import check_prices
 
     config = load_config(args.config)
     check_prices(config, registry.names())

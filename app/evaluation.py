@@ -16,13 +16,13 @@ from typing import Any
 from raspberry_app.settings import prefect_env
 
 from raspberry.benchmark_files import BenchmarkItem, read_benchmark, write_items
-from raspberry.build_report import write_report
+from raspberry.build_files.store import BuildStore
 from raspberry.errors import RaspberryError
 from raspberry.eval_sets import heldout_items, validation_items
 from raspberry.llm.config import resolve_api_key
 from raspberry.prompts import load_prompt
+from raspberry.report.page import write_report
 from raspberry.stages.config import BuildConfig, load_config
-from raspberry.store import BuildStore
 
 
 def _questions(args: argparse.Namespace, config: BuildConfig) -> tuple[list[BenchmarkItem], str]:

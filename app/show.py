@@ -13,9 +13,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from raspberry.browse import Item, find, items, select
-from raspberry.browser_page import write_browser
-from raspberry.store import BuildStore
+from raspberry.build_files.store import BuildStore
+from raspberry.report.browse import Item, find, items, select
+from raspberry.report.browse_page import write_browser
 
 
 def cmd_show(args: argparse.Namespace) -> int:

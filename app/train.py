@@ -9,10 +9,10 @@ from typing import Any
 
 from raspberry_app.settings import prefect_env
 
+from raspberry.build_files.store import BuildStore
 from raspberry.errors import RaspberryError
 from raspberry.stages import registry
 from raspberry.stages.config import load_config
-from raspberry.store import BuildStore
 from raspberry.train.local import check_training
 from raspberry.train.remote import check_remote
 

@@ -39,10 +39,10 @@ TASKS = (
 def make_shards(folder: Path, total: int) -> list[str]:
     import reasoning_gym
 
-    from raspberry.records import Question, to_table
+    from raspberry.build_files.folder import Folder
+    from raspberry.build_files.records import Question, to_table
     from raspberry.stages.candidates.config import ReasoningGymTask
     from raspberry.stages.candidates.reasoning_gym_source import to_question
-    from raspberry.storage import Folder
 
     per_task = total // len(TASKS)
     rows = []

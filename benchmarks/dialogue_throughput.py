@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 from raspberry_sim.config import SimConfig  # noqa: E402
 from raspberry_sim.process import running_sim  # noqa: E402
 
+from raspberry.build_files.records import Question  # noqa: E402
 from raspberry.llm import Gateway  # noqa: E402
-from raspberry.records import Question  # noqa: E402
 from raspberry.stages.candidates.config import ReasoningGymTask  # noqa: E402
 from raspberry.stages.candidates.reasoning_gym_source import to_question  # noqa: E402
 from raspberry.stages.config import BuildConfig  # noqa: E402

@@ -22,8 +22,8 @@ from pathlib import Path
 import yaml
 from raspberry_sim.roles import rng_for
 
-from raspberry.records import Question
-from raspberry.store import BuildStore
+from raspberry.build_files.records import Question
+from raspberry.build_files.store import BuildStore
 
 ROOT = Path(__file__).resolve().parent.parent
 TASKS = ("basic_arithmetic", "chain_sum", "simple_equations")

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from raspberry.store import BuildStore
+from raspberry.build_files.store import BuildStore
 
 ROOT = Path(__file__).resolve().parent.parent
 

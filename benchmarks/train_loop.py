@@ -105,8 +105,8 @@ def config(folder: Path, rows: int, epochs: float, max_tokens: int, band: bool) 
 
 def band_dropped(folder: Path) -> dict[str, int]:
     """What the difficulty band dropped in the build, by reason."""
-    from raspberry.report import stage_reports
-    from raspberry.store import BuildStore
+    from raspberry.build_files.store import BuildStore
+    from raspberry.report.tables import stage_reports
 
     reasons = stage_reports(BuildStore(folder / "builds", "loop").manifest())["questions"]
     drops = reasons.get("drop_reasons", {})

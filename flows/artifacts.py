@@ -12,9 +12,9 @@ from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from raspberry.build_report import write_report
-from raspberry.report import cost_rows, funnel_line, funnel_rows, preview, shard_rows
-from raspberry.store import BuildStore
+from raspberry.build_files.store import BuildStore
+from raspberry.report.page import write_report
+from raspberry.report.tables import cost_rows, funnel_line, funnel_rows, preview, shard_rows
 
 
 def artifact_key(*parts: str) -> str:

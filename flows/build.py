@@ -30,19 +30,20 @@ from raspberry_sim.solvers import SOLVES
 from raspberry_tasks.export import export_task
 from raspberry_tasks.shard import build_input_task, shard_task, worker
 
+from raspberry.build_files.folder import Folder
+from raspberry.build_files.manifest import RunRecord
+from raspberry.build_files.store import BuildStore, results_folder, shard_name
 from raspberry.errors import RaspberryError, StateUnavailable
 from raspberry.figures import tally
 from raspberry.llm.books import paid
 from raspberry.llm.config import SIM_BASE_URL
 from raspberry.llm.shared_limits import limits_for
 from raspberry.pipeline.plan import build_input_sources, progress_units, shard_inputs, stale
-from raspberry.preflight import preflight
+from raspberry.pipeline.preflight import preflight
+from raspberry.report.summary import build_summary, shortfalls, stage_line
 from raspberry.stages import registry
 from raspberry.stages.config import BuildConfig, load_config
 from raspberry.stages.spec import BuildInput, Stage
-from raspberry.storage import Folder
-from raspberry.store import BuildStore, results_folder, shard_name
-from raspberry.summary import build_summary, shortfalls, stage_line
 
 PAID = (
     "requests_sent",
@@ -173,11 +174,11 @@ def build_stage(
         )
 
     # Entered before the first submission: it zeroes the board the shards count on.
-    weights, unit = progress_units(manifest, spec, config.questions.shards)
+    weights, unit = progress_units(manifest, spec, config.shards)
     sharing = limits_for(config.gateway.state()).shared if spec.roles(config) else None
     with StageProgress(stage, build_id, logger, weights, unit, sharing) as progress:
         futures: dict[int, tuple[PrefectFuture, dict[str, str]]] = {}
-        for shard in range(config.questions.shards):
+        for shard in range(config.shards):
             inputs, blocked = shard_inputs(store, manifest, spec, shard)
             if blocked:
                 store.record_shard(stage, shard, {"state": "failed", "error": blocked})
@@ -298,7 +299,7 @@ def _build(
     earlier = store.manifest().get("input_files", {})
     store.record("input_files", {**earlier, **registry.input_files(config, selected)})
     started = time.time()
-    summary: dict[str, Any] = {
+    summary: RunRecord = {
         "build_id": build_id,
         "output_dir": out,
         "config_path": config_path,
@@ -320,7 +321,7 @@ def _build(
             result = state.result(raise_on_failure=False)
             if not isinstance(result, dict):  # the stage itself broke, not one of its shards
                 get_run_logger().error("%s stage failed: %s", stage, result)
-                result = {"shards_failed": config.questions.shards, "error": str(result)}
+                result = {"shards_failed": config.shards, "error": str(result)}
             summary["stages"][stage] = result
             if lost := result.pop("state_lost", None):
                 # Nothing more can be paid or booked: the run ends here, as a kill would.

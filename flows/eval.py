@@ -13,10 +13,10 @@ from prefect.artifacts import create_table_artifact
 from raspberry_sim.process import sim_for
 from raspberry_tasks.eval import eval_task
 
+from raspberry.build_files.folder import Folder
+from raspberry.build_files.records import EvalRow, from_table, schema
 from raspberry.evaluate import compare
-from raspberry.records import EvalRow, from_table, schema
 from raspberry.stages.config import load_config
-from raspberry.storage import Folder
 
 
 def comparisons(results: list[dict[str, Any]], resamples: int) -> dict[str, Any]:

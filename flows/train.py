@@ -16,11 +16,11 @@ from raspberry_sim.process import sim_for
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from raspberry.build_report import text_chart, write_report
+from raspberry.build_files.store import BuildStore
 from raspberry.errors import RaspberryError
+from raspberry.report.page import text_chart, write_report
 from raspberry.stages import registry
 from raspberry.stages.config import load_config
-from raspberry.store import BuildStore
 from raspberry.train.local import run_local, train_folder
 from raspberry.train.remote import run_remote
 from raspberry.train.report import loss_chart

@@ -5,9 +5,26 @@ The Python API (raspberry/api.py), loaded on first use to keep `import raspberry
 `raspberry.load_build(folder)` opens one; `raspberry.check(spec, answer)` verifies one answer;
 `raspberry.register_source(Source(...))` and `raspberry.register_verifier(Verifier(...))` add
 a question source or a verification kind of your own (docs/extending.md).
+
+`lazy_names` makes that: names a package exports but loads on first use, to keep `import
+raspberry.<module>` light and free of cycles (raspberry.llm uses it too).
 """
 
-from raspberry.lazy import lazy_names
+from collections.abc import Callable
+from importlib import import_module
+from typing import Any
+
+
+def lazy_names(package: str, homes: dict[str, str]) -> Callable[[str], Any]:
+    """A module `__getattr__` that loads `name` from the module `homes[name]` when first asked."""
+
+    def __getattr__(name: str) -> Any:
+        if name not in homes:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(import_module(homes[name]), name)
+
+    return __getattr__
+
 
 _HOMES = {
     "build": "raspberry.api",

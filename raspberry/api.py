@@ -23,14 +23,14 @@ from typing import Any, Protocol
 
 import yaml
 
+from raspberry.build_files.folder import Folder
+from raspberry.build_files.store import BuildStore, shard_name
 from raspberry.errors import RaspberryError
-from raspberry.report import build_facts, build_state
+from raspberry.report.summary import build_summary, summary_lines
+from raspberry.report.tables import build_facts, build_state
 from raspberry.stages import registry
 from raspberry.stages.config import BuildConfig
 from raspberry.stages.sft.export import FORMATS
-from raspberry.storage import Folder
-from raspberry.store import BuildStore, shard_name
-from raspberry.summary import build_summary, summary_lines
 
 RUNNERS = "raspberry.runners"
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 
 from raspberry.benchmark_files import BenchmarkItem
-from raspberry.browse import rows_by_type
+from raspberry.build_files.records import Question
+from raspberry.build_files.store import BuildStore
 from raspberry.errors import RaspberryError
-from raspberry.records import Question
+from raspberry.report.browse import rows_by_type
+from raspberry.stages.candidates import reasoning_gym_source as rg
 from raspberry.stages.config import BuildConfig
-from raspberry.store import BuildStore
 
 HELDOUT_SEED = 1_000_003  # added to the build's seeds: far from any seed a build uses
 
@@ -50,8 +51,6 @@ def validation_items(store: BuildStore) -> list[BenchmarkItem]:
 def heldout_items(config: BuildConfig, store: BuildStore, per_task: int) -> list[BenchmarkItem]:
     """Up to `per_task` new questions of each reasoning-gym task the config names, each once and
     none of the build's."""
-    from raspberry.stages.candidates import reasoning_gym_source as rg
-
     cfg = config.questions
     if not cfg.reasoning_gym:
         raise RaspberryError(

@@ -13,9 +13,9 @@ import statistics
 from typing import Any
 
 from raspberry.benchmark_files import BenchmarkItem
+from raspberry.build_files.records import EvalRow
 from raspberry.llm import Gateway
 from raspberry.prompts import Prompt
-from raspberry.records import EvalRow
 from raspberry.verify import acheck
 from raspberry.verify.checks import readable
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from raspberry.build_files.store import BuildStore
 from raspberry.errors import RaspberryError
-from raspberry.store import BuildStore
 
 _TRANSPORTS = ("httpx", "httpcore", "requests", "urllib3")
 

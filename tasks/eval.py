@@ -8,12 +8,12 @@ from typing import Any
 from prefect import task
 
 from raspberry.benchmark_files import read_benchmark
+from raspberry.build_files.folder import Folder
+from raspberry.build_files.records import EvalRow, to_table
 from raspberry.evaluate import evaluate, summarize
 from raspberry.llm import Gateway
 from raspberry.prompts import load_prompt
-from raspberry.records import EvalRow, to_table
 from raspberry.stages.config import load_config
-from raspberry.storage import Folder
 
 
 @task(name="eval-model", task_run_name="{eval_id}-{model}")

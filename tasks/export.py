@@ -10,9 +10,9 @@ from typing import Any
 
 from prefect import task
 
-from raspberry.report import build_facts
+from raspberry.build_files.store import BuildStore
+from raspberry.report.tables import build_facts
 from raspberry.stages import registry
-from raspberry.store import BuildStore
 
 
 @task(name="export", task_run_name="{build_id}-export")

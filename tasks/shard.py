@@ -21,13 +21,14 @@ from prefect import State, Task, task
 from prefect.cache_policies import INPUTS
 from prefect.states import Failed
 
+from raspberry.build_files.manifest import ShardEntry
+from raspberry.build_files.records import Row
+from raspberry.build_files.store import BuildStore
 from raspberry.errors import StateUnavailable
 from raspberry.llm.progress import in_shard
-from raspberry.records import Row
 from raspberry.stages import registry
 from raspberry.stages.config import load_config
 from raspberry.stages.spec import BuildContext, ShardContext, Stage
-from raspberry.store import BuildStore
 
 SHARD_CACHE = INPUTS - "config_path" - "sim_url" - "output_dir"
 
@@ -55,7 +56,13 @@ def run_shard(
         raise
     # The path is relative to the build folder, so the build can be moved or read from elsewhere.
     path = store.shard_path(spec.name, shard)
-    entry = {"state": "done", "path": path, "fingerprint": fp, "inputs": inputs, **stats}
+    entry: ShardEntry = {
+        "state": "done",
+        "path": path,
+        "fingerprint": fp,
+        "inputs": inputs,
+        **stats,
+    }
     entry["worker"] = worker()  # which process computed it: this one, or a Dask worker
     if failed_rows:  # done with the rest; a rerun computes it again for these rows
         entry["rows_failed"] = failed_rows

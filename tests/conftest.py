@@ -26,11 +26,11 @@ for key in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"):  # no test may reach a real 
 from raspberry_sim.config import SimConfig  # noqa: E402
 from raspberry_sim.process import running_sim  # noqa: E402
 
-from raspberry.records import Lineage, Question  # noqa: E402
+from raspberry.build_files.records import Lineage, Question  # noqa: E402
+from raspberry.build_files.store import BuildStore  # noqa: E402
 from raspberry.stages.candidates.config import ReasoningGymTask  # noqa: E402
 from raspberry.stages.candidates.reasoning_gym_source import to_question  # noqa: E402
 from raspberry.stages.config import BuildConfig, load_config  # noqa: E402
-from raspberry.store import BuildStore  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SIM_MODELS = ("sim-teacher", "sim-user-standin", "sim-judge", "sim-rewriter",
@@ -224,3 +224,21 @@ def source_rows(source, questions, shard: int, folder=ROOT) -> tuple[list, list[
 
     ctx = SourceContext(questions, Path(folder), "h", shard, name=source.name)
     return asyncio.run(source.generate(ctx)), ctx.malformed
+
+
+def run_python(code: str, limits: Any = None) -> Any:
+    """`code` run as a script in the verifier's sandbox (one of the two processes a code check
+    starts), for tests that look at what a script inside can see and do."""
+    from contextlib import ExitStack
+
+    from raspberry.verify.sandbox import Limits, SandboxUnavailable, _Run, _unavailable
+
+    limits = limits or Limits()
+    with ExitStack() as stack:
+        try:
+            run = _Run(stack, "run", code, limits)
+        except SandboxUnavailable as exc:
+            return _unavailable(exc)
+        run.wait(limits.wall_s)
+        run.kill()
+        return run.result(limits)

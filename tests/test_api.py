@@ -57,7 +57,7 @@ def test_build_dataset_names_the_extra_to_install(tmp_path):
         import sys
         sys.modules["datasets"] = None  # as if it were not installed
         from raspberry.api import Build
-        from raspberry.store import BuildStore
+        from raspberry.build_files.store import BuildStore
         BuildStore({str(tmp_path)!r}, "b").init({{}})
         Build({str(tmp_path)!r}, "b").dataset("sft")
     """)

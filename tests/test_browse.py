@@ -10,9 +10,9 @@ import subprocess
 import pytest
 from conftest import config_dict, run_cli, write_config
 
-from raspberry.browse import items, parse_filter, select
+from raspberry.build_files.store import BuildStore
 from raspberry.errors import RaspberryError
-from raspberry.store import BuildStore
+from raspberry.report.browse import items, parse_filter, select
 
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT, config_dict, run_cli, shard_file, write_config
 
+from raspberry.build_files.store import BuildStore
 from raspberry.llm.cost import money
-from raspberry.store import BuildStore
 
 PRICED = ("sim-teacher", "sim-user-standin", "sim-judge", "sim-rewriter")
 

@@ -3,8 +3,8 @@ drawn as HTML and as Markdown."""
 
 import re
 
-from raspberry.build_report import bar_chart, render_html, render_markdown, text_chart
 from raspberry.figures import Chart, Sample, histogram
+from raspberry.report.page import bar_chart, render_html, render_markdown, text_chart
 
 
 def _bars(svg: str) -> list[float]:

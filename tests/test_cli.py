@@ -93,9 +93,9 @@ def test_bad_schedule(tmp_path, schedule, words):
 
 def _recorded_build(tmp_path, build_id: str = "b1") -> tuple[str, str]:
     """A build whose manifest records one run of the config (as `raspberry build` leaves it)."""
+    from raspberry.build_files.store import BuildStore
     from raspberry.stages import registry
     from raspberry.stages.config import load_config
-    from raspberry.store import BuildStore
 
     config_path = write_config(tmp_path, config_dict(tmp_path))
     config, out = load_config(config_path), str(tmp_path / "builds")
@@ -122,7 +122,7 @@ def test_rerun_refuses_a_changed_config(tmp_path):
 
 
 def test_rerun_of_a_build_without_a_recorded_run(tmp_path):
-    from raspberry.store import BuildStore
+    from raspberry.build_files.store import BuildStore
 
     BuildStore(tmp_path / "builds", "b2").init({})
     proc = run_cli("rerun", "b2", "--output-dir", str(tmp_path / "builds"))

@@ -68,7 +68,7 @@ def test_role_pointing_at_unknown_provider(tmp_path):
 
 def test_missing_role_used_by_build(tmp_path):
     """The roles a build needs come from its stages: preflight names the missing one."""
-    from raspberry.preflight import preflight
+    from raspberry.pipeline.preflight import preflight
     from raspberry.stages import registry
 
     data = config_dict(tmp_path)
@@ -149,7 +149,7 @@ def test_a_config_is_parsed_once_per_process_while_it_is_unchanged(tmp_path, mon
 
 
 def test_every_paid_model_needs_a_price_and_zero_marks_one_free(tmp_path):
-    from raspberry.preflight import check_prices
+    from raspberry.pipeline.preflight import check_prices
     from raspberry.stages import registry
 
     data = config_dict(tmp_path)

@@ -3,10 +3,10 @@ import asyncio
 from conftest import ROOT, config_dict, run_cli, write_config
 
 from raspberry.benchmark_files import read_benchmark
+from raspberry.build_files.records import EvalRow
 from raspberry.evaluate import evaluate, summarize
 from raspberry.llm import Gateway
 from raspberry.prompts import load_prompt
-from raspberry.records import EvalRow
 
 SAMPLE = ROOT / "configs" / "simplebench_sample.json"
 
@@ -72,8 +72,8 @@ def test_eval_bad_input_exits_2(tmp_path):
 
 
 def test_a_paired_comparison_gives_the_difference_with_its_interval():
+    from raspberry.build_files.records import EvalRow
     from raspberry.evaluate import compare, summarize
-    from raspberry.records import EvalRow
 
     def rows(model: str, right: set[int], readable: bool = True) -> list[EvalRow]:
         return [

@@ -3,13 +3,13 @@ import os
 
 import pytest
 
-from raspberry.records import Dialogue, Lineage, Question, SftRow, Turn, Verdict
+from raspberry.build_files.folder import Folder
+from raspberry.build_files.records import Dialogue, Lineage, Question, SftRow, Turn, Verdict
 from raspberry.stages.sft.card import Made
 from raspberry.stages.sft.config import ExportConfig
 from raspberry.stages.sft.export import BuildRows, export_rows, mix, splits
 from raspberry.stages.sft.formats import prompt_response, trl_prompt_completion
 from raspberry.stages.sft.openai_checks import check_lines, count_tokens, format_errors
-from raspberry.storage import Folder
 
 
 def _row(i: int, source: str = "s", rewritten: bool = False) -> SftRow:

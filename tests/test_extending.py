@@ -12,13 +12,13 @@ import pytest
 import yaml
 from conftest import ROOT, config_dict, run_cli, write_config
 
+from raspberry.build_files.records import Question
+from raspberry.build_files.store import BuildStore
 from raspberry.errors import ConfigError
-from raspberry.records import Question
 from raspberry.stages.candidates.config import QuestionsConfig
 from raspberry.stages.candidates.registry import register_source
 from raspberry.stages.candidates.sources import Source, SourceContext
 from raspberry.stages.config import load_config
-from raspberry.store import BuildStore
 from raspberry.verify.checks import Verifier, register_verifier
 
 DOC = (ROOT / "docs" / "extending.md").read_text()

@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import config_dict, write_config
 
-from raspberry.records import Lineage, Row, SftRow, schema
+from raspberry.build_files.records import Lineage, Row, SftRow, schema
 from raspberry.stages import registry
 from raspberry.stages.spec import ShardContext, Stage
 
@@ -60,8 +60,8 @@ def test_a_stage_must_come_after_what_it_reads():
 def test_a_registered_toy_stage_runs_in_a_build(tmp_path, prefect_api, monkeypatch):
     from conftest import shard_file
 
-    from raspberry.report import funnel_line, stage_reports
-    from raspberry.store import BuildStore
+    from raspberry.build_files.store import BuildStore
+    from raspberry.report.tables import funnel_line, stage_reports
 
     config = write_config(tmp_path, config_dict(tmp_path, per_task=2, shards=2))
     # The registry as it was comes back after the test.

@@ -15,9 +15,9 @@ from pathlib import Path
 from conftest import run_cli
 from test_export import MADE, _data, _row
 
+from raspberry.build_files.store import BuildStore
 from raspberry.stages.sft.config import ExportConfig
 from raspberry.stages.sft.export import export_rows
-from raspberry.store import BuildStore
 
 TOKEN = "hf_test_token_never_written_42"
 

@@ -15,8 +15,9 @@ from raspberry_sim.config import settings
 from raspberry_sim.process import running_sim
 from raspberry_sim.solvers import solve
 
+from raspberry.build_files.records import Question
+from raspberry.build_files.store import BuildStore
 from raspberry.errors import ConfigError
-from raspberry.records import Question
 from raspberry.stages import registry
 from raspberry.stages.candidates import files
 from raspberry.stages.candidates.config import FiltersConfig, NearDuplicateConfig, QuestionFile
@@ -26,7 +27,6 @@ from raspberry.stages.candidates.text import text_key, words
 from raspberry.stages.config import BuildConfig
 from raspberry.stages.questions.dedup import Doc, find_duplicates
 from raspberry.stages.spec import BuildContext
-from raspberry.store import BuildStore
 from raspberry.verify.constraints import broken_rules
 
 DATA = ROOT / "tests" / "data"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import fsspec
 from conftest import config_dict, write_config
 
-from raspberry.store import BuildStore
+from raspberry.build_files.store import BuildStore
 
 
 def test_a_build_on_a_non_local_file_system(tmp_path, prefect_api, monkeypatch):

@@ -8,9 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import run_python
 
 from raspberry.verify import check
-from raspberry.verify.sandbox import Limits, run_python
+from raspberry.verify.sandbox import Limits
 
 FAST = {"cpu_s": 2, "wall_s": 4, "memory_mb": 256, "output_bytes": 100_000}
 

@@ -14,8 +14,10 @@ import threading
 import time
 from pathlib import Path
 
+from conftest import run_python
+
 from raspberry.verify import check
-from raspberry.verify.sandbox import Limits, run_python
+from raspberry.verify.sandbox import Limits
 
 FAST = {"cpu_s": 3, "wall_s": 6, "memory_mb": 256, "output_bytes": 100_000}
 

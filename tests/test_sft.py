@@ -3,8 +3,8 @@ import asyncio
 from conftest import rg_questions
 from test_dialogue import run_dialogues_now
 
+from raspberry.build_files.records import Dialogue, Lineage, Turn
 from raspberry.llm import Gateway
-from raspberry.records import Dialogue, Lineage, Turn
 from raspberry.stages import registry
 from raspberry.stages.sft.checks import check_rewrite
 from raspberry.stages.sft.rewrite import run_sft

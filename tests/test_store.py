@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
+from raspberry.build_files.records import Lineage, Question
+from raspberry.build_files.store import BuildStore
 from raspberry.errors import StoreError
-from raspberry.records import Lineage, Question
-from raspberry.store import BuildStore
 
 
 def _questions(n: int, tag: str = "q") -> list[Question]:
@@ -72,8 +72,8 @@ def test_sigkill_during_write_leaves_old_file_intact(tmp_path):
     # The child writes a new shard and is killed after its bytes are down, before the rename.
     child = f"""
 import os, signal
-from raspberry.records import Question
-from raspberry.store import BuildStore
+from raspberry.build_files.records import Question
+from raspberry.build_files.store import BuildStore
 from tests.test_store import _questions
 os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)
 BuildStore({str(tmp_path)!r}, "b1").write_shard("questions", 0, _questions(50, "new"), Question)
@@ -215,7 +215,7 @@ def test_a_shard_from_before_a_field_existed_reads_with_its_default(tmp_path):
     """Dialogue rows written before turns kept the teacher's thinking still read."""
     import pyarrow as pa
 
-    from raspberry.records import Dialogue, Lineage, Turn, to_table
+    from raspberry.build_files.records import Dialogue, Lineage, Turn, to_table
 
     row = Dialogue(
         id="d", question_id="q", sample_index=0, attempts=1, solved=True, solved_at_turn=1,

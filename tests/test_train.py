@@ -13,7 +13,7 @@ import pytest
 from conftest import CLI, ROOT, config_dict, run_cli, write_config
 from tiny_model import make_tiny_model
 
-from raspberry.store import BuildStore
+from raspberry.build_files.store import BuildStore
 
 
 @pytest.fixture(scope="module")
@@ -230,7 +230,7 @@ def test_eval_compares_the_tuned_model_with_its_base_on_held_out_questions(built
     assert pair["questions"] == 15 and low <= pair["difference"] <= high
     assert "tuned vs base: accuracy" in proc.stdout
     # None of the held-out questions is one of the build's.
-    from raspberry.records import Question
+    from raspberry.build_files.records import Question
 
     lines = (tmp / "evals" / "h" / "questions.jsonl").read_text().splitlines()
     asked = {json.loads(x)["question"] for x in lines}

@@ -5,7 +5,7 @@ does not import the SDKs. The gateway reads only its own sections (`LlmSettings`
 `BuildConfig.llm`), never the whole build config.
 """
 
-from raspberry.lazy import lazy_names
+from raspberry import lazy_names
 
 _HOMES = {
     name: f"raspberry.llm.{module}"

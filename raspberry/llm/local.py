@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from raspberry.errors import ProviderError
 from raspberry.llm.rate_headers import RateLimitInfo
 from raspberry.llm.types import MAX_TOKENS, STOP, Completion, Request
 from raspberry.local_models import load, locate, require_train_extra, weights_fingerprint
@@ -135,8 +136,6 @@ class LocalProvider:
         return answers
 
     async def embed(self, model: str, texts: list[str]) -> Any:
-        from raspberry.errors import ProviderError
-
         raise ProviderError(f"{self.name}: a local provider has no embeddings")
 
     async def close(self) -> None:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel
 
-if TYPE_CHECKING:
-    from raspberry.llm.rate_headers import RateLimitInfo
+from raspberry.llm.rate_headers import RateLimitInfo
 
 # Normalised stop reasons: "stop" (finished), "max_tokens" (truncated), "refusal".
 STOP, MAX_TOKENS, REFUSAL = "stop", "max_tokens", "refusal"

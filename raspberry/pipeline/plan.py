@@ -6,16 +6,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from raspberry.build_files.folder import Folder
+from raspberry.build_files.manifest import Manifest
+from raspberry.build_files.store import BuildStore, shard_name
 from raspberry.stages.config import BuildConfig
 from raspberry.stages.spec import BuildInput, Stage
-from raspberry.storage import Folder
-from raspberry.store import BuildStore, shard_name
 
 Inputs = dict[str, str]  # what is read -> its fingerprint
 
 
 def shard_inputs(
-    store: BuildStore, manifest: dict[str, Any], spec: Stage, shard: int
+    store: BuildStore, manifest: Manifest, spec: Stage, shard: int
 ) -> tuple[Inputs, str | None]:
     """The fingerprints of what shard `shard` of `spec` reads, or the reason it cannot run."""
     inputs = {}
@@ -33,13 +34,13 @@ def shard_inputs(
 
 
 def build_input_sources(
-    config: BuildConfig, store: BuildStore, manifest: dict[str, Any], spec: BuildInput
+    config: BuildConfig, store: BuildStore, manifest: Manifest, spec: BuildInput
 ) -> tuple[Inputs, Inputs, str | None]:
     """What a build-wide input is computed from: the fingerprints of every shard of the stage it
     reads and of the earlier builds' shards; or the reason it cannot be computed yet."""
     shards = manifest["stages"].get(spec.reads, {})
     inputs = {}
-    for shard in range(config.questions.shards):
+    for shard in range(config.shards):
         entry = shards.get(shard_name(shard))
         if not store.intact(entry):
             return {}, {}, f"{spec.reads}/{shard_name(shard)} is not done"
@@ -48,9 +49,7 @@ def build_input_sources(
     return inputs, earlier, None
 
 
-def progress_units(
-    manifest: dict[str, Any], spec: Stage, shards: int
-) -> tuple[dict[int, int], str]:
+def progress_units(manifest: Manifest, spec: Stage, shards: int) -> tuple[dict[int, int], str]:
     """What a stage's progress counts, known before it starts: per shard, the rows the last stage
     it reads wrote there ("rows"); for a stage that reads none, or whose inputs are all empty,
     one per shard ("shards")."""

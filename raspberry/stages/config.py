@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import Field, JsonValue, ValidationError, field_validator, model_validator
 
+from raspberry.build_files.store import plain_name
 from raspberry.errors import ConfigError
 from raspberry.llm.config import (
     SIM_BASE_URL,
@@ -36,7 +37,6 @@ from raspberry.stages.candidates.config import QuestionsConfig
 from raspberry.stages.dialogues.config import DialoguesConfig
 from raspberry.stages.sft.config import SftConfig
 from raspberry.stages.verdicts.config import VerdictsConfig
-from raspberry.store import plain_name
 from raspberry.train.config import TrainConfig
 
 Role = Literal[
@@ -221,6 +221,12 @@ class BuildConfig(Section):
         if uses_sim and self.sim is None:
             raise ValueError("a provider has base_url 'sim' but there is no 'sim:' section")
         return self
+
+    @property
+    def shards(self) -> int:
+        """Shards of every stage: shard i of a stage reads shard i of the stages it reads, so
+        each has as many as the questions are written in (questions.shards)."""
+        return self.questions.shards
 
     @property
     def llm(self) -> LlmSettings:

@@ -18,15 +18,16 @@ from typing import Any
 
 import pyarrow as pa
 
+from raspberry.build_files.manifest import Manifest
+from raspberry.build_files.records import Row
+from raspberry.build_files.store import BuildStore
 from raspberry.digests import file_digest
 from raspberry.figures import Block, Sample, merge
 from raspberry.llm import Gateway
 from raspberry.llm.config import Transport
 from raspberry.prompts import Prompt, load_prompt
-from raspberry.records import Row
 from raspberry.stages.config import BuildConfig
 from raspberry.stages.estimate import Context, Line
-from raspberry.store import BuildStore
 
 Stats = dict[str, Any]
 
@@ -127,7 +128,7 @@ class Stage:
     # report -> sections of the build report: (heading, charts, tables and notes)
     charts: Callable[[Stats], list[tuple[str, list[Block]]]] = lambda report: []
     # (store, manifest) -> sample rows the build report shows, with what they came from
-    samples: Callable[[BuildStore, dict[str, Any]], list[Sample]] | None = None
+    samples: Callable[[BuildStore, Manifest], list[Sample]] | None = None
     exports: Exports | None = None  # the build's export files, written after it ran
     # config -> the files it names that this stage reads (question files, benchmark files):
     # their contents enter its key, so an edited file is never served from the cache.
@@ -141,7 +142,7 @@ class Stage:
                 lineage.stage = self.name
         return rows, stats
 
-    def report(self, manifest: dict[str, Any]) -> Stats:
+    def report(self, manifest: Manifest) -> Stats:
         """Its done shards' reports merged, with their drop reasons, and its derived figures."""
         done = [e for e in manifest["stages"].get(self.name, {}).values() if e["state"] == "done"]
         report = merge([e.get("report", {}) for e in done])

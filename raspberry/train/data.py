@@ -7,8 +7,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from raspberry.build_files.store import BuildStore
 from raspberry.errors import RaspberryError
-from raspberry.store import BuildStore
 
 Message = dict[str, str]
 

@@ -20,9 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from raspberry.build_files.store import BuildStore
 from raspberry.errors import RaspberryError
 from raspberry.local_models import load, load_tokenizer, locate, require_train_extra
-from raspberry.store import BuildStore
 from raspberry.train.config import TrainConfig
 from raspberry.train.data import Example, TrainingData, training_data
 

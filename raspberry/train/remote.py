@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from raspberry.build_files.store import BuildStore
 from raspberry.errors import BudgetExceeded, ProviderError, RaspberryError
 from raspberry.llm.books import Books, paid
 from raspberry.llm.config import SIM_BASE_URL, LlmSettings
 from raspberry.llm.jobs import FineTuningJobs, JobState
 from raspberry.llm.tokens import count_tokens
-from raspberry.store import BuildStore
 from raspberry.train.config import TrainConfig
 from raspberry.train.local import Progress, train_folder
 

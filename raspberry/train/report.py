@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from raspberry.build_files.store import BuildStore
 from raspberry.figures import Chart
-from raspberry.store import BuildStore
 
 
 def loss_chart(metrics: Path, points: int = 24) -> Chart | None:

@@ -177,18 +177,6 @@ def _unavailable(exc: SandboxUnavailable) -> RunResult:
                      stderr="")  # fmt: skip
 
 
-def run_python(code: str, limits: Limits = Limits()) -> RunResult:
-    """Run `code` as a script in the sandbox; ok when it exits 0 within every limit."""
-    with ExitStack() as stack:
-        try:
-            run = _Run(stack, "run", code, limits)
-        except SandboxUnavailable as exc:
-            return _unavailable(exc)
-        run.wait(limits.wall_s)
-        run.kill()
-        return run.result(limits)
-
-
 def run_tests(answer: str, tests: str, limits: Limits = Limits()) -> RunResult:
     """Run `tests` against the names `answer` defines, each in its own sandbox; ok only when
     the tests' process reaches its end, which it proves with a line the answer cannot know."""

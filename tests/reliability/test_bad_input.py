@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT, config_dict, run_cli, stored_question, write_config
 
+from raspberry.build_files.store import BuildStore
 from raspberry.stages.sft.config import ExportConfig
-from raspberry.store import BuildStore
 
 Case = Callable[[Path, dict], list[str]]  # (tmp_path, config data) -> CLI arguments
 

@@ -11,8 +11,8 @@ import subprocess
 import pytest
 from conftest import config_dict, run_cli, write_config
 
+from raspberry.build_files.store import BuildStore
 from raspberry.stages import registry
-from raspberry.store import BuildStore
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from raspberry_sim.config import SimConfig
 from raspberry_sim.process import running_sim
 from test_build_e2e import _latest_artifacts
 
-from raspberry.store import BuildStore
+from raspberry.build_files.store import BuildStore
 
 FAULTS = {
     "rate_limit_rate": 0.20,

@@ -29,9 +29,9 @@ from conftest import ROOT, config_dict, run_cli, source_rows, write_config
 from raspberry_sim.config import SimConfig
 from raspberry_sim.process import running_sim
 
+from raspberry.build_files.store import BuildStore
 from raspberry.stages.candidates import reasoning_gym_source
 from raspberry.stages.config import load_config
-from raspberry.store import BuildStore
 
 BIN = Path(sys.executable).parent
 STAGES = ("candidates", "questions", "dialogues", "verdicts", "sft")

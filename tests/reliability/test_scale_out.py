@@ -23,9 +23,9 @@ from conftest import CLI, ROOT, config_dict, external_sim_dict, run_cli, write_c
 from raspberry_sim.config import SimConfig
 from raspberry_sim.process import running_sim
 
+from raspberry.build_files.records import Question
+from raspberry.build_files.store import BuildStore
 from raspberry.llm.books import paid
-from raspberry.records import Question
-from raspberry.store import BuildStore
 
 
 def _rows(out, build_id: str) -> list[tuple[str, str]]:

@@ -7,7 +7,7 @@ import shutil
 import pyarrow.parquet as pq
 from conftest import ROOT, config_dict, run_cli, shard_file, source_rows, write_config
 
-from raspberry.store import BuildStore
+from raspberry.build_files.store import BuildStore
 
 
 def _build(config, build_id="t", *extra):

@@ -14,10 +14,10 @@ import random
 import re
 from collections import Counter
 
+from raspberry.build_files.records import Question
 from raspberry.llm import Gateway
 from raspberry.llm.progress import gather_rows
 from raspberry.prompts import Prompt
-from raspberry.records import Question
 from raspberry.stages.candidates.answers import spec_json
 from raspberry.stages.candidates.config import QuestionsConfig
 from raspberry.stages.candidates.text import question_id, words

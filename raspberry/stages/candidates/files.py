@@ -16,8 +16,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from raspberry.build_files.records import Lineage, Question
 from raspberry.errors import ConfigError
-from raspberry.records import Lineage, Question
 from raspberry.stages.candidates.answers import spec_for, spec_json, spec_problem
 from raspberry.stages.candidates.config import QuestionFile, QuestionsConfig
 from raspberry.stages.candidates.sources import Source, SourceContext

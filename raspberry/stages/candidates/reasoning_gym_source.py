@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from raspberry.build_files.records import Lineage, Question
 from raspberry.errors import ConfigError
-from raspberry.records import Lineage, Question
 from raspberry.stages.candidates.config import QuestionsConfig, ReasoningGymTask
 from raspberry.stages.candidates.sources import Source, SourceContext
 from raspberry.stages.candidates.text import question_id

@@ -11,8 +11,8 @@ import inspect
 import re
 from importlib.metadata import entry_points
 
+from raspberry.build_files.records import Question
 from raspberry.errors import ConfigError
-from raspberry.records import Question
 from raspberry.stages.candidates import files, reasoning_gym_source, simplebench_style, synthesis
 from raspberry.stages.candidates.config import QuestionsConfig
 from raspberry.stages.candidates.sources import Source, SourceContext

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from raspberry.benchmark_files import read_benchmark
+from raspberry.build_files.records import Question
 from raspberry.llm import Gateway
 from raspberry.prompts import Prompt
-from raspberry.records import Question
 from raspberry.stages.candidates import evolution, files, reasoning_gym_source, registry
 from raspberry.stages.candidates.config import QuestionsConfig
 from raspberry.stages.candidates.decontamination import (

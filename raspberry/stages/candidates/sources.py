@@ -13,10 +13,10 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from raspberry.build_files.records import Lineage, Question
 from raspberry.errors import ConfigError
 from raspberry.llm import Gateway
 from raspberry.prompts import Prompt
-from raspberry.records import Lineage, Question
 from raspberry.stages.candidates.config import QuestionsConfig
 from raspberry.stages.candidates.text import question_id
 from raspberry.stages.estimate import Context, Line

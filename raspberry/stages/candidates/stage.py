@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from raspberry.records import Question
+from raspberry.build_files.records import Question
 from raspberry.stages.candidates import evolution, registry, screening
 from raspberry.stages.candidates.files import file_path
 from raspberry.stages.config import BuildConfig

@@ -11,10 +11,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from raspberry.build_files.records import Lineage, Question
 from raspberry.llm import Gateway
 from raspberry.llm.progress import gather_rows
 from raspberry.prompts import Prompt
-from raspberry.records import Lineage, Question
 from raspberry.stages.candidates.answers import spec_json
 from raspberry.stages.candidates.config import QuestionsConfig, TaxonomyConfig
 from raspberry.stages.candidates.sources import Source, SourceContext

@@ -17,11 +17,11 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from raspberry.build_files.records import Dialogue, Lineage, Question, Turn
 from raspberry.errors import ProviderError
 from raspberry.llm import MAX_TOKENS, REFUSAL, Completion, ContextLimitError, Gateway
 from raspberry.llm.progress import gather_rows
 from raspberry.prompts import Prompt
-from raspberry.records import Dialogue, Lineage, Question, Turn
 from raspberry.stages.config import DialoguesConfig
 from raspberry.verify import acheck, extract_final_answer, has_verifier
 from raspberry.verify.judge import judge

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from raspberry.build_files.records import Dialogue, Question
 from raspberry.figures import Block, Chart, tally
-from raspberry.records import Dialogue, Question
 from raspberry.stages.config import BuildConfig
 from raspberry.stages.dialogues.loop import DialoguePrompts, run_dialogues
 from raspberry.stages.estimate import Context, Line, line, prompt_cache

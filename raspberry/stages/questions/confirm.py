@@ -12,10 +12,10 @@ first attempt stays independent of the solutions that confirmed its question.
 
 from __future__ import annotations
 
+from raspberry.build_files.records import Question
 from raspberry.llm import STOP, Gateway
 from raspberry.llm.progress import gather_all
 from raspberry.prompts import Prompt
-from raspberry.records import Question
 from raspberry.stages.candidates.config import ConfirmConfig, DifficultyConfig
 from raspberry.verify import acheck
 

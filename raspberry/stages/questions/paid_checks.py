@@ -4,10 +4,10 @@ solutions, and the student's pass rate within the band (confirm.py)."""
 
 from __future__ import annotations
 
+from raspberry.build_files.records import Question
 from raspberry.llm import Gateway
 from raspberry.llm.progress import gather_rows
 from raspberry.prompts import Prompt
-from raspberry.records import Question
 from raspberry.stages.candidates import evolution, files, synthesis
 from raspberry.stages.candidates.config import QuestionsConfig
 from raspberry.stages.questions.confirm import confirm, difficulty

@@ -13,9 +13,9 @@ import json
 import re
 from dataclasses import dataclass
 
+from raspberry.build_files.records import Question
 from raspberry.llm import Gateway
 from raspberry.prompts import Prompt
-from raspberry.records import Question
 
 PLACEHOLDERS = {"question_a", "answer_a", "question_b", "answer_b"}
 

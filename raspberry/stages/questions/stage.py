@@ -11,9 +11,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from raspberry.build_files.records import Question
+from raspberry.build_files.store import BuildStore
 from raspberry.errors import StoreError
 from raspberry.figures import Block, Chart, tally
-from raspberry.records import Question
 from raspberry.stages.candidates import stage as candidates
 from raspberry.stages.candidates.screening import funnel
 from raspberry.stages.config import BuildConfig
@@ -22,7 +23,6 @@ from raspberry.stages.questions import duplicate_pass, paid_checks, same_problem
 from raspberry.stages.questions.dedup import UNSURE
 from raspberry.stages.questions.same_problem import Unsure
 from raspberry.stages.spec import BuildContext, BuildInput, ShardContext, Stage, Stats
-from raspberry.store import BuildStore
 
 # The build-wide duplicate decisions: which candidate rows (shard, row) to drop, and why; and the
 # unsure pairs, with the earlier question the judge compares them with.

@@ -8,7 +8,7 @@ from typing import Any
 
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from raspberry.records import Lineage, SftRow
+from raspberry.build_files.records import Lineage, SftRow
 
 LICENCES = {"reasoning_gym": "Apache-2.0 (reasoning-gym generators)"}
 

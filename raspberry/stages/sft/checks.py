@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from raspberry.records import Dialogue
+from raspberry.build_files.records import Dialogue
 from raspberry.verify import check
 
 _TALK_OF_USER = re.compile(r"\b(the user|the tutor|you said|your feedback|your hint)\b", re.I)

@@ -18,15 +18,15 @@ from typing import Any
 
 import pyarrow as pa
 
+from raspberry.build_files.folder import Folder
+from raspberry.build_files.records import Dialogue, Question, SftRow, Verdict
 from raspberry.llm.tokens import count_tokens
-from raspberry.records import Dialogue, Question, SftRow, Verdict
 from raspberry.stages.sft.card import Made, dataset_card
 from raspberry.stages.sft.config import ExportConfig
 from raspberry.stages.sft.formats import JSONL_FORMATS, prompt_response
 from raspberry.stages.sft.openai_checks import check_lines
 from raspberry.stages.sft.preferences import preference_pairs
 from raspberry.stages.sft.rl import rl_rows
-from raspberry.storage import Folder
 
 FORMATS = (*JSONL_FORMATS, "preference_pairs", "rl", "parquet")
 SPLITS = ("train", "validation")

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from raspberry.records import SftRow
+from raspberry.build_files.records import SftRow
 
 _FINAL_LINE = re.compile(r"^.*final\s+answer\s*[:：].*$", re.IGNORECASE | re.MULTILINE)
 

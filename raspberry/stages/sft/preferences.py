@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from raspberry.records import Dialogue, Question, SftRow, Verdict
+from raspberry.build_files.records import Dialogue, Question, SftRow, Verdict
 from raspberry.stages.sft.config import PreferenceConfig
 from raspberry.verify import check, has_verifier
 

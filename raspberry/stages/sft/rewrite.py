@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 
+from raspberry.build_files.records import Dialogue, Lineage, Question, SftRow, Turn
 from raspberry.figures import drop_counts
 from raspberry.llm import Gateway
 from raspberry.llm.progress import gather_rows
 from raspberry.prompts import Prompt
-from raspberry.records import Dialogue, Lineage, Question, SftRow, Turn
 from raspberry.stages.sft.checks import check_rewrite, retention
 from raspberry.stages.sft.config import SftConfig
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from raspberry.records import Question, Verdict
+from raspberry.build_files.records import Question, Verdict
 
 
 def rl_rows(questions: list[Question], verdicts: list[Verdict]) -> list[dict[str, Any]]:

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from raspberry.build_files.folder import Folder
+from raspberry.build_files.manifest import Manifest
+from raspberry.build_files.records import Dialogue, Question, SftRow, Verdict
+from raspberry.build_files.store import BuildStore
 from raspberry.figures import Sample, median_bucket, tally
-from raspberry.records import Dialogue, Question, SftRow, Verdict
 from raspberry.stages.config import BuildConfig
 from raspberry.stages.dialogues import stage as dialogues
 from raspberry.stages.estimate import Context, Line, line
@@ -17,8 +20,6 @@ from raspberry.stages.sft.export import BuildRows, export_rows
 from raspberry.stages.sft.rewrite import run_sft
 from raspberry.stages.spec import Exports, ShardContext, Stage, Stats
 from raspberry.stages.verdicts import stage as verdicts
-from raspberry.storage import Folder
-from raspberry.store import BuildStore
 
 UPSTREAM = (questions.STAGE, dialogues.STAGE, verdicts.STAGE)
 
@@ -64,7 +65,7 @@ def lines(report: Stats) -> list[str]:
     return out
 
 
-def load_build(store: BuildStore, manifest: dict[str, Any]) -> BuildRows:
+def load_build(store: BuildStore, manifest: Manifest) -> BuildRows:
     """The rows of every done SFT shard, with the questions, dialogues and verdicts beside them."""
     shards = manifest["stages"].get(STAGE.name, {})
     found: dict[str, list[Any]] = {STAGE.name: [], **{spec.name: [] for spec in UPSTREAM}}
@@ -76,7 +77,7 @@ def load_build(store: BuildStore, manifest: dict[str, Any]) -> BuildRows:
     return BuildRows(*found.values())
 
 
-def samples(store: BuildStore, manifest: dict[str, Any]) -> list[Sample]:
+def samples(store: BuildStore, manifest: Manifest) -> list[Sample]:
     """The first exported row solved at the first try and the first self-corrected one (a
     rewritten monologue), each with the dialogue it came from."""
     wanted = {False: "Solved at the first try", True: "Self-corrected"}

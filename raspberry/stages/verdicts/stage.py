@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from raspberry.build_files.records import Dialogue, Question, Verdict
 from raspberry.figures import drop_counts, tally
-from raspberry.records import Dialogue, Question, Verdict
 from raspberry.stages.config import BuildConfig
 from raspberry.stages.dialogues import stage as dialogues
 from raspberry.stages.estimate import Context, Line, line

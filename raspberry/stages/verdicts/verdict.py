@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+from raspberry.build_files.records import Dialogue, Lineage, Question, Verdict
 from raspberry.llm import Gateway
 from raspberry.llm.progress import gather_rows
 from raspberry.prompts import Prompt
-from raspberry.records import Dialogue, Lineage, Question, Verdict
 from raspberry.stages.verdicts.config import VerdictsConfig
 from raspberry.verify.checks import acheck, has_verifier
 from raspberry.verify.judge import JudgeScores, judge, judge_reference

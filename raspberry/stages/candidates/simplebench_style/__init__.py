@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 
-from raspberry.records import Question
+from raspberry.build_files.records import Question
 from raspberry.stages.candidates.simplebench_style import arithmetic, physical, social, tracking
 from raspberry.stages.candidates.simplebench_style.registry import GENERATORS, register, shuffled
 from raspberry.stages.candidates.sources import Source, SourceContext

@@ -8,10 +8,11 @@ import posixpath
 import textwrap
 from typing import Any
 
+from raspberry.build_files.manifest import Manifest
 from raspberry.figures import tally
 from raspberry.llm.books import Paid
 from raspberry.llm.cost import money
-from raspberry.report import (
+from raspberry.report.tables import (
     RUN_COUNTERS,
     build_state,
     funnel_line,
@@ -49,7 +50,7 @@ def shortfalls(stages: dict[str, Any], max_drop_share: float) -> list[str]:
     return said
 
 
-def recorded_paid(manifest: dict[str, Any]) -> Paid:
+def recorded_paid(manifest: Manifest) -> Paid:
     """What the build paid as its latest run that ended recorded it."""
     for run in (manifest.get("runs") or [])[::-1]:
         if "paid_usd" in run:
@@ -58,7 +59,7 @@ def recorded_paid(manifest: dict[str, Any]) -> Paid:
 
 
 def build_summary(
-    manifest: dict[str, Any], run: dict[str, Any] | None, paid: Paid | None = None
+    manifest: Manifest, run: dict[str, Any] | None, paid: Paid | None = None
 ) -> dict[str, Any]:
     """What `build --json` and `status --json` print: per stage totals of the build, with the
     requests and cost of `run` (this run) where given, what the build paid over all its runs
@@ -120,7 +121,7 @@ def stage_line(stage: str, totals: dict[str, Any]) -> str:
 SUMMARY_WIDTH = 100  # a terminal narrower than the old 150-column table wrapped it badly
 
 
-def summary_lines(summary: dict[str, Any], manifest: dict[str, Any], paid_when: str) -> list[str]:
+def summary_lines(summary: dict[str, Any], manifest: Manifest, paid_when: str) -> list[str]:
     """The build summary as the terminal shows it."""
     out: list[str] = []
     print = out.append  # noqa: A001 - the lines are collected, not printed

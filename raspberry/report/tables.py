@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from raspberry.build_files.manifest import Manifest
+from raspberry.build_files.store import BuildStore
 from raspberry.llm.cost import money
-from raspberry.store import BuildStore
-
-if TYPE_CHECKING:
-    from raspberry.stages.spec import Stage
+from raspberry.stages import registry
+from raspberry.stages.spec import Stage
 
 COUNTERS = (
     "rows_in",
@@ -27,8 +27,6 @@ RUN_COUNTERS = COUNTERS[2:]
 
 
 def stage_specs() -> list[Stage]:
-    from raspberry.stages import registry  # imported here: reading a build needs no stage loaded
-
     return registry.stages()
 
 
@@ -36,7 +34,7 @@ def stage_names() -> list[str]:
     return [s.name for s in stage_specs()]
 
 
-def stage_totals(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def stage_totals(manifest: Manifest) -> dict[str, dict[str, Any]]:
     """Per stage: shard states and the counters recorded when each shard was computed."""
     out: dict[str, dict[str, Any]] = {}
     for stage in stage_names():
@@ -64,12 +62,12 @@ def stage_totals(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def stage_reports(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def stage_reports(manifest: Manifest) -> dict[str, dict[str, Any]]:
     """Per stage: the done shards' reports merged, plus drop reasons and derived figures."""
     return {spec.name: spec.report(manifest) for spec in stage_specs()}
 
 
-def build_facts(manifest: dict[str, Any]) -> dict[str, Any]:
+def build_facts(manifest: Manifest) -> dict[str, Any]:
     """What a stage's exports say of the whole build: its id, funnel, and what failed."""
     totals = stage_totals(manifest).values()
     return {
@@ -81,7 +79,7 @@ def build_facts(manifest: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def build_state(manifest: dict[str, Any]) -> str:
+def build_state(manifest: Manifest) -> str:
     totals = stage_totals(manifest)
     if any(t["shards_failed"] or t["failed_rows"] for t in totals.values()):
         return "failed"
@@ -90,12 +88,12 @@ def build_state(manifest: dict[str, Any]) -> str:
     return "incomplete"
 
 
-def funnel_line(manifest: dict[str, Any]) -> str:
+def funnel_line(manifest: Manifest) -> str:
     t = stage_totals(manifest)
     return " → ".join(f"{s.funnel or s.name} {t[s.name]['rows_out']}" for s in stage_specs())
 
 
-def shard_rows(manifest: dict[str, Any], stage: str, computed: list[str]) -> list[dict[str, Any]]:
+def shard_rows(manifest: Manifest, stage: str, computed: list[str]) -> list[dict[str, Any]]:
     """One row per shard of a stage: its state, counts, cost, and whether this run computed it."""
     rows = []
     for name, entry in sorted(manifest["stages"].get(stage, {}).items()):
@@ -114,7 +112,7 @@ def shard_rows(manifest: dict[str, Any], stage: str, computed: list[str]) -> lis
     return rows
 
 
-def funnel_rows(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+def funnel_rows(manifest: Manifest) -> list[dict[str, Any]]:
     """One row per stage: rows in → out and why rows were dropped."""
     totals, reports = stage_totals(manifest), stage_reports(manifest)
     rows = []
@@ -133,7 +131,7 @@ def funnel_rows(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def cost_rows(manifest: dict[str, Any], run: dict[str, Any] | None) -> list[dict[str, Any]]:
+def cost_rows(manifest: Manifest, run: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Tokens and cost per stage: what this run paid, and the build's total when computed."""
     totals = stage_totals(manifest)
     rows = []
@@ -156,7 +154,7 @@ def cost_rows(manifest: dict[str, Any], run: dict[str, Any] | None) -> list[dict
     return rows
 
 
-def run_lines(manifest: dict[str, Any]) -> list[str]:
+def run_lines(manifest: Manifest) -> list[str]:
     """What each run of the build did: the shards it computed (a rerun names the ones it redid)."""
     lines = []
     runs = manifest.get("runs") or []
@@ -182,7 +180,7 @@ def run_lines(manifest: dict[str, Any]) -> list[str]:
 
 
 def _written_during(
-    manifest: dict[str, Any], start: float, until: float
+    manifest: Manifest, start: float, until: float
 ) -> dict[str, dict[str, list[str]]]:
     """Per stage, the shards recorded done from `start` until `until`."""
     found = {}
@@ -197,9 +195,7 @@ def _written_during(
     return found
 
 
-def preview(
-    store: BuildStore, manifest: dict[str, Any], stage: str, n: int = 3
-) -> list[dict[str, Any]]:
+def preview(store: BuildStore, manifest: Manifest, stage: str, n: int = 3) -> list[dict[str, Any]]:
     """The first n accepted rows of a stage's done shards, long texts cut to 300 characters."""
     spec = next(s for s in stage_specs() if s.name == stage)
     rows: list[dict[str, Any]] = []

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 
+from raspberry.build_files.folder import Folder
+from raspberry.build_files.store import BuildStore, shard_name
 from raspberry.errors import ConfigError, StoreError
 from raspberry.llm.cache import RequestCache
 from raspberry.llm.config import SIM_BASE_URL, resolve_api_key
 from raspberry.stages import registry
 from raspberry.stages.config import BuildConfig
-from raspberry.storage import Folder
-from raspberry.store import BuildStore, shard_name
 
 
 def preflight(
@@ -85,10 +85,7 @@ def _inputs_exist(config: BuildConfig, stages: list[str], output_dir: str, build
     manifest = store.manifest() if store.exists() else {"stages": {}}
     for up in needed:
         shards = manifest["stages"].get(up, {})
-        done = [
-            shards.get(shard_name(i), {}).get("state") == "done"
-            for i in range(config.questions.shards)
-        ]
+        done = [shards.get(shard_name(i), {}).get("state") == "done" for i in range(config.shards)]
         if not all(done):
             raise StoreError(
                 f"--stages {','.join(stages)} reads {up}, which build '{build_id}' has not "

@@ -27,9 +27,10 @@ from typing import Any
 
 import pyarrow as pa
 
+from raspberry.build_files.folder import Folder
+from raspberry.build_files.manifest import Manifest, RunRecord, ShardEntry
+from raspberry.build_files.records import R, Row, from_table, schema, to_table
 from raspberry.errors import StoreError
-from raspberry.records import R, Row, from_table, schema, to_table
-from raspberry.storage import Folder
 
 SHARD_STATES = ("pending", "done", "failed")
 RECORDS = "records"
@@ -130,7 +131,7 @@ class BuildStore:
         except FileNotFoundError:
             return False
 
-    def changed_shards(self, manifest: dict[str, Any]) -> list[str]:
+    def changed_shards(self, manifest: Manifest) -> list[str]:
         """The done shards ("stage/shard-N") whose file is gone or differs from its fingerprint."""
         return [
             f"{stage}/{name}"
@@ -147,7 +148,7 @@ class BuildStore:
     def exists(self) -> bool:
         return self.files.exists(f"{RECORDS}/build.json") or self.files.exists(LEGACY_MANIFEST)
 
-    def manifest(self) -> dict[str, Any]:
+    def manifest(self) -> Manifest:
         """The build's records as one dict: build_id, created_at, config_hash, stages (stage ->
         shard -> entry), runs (oldest first), and each build-level field."""
         records = self.files.path(RECORDS)
@@ -162,7 +163,7 @@ class BuildStore:
                 f"no build '{self.build_id}' under {self.output_dir} (no {self.files.url(RECORDS)})"
             )
         texts = self.files.fs.cat([p for p in found if p.endswith(".json")])
-        data: dict[str, Any] = {"stages": {}, "runs": []}
+        data: Manifest = {"stages": {}, "runs": []}
         for path, raw in sorted(texts.items()):
             rel = path[len(records.rstrip("/")) + 1 :]
             value = self._parse(self.files.url(f"{RECORDS}/{rel}"), raw)
@@ -236,7 +237,7 @@ class BuildStore:
         self._write_record("build", identity)
         self.files.remove(LEGACY_MANIFEST)
 
-    def record_shard(self, stage: str, index: int, entry: dict[str, Any]) -> None:
+    def record_shard(self, stage: str, index: int, entry: ShardEntry) -> None:
         if entry.get("state") not in SHARD_STATES:
             raise ValueError(f"bad shard state {entry.get('state')!r}")
         self._write_record(f"shards/{stage}/{shard_name(index)}", {**entry, "at": time.time()})
@@ -247,7 +248,7 @@ class BuildStore:
             raise ValueError(f"bad record name {name!r}")
         self._write_record(name, value)
 
-    def record_run(self, run: dict[str, Any]) -> None:
+    def record_run(self, run: RunRecord) -> None:
         """A run, recorded as it starts and replaced as it ends (keyed by its start time)."""
         self._write_record(f"runs/{run['started_at']:.6f}", run)
 

@@ -15,9 +15,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from raspberry.build_files.manifest import Manifest
+from raspberry.build_files.records import Dialogue, Question, SftRow, Verdict
+from raspberry.build_files.store import BuildStore
 from raspberry.errors import RaspberryError
-from raspberry.records import Dialogue, Question, SftRow, Verdict
-from raspberry.store import BuildStore
+from raspberry.stages import registry
 
 
 @dataclass
@@ -54,12 +56,10 @@ _FILTER = re.compile(r"^\s*(\w+)\s*(>=|<=|!=|=|>|<|~)\s*(.*?)\s*$")
 
 
 def rows_by_type(
-    store: BuildStore, manifest: dict[str, Any], only: type | None = None
+    store: BuildStore, manifest: Manifest, only: type | None = None
 ) -> dict[type, list[tuple[str, Any]]]:
     """Every row of every done shard (of the stages whose row type is `only`, when given), by
     row type, with the stage it came from, in stage order."""
-    from raspberry.stages import registry  # the registry's stages import the store this module uses
-
     found: dict[type, list[tuple[str, Any]]] = {}
     for spec in registry.stages():
         if only is not None and spec.row_type is not only:
@@ -71,7 +71,7 @@ def rows_by_type(
     return found
 
 
-def items(store: BuildStore, manifest: dict[str, Any]) -> list[Item]:
+def items(store: BuildStore, manifest: Manifest) -> list[Item]:
     """One item per question and dialogue sample, in the order the questions were made."""
     rows = rows_by_type(store, manifest)
     questions: dict[str, tuple[str, Question]] = {}

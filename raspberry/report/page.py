@@ -9,16 +9,18 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from raspberry.browse import items
-from raspberry.browser_page import BROWSER_NAME, write_browser
+from raspberry.build_files.manifest import Manifest
+from raspberry.build_files.store import BuildStore
 from raspberry.figures import Block, Chart, Sample, histogram, shown
 from raspberry.llm.cost import money
-from raspberry.report import (
+from raspberry.report.browse import items
+from raspberry.report.browse_page import BROWSER_NAME, write_browser
+from raspberry.report.summary import UNCONFIRMED, recorded_paid
+from raspberry.report.tables import (
     cost_rows,
     funnel_rows,
     run_lines,
@@ -26,8 +28,6 @@ from raspberry.report import (
     stage_specs,
     stage_totals,
 )
-from raspberry.store import BuildStore
-from raspberry.summary import UNCONFIRMED, recorded_paid
 from raspberry.train.report import loss_charts
 
 REPORT_NAME = "report.html"
@@ -67,7 +67,7 @@ def text_chart(chart: Chart, width: int = 30) -> str:
     return f"**{chart.title}**\n\n```\n" + "\n".join(bars) + "\n```"
 
 
-def lengths(store: BuildStore, manifest: dict[str, Any]) -> dict[str, list]:
+def lengths(store: BuildStore, manifest: Manifest) -> dict[str, list]:
     """Per plotted measure, the values over the build's done shards (read column by column)."""
     out: dict[str, list] = {}
     for spec in stage_specs():
@@ -91,7 +91,7 @@ def lengths(store: BuildStore, manifest: dict[str, Any]) -> dict[str, list]:
     return out
 
 
-def sections(store: BuildStore, manifest: dict[str, Any]) -> list[tuple[str, list[Block]]]:
+def sections(store: BuildStore, manifest: Manifest) -> list[tuple[str, list[Block]]]:
     """The report's sections, (heading, blocks), from the build's records and shards."""
     totals, reports = stage_totals(manifest), stage_reports(manifest)
     specs = stage_specs()
@@ -242,7 +242,7 @@ def render_markdown(build_id: str, parts: list[tuple[str, list[Block]]], page: s
     return f"# Raspberry build {build_id}\n\nThe HTML page: `{page}`\n\n{body}\n"
 
 
-def write_report(store: BuildStore, manifest: dict[str, Any]) -> tuple[str, str]:
+def write_report(store: BuildStore, manifest: Manifest) -> tuple[str, str]:
     """Write <build>/report.html whole; return its URL and the report as Markdown."""
     parts = sections(store, manifest)
     write_browser(store, items(store, manifest))

@@ -11,8 +11,8 @@ from __future__ import annotations
 import html
 import json
 
-from raspberry.browse import Item
-from raspberry.store import BuildStore
+from raspberry.build_files.store import BuildStore
+from raspberry.report.browse import Item
 
 BROWSER_NAME = "browse.html"
 
