@@ -12,10 +12,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-TOP = ("raspberry", "app", "flows", "tasks", "tests", "benchmarks", "configs", "prompts", "docs",
-       "deploy", ".ci")  # fmt: skip
-PACKAGES = tuple(p.name for p in (ROOT / "raspberry").iterdir() if (p / "__init__.py").exists()
-                 or p.name == "sim")  # fmt: skip
+TOP = ("raspberry", "app", "flows", "tasks", "sim", "tests", "benchmarks", "configs", "prompts",
+       "docs", "deploy", ".ci")  # fmt: skip
+# Packages the docs abbreviate ("llm/cache.py", "questions/dedup.py"), by where they are.
+PACKAGES = {
+    p.name: p.relative_to(ROOT).as_posix()
+    for folder in (ROOT / "raspberry", ROOT / "raspberry" / "stages")
+    for p in folder.iterdir()
+    if (p / "__init__.py").exists()
+}
 # A path: folders and a file name with an extension, or a folder ending in "/".
 PATH = re.compile(r"(?<![\w./-])((?:\.ci|[a-z_]+)/[\w./-]*[\w/])")
 # Paths the docs name that are not the project's: a user's own file, one named as absent.
@@ -30,7 +35,7 @@ def named_paths(text: str) -> set[str]:
         if first in TOP and path not in NOT_OURS:
             found.add(path)
         elif first in PACKAGES and path.endswith(".py"):  # "sft/shard-00001" is a build's
-            found.add(f"raspberry/{path}")
+            found.add(f"{PACKAGES[first]}/{path[len(first) + 1 :]}")
     return found
 
 
@@ -45,3 +50,12 @@ def test_the_path_finder_finds_what_the_docs_write():
     assert named_paths(text) == {
         "raspberry/llm/books.py", "raspberry/llm/cache.py", "tests/reliability/"
     }  # fmt: skip
+
+
+def test_a_reader_follows_one_question_from_source_to_sft_row_in_twelve_files():
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    walk = text.split("## One question, from source to SFT row")[1].split("\n\n|")[1]
+    files = {
+        re.search(r"`([^`]+\.py)`", row).group(1) for row in walk.split("\n\n")[0].splitlines()[2:]
+    }
+    assert 8 <= len(files) <= 12 and all((ROOT / f).exists() for f in files), files
