@@ -13,6 +13,11 @@ gateway also learns it from the response headers.
 `--sim-limit-mode fixed|sliding|bucket`) for the run. `--runs K` repeats the run K times, each
 in a fresh process, and adds a line of medians.
 
+`--cpu-split` profiles the run (cProfile, which slows it: read its shares, not its times) and adds
+where this process's CPU went, by the file of each function's own time: the SDK and HTTP stack,
+the gateway's logic, the state store (SQLAlchemy, the database drivers and the gateway modules
+that only talk to them), and the event loop and the rest.
+
 `--processes N [--state-url URL]` splits the requests and the concurrency over N OS processes
 that share one gateway state (the request cache, the budget and the rate-limit buckets), a
 throwaway PostgreSQL server when no URL is given, and prints one line for the whole run (CPU
@@ -24,8 +29,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import json
 import os
+import pstats
 import resource
 import statistics
 import subprocess
@@ -47,6 +54,27 @@ from raspberry.llm import Gateway  # noqa: E402
 from raspberry.stages.config import BuildConfig  # noqa: E402
 
 FIELDS = ("wall_s", "ok", "errors", "retries", "rate_limited", "cpu_s_per_1k", "max_rss_mb")
+# Where a function's own CPU time goes, by the first of these its file or name contains.
+PLACES = (
+    ("state store", ("sqlalchemy", "sqlite3", "psycopg", "llm/state.py", "llm/cache.py",
+                     "llm/books.py", "llm/shared_limits.py", "llm/spool.py")),
+    ("SDK and HTTP", ("openai", "anthropic", "httpx", "httpcore", "h11", "anyio", "pydantic",
+                      "ssl", "socket", "json")),
+    ("gateway logic", ("raspberry/",)),
+)  # fmt: skip
+
+
+def cpu_split(profile: cProfile.Profile) -> dict[str, float]:
+    """Shares of the profiled CPU time by place (PLACES; the rest: the event loop and others)."""
+    totals: dict[str, float] = {name: 0.0 for name, _ in PLACES}
+    totals["event loop and the rest"] = 0.0
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    for (filename, _, function), (_, _, own, _, _) in stats.items():
+        where = f"{filename}:{function}"
+        place = next((n for n, marks in PLACES if any(m in where for m in marks)), None)
+        totals[place or "event loop and the rest"] += own
+    whole = sum(totals.values()) or 1.0
+    return {name: round(t / whole, 3) for name, t in totals.items()}
 
 
 def _prompt(i: int, nonce: str = "") -> list[dict[str, str]]:
@@ -166,11 +194,17 @@ def one_run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         if args.start_at:  # processes of one run start together, their imports done
             time.sleep(max(0.0, args.start_at - time.time()))
+        profile = cProfile.Profile() if args.cpu_split else None
         cpu, wall = time.process_time(), time.perf_counter()
+        if profile:
+            profile.enable()
         if args.client == "bare":
             result = asyncio.run(run_bare(args))
         else:
             result = asyncio.run(run_gateway(args, Path(tmp) / "cache.sqlite"))
+        if profile:
+            profile.disable()
+            result["cpu_split"] = cpu_split(profile)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     return {
         "client": args.client,
@@ -241,6 +275,7 @@ def main() -> None:
         "--sim-limit-mode", choices=["fixed", "sliding", "bucket"], default="sliding"
     )
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--cpu-split", action="store_true", help="where the CPU goes (profiled)")
     parser.add_argument("--processes", type=int, default=1, help="OS processes sharing the limit")
     parser.add_argument("--state-url", help="the gateway state they share (default: a new PG)")
     # Set for the processes of a --processes run.

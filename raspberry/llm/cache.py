@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, select
+from sqlalchemy import Connection, Engine, bindparam, func, select
 from sqlalchemy.exc import DatabaseError, OperationalError
 
 from raspberry.errors import ConfigError, StateUnavailable
@@ -26,6 +26,7 @@ from raspberry.llm import spool
 from raspberry.llm.books import paid
 from raspberry.llm.local import FIELD as LOCAL_FIELD
 from raspberry.llm.state import (
+    BATCH_ITEMS,
     BUDGETS,
     IN_FLIGHT,
     LEDGER,
@@ -93,6 +94,27 @@ def cache_model(kind: str, model: str) -> str:
     if kind != "local":
         return model
     return "weights:" + weights_fingerprint(*locate(model, Path.cwd(), LOCAL_FIELD))
+
+
+def _settled(conn: Connection, build_id: str, key: str, completion: Completion) -> bool:
+    """A re-attached answer's cost replaces the line booked, unconfirmed, at the most its
+    request might cost when its sender died: the same response, paid once (False: no such
+    line, so the answer is booked as any other)."""
+    line = (LEDGER.c.build_id == build_id) & (LEDGER.c.key == key) & (LEDGER.c.unconfirmed == 1)
+    booked = conn.execute(select(LEDGER.c.cost_usd, LEDGER.c.created_at).where(line)).first()
+    if booked is None:
+        return False
+    conn.execute(
+        LEDGER.update()
+        .where(line, LEDGER.c.created_at == booked.created_at)
+        .values(cost_usd=completion.cost_usd, unconfirmed=None)
+    )
+    conn.execute(
+        BUDGETS.update()
+        .where(BUDGETS.c.build_id == build_id)
+        .values(spent=BUDGETS.c.spent + completion.cost_usd - booked.cost_usd)
+    )
+    return True
 
 
 class RequestCache:
@@ -165,13 +187,15 @@ class RequestCache:
                         "p_latency_s": c.latency_s,
                     },
                 )
-            if build_id is not None:
+            if build_id is not None and not (c.reattached and _settled(conn, build_id, key, c)):
                 paid = {
                     "p_build_id": build_id, "p_key": key, "p_cost_usd": c.cost_usd,
                     "p_created_at": now,
                 }  # fmt: skip
                 conn.execute(pay, paid)
                 conn.execute(add, paid)
+            if c.batch:  # its batch need not be waited for again
+                conn.execute(BATCH_ITEMS.delete().where(BATCH_ITEMS.c.key == key))
             if holder is not None:
                 conn.execute(land if last else answered, {"p_key": key, "p_holder": holder})
 

@@ -76,7 +76,9 @@ class Gateway:
         self._limits = limits_for(state)
         self._build_id = build_id
         self._books = Books(state, build_id, config.budget.max_usd)
-        self._batcher = Batcher(config.gateway, self._provider) if transport == "batch" else None
+        self._batcher = (
+            Batcher(config.gateway, self._provider, state) if transport == "batch" else None
+        )
         self.stats = GatewayStats()
         BOARD.attach(self.stats)
 

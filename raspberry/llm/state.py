@@ -1,6 +1,7 @@
 """Where the gateway's state lives, shared by every process that uses it: the request cache and
-its ledger (cache.py), the requests in flight (books.py), the budgets (cost.py) and the
-rate-limit buckets and pauses (limits.py), in one SQL database.
+its ledger (cache.py), the requests in flight (books.py) and the batches they travel in
+(batch.py), the budgets (cost.py) and the rate-limit buckets and pauses (limits.py), in one SQL
+database.
 
 `gateway.state_url` names it: unset, the SQLite file at `gateway.cache_path` (the processes of
 one machine share it: a build's threads, a local Dask cluster's workers); a `postgresql://` URL,
@@ -92,6 +93,14 @@ IN_FLIGHT = Table(  # a request booked before it is sent, until its answer is re
     Column("usd", Float, nullable=False),  # the most it may cost
     Column("sent_at", Float),  # None: booked, not sent yet (or its answer recorded)
     Index("in_flight_build", "build_id"),
+)
+BATCH_ITEMS = Table(  # a request sent in a provider's batch, until its answer is recorded
+    "batch_items",
+    META,
+    Column("key", String(64), primary_key=True),  # the request's key, its custom_id
+    Column("provider", String(200), nullable=False),  # the config's provider name
+    Column("batch_id", Text, nullable=False),
+    Column("submitted_at", Float, nullable=False),
 )
 BUCKETS = Table(
     "buckets",

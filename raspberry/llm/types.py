@@ -46,6 +46,9 @@ class Completion(BaseModel):
     latency_s: float = 0.0
     cached: bool = False  # served from Raspberry's request cache
     batch: bool = False  # answered through a provider's batch API
+    # From a batch an earlier process submitted and died waiting for: its answer settles the
+    # line booked, unconfirmed, when that process was found dead (books.py).
+    reattached: bool = False
     # An embeddings request's vector (float32, little-endian, base64): compact in the cache.
     vector: str = ""
 
