@@ -21,6 +21,7 @@ from raspberry_sim.process import running_sim
 from sqlalchemy import select
 
 from raspberry.errors import BudgetExceeded, ConfigError
+from raspberry.llm import spool
 from raspberry.llm.books import Books, HeldElsewhere, Paid, paid
 from raspberry.llm.cache import RequestCache
 from raspberry.llm.gateway import Gateway
@@ -121,6 +122,24 @@ def test_a_request_a_dead_process_sent_counts_as_paid_unconfirmed(state):
     assert paid(state, "b") == Paid(0.7, 0.6)
     with pytest.raises(BudgetExceeded, match=r"spent \$0.7000 of budget.max_usd \$1.0000"):
         books.book("next", 0.4, books.holder())
+
+
+def test_an_answer_replayed_from_the_spool_is_booked_once(state, tmp_path, monkeypatch):
+    """The spool keeps answers whose write did not come back; a frozen server may still have
+    taken that write (its COMMIT was on the wire), and the replay must not book it again."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home"))
+    books, cache = Books(state, "b", max_usd=None), RequestCache(state)
+    books.book("taken", 0.5, taken := books.holder())
+    cache.put("taken", _answer(0.1), "b", holder=taken)  # the server took it after all
+    spool.keep(state, ("taken", _answer(0.1), "b", True, taken, True))
+    books.book("lost", 0.5, lost := books.holder())  # this write never reached it
+    spool.keep(state, ("lost", _answer(0.2), "b", True, lost, True))
+    RequestCache(state)  # the next process writes what the spool kept
+    with engine_for(state).connect() as conn:
+        lines = conn.execute(select(LEDGER.c.key, LEDGER.c.cost_usd).order_by(LEDGER.c.key))
+        assert [tuple(r) for r in lines] == [("lost", 0.2), ("taken", 0.1)]
+        assert conn.execute(select(IN_FLIGHT)).all() == []
+    assert cache.get("lost").cost_usd == 0.2 and paid(state, "b") == Paid(pytest.approx(0.3), 0.0)
 
 
 def test_a_key_held_by_a_living_call_is_awaited_and_a_dead_one_s_taken_over(state):

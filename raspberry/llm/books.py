@@ -16,6 +16,7 @@ holder's lease is taken over.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import threading
 import time
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, func, select
+from sqlalchemy import Engine, bindparam, exists, func, select, text
 
 from raspberry.errors import BudgetExceeded
 from raspberry.llm.state import (
@@ -31,7 +32,10 @@ from raspberry.llm.state import (
     IN_FLIGHT,
     LEDGER,
     RESPONSES,
+    DriverTx,
+    Prepared,
     alive,
+    driver,
     engine_for,
     insert,
     this_process,
@@ -66,29 +70,94 @@ def _exceeded(build_id: str, spent: float, max_usd: float, reserved: float, most
     )
 
 
-def _in_flight_usd(conn: Connection, build_id: str, but: str | None = None) -> float:
-    """The most a build's requests booked as sent may cost (but one, the key `but`)."""
-    flying = (IN_FLIGHT.c.build_id == build_id) & IN_FLIGHT.c.sent_at.is_not(None)
-    if but is not None:
-        flying &= IN_FLIGHT.c.key != but
-    return float(
-        conn.execute(
-            select(func.coalesce(func.sum(IN_FLIGHT.c.usd), 0.0)).where(flying)
-        ).scalar_one()
-    )
+class _Statements:
+    """The books' statements, compiled once per engine for its driver (state.driver)."""
+
+    def __init__(self, engine: Engine):
+        p = functools.partial(Prepared, engine)
+        # Parameters are named p_<column>: SQLAlchemy keeps plain column names for itself.
+        key, build = bindparam("p_key"), bindparam("p_build_id")
+        self.lock = p(text("SELECT pg_advisory_xact_lock(7216)"))
+        self.spent = p(select(BUDGETS.c.spent).where(BUDGETS.c.build_id == build))
+        self.spent_held = p(  # held to the end: budget checks take turns
+            select(BUDGETS.c.spent).where(BUDGETS.c.build_id == build).with_for_update()
+        )
+        self.budget = p(BUDGETS.insert().values(build_id=build, spent=bindparam("p_spent")))
+        self.ledger_sum = p(
+            select(func.coalesce(func.sum(LEDGER.c.cost_usd), 0.0)).where(
+                LEDGER.c.build_id == build
+            )
+        )
+        self.add = p(
+            BUDGETS.update()
+            .where(BUDGETS.c.build_id == build)
+            .values(spent=BUDGETS.c.spent + bindparam("p_usd"))
+        )
+        flying = (IN_FLIGHT.c.build_id == build) & IN_FLIGHT.c.sent_at.is_not(None)
+        self.flying = p(select(func.coalesce(func.sum(IN_FLIGHT.c.usd), 0.0)).where(flying))
+        # The sum but one request's own (it may be booked again, after a 429).
+        self.flying_but = p(
+            select(func.coalesce(func.sum(IN_FLIGHT.c.usd), 0.0)).where(
+                flying, IN_FLIGHT.c.key != key
+            )
+        )
+        names = ("key", "build_id", "holder", "usd", "sent_at")
+        row = {c: bindparam(f"p_{c}", type_=IN_FLIGHT.c[c].type) for c in names}
+        # The key taken unless it is held, or answered since the caller looked in the cache.
+        unanswered = select(*row.values()).where(~exists().where(RESPONSES.c.key == key))
+        self.take = p(
+            insert(engine, IN_FLIGHT)
+            .from_select(list(names), unanswered)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(IN_FLIGHT.c.key)
+        )
+        self.retake = p(IN_FLIGHT.update().where(IN_FLIGHT.c.key == key).values(**row))
+        self.held = p(select(IN_FLIGHT).where(IN_FLIGHT.c.key == key).with_for_update())
+        self.holder = p(select(IN_FLIGHT.c.holder).where(IN_FLIGHT.c.key == key))
+        self.every = p(select(IN_FLIGHT).with_for_update())
+        self.drop = p(IN_FLIGHT.delete().where(IN_FLIGHT.c.key == key))
+        self.release = p(
+            IN_FLIGHT.delete().where(
+                IN_FLIGHT.c.key == key, IN_FLIGHT.c.holder == bindparam("p_holder")
+            )
+        )
+        self.unconfirmed = p(
+            LEDGER.insert().values(
+                build_id=build,
+                key=key,
+                cost_usd=bindparam("p_usd"),
+                created_at=bindparam("p_created_at"),
+                unconfirmed=1,
+            )
+        )
+        mine = (LEDGER.c.build_id == build) & (LEDGER.c.key == key)
+        self.line = p(select(LEDGER.c.key).where(mine))
+        self.booked = p(select(LEDGER.c.cost_usd).where(mine, LEDGER.c.unconfirmed == 1))
+        self.settle = p(
+            LEDGER.update().where(mine).values(cost_usd=bindparam("p_usd"), unconfirmed=None)
+        )
+        self.paid = p(
+            select(
+                func.coalesce(func.sum(LEDGER.c.cost_usd), 0.0),
+                func.coalesce(func.sum(LEDGER.c.cost_usd).filter(LEDGER.c.unconfirmed == 1), 0.0),
+            ).where(LEDGER.c.build_id == build)
+        )
 
 
-def _add_spent(conn: Connection, build_id: str, usd: float) -> None:
-    conn.execute(
-        BUDGETS.update().where(BUDGETS.c.build_id == build_id).values(spent=BUDGETS.c.spent + usd)
-    )
+@functools.cache
+def _statements(engine: Engine) -> _Statements:
+    return _Statements(engine)
 
 
-def _unconfirmed(conn: Connection, build_id: str, key: str, usd: float) -> None:
+def _unconfirmed(tx: DriverTx, ours: _Statements, build_id: str, key: str, usd: float) -> None:
     """A ledger line at the most a request or job may have cost, its bill not known."""
-    conn.execute(LEDGER.insert().values(build_id=build_id, key=key, cost_usd=usd,
-                                        created_at=time.time(), unconfirmed=1))  # fmt: skip
-    _add_spent(conn, build_id, usd)
+    line = {"p_build_id": build_id, "p_key": key, "p_usd": usd, "p_created_at": time.time()}
+    tx.execute(ours.unconfirmed, line)
+    tx.execute(ours.add, line)
+
+
+def _scalar(rows: list[Any]) -> Any:
+    return rows[0][0] if rows else None
 
 
 class Books:
@@ -97,27 +166,20 @@ class Books:
 
     def __init__(self, target: str, build_id: str | None, max_usd: float | None):
         self._engine = engine_for(target)
+        self._sql = _statements(self._engine)
         self.build_id, self.max_usd = build_id, max_usd
         self._calls = itertools.count()
         self._lock = threading.Lock()
         self._booked: dict[str, float] = {}  # this gateway's calls in flight: holder -> most
         self._spent = 0.0  # what this gateway's answers cost
-        self._answered = select(RESPONSES.c.key).where(RESPONSES.c.key == bindparam("key"))
-        with self._engine.begin() as conn:
+        with driver(self._engine) as tx:
             if self._engine.dialect.name == "postgresql":  # the first process counts the ledger
-                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7216)")
-            self._sweep(conn)
-            if build_id is not None:
-                exists = conn.execute(
-                    select(BUDGETS.c.spent).where(BUDGETS.c.build_id == build_id)
-                ).first()
-                if exists is None:
-                    spent = conn.execute(
-                        select(func.coalesce(func.sum(LEDGER.c.cost_usd), 0.0)).where(
-                            LEDGER.c.build_id == build_id
-                        )
-                    ).scalar_one()
-                    conn.execute(BUDGETS.insert().values(build_id=build_id, spent=float(spent)))
+                tx.execute(self._sql.lock)
+            self._sweep(tx)
+            build = {"p_build_id": build_id}
+            if build_id is not None and not tx.execute(self._sql.spent, build):
+                spent = _scalar(tx.execute(self._sql.ledger_sum, build))
+                tx.execute(self._sql.budget, {**build, "p_spent": float(spent)})
 
     def holder(self) -> str:
         """A name for one call, unique among every process's."""
@@ -127,35 +189,25 @@ class Books:
         """Write the request down as sent, at `most`, just before it is: raise HeldElsewhere when
         another living call holds its key or has just answered it, BudgetExceeded when it might
         not fit the budget (and then nothing is written)."""
-        now, build = time.time(), self.build_id or ""
-        with self._engine.begin() as conn:
+        sql, build = self._sql, self.build_id or ""
+        row = {"p_key": key, "p_build_id": build, "p_holder": holder, "p_usd": most,
+               "p_sent_at": time.time()}  # fmt: skip
+        with driver(self._engine) as tx:
             spent = None
             if self.build_id is not None and self.max_usd is not None:
-                spent = conn.execute(  # held to the end: budget checks take turns
-                    select(BUDGETS.c.spent)
-                    .where(BUDGETS.c.build_id == self.build_id)
-                    .with_for_update()
-                ).scalar_one()
-            row = {"key": key, "build_id": build, "holder": holder, "usd": most, "sent_at": now}
-            won = conn.execute(
-                insert(self._engine, IN_FLIGHT, **row)
-                .on_conflict_do_nothing(index_elements=["key"])
-                .returning(IN_FLIGHT.c.key)
-            ).first()
-            if won is not None and conn.execute(self._answered, {"key": key}).first():
-                # Its holder answered it between the caller's look in the cache and now.
-                raise HeldElsewhere(key)
-            if won is None:
-                held = conn.execute(
-                    select(IN_FLIGHT).where(IN_FLIGHT.c.key == key).with_for_update()
-                ).first()
-                if held is not None and held.holder != holder:
-                    if alive(conn, _process(held.holder)):
+                spent = _scalar(tx.execute(sql.spent_held, row))
+            if not tx.execute(sql.take, row):
+                held = tx.execute(sql.held, row)
+                if not held:
+                    # Answered between the caller's look in the cache and now: it is there.
+                    raise HeldElsewhere(key)
+                if held[0].holder != holder:
+                    if alive(tx, _process(held[0].holder)):
                         raise HeldElsewhere(key)
-                    self._orphaned(conn, held)
-                conn.execute(IN_FLIGHT.update().where(IN_FLIGHT.c.key == key).values(**row))
+                    self._orphaned(tx, held[0])
+                tx.execute(sql.retake, row)
             if spent is not None:
-                self._check(spent, _in_flight_usd(conn, build, but=key), most)
+                self._check(spent, _scalar(tx.execute(sql.flying_but, row)), most)
             with self._lock:
                 if self.build_id is None and self.max_usd is not None:
                     self._check(self._spent, sum(self._booked.values()), most)
@@ -166,29 +218,25 @@ class Books:
         unconfirmed, written within the budget before the job is created; once per key, however
         often a job is re-attached to."""
         assert self.build_id is not None, "a job is booked to a build"
-        with self._engine.begin() as conn:
-            spent = conn.execute(
-                select(BUDGETS.c.spent).where(BUDGETS.c.build_id == self.build_id).with_for_update()
-            ).scalar_one()
-            mine = (LEDGER.c.build_id == self.build_id) & (LEDGER.c.key == key)
-            if conn.execute(select(LEDGER.c.key).where(mine)).first():
+        line = {"p_build_id": self.build_id, "p_key": key}
+        with driver(self._engine) as tx:
+            spent = _scalar(tx.execute(self._sql.spent_held, line))
+            if tx.execute(self._sql.line, line):
                 return
             if self.max_usd is not None:
-                self._check(spent, _in_flight_usd(conn, self.build_id), most)
-            _unconfirmed(conn, self.build_id, key, most)
+                self._check(spent, _scalar(tx.execute(self._sql.flying, line)), most)
+            _unconfirmed(tx, self._sql, self.build_id, key, most)
 
     def settle_job(self, key: str, cost: float) -> None:
         """The job ended: its line holds what it cost (0 for a job that failed or was
         cancelled before training)."""
-        mine = (LEDGER.c.build_id == self.build_id) & (LEDGER.c.key == key)
-        with self._engine.begin() as conn:
-            booked = conn.execute(
-                select(LEDGER.c.cost_usd).where(mine, LEDGER.c.unconfirmed == 1)
-            ).scalar()
+        line = {"p_build_id": self.build_id, "p_key": key, "p_usd": cost}
+        with driver(self._engine) as tx:
+            booked = _scalar(tx.execute(self._sql.booked, line))
             if booked is None:
                 return
-            conn.execute(LEDGER.update().where(mine).values(cost_usd=cost, unconfirmed=None))
-            _add_spent(conn, self.build_id, cost - booked)
+            tx.execute(self._sql.settle, line)
+            tx.execute(self._sql.add, {**line, "p_usd": cost - booked})
 
     def _check(self, spent: float, reserved: float, most: float) -> None:
         assert self.max_usd is not None
@@ -206,33 +254,29 @@ class Books:
         """The call ends without an answer to record: its entry goes (it was not paid)."""
         with self._lock:
             self._booked.pop(holder, None)
-        with self._engine.begin() as conn:
-            conn.execute(
-                IN_FLIGHT.delete().where(IN_FLIGHT.c.key == key, IN_FLIGHT.c.holder == holder)
-            )
+        with driver(self._engine) as tx:
+            tx.execute(self._sql.release, {"p_key": key, "p_holder": holder})
 
     async def wait(self, key: str) -> None:
         """Until the key's holder has ended (its answer, if any, is in the cache) or died."""
-        read = select(IN_FLIGHT.c.holder).where(IN_FLIGHT.c.key == key)
         while True:
             await asyncio.sleep(POLL_S)
-            with self._engine.connect() as conn:
-                holder = conn.execute(read).scalar()
-                if holder is None or not alive(conn, _process(holder)):
+            with driver(self._engine, write=False) as tx:
+                holder = _scalar(tx.execute(self._sql.holder, {"p_key": key}))
+                if holder is None or not alive(tx, _process(holder)):
                     return
 
-    def _sweep(self, conn: Connection) -> None:
+    def _sweep(self, tx: DriverTx) -> None:
         """Move the entries of dead processes to the ledger."""
-        for row in conn.execute(select(IN_FLIGHT).with_for_update()).all():
-            if not alive(conn, _process(row.holder)):
-                self._orphaned(conn, row)
-                conn.execute(IN_FLIGHT.delete().where(IN_FLIGHT.c.key == row.key))
+        for row in tx.execute(self._sql.every):
+            if not alive(tx, _process(row.holder)):
+                self._orphaned(tx, row)
+                tx.execute(self._sql.drop, {"p_key": row.key})
 
-    @staticmethod
-    def _orphaned(conn: Connection, row: Row[Any]) -> None:
+    def _orphaned(self, tx: DriverTx, row: Any) -> None:
         """A dead process's entry: if it was sent, its most is booked as paid, unconfirmed."""
         if row.sent_at is not None and row.build_id:
-            _unconfirmed(conn, row.build_id, row.key, row.usd)
+            _unconfirmed(tx, self._sql, row.build_id, row.key, row.usd)
 
 
 def paid(target: str | Path, build_id: str) -> Paid:
@@ -242,12 +286,8 @@ def paid(target: str | Path, build_id: str) -> Paid:
     if "://" not in str(target) and not Path(target).exists():
         return Paid(0.0, 0.0)
     engine = engine_for(str(target))
-    with engine.connect() as conn:
-        ledger, unconfirmed = conn.execute(
-            select(
-                func.coalesce(func.sum(LEDGER.c.cost_usd), 0.0),
-                func.coalesce(func.sum(LEDGER.c.cost_usd).filter(LEDGER.c.unconfirmed == 1), 0.0),
-            ).where(LEDGER.c.build_id == build_id)
-        ).one()
-        flying = _in_flight_usd(conn, build_id)
+    sql, build = _statements(engine), {"p_build_id": build_id}
+    with driver(engine, write=False) as tx:
+        ledger, unconfirmed = tx.execute(sql.paid, build)[0]
+        flying = _scalar(tx.execute(sql.flying, build))
     return Paid(float(ledger + flying), float(unconfirmed + flying))

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, select
+from sqlalchemy import Engine, bindparam, func, select
 from sqlalchemy.exc import DatabaseError, OperationalError
 
 from raspberry.errors import ConfigError, StateUnavailable
@@ -31,7 +31,10 @@ from raspberry.llm.state import (
     IN_FLIGHT,
     LEDGER,
     RESPONSES,
+    DriverTx,
+    Prepared,
     describe,
+    driver,
     engine_for,
     insert,
 )
@@ -55,32 +58,50 @@ def _is_users_file(exc: BaseException) -> bool:
     )
 
 
+class _Statements:
+    """The request path's statements, compiled once per engine for its driver (state.driver)."""
+
+    def __init__(self, engine: Engine):
+        p = functools.partial(Prepared, engine)
+        # Parameters are named p_<column>: SQLAlchemy keeps plain column names for itself.
+        key, build = bindparam("p_key"), bindparam("p_build_id")
+        self.read = p(select(RESPONSES.c.completion).where(RESPONSES.c.key == key))
+        # The first answer stored for a key stays: a request is answered once.
+        values = {c.name: bindparam(f"p_{c.name}") for c in RESPONSES.columns}
+        self.store = p(
+            insert(engine, RESPONSES, **values).on_conflict_do_nothing(index_elements=["key"])
+        )
+        self.pay = p(
+            LEDGER.insert().values(
+                build_id=build,
+                key=key,
+                cost_usd=bindparam("p_cost_usd"),
+                created_at=bindparam("p_created_at"),
+            )
+        )
+        self.add = p(
+            BUDGETS.update()
+            .where(BUDGETS.c.build_id == build)
+            .values(spent=BUDGETS.c.spent + bindparam("p_cost_usd"))
+        )
+        mine = (IN_FLIGHT.c.key == key) & (IN_FLIGHT.c.holder == bindparam("p_holder"))
+        self.land = p(IN_FLIGHT.delete().where(mine))  # the call ends
+        self.answered = p(IN_FLIGHT.update().where(mine).values(sent_at=None))  # it goes on
+        self.sent = p(select(IN_FLIGHT.c.key).where(mine, IN_FLIGHT.c.sent_at.is_not(None)))
+        self.unbatch = p(BATCH_ITEMS.delete().where(BATCH_ITEMS.c.key == key))
+        unconfirmed = (LEDGER.c.build_id == build) & (LEDGER.c.key == key)
+        unconfirmed &= LEDGER.c.unconfirmed == 1
+        self.booked = p(select(LEDGER.c.cost_usd, LEDGER.c.created_at).where(unconfirmed))
+        self.settle = p(
+            LEDGER.update()
+            .where(unconfirmed, LEDGER.c.created_at == bindparam("p_created_at"))
+            .values(cost_usd=bindparam("p_cost_usd"), unconfirmed=None)
+        )
+
+
 @functools.cache
-def _statements(engine: Engine) -> tuple[Any, Any, Any, Any, Any, Any]:
-    """(read an answer, store one, add a ledger line, add to a budget's spent, end a request's
-    flight, mark it answered while its call goes on), built once per engine: making a
-    statement costs more CPU than running it."""
-    # Parameters are named p_<column>: SQLAlchemy keeps plain column names for itself.
-    read = select(RESPONSES.c.completion).where(RESPONSES.c.key == bindparam("p_key"))
-    columns = [c.name for c in RESPONSES.columns]
-    # The first answer stored for a key stays: a request is answered once.
-    store = insert(engine, RESPONSES, **{c: bindparam(f"p_{c}") for c in columns})
-    store = store.on_conflict_do_nothing(index_elements=["key"])
-    pay = LEDGER.insert().values(
-        build_id=bindparam("p_build_id"),
-        key=bindparam("p_key"),
-        cost_usd=bindparam("p_cost_usd"),
-        created_at=bindparam("p_created_at"),
-    )
-    add = (
-        BUDGETS.update()
-        .where(BUDGETS.c.build_id == bindparam("p_build_id"))
-        .values(spent=BUDGETS.c.spent + bindparam("p_cost_usd"))
-    )
-    mine = (IN_FLIGHT.c.key == bindparam("p_key")) & (IN_FLIGHT.c.holder == bindparam("p_holder"))
-    land = IN_FLIGHT.delete().where(mine)
-    answered = IN_FLIGHT.update().where(mine).values(sent_at=None)
-    return read, store, pay, add, land, answered
+def _statements(engine: Engine) -> _Statements:
+    return _Statements(engine)
 
 
 def is_answer(completion: Completion) -> bool:
@@ -96,24 +117,17 @@ def cache_model(kind: str, model: str) -> str:
     return "weights:" + weights_fingerprint(*locate(model, Path.cwd(), LOCAL_FIELD))
 
 
-def _settled(conn: Connection, build_id: str, key: str, completion: Completion) -> bool:
+def _settled(tx: DriverTx, ours: _Statements, build_id: str, key: str, cost: float) -> bool:
     """A re-attached answer's cost replaces the line booked, unconfirmed, at the most its
     request might cost when its sender died: the same response, paid once (False: no such
     line, so the answer is booked as any other)."""
-    line = (LEDGER.c.build_id == build_id) & (LEDGER.c.key == key) & (LEDGER.c.unconfirmed == 1)
-    booked = conn.execute(select(LEDGER.c.cost_usd, LEDGER.c.created_at).where(line)).first()
-    if booked is None:
+    line = {"p_build_id": build_id, "p_key": key}
+    booked = tx.execute(ours.booked, line)
+    if not booked:
         return False
-    conn.execute(
-        LEDGER.update()
-        .where(line, LEDGER.c.created_at == booked.created_at)
-        .values(cost_usd=completion.cost_usd, unconfirmed=None)
-    )
-    conn.execute(
-        BUDGETS.update()
-        .where(BUDGETS.c.build_id == build_id)
-        .values(spent=BUDGETS.c.spent + completion.cost_usd - booked.cost_usd)
-    )
+    created_at, most = booked[0].created_at, booked[0].cost_usd
+    tx.execute(ours.settle, {**line, "p_created_at": created_at, "p_cost_usd": cost})
+    tx.execute(ours.add, {"p_build_id": build_id, "p_cost_usd": cost - most})
     return True
 
 
@@ -131,12 +145,12 @@ class RequestCache:
                 f"({str(getattr(exc, 'orig', exc)).splitlines()[0]}); point gateway.cache_path "
                 "(or state_url) at a new file, or move what is there away"
             ) from None
-        spool.replay(self.target, lambda record: self._write(*record))
+        spool.replay(self.target, lambda record: self._write(*record, replayed=True))
 
     def get(self, key: str) -> Completion | None:
-        with self._engine.connect() as conn:
-            row = conn.execute(_statements(self._engine)[0], {"p_key": key}).first()
-        return Completion.model_validate_json(row[0]) if row else None
+        with driver(self._engine, write=False) as tx:
+            rows = tx.execute(_statements(self._engine).read, {"p_key": key})
+        return Completion.model_validate_json(rows[0].completion) if rows else None
 
     def put(
         self,
@@ -166,13 +180,20 @@ class RequestCache:
         keep: bool,
         holder: str | None,
         last: bool,
+        replayed: bool = False,
     ) -> None:
-        now, c = time.time(), completion
-        _, store, pay, add, land, answered = _statements(self._engine)
-        with self._engine.begin() as conn:
+        """replayed: an answer from the spool. Its ledger line is written only while its
+        booking stands: a write the database took after its caller had given up on it (a
+        frozen server's COMMIT) has booked it, and a booking moved to the ledger as unconfirmed
+        by a later process stays the upper bound it is."""
+        now, c, ours = time.time(), completion, _statements(self._engine)
+        mine = {"p_key": key, "p_holder": holder}
+        with driver(self._engine) as tx:
+            if replayed and holder is not None and not tx.execute(ours.sent, mine):
+                build_id = None
             if keep:
-                conn.execute(
-                    store,
+                tx.execute(
+                    ours.store,
                     {
                         "p_key": key,
                         "p_model": c.model,
@@ -187,17 +208,19 @@ class RequestCache:
                         "p_latency_s": c.latency_s,
                     },
                 )
-            if build_id is not None and not (c.reattached and _settled(conn, build_id, key, c)):
+            if build_id is not None and not (
+                c.reattached and _settled(tx, ours, build_id, key, c.cost_usd)
+            ):
                 paid = {
                     "p_build_id": build_id, "p_key": key, "p_cost_usd": c.cost_usd,
                     "p_created_at": now,
                 }  # fmt: skip
-                conn.execute(pay, paid)
-                conn.execute(add, paid)
+                tx.execute(ours.pay, paid)
+                tx.execute(ours.add, paid)
             if c.batch:  # its batch need not be waited for again
-                conn.execute(BATCH_ITEMS.delete().where(BATCH_ITEMS.c.key == key))
+                tx.execute(ours.unbatch, {"p_key": key})
             if holder is not None:
-                conn.execute(land if last else answered, {"p_key": key, "p_holder": holder})
+                tx.execute(ours.land if last else ours.answered, mine)
 
     def count(self) -> int:
         with self._engine.connect() as conn:

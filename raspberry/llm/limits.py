@@ -90,6 +90,7 @@ class RateLimits:
         # the headers (None: configured). It spares a store a transaction that changes nothing.
         self._kinds: dict[tuple[str, str], dict[str, float | None]] = {}
         self._factors: dict[tuple[str, str], float] = {}
+        self._pauses: dict[tuple[str, str], tuple[float, float]] = {}  # (until, since when)
         # Successes not yet added to the shared factor: (count, the gate's ceiling).
         self._successes: dict[tuple[str, str], tuple[int, int]] = {}
         self._successes_lock = threading.Lock()
@@ -142,8 +143,13 @@ class RateLimits:
         429 ordered a pause since, a new booking after it (seconds to wait); else 0. Without
         this, requests booked before a 429 would all still leave at their times, into the
         exhausted limit."""
-        now = self.clock()
+        # The pause as this process last saw it (every booking reads it): a look that costs no
+        # transaction; a pause ordered elsewhere since shows at this process's next booking.
+        until, at = self._pauses.get(key, (0.0, 0.0))
+        if not (at > booked_at and until > self.clock()):
+            return 0.0
         with self._limits(key) as limits:
+            now = self.clock()
             if limits.paused_at > booked_at and limits.paused_until > now:
                 return self._reserve(limits, input_tokens, now)
             return 0.0
@@ -203,6 +209,7 @@ class RateLimits:
 
     def _seen(self, key: tuple[str, str], limits: ModelLimits) -> None:
         self._factors[key] = limits.factor
+        self._pauses[key] = (limits.paused_until, limits.paused_at)
         self._kinds[key] = {
             kind: b.per_minute if kind in limits.learnt else None
             for kind, b in limits.buckets.items()

@@ -12,7 +12,17 @@ from collections.abc import Iterator
 from sqlalchemy import bindparam, func, select
 
 from raspberry.llm.limits import Bucket, ModelLimits, RateLimits
-from raspberry.llm.state import ALIVE_S, BUCKETS, PAUSES, PEERS, engine_for, touch, upsert
+from raspberry.llm.state import (
+    ALIVE_S,
+    BUCKETS,
+    PAUSES,
+    PEERS,
+    Prepared,
+    driver,
+    engine_for,
+    touch,
+    upsert,
+)
 
 
 class SharedLimits(RateLimits):
@@ -28,18 +38,16 @@ class SharedLimits(RateLimits):
         self._touched: dict[str, float] = {}
         # Built once: making a statement costs more CPU than running it.
         # Parameters are named p_<column>: SQLAlchemy keeps plain column names for itself.
-        name = bindparam("name")
-        self._read = select(BUCKETS).where(BUCKETS.c.limit_key == name).with_for_update()
-        self._read_pause = select(PAUSES).where(PAUSES.c.limit_key == name)
+        name = bindparam("p_name")
+        p = functools.partial(Prepared, self._engine)
+        self._read = p(select(BUCKETS).where(BUCKETS.c.limit_key == name).with_for_update())
+        self._read_pause = p(select(PAUSES).where(PAUSES.c.limit_key == name))
         fields = {f: bindparam(f"p_{f}") for f in ("per_minute", "level", "stamp", "learnt")}
-        self._write = upsert(
-            self._engine,
-            BUCKETS,
-            {"limit_key": bindparam("p_name"), "kind": bindparam("p_kind")},
-            fields,
+        self._write = p(
+            upsert(self._engine, BUCKETS, {"limit_key": name, "kind": bindparam("p_kind")}, fields)
         )
         pause = {f: bindparam(f"p_{f}") for f in ("until", "at", "factor", "cut_at")}
-        self._write_pause = upsert(self._engine, PAUSES, {"limit_key": bindparam("p_name")}, pause)
+        self._write_pause = p(upsert(self._engine, PAUSES, {"limit_key": name}, pause))
 
     def clock(self) -> float:
         return time.time()
@@ -47,11 +55,12 @@ class SharedLimits(RateLimits):
     @contextlib.contextmanager
     def _limits(self, key: tuple[str, str]) -> Iterator[ModelLimits]:
         name = "|".join(key)
-        with self._engine.begin() as conn:
-            rows = conn.execute(self._read, {"name": name}).all()
-            pause = conn.execute(self._read_pause, {"name": name}).first()
+        with driver(self._engine) as tx:
+            rows = tx.execute(self._read, {"p_name": name})
+            paused = tx.execute(self._read_pause, {"p_name": name})
             limits = ModelLimits()
-            if pause:
+            if paused:
+                pause = paused[0]
                 limits.paused_until, limits.paused_at = pause.until, pause.at
                 limits.factor, limits.cut_at = pause.factor, pause.cut_at
             for row in rows:
@@ -61,23 +70,22 @@ class SharedLimits(RateLimits):
                 if row.learnt:
                     limits.learnt.add(row.kind)
             before = (limits.paused_until, limits.paused_at, limits.factor, limits.cut_at)
+            read = {(r.kind, r.per_minute, r.level, r.stamp, bool(r.learnt)) for r in rows}
             yield limits
             self._seen(key, limits)
-            if limits.buckets:
-                conn.execute(
-                    self._write,
-                    [
-                        {"p_name": name, "p_kind": kind, "p_per_minute": b.per_minute,
-                         "p_level": b.level, "p_stamp": b.stamp,
-                         "p_learnt": int(kind in limits.learnt)}
-                        for kind, b in limits.buckets.items()
-                    ],
-                )  # fmt: skip
+            changed = [
+                {"p_name": name, "p_kind": kind, "p_per_minute": b.per_minute,
+                 "p_level": b.level, "p_stamp": b.stamp, "p_learnt": int(kind in limits.learnt)}
+                for kind, b in limits.buckets.items()
+                if (kind, b.per_minute, b.level, b.stamp, kind in limits.learnt) not in read
+            ]  # fmt: skip
+            if changed:
+                tx.many(self._write, changed)
             after = (limits.paused_until, limits.paused_at, limits.factor, limits.cut_at)
             if after != before:
                 names = ("p_until", "p_at", "p_factor", "p_cut_at")
                 values = dict(zip(names, after, strict=True))
-                conn.execute(self._write_pause, {"p_name": name, **values})
+                tx.execute(self._write_pause, {"p_name": name, **values})
         if time.time() - self._touched.get(name, 0.0) > self.TOUCH_S:
             self._touched[name] = time.time()
             touch(self._engine, name)

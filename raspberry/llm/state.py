@@ -18,12 +18,15 @@ line naming it, instead of hanging the build.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import functools
 import os
 import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     create_engine,
     event,
     inspect,
@@ -149,6 +153,7 @@ STATE_TIMEOUT_S = 15.0
 # calls queued behind the first do not each wait out the timeouts.
 LOST_HOLD_S = 30.0
 _LOST: dict[str, tuple[float, str]] = {}  # target -> when it was lost, and why
+_TARGETS: dict[Engine, str] = {}  # a PostgreSQL state's engine -> its target, as configured
 
 
 def this_process() -> str:
@@ -232,14 +237,21 @@ def _postgres_engine(url: Any, target: str) -> Engine:
     def _unavailable(ctx: Any) -> None:
         # A pre-ping's failure is the pool's to handle: it reconnects once.
         if not ctx.is_pre_ping and isinstance(ctx.original_exception, psycopg.OperationalError):
-            said = str(ctx.original_exception).strip().splitlines()
-            why = said[0] if said else "no answer"
-            now = time.monotonic()
-            if now - _LOST.get(target, (-LOST_HOLD_S, ""))[0] >= LOST_HOLD_S:  # not a held loss
-                _LOST[target] = (now, why)
-            raise StateUnavailable.of(describe(target), why) from None
+            raise _lost(target, ctx.original_exception) from None
 
+    _TARGETS[engine] = target
     return engine
+
+
+def _lost(target: str, exc: BaseException) -> StateUnavailable:
+    """A PostgreSQL state that did not answer: held as lost for LOST_HOLD_S (new connections
+    fail at once), told as one line."""
+    said = str(exc).strip().splitlines()
+    why = said[0] if said else "no answer"
+    now = time.monotonic()
+    if now - _LOST.get(target, (-LOST_HOLD_S, ""))[0] >= LOST_HOLD_S:  # not a held loss
+        _LOST[target] = (now, why)
+    return StateUnavailable.of(describe(target), why)
 
 
 @functools.cache
@@ -280,6 +292,109 @@ def engine_for(target: str) -> Engine:
                     conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}")
     _start_heartbeat(engine)
     return engine
+
+
+class Prepared:
+    """A statement compiled once for an engine's driver, to run on the driver's own connection
+    (driver()): on the gateway's path, SQLAlchemy's work around each call (a pooled connection,
+    its events, an execution context) costs several times the statement itself."""
+
+    def __init__(self, engine: Engine, statement: Any):
+        compiled = statement.compile(dialect=engine.dialect)
+        self.sql = str(compiled)
+        # Values the statement fixes itself (a column set to None); the rest the caller names.
+        self._fixed = {
+            compiled.bind_names[b]: b.effective_value for b in compiled.bind_names if not b.required
+        }
+        self._order = compiled.positiontup  # the driver's positional order (SQLite), or None
+        changes = compiled.isinsert or compiled.isupdate or compiled.isdelete
+        self.returns_rows = not changes or bool(compiled.returning)
+        self.row: Any = None  # the rows' type, made from the first result's columns
+
+    def values(self, given: Mapping[str, Any]) -> Sequence[Any] | Mapping[str, Any]:
+        named = {**self._fixed, **given} if self._fixed else given
+        return named if self._order is None else [named[n] for n in self._order]
+
+
+class DriverTx:
+    """Statements of one transaction on this thread's driver connection (driver())."""
+
+    def __init__(self, cursor: Any, engine: Engine):
+        self._cursor, self.engine = cursor, engine
+
+    def execute(self, statement: Prepared, values: Mapping[str, Any] | None = None) -> list[Any]:
+        """Run the statement; its rows, named by its columns. A change without RETURNING is
+        only queued on PostgreSQL (the transaction is a pipeline): it costs no round trip."""
+        cursor = self._cursor
+        cursor.execute(statement.sql, statement.values(values or {}))
+        if not statement.returns_rows:
+            return []
+        rows = cursor.fetchall()  # first: in a pipeline, what waits for the result
+        if statement.row is None:
+            names = [d[0] for d in cursor.description]
+            statement.row = collections.namedtuple("Row", names, rename=True)  # type: ignore[misc]
+        return [statement.row(*r) for r in rows]
+
+    def many(self, statement: Prepared, rows: Sequence[Mapping[str, Any]]) -> None:
+        self._cursor.executemany(statement.sql, [statement.values(r) for r in rows])
+
+
+_DRIVER = threading.local()  # per thread: {engine: (pid, the pool's driver connection)}
+
+
+@contextlib.contextmanager
+def driver(engine: Engine, *, write: bool = True) -> Iterator[DriverTx]:
+    """One transaction on this thread's own driver connection to the state, held from call to
+    call (write: SQLite's writer lock taken at its start, as every SQLAlchemy transaction here
+    does; on PostgreSQL, a pipeline: its changes go with its next read, or its COMMIT). A
+    PostgreSQL state that does not answer raises StateUnavailable, as SQLAlchemy's calls do; the
+    connection is then dropped, and the next call takes a new one from the pool."""
+    held = getattr(_DRIVER, "held", None)
+    if held is None:
+        held = _DRIVER.held = {}
+    postgres = engine.dialect.name == "postgresql"
+    pid, conn = held.get(engine, (None, None))
+    if conn is None or pid != os.getpid():  # a forked child takes its own
+        try:
+            conn = engine.raw_connection()
+        except Exception as exc:
+            if postgres and _TARGETS.get(engine) and _not_answered(exc):
+                raise _lost(_TARGETS[engine], exc) from None
+            raise
+        if postgres:  # a read alone is one round trip; a transaction says BEGIN itself
+            conn.driver_connection.autocommit = True
+        held[engine] = (os.getpid(), conn)
+    cursor = conn.cursor()
+    try:
+        if not write:
+            yield DriverTx(cursor, engine)
+        elif postgres:
+            with conn.driver_connection.pipeline():
+                cursor.execute("BEGIN")
+                yield DriverTx(cursor, engine)
+                cursor.execute("COMMIT")
+        else:
+            cursor.execute("BEGIN IMMEDIATE")
+            yield DriverTx(cursor, engine)
+            cursor.execute("COMMIT")
+    except BaseException as exc:
+        with contextlib.suppress(Exception):  # a connection gone with its database: dropped
+            if write:
+                cursor.execute("ROLLBACK")
+        if postgres and _TARGETS.get(engine) and _not_answered(exc):
+            held.pop(engine, None)
+            conn.invalidate()
+            raise _lost(_TARGETS[engine], exc) from None
+        raise
+    finally:
+        with contextlib.suppress(Exception):
+            cursor.close()
+
+
+def _not_answered(exc: BaseException) -> bool:
+    import psycopg
+
+    return isinstance(exc, psycopg.OperationalError)
 
 
 def _start_heartbeat(engine: Engine) -> None:
@@ -323,7 +438,13 @@ def touch(engine: Engine, limit_key: str) -> None:
         )
 
 
-def alive(conn: Any, process: str) -> bool:
+@functools.cache
+def _heard(engine: Engine) -> Prepared:
+    peer = (PEERS.c.process == bindparam("p_process")) & (PEERS.c.limit_key == "")
+    return Prepared(engine, select(PEERS.c.seen_at).where(peer))
+
+
+def alive(tx: DriverTx, process: str) -> bool:
     """Whether a process ("host:pid") lives: asked of the kernel on this machine (a killed
     process is known dead at once), else of its heartbeat."""
     host, _, pid = process.rpartition(":")
@@ -338,7 +459,5 @@ def alive(conn: Any, process: str) -> bool:
             return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
         except (OSError, IndexError):
             return True
-    seen = conn.execute(
-        select(PEERS.c.seen_at).where(PEERS.c.process == process, PEERS.c.limit_key == "")
-    ).scalar()
-    return seen is not None and seen > time.time() - ALIVE_S
+    seen = tx.execute(_heard(tx.engine), {"p_process": process})
+    return bool(seen) and seen[0].seen_at > time.time() - ALIVE_S
