@@ -339,7 +339,17 @@ class DriverTx:
         self._cursor.executemany(statement.sql, [statement.values(r) for r in rows])
 
 
-_DRIVER = threading.local()  # per thread: {engine: (pid, the pool's driver connection)}
+class _Held(dict[Engine, tuple[int, Any]]):
+    """A thread's driver connections (engine -> (pid, connection)), closed as the thread ends."""
+
+    def __del__(self) -> None:
+        for pid, conn in self.values():
+            if pid == os.getpid():
+                with contextlib.suppress(Exception):
+                    conn.close()
+
+
+_DRIVER = threading.local()  # per thread: its _Held
 
 
 @contextlib.contextmanager
@@ -351,25 +361,28 @@ def driver(engine: Engine, *, write: bool = True) -> Iterator[DriverTx]:
     connection is then dropped, and the next call takes a new one from the pool."""
     held = getattr(_DRIVER, "held", None)
     if held is None:
-        held = _DRIVER.held = {}
+        held = _DRIVER.held = _Held()
     postgres = engine.dialect.name == "postgresql"
     pid, conn = held.get(engine, (None, None))
     if conn is None or pid != os.getpid():  # a forked child takes its own
         try:
-            conn = engine.raw_connection()
+            # Out of the pool: a thread keeps it until the thread ends, however many threads.
+            pooled = engine.raw_connection()
+            conn = pooled.dbapi_connection
+            pooled.detach()
         except Exception as exc:
             if postgres and _TARGETS.get(engine) and _not_answered(exc):
                 raise _lost(_TARGETS[engine], exc) from None
             raise
         if postgres:  # a read alone is one round trip; a transaction says BEGIN itself
-            conn.driver_connection.autocommit = True
+            conn.autocommit = True
         held[engine] = (os.getpid(), conn)
     cursor = conn.cursor()
     try:
         if not write:
             yield DriverTx(cursor, engine)
         elif postgres:
-            with conn.driver_connection.pipeline():
+            with conn.pipeline():
                 cursor.execute("BEGIN")
                 yield DriverTx(cursor, engine)
                 cursor.execute("COMMIT")
@@ -383,7 +396,8 @@ def driver(engine: Engine, *, write: bool = True) -> Iterator[DriverTx]:
                 cursor.execute("ROLLBACK")
         if postgres and _TARGETS.get(engine) and _not_answered(exc):
             held.pop(engine, None)
-            conn.invalidate()
+            with contextlib.suppress(Exception):
+                conn.close()
             raise _lost(_TARGETS[engine], exc) from None
         raise
     finally:
