@@ -323,20 +323,17 @@ class DriverTx:
         self._cursor, self.engine = cursor, engine
 
     def execute(self, statement: Prepared, values: Mapping[str, Any] | None = None) -> list[Any]:
-        """Run the statement; its rows, named by its columns. A change without RETURNING is
-        only queued on PostgreSQL (the transaction is a pipeline): it costs no round trip."""
+        """Run the statement; its rows (none for a change without RETURNING), named by its
+        columns."""
         cursor = self._cursor
         cursor.execute(statement.sql, statement.values(values or {}))
         if not statement.returns_rows:
             return []
-        rows = cursor.fetchall()  # first: in a pipeline, what waits for the result
+        rows = cursor.fetchall()
         if statement.row is None:
             names = [d[0] for d in cursor.description]
             statement.row = collections.namedtuple("Row", names, rename=True)  # type: ignore[misc]
         return [statement.row(*r) for r in rows]
-
-    def many(self, statement: Prepared, rows: Sequence[Mapping[str, Any]]) -> None:
-        self._cursor.executemany(statement.sql, [statement.values(r) for r in rows])
 
 
 class _Held(dict[Engine, tuple[int, Any]]):
@@ -355,10 +352,10 @@ _DRIVER = threading.local()  # per thread: its _Held
 @contextlib.contextmanager
 def driver(engine: Engine, *, write: bool = True) -> Iterator[DriverTx]:
     """One transaction on this thread's own driver connection to the state, held from call to
-    call (write: SQLite's writer lock taken at its start, as every SQLAlchemy transaction here
-    does; on PostgreSQL, a pipeline: its changes go with its next read, or its COMMIT). A
-    PostgreSQL state that does not answer raises StateUnavailable, as SQLAlchemy's calls do; the
-    connection is then dropped, and the next call takes a new one from the pool."""
+    call (write: a transaction, SQLite's writer lock taken at its start as every SQLAlchemy
+    transaction here does; else a read, one round trip on PostgreSQL, whose connection
+    autocommits). A PostgreSQL state that does not answer raises StateUnavailable, as
+    SQLAlchemy's calls do; the connection is then dropped, and the next call takes a new one."""
     held = getattr(_DRIVER, "held", None)
     if held is None:
         held = _DRIVER.held = _Held()
@@ -381,13 +378,8 @@ def driver(engine: Engine, *, write: bool = True) -> Iterator[DriverTx]:
     try:
         if not write:
             yield DriverTx(cursor, engine)
-        elif postgres:
-            with conn.pipeline():
-                cursor.execute("BEGIN")
-                yield DriverTx(cursor, engine)
-                cursor.execute("COMMIT")
         else:
-            cursor.execute("BEGIN IMMEDIATE")
+            cursor.execute("BEGIN" if postgres else "BEGIN IMMEDIATE")
             yield DriverTx(cursor, engine)
             cursor.execute("COMMIT")
     except BaseException as exc:
