@@ -25,7 +25,7 @@ from raspberry.llm import spool
 from raspberry.llm.books import Books, HeldElsewhere, Paid, paid
 from raspberry.llm.cache import RequestCache
 from raspberry.llm.gateway import Gateway
-from raspberry.llm.shared_limits import limits_for
+from raspberry.llm.shared_limits import SharedLimits, limits_for
 from raspberry.llm.state import IN_FLIGHT, LEDGER, engine_for
 from raspberry.llm.types import Completion
 
@@ -198,6 +198,29 @@ def test_three_processes_fill_one_limit_together(state):
     assert len(leave) == 150
     assert 1.45 < leave[-1] - start_at < 2.0, leave[-1] - start_at
     assert max(sharing for _, sharing in results) == 3
+
+
+def _book_alone(state: str, start_at: float, stay_s: float, out: multiprocessing.Queue) -> None:
+    limits = SharedLimits(state)
+    time.sleep(max(0.0, start_at - time.time()))
+    limits.seed(KEY, {"requests": 6000})
+    out.put([time.time() + limits.reserve(KEY, 10) for _ in range(50)])
+    time.sleep(stay_s)  # quiet, alive: what it booked must still reach the others
+
+
+def test_what_a_process_booked_alone_reaches_the_next_one(state):
+    """A process alone on a limit books in memory and writes every SYNC_S, even once it goes
+    quiet: a process that comes next books after the first one's slots, not over them."""
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    start_at = time.time() + 3
+    first = ctx.Process(target=_book_alone, args=(state, start_at, 2.0, out))
+    second = ctx.Process(target=_book_alone, args=(state, start_at + 0.3, 0.0, out))
+    first.start(), second.start()
+    one, two = out.get(timeout=60), out.get(timeout=60)
+    first.join(), second.join()
+    assert max(one) - start_at < 0.6  # 50 at 99 a second, from the start
+    assert min(two) >= max(one) - 0.02, (min(two) - start_at, max(one) - start_at)
 
 
 def test_a_state_url_with_a_password_is_refused(tmp_path):

@@ -192,7 +192,13 @@ class Books:
         sql, build = self._sql, self.build_id or ""
         row = {"p_key": key, "p_build_id": build, "p_holder": holder, "p_usd": most,
                "p_sent_at": time.time()}  # fmt: skip
-        with driver(self._engine) as tx:
+        if self.max_usd is None:  # no budget to hold: the one statement is the transaction
+            with driver(self._engine, write=False) as tx:
+                if tx.execute(sql.take, row):
+                    with self._lock:
+                        self._booked[holder] = most
+                    return
+        with driver(self._engine) as tx:  # a budget, or the key held (or answered)
             spent = None
             if self.build_id is not None and self.max_usd is not None:
                 spent = _scalar(tx.execute(sql.spent_held, row))

@@ -36,6 +36,7 @@ class Bucket:
         self.rate = 1.0
         self.capacity = 1.0
         self.level = 0.0
+        self.booked = 0.0  # what reserve() took since its owner last said (shared_limits.py)
         self.stamp = time.monotonic() if now is None else now
         self.set_limit(per_minute)
         self.level = self.capacity
@@ -54,6 +55,7 @@ class Bucket:
         """Book `amount`; seconds to wait before it may be spent (0 when available now)."""
         self._refill(now)
         self.level -= amount
+        self.booked += amount
         return max(0.0, self.stamp - now) + max(0.0, -self.level / self.rate)
 
     def pause_until(self, until: float, now: float) -> None:
@@ -98,12 +100,16 @@ class RateLimits:
     def clock(self) -> float:
         return time.monotonic()
 
-    def _limits(self, key: tuple[str, str]) -> AbstractContextManager[ModelLimits]:
+    def _limits(
+        self, key: tuple[str, str], exact: bool = False
+    ) -> AbstractContextManager[ModelLimits]:
+        """exact: what other processes must see at once (a pause, a cut, a limit learnt);
+        else a store may keep the change a moment before it shares it."""
         raise NotImplementedError
 
     def seed(self, key: tuple[str, str], per_minute: Mapping[str, float | None]) -> None:
         """Limits from config; a limit already learnt from the provider's headers is kept."""
-        with self._limits(key) as limits:
+        with self._limits(key, exact=True) as limits:
             for kind, value in per_minute.items():
                 if value and kind not in limits.learnt and kind not in limits.buckets:
                     limits.buckets[kind] = Bucket(value, self.clock())
@@ -128,7 +134,7 @@ class RateLimits:
     def cut(self, key: tuple[str, str]) -> float:
         """A 429: the factor cut for every process (once per burst); the new factor."""
         now = self.clock()
-        with self._limits(key) as limits:
+        with self._limits(key, exact=True) as limits:
             if now - limits.cut_at >= self.CUT_EVERY_S:
                 limits.factor = max(0.01, limits.factor * self.CUT)
                 limits.cut_at = now
@@ -177,7 +183,7 @@ class RateLimits:
 
     def pause(self, key: tuple[str, str], seconds: float) -> None:
         """Hold every request to this model for `seconds` (a 429's Retry-After)."""
-        with self._limits(key) as limits:
+        with self._limits(key, exact=True) as limits:
             self._pause(limits, seconds, self.clock())
 
     @staticmethod
@@ -191,7 +197,7 @@ class RateLimits:
         """Keep the buckets current with what the provider says its limits are."""
         if not info.exhausted_for and self._known(key, info.limits):
             return
-        with self._limits(key) as limits:
+        with self._limits(key, exact=True) as limits:
             for kind, value in info.limits.items():
                 if kind in limits.learnt and limits.buckets[kind].per_minute == value:
                     continue
