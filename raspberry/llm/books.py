@@ -70,8 +70,9 @@ def _exceeded(build_id: str, spent: float, max_usd: float, reserved: float, most
     )
 
 
-class _Statements:
-    """The books' statements, compiled once per engine for its driver (state.driver)."""
+class Statements:
+    """The books' statements (the ledger's and the flights' too, which cache.py writes as an
+    answer comes), compiled once per engine for its driver (state.driver)."""
 
     def __init__(self, engine: Engine):
         p = functools.partial(Prepared, engine)
@@ -116,25 +117,29 @@ class _Statements:
         self.holder = p(select(IN_FLIGHT.c.holder).where(IN_FLIGHT.c.key == key))
         self.every = p(select(IN_FLIGHT).with_for_update())
         self.drop = p(IN_FLIGHT.delete().where(IN_FLIGHT.c.key == key))
-        self.release = p(
+        # A call's flight ends: its answer is recorded (cache.py), or it ends without one.
+        self.land = p(
             IN_FLIGHT.delete().where(
                 IN_FLIGHT.c.key == key, IN_FLIGHT.c.holder == bindparam("p_holder")
             )
         )
-        self.unconfirmed = p(
+        self.pay = p(
             LEDGER.insert().values(
                 build_id=build,
                 key=key,
                 cost_usd=bindparam("p_usd"),
                 created_at=bindparam("p_created_at"),
-                unconfirmed=1,
+                unconfirmed=bindparam("p_unconfirmed"),
             )
         )
         mine = (LEDGER.c.build_id == build) & (LEDGER.c.key == key)
         self.line = p(select(LEDGER.c.key).where(mine))
-        self.booked = p(select(LEDGER.c.cost_usd).where(mine, LEDGER.c.unconfirmed == 1))
+        unconfirmed = mine & (LEDGER.c.unconfirmed == 1)
+        self.booked = p(select(LEDGER.c.cost_usd, LEDGER.c.created_at).where(unconfirmed))
         self.settle = p(
-            LEDGER.update().where(mine).values(cost_usd=bindparam("p_usd"), unconfirmed=None)
+            LEDGER.update()
+            .where(unconfirmed, LEDGER.c.created_at == bindparam("p_created_at"))
+            .values(cost_usd=bindparam("p_usd"), unconfirmed=None)
         )
         self.paid = p(
             select(
@@ -145,15 +150,31 @@ class _Statements:
 
 
 @functools.cache
-def _statements(engine: Engine) -> _Statements:
-    return _Statements(engine)
+def statements(engine: Engine) -> Statements:
+    return Statements(engine)
 
 
-def _unconfirmed(tx: DriverTx, ours: _Statements, build_id: str, key: str, usd: float) -> None:
-    """A ledger line at the most a request or job may have cost, its bill not known."""
-    line = {"p_build_id": build_id, "p_key": key, "p_usd": usd, "p_created_at": time.time()}
-    tx.execute(ours.unconfirmed, line)
-    tx.execute(ours.add, line)
+def pay(tx: DriverTx, build_id: str, key: str, usd: float, unconfirmed: bool = False) -> None:
+    """A ledger line and the build's spent figure; unconfirmed: at the most a request or job
+    may have cost, its bill not known."""
+    sql = statements(tx.engine)
+    line = {"p_build_id": build_id, "p_key": key, "p_usd": usd, "p_created_at": time.time(),
+            "p_unconfirmed": 1 if unconfirmed else None}  # fmt: skip
+    tx.execute(sql.pay, line)
+    tx.execute(sql.add, line)
+
+
+def settle(tx: DriverTx, build_id: str, key: str, cost: float) -> bool:
+    """The line booked, unconfirmed, at the most a request or job might cost holds what it did
+    cost: the same response or job, paid once (False: no such line)."""
+    sql, line = statements(tx.engine), {"p_build_id": build_id, "p_key": key}
+    booked = tx.execute(sql.booked, line)
+    if not booked:
+        return False
+    most, created_at = booked[0].cost_usd, booked[0].created_at
+    tx.execute(sql.settle, {**line, "p_created_at": created_at, "p_usd": cost})
+    tx.execute(sql.add, {**line, "p_usd": cost - most})
+    return True
 
 
 def _scalar(rows: list[Any]) -> Any:
@@ -166,7 +187,7 @@ class Books:
 
     def __init__(self, target: str, build_id: str | None, max_usd: float | None):
         self._engine = engine_for(target)
-        self._sql = _statements(self._engine)
+        self._sql = statements(self._engine)
         self.build_id, self.max_usd = build_id, max_usd
         self._calls = itertools.count()
         self._lock = threading.Lock()
@@ -231,18 +252,14 @@ class Books:
                 return
             if self.max_usd is not None:
                 self._check(spent, _scalar(tx.execute(self._sql.flying, line)), most)
-            _unconfirmed(tx, self._sql, self.build_id, key, most)
+            pay(tx, self.build_id, key, most, unconfirmed=True)
 
     def settle_job(self, key: str, cost: float) -> None:
         """The job ended: its line holds what it cost (0 for a job that failed or was
         cancelled before training)."""
-        line = {"p_build_id": self.build_id, "p_key": key, "p_usd": cost}
+        assert self.build_id is not None, "a job is booked to a build"
         with driver(self._engine) as tx:
-            booked = _scalar(tx.execute(self._sql.booked, line))
-            if booked is None:
-                return
-            tx.execute(self._sql.settle, line)
-            tx.execute(self._sql.add, {**line, "p_usd": cost - booked})
+            settle(tx, self.build_id, key, cost)
 
     def _check(self, spent: float, reserved: float, most: float) -> None:
         assert self.max_usd is not None
@@ -261,7 +278,7 @@ class Books:
         with self._lock:
             self._booked.pop(holder, None)
         with driver(self._engine) as tx:
-            tx.execute(self._sql.release, {"p_key": key, "p_holder": holder})
+            tx.execute(self._sql.land, {"p_key": key, "p_holder": holder})
 
     async def wait(self, key: str) -> None:
         """Until the key's holder has ended (its answer, if any, is in the cache) or died."""
@@ -282,7 +299,7 @@ class Books:
     def _orphaned(self, tx: DriverTx, row: Any) -> None:
         """A dead process's entry: if it was sent, its most is booked as paid, unconfirmed."""
         if row.sent_at is not None and row.build_id:
-            _unconfirmed(tx, self._sql, row.build_id, row.key, row.usd)
+            pay(tx, row.build_id, row.key, row.usd, unconfirmed=True)
 
 
 def paid(target: str | Path, build_id: str) -> Paid:
@@ -292,7 +309,7 @@ def paid(target: str | Path, build_id: str) -> Paid:
     if "://" not in str(target) and not Path(target).exists():
         return Paid(0.0, 0.0)
     engine = engine_for(str(target))
-    sql, build = _statements(engine), {"p_build_id": build_id}
+    sql, build = statements(engine), {"p_build_id": build_id}
     with driver(engine, write=False) as tx:
         ledger, unconfirmed = tx.execute(sql.paid, build)[0]
         flying = _scalar(tx.execute(sql.flying, build))

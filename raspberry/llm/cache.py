@@ -22,16 +22,14 @@ from sqlalchemy import Engine, bindparam, func, select
 from sqlalchemy.exc import DatabaseError, OperationalError
 
 from raspberry.errors import ConfigError, StateUnavailable
-from raspberry.llm import spool
+from raspberry.llm import books, spool
 from raspberry.llm.books import paid
 from raspberry.llm.local import FIELD as LOCAL_FIELD
 from raspberry.llm.state import (
     BATCH_ITEMS,
-    BUDGETS,
     IN_FLIGHT,
     LEDGER,
     RESPONSES,
-    DriverTx,
     Prepared,
     describe,
     driver,
@@ -64,39 +62,17 @@ class _Statements:
     def __init__(self, engine: Engine):
         p = functools.partial(Prepared, engine)
         # Parameters are named p_<column>: SQLAlchemy keeps plain column names for itself.
-        key, build = bindparam("p_key"), bindparam("p_build_id")
+        key = bindparam("p_key")
         self.read = p(select(RESPONSES.c.completion).where(RESPONSES.c.key == key))
         # The first answer stored for a key stays: a request is answered once.
         values = {c.name: bindparam(f"p_{c.name}") for c in RESPONSES.columns}
         self.store = p(
             insert(engine, RESPONSES, **values).on_conflict_do_nothing(index_elements=["key"])
         )
-        self.pay = p(
-            LEDGER.insert().values(
-                build_id=build,
-                key=key,
-                cost_usd=bindparam("p_cost_usd"),
-                created_at=bindparam("p_created_at"),
-            )
-        )
-        self.add = p(
-            BUDGETS.update()
-            .where(BUDGETS.c.build_id == build)
-            .values(spent=BUDGETS.c.spent + bindparam("p_cost_usd"))
-        )
         mine = (IN_FLIGHT.c.key == key) & (IN_FLIGHT.c.holder == bindparam("p_holder"))
-        self.land = p(IN_FLIGHT.delete().where(mine))  # the call ends
         self.answered = p(IN_FLIGHT.update().where(mine).values(sent_at=None))  # it goes on
         self.sent = p(select(IN_FLIGHT.c.key).where(mine, IN_FLIGHT.c.sent_at.is_not(None)))
         self.unbatch = p(BATCH_ITEMS.delete().where(BATCH_ITEMS.c.key == key))
-        unconfirmed = (LEDGER.c.build_id == build) & (LEDGER.c.key == key)
-        unconfirmed &= LEDGER.c.unconfirmed == 1
-        self.booked = p(select(LEDGER.c.cost_usd, LEDGER.c.created_at).where(unconfirmed))
-        self.settle = p(
-            LEDGER.update()
-            .where(unconfirmed, LEDGER.c.created_at == bindparam("p_created_at"))
-            .values(cost_usd=bindparam("p_cost_usd"), unconfirmed=None)
-        )
 
 
 @functools.cache
@@ -115,20 +91,6 @@ def cache_model(kind: str, model: str) -> str:
     if kind != "local":
         return model
     return "weights:" + weights_fingerprint(*locate(model, Path.cwd(), LOCAL_FIELD))
-
-
-def _settled(tx: DriverTx, ours: _Statements, build_id: str, key: str, cost: float) -> bool:
-    """A re-attached answer's cost replaces the line booked, unconfirmed, at the most its
-    request might cost when its sender died: the same response, paid once (False: no such
-    line, so the answer is booked as any other)."""
-    line = {"p_build_id": build_id, "p_key": key}
-    booked = tx.execute(ours.booked, line)
-    if not booked:
-        return False
-    created_at, most = booked[0].created_at, booked[0].cost_usd
-    tx.execute(ours.settle, {**line, "p_created_at": created_at, "p_cost_usd": cost})
-    tx.execute(ours.add, {"p_build_id": build_id, "p_cost_usd": cost - most})
-    return True
 
 
 class RequestCache:
@@ -208,19 +170,17 @@ class RequestCache:
                         "p_latency_s": c.latency_s,
                     },
                 )
+            # A re-attached answer's cost replaces the line booked, unconfirmed, at the most its
+            # request might cost when its sender died.
             if build_id is not None and not (
-                c.reattached and _settled(tx, ours, build_id, key, c.cost_usd)
+                c.reattached and books.settle(tx, build_id, key, c.cost_usd)
             ):
-                paid = {
-                    "p_build_id": build_id, "p_key": key, "p_cost_usd": c.cost_usd,
-                    "p_created_at": now,
-                }  # fmt: skip
-                tx.execute(ours.pay, paid)
-                tx.execute(ours.add, paid)
+                books.pay(tx, build_id, key, c.cost_usd)
             if c.batch:  # its batch need not be waited for again
                 tx.execute(ours.unbatch, {"p_key": key})
             if holder is not None:
-                tx.execute(ours.land if last else ours.answered, mine)
+                ended = books.statements(self._engine).land if last else ours.answered
+                tx.execute(ended, mine)
 
     def count(self) -> int:
         with self._engine.connect() as conn:
