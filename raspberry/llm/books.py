@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
+import os
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -27,15 +29,14 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, exists, func, select, text
 
 from raspberry.errors import BudgetExceeded
+from raspberry.llm.driver import DriverTx, Prepared, driver
 from raspberry.llm.state import (
+    ALIVE_S,
     BUDGETS,
     IN_FLIGHT,
     LEDGER,
+    PEERS,
     RESPONSES,
-    DriverTx,
-    Prepared,
-    alive,
-    driver,
     engine_for,
     insert,
     this_process,
@@ -57,6 +58,31 @@ class Paid:
     unconfirmed_usd: float
 
 
+@functools.cache
+def _heard(engine: Engine) -> Prepared:
+    peer = (PEERS.c.process == bindparam("p_process")) & (PEERS.c.limit_key == "")
+    return Prepared(engine, select(PEERS.c.seen_at).where(peer))
+
+
+def alive(tx: DriverTx, process: str) -> bool:
+    """Whether a process ("host:pid") lives: asked of the kernel on this machine (a killed
+    process is known dead at once), else of its heartbeat."""
+    host, _, pid = process.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # another user's: it exists
+            return True
+        try:  # a killed child its parent has not reaped yet is a zombie: dead all the same
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except (OSError, IndexError):
+            return True
+    seen = tx.execute(_heard(tx.engine), {"p_process": process})
+    return bool(seen) and seen[0].seen_at > time.time() - ALIVE_S
+
+
 def _process(holder: str) -> str:
     return holder.rsplit("#", 1)[0]
 
@@ -72,7 +98,7 @@ def _exceeded(build_id: str, spent: float, max_usd: float, reserved: float, most
 
 class Statements:
     """The books' statements (the ledger's and the flights' too, which cache.py writes as an
-    answer comes), compiled once per engine for its driver (state.driver)."""
+    answer comes), compiled once per engine for its driver (driver.py)."""
 
     def __init__(self, engine: Engine):
         p = functools.partial(Prepared, engine)

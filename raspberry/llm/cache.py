@@ -24,15 +24,14 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 from raspberry.errors import ConfigError, StateUnavailable
 from raspberry.llm import books, spool
 from raspberry.llm.books import paid
+from raspberry.llm.driver import Prepared, driver
 from raspberry.llm.local import FIELD as LOCAL_FIELD
 from raspberry.llm.state import (
     BATCH_ITEMS,
     IN_FLIGHT,
     LEDGER,
     RESPONSES,
-    Prepared,
     describe,
-    driver,
     engine_for,
     insert,
 )
@@ -57,7 +56,7 @@ def _is_users_file(exc: BaseException) -> bool:
 
 
 class _Statements:
-    """The request path's statements, compiled once per engine for its driver (state.driver)."""
+    """The request path's statements, compiled once per engine for its driver (driver.py)."""
 
     def __init__(self, engine: Engine):
         p = functools.partial(Prepared, engine)

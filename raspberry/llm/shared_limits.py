@@ -22,15 +22,13 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, select
 
+from raspberry.llm.driver import DriverTx, Prepared, driver
 from raspberry.llm.limits import Bucket, ModelLimits, RateLimits
 from raspberry.llm.state import (
     ALIVE_S,
     BUCKETS,
     PAUSES,
     PEERS,
-    DriverTx,
-    Prepared,
-    driver,
     engine_for,
     touch,
     upsert,

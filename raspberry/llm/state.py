@@ -13,20 +13,18 @@ other processes only while its process lives (books.py).
 
 The database is a dependency with timeouts: a PostgreSQL server that does not answer a
 statement within STATE_TIMEOUT_S (stopped, frozen, unreachable) raises StateUnavailable, one
-line naming it, instead of hanging the build.
+line naming it, instead of hanging the build. The gateway's own statements run on each
+thread's driver connection (driver.py), which says so in the same words.
 """
 
 from __future__ import annotations
 
-import collections
-import contextlib
 import functools
 import os
 import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +38,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    bindparam,
     create_engine,
     event,
     inspect,
     make_url,
-    select,
 )
 from sqlalchemy.exc import ArgumentError
 
@@ -243,6 +239,17 @@ def _postgres_engine(url: Any, target: str) -> Engine:
     return engine
 
 
+def unavailable(engine: Engine, exc: BaseException) -> StateUnavailable | None:
+    """What a driver's error means (driver.py): a PostgreSQL state whose connection failed is
+    unavailable, as in SQLAlchemy's calls; None for any other error."""
+    import psycopg
+
+    target = _TARGETS.get(engine)
+    if target is None or not isinstance(exc, psycopg.OperationalError):
+        return None
+    return _lost(target, exc)
+
+
 def _lost(target: str, exc: BaseException) -> StateUnavailable:
     """A PostgreSQL state that did not answer: held as lost for LOST_HOLD_S (new connections
     fail at once), told as one line."""
@@ -294,115 +301,6 @@ def engine_for(target: str) -> Engine:
     return engine
 
 
-class Prepared:
-    """A statement compiled once for an engine's driver, to run on the driver's own connection
-    (driver()): on the gateway's path, SQLAlchemy's work around each call (a pooled connection,
-    its events, an execution context) costs several times the statement itself."""
-
-    def __init__(self, engine: Engine, statement: Any):
-        compiled = statement.compile(dialect=engine.dialect)
-        self.sql = str(compiled)
-        # Values the statement fixes itself (a column set to None); the rest the caller names.
-        self._fixed = {
-            compiled.bind_names[b]: b.effective_value for b in compiled.bind_names if not b.required
-        }
-        self._order = compiled.positiontup  # the driver's positional order (SQLite), or None
-        changes = compiled.isinsert or compiled.isupdate or compiled.isdelete
-        self.returns_rows = not changes or bool(compiled.returning)
-        self.row: Any = None  # the rows' type, made from the first result's columns
-
-    def values(self, given: Mapping[str, Any]) -> Sequence[Any] | Mapping[str, Any]:
-        named = {**self._fixed, **given} if self._fixed else given
-        return named if self._order is None else [named[n] for n in self._order]
-
-
-class DriverTx:
-    """Statements of one transaction on this thread's driver connection (driver())."""
-
-    def __init__(self, cursor: Any, engine: Engine):
-        self._cursor, self.engine = cursor, engine
-
-    def execute(self, statement: Prepared, values: Mapping[str, Any] | None = None) -> list[Any]:
-        """Run the statement; its rows (none for a change without RETURNING), named by its
-        columns."""
-        cursor = self._cursor
-        cursor.execute(statement.sql, statement.values(values or {}))
-        if not statement.returns_rows:
-            return []
-        rows = cursor.fetchall()
-        if statement.row is None:
-            names = [d[0] for d in cursor.description]
-            statement.row = collections.namedtuple("Row", names, rename=True)  # type: ignore[misc]
-        return [statement.row(*r) for r in rows]
-
-
-class _Held(dict[Engine, tuple[int, Any]]):
-    """A thread's driver connections (engine -> (pid, connection)), closed as the thread ends."""
-
-    def __del__(self) -> None:
-        for pid, conn in self.values():
-            if pid == os.getpid():
-                with contextlib.suppress(Exception):
-                    conn.close()
-
-
-_DRIVER = threading.local()  # per thread: its _Held
-
-
-@contextlib.contextmanager
-def driver(engine: Engine, *, write: bool = True) -> Iterator[DriverTx]:
-    """One transaction on this thread's own driver connection to the state, held from call to
-    call (write: a transaction, SQLite's writer lock taken at its start as every SQLAlchemy
-    transaction here does; else a read, one round trip on PostgreSQL, whose connection
-    autocommits). A PostgreSQL state that does not answer raises StateUnavailable, as
-    SQLAlchemy's calls do; the connection is then dropped, and the next call takes a new one."""
-    held = getattr(_DRIVER, "held", None)
-    if held is None:
-        held = _DRIVER.held = _Held()
-    postgres = engine.dialect.name == "postgresql"
-    pid, conn = held.get(engine, (None, None))
-    if conn is None or pid != os.getpid():  # a forked child takes its own
-        try:
-            # Out of the pool: a thread keeps it until the thread ends, however many threads.
-            pooled = engine.raw_connection()
-            conn = pooled.dbapi_connection
-            pooled.detach()
-        except Exception as exc:
-            if postgres and _TARGETS.get(engine) and _not_answered(exc):
-                raise _lost(_TARGETS[engine], exc) from None
-            raise
-        if postgres:  # a read alone is one round trip; a transaction says BEGIN itself
-            conn.autocommit = True
-        held[engine] = (os.getpid(), conn)
-    cursor = conn.cursor()
-    try:
-        if not write:
-            yield DriverTx(cursor, engine)
-        else:
-            cursor.execute("BEGIN" if postgres else "BEGIN IMMEDIATE")
-            yield DriverTx(cursor, engine)
-            cursor.execute("COMMIT")
-    except BaseException as exc:
-        with contextlib.suppress(Exception):  # a connection gone with its database: dropped
-            if write:
-                cursor.execute("ROLLBACK")
-        if postgres and _TARGETS.get(engine) and _not_answered(exc):
-            held.pop(engine, None)
-            with contextlib.suppress(Exception):
-                conn.close()
-            raise _lost(_TARGETS[engine], exc) from None
-        raise
-    finally:
-        with contextlib.suppress(Exception):
-            cursor.close()
-
-
-def _not_answered(exc: BaseException) -> bool:
-    import psycopg
-
-    return isinstance(exc, psycopg.OperationalError)
-
-
 def _start_heartbeat(engine: Engine) -> None:
     def beat() -> None:
         while True:
@@ -442,28 +340,3 @@ def touch(engine: Engine, limit_key: str) -> None:
                 {"seen_at": time.time()},
             )
         )
-
-
-@functools.cache
-def _heard(engine: Engine) -> Prepared:
-    peer = (PEERS.c.process == bindparam("p_process")) & (PEERS.c.limit_key == "")
-    return Prepared(engine, select(PEERS.c.seen_at).where(peer))
-
-
-def alive(tx: DriverTx, process: str) -> bool:
-    """Whether a process ("host:pid") lives: asked of the kernel on this machine (a killed
-    process is known dead at once), else of its heartbeat."""
-    host, _, pid = process.rpartition(":")
-    if host == socket.gethostname() and pid.isdigit():
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:  # another user's: it exists
-            return True
-        try:  # a killed child its parent has not reaped yet is a zombie: dead all the same
-            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-        except (OSError, IndexError):
-            return True
-    seen = tx.execute(_heard(tx.engine), {"p_process": process})
-    return bool(seen) and seen[0].seen_at > time.time() - ALIVE_S
