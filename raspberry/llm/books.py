@@ -322,7 +322,8 @@ class Books:
                 self._orphaned(tx, row)
                 tx.execute(self._sql.drop, {"p_key": row.key})
 
-    def _orphaned(self, tx: DriverTx, row: Any) -> None:
+    @staticmethod
+    def _orphaned(tx: DriverTx, row: Any) -> None:
         """A dead process's entry: if it was sent, its most is booked as paid, unconfirmed."""
         if row.sent_at is not None and row.build_id:
             pay(tx, row.build_id, row.key, row.usd, unconfirmed=True)

@@ -17,9 +17,7 @@ from raspberry.llm.state import unavailable
 
 
 class Prepared:
-    """A statement compiled once for an engine's driver, to run on the driver's own connection
-    (driver()): on the gateway's path, SQLAlchemy's work around each call (a pooled connection,
-    its events, an execution context) costs several times the statement itself."""
+    """A statement compiled once for an engine's driver, run by DriverTx.execute."""
 
     def __init__(self, engine: Engine, statement: Any):
         compiled = statement.compile(dialect=engine.dialect)

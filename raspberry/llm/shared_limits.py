@@ -111,9 +111,8 @@ class SharedLimits(RateLimits):
                     bucket.booked = 0.0
                 yield limits
                 self._seen(key, limits)
-                written = _rows(limits)
-                self._write_changes(tx, name, limits, read, written)
-                self._count(tx, key, limits, written)
+                self._write_changes(tx, name, limits, read)
+                self._count(tx, key, limits, _rows(limits))
         if time.time() - self._touched.get(name, 0.0) > self.TOUCH_S:
             self._touched[name] = time.time()
             touch(self._engine, name)
@@ -148,9 +147,8 @@ class SharedLimits(RateLimits):
                 limits.buckets[kind].reserve(ours.booked, now)
         return limits
 
-    def _write_changes(
-        self, tx: DriverTx, name: str, limits: ModelLimits, read: Rows, written: Rows
-    ) -> None:
+    def _write_changes(self, tx: DriverTx, name: str, limits: ModelLimits, read: Rows) -> None:
+        """The buckets and the pause that differ from what was read."""
         for kind, b in limits.buckets.items():
             row = (kind, b.per_minute, b.level, b.stamp, kind in limits.learnt)
             if row not in read:
